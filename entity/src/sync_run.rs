@@ -1,0 +1,35 @@
+//! `sync_runs`: one import of an integration's directory and what it changed.
+
+use crate::enums::{SyncRunStatus, SyncTrigger};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_runs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub integration_id: i64,
+    pub trigger: SyncTrigger,
+    pub status: SyncRunStatus,
+    pub queued_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+    pub pages_read: i32,
+    pub users_created: i32,
+    pub users_updated: i32,
+    pub users_suspended: i32,
+    pub users_removed: i32,
+    pub users_archived: i32,
+    pub users_restored: i32,
+    pub groups_created: i32,
+    pub groups_updated: i32,
+    pub groups_removed: i32,
+    pub error: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,16 @@
+//! dirgate's schema migrations. One migration set runs on SQLite and PostgreSQL alike;
+//! `dirgate migrate` and every start of `dirgate serve` apply what is pending.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial;
+
+/// The ordered list of dirgate's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,98 @@
+//! Who is calling, and what they may do. A resolver gets an [`Admin`] only from
+//! [`Caller::admin`], and every service function that changes something takes one, so a code
+//! path that never checked the role cannot call it.
+
+pub mod tokens;
+
+use crate::error::{DomainError, DomainResult};
+pub use entity::enums::TokenRole;
+
+/// Whoever performed an action, as written to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    token_id: Option<i64>,
+    name: String,
+}
+
+impl Actor {
+    /// The operator at the command line.
+    pub fn cli() -> Self {
+        Self {
+            token_id: None,
+            name: "cli".into(),
+        }
+    }
+
+    /// The label stored in the audit log.
+    pub fn label(&self) -> String {
+        match self.token_id {
+            Some(id) => format!("token:{id}:{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The API token that acted, if any.
+    pub fn token_id(&self) -> Option<i64> {
+        self.token_id
+    }
+}
+
+/// An authenticated API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    actor: Actor,
+    role: TokenRole,
+}
+
+impl Caller {
+    pub(crate) fn from_token(id: i64, name: String, role: TokenRole) -> Self {
+        Self {
+            actor: Actor {
+                token_id: Some(id),
+                name,
+            },
+            role,
+        }
+    }
+
+    /// The caller's role.
+    pub fn role(&self) -> TokenRole {
+        self.role
+    }
+
+    /// Who the caller is, for the audit log.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Proof that the caller may change things, or `FORBIDDEN`.
+    pub fn admin(&self) -> DomainResult<Admin> {
+        match self.role {
+            TokenRole::Admin => Ok(Admin {
+                actor: self.actor.clone(),
+            }),
+            TokenRole::Viewer => Err(DomainError::Forbidden),
+        }
+    }
+}
+
+/// Proof that the holder may perform admin actions. Only [`Caller::admin`] and
+/// [`Admin::cli`] make one.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    actor: Actor,
+}
+
+impl Admin {
+    /// The operator at the command line, who has the machine and so every right.
+    pub fn cli() -> Self {
+        Self {
+            actor: Actor::cli(),
+        }
+    }
+
+    /// Who is acting, for the audit log.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}

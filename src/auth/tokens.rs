@@ -1,0 +1,150 @@
+//! API tokens: `dg_<id>_<secret>`. Only the SHA-256 of the secret is stored; a presented
+//! token is looked up by id and its hash compared in constant time.
+
+use super::{Admin, Caller, TokenRole};
+use crate::{
+    directory::{audit, now},
+    error::{DomainError, DomainResult},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use entity::api_token;
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const PREFIX: &str = "dg_";
+
+/// A token just created: the only moment its secret is known.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub model: api_token::Model,
+    /// The full bearer token, to hand to its user once.
+    pub token: String,
+}
+
+fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Creates a token with `name` and `role`.
+pub async fn create<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    name: &str,
+    role: TokenRole,
+) -> DomainResult<NewToken> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(DomainError::invalid(
+            "name",
+            "a token name must be 1 to 64 characters",
+        ));
+    }
+    let secret = random_secret();
+    let txn = db.begin().await?;
+    let model = api_token::ActiveModel {
+        name: Set(name.to_owned()),
+        role: Set(role),
+        secret_hash: Set(hash_secret(&secret)),
+        hint: Set(String::new()),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let token = format!("{PREFIX}{}_{secret}", model.id);
+    let mut active = model.into_active_model();
+    active.hint = Set(token.chars().take(12).collect());
+    let model = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "createToken",
+        Some(audit::Target::new("ApiToken", model.id)),
+        serde_json::json!({ "name": model.name, "role": model.role }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(NewToken { model, token })
+}
+
+/// Every token, oldest first, revoked ones included.
+pub async fn list<C: ConnectionTrait>(db: &C) -> DomainResult<Vec<api_token::Model>> {
+    Ok(api_token::Entity::find()
+        .order_by_asc(api_token::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Revokes a token; it stops working at once. Revoking twice is harmless.
+pub async fn revoke<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    id: i64,
+) -> DomainResult<api_token::Model> {
+    let txn = db.begin().await?;
+    let model = api_token::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound { what: "token" })?;
+    if model.revoked_at.is_some() {
+        return Ok(model);
+    }
+    let mut active = model.into_active_model();
+    active.revoked_at = Set(Some(now()));
+    let model = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "revokeToken",
+        Some(audit::Target::new("ApiToken", model.id)),
+        serde_json::Value::Null,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Checks a bearer token and says who is calling.
+pub async fn authenticate<C: ConnectionTrait>(db: &C, presented: &str) -> DomainResult<Caller> {
+    const INVALID: DomainError = DomainError::Unauthenticated("invalid API token");
+    let rest = presented.strip_prefix(PREFIX).ok_or(INVALID)?;
+    let (id, secret) = rest.split_once('_').ok_or(INVALID)?;
+    let id: i64 = id.parse().map_err(|_| INVALID)?;
+    let presented_hash = hash_secret(secret);
+    let Some(model) = api_token::Entity::find_by_id(id).one(db).await? else {
+        return Err(INVALID);
+    };
+    let matches: bool = presented_hash
+        .as_bytes()
+        .ct_eq(model.secret_hash.as_bytes())
+        .into();
+    if !matches {
+        return Err(INVALID);
+    }
+    if model.revoked_at.is_some() {
+        return Err(DomainError::Unauthenticated("this API token was revoked"));
+    }
+    let now = now();
+    let stale = model
+        .last_used_at
+        .is_none_or(|t| now - t > chrono::Duration::minutes(1));
+    let caller = Caller::from_token(model.id, model.name.clone(), model.role);
+    if stale {
+        let mut active = model.into_active_model();
+        active.last_used_at = Set(Some(now));
+        active.update(db).await?;
+    }
+    Ok(caller)
+}

@@ -1,0 +1,335 @@
+//! Devices and their users: registration, manual assignment (R11) and automatic assignment
+//! by enrollment identity (R12).
+
+use super::{
+    DeviceId, UserId, audit, match_key, now,
+    page::{self, Direction, Page, PageArgs},
+    users,
+};
+use crate::{
+    auth::Admin,
+    error::{DomainError, DomainResult},
+};
+use entity::{
+    device, directory_user,
+    enums::{AssignmentSource, DevicePlatform, UserStatus},
+    integration, user_alias,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    JoinType, QueryFilter, QuerySelect, QueryTrait, RelationDef, Select, Set, SqlErr,
+    TransactionSession, TransactionTrait,
+};
+
+/// Which devices to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct DeviceFilter {
+    pub platform: Option<DevicePlatform>,
+    /// `true`: only devices with a user; `false`: only devices without.
+    pub assigned: Option<bool>,
+    pub user: Option<UserId>,
+    /// Case-insensitive substring of the serial number, name or enrollment identity.
+    pub search: Option<String>,
+}
+
+fn select(filter: &DeviceFilter) -> Select<device::Entity> {
+    let mut select = device::Entity::find();
+    if let Some(platform) = filter.platform {
+        select = select.filter(device::Column::Platform.eq(platform));
+    }
+    match filter.assigned {
+        Some(true) => select = select.filter(device::Column::UserId.is_not_null()),
+        Some(false) => select = select.filter(device::Column::UserId.is_null()),
+        None => {}
+    }
+    if let Some(user) = filter.user {
+        select = select.filter(device::Column::UserId.eq(user.0));
+    }
+    if let Some(search) = &filter.search {
+        select = select.filter(users::search_condition(
+            search,
+            &[
+                device::Column::SerialNumber,
+                device::Column::Name,
+                device::Column::EnrollmentIdentity,
+            ],
+        ));
+    }
+    select
+}
+
+/// One page of devices, oldest first.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    filter: &DeviceFilter,
+    args: PageArgs,
+) -> DomainResult<Page<device::Model>> {
+    page::fetch(db, select(filter), device::Column::Id, args, Direction::Asc).await
+}
+
+/// How many devices match.
+pub async fn count<C: ConnectionTrait>(db: &C, filter: &DeviceFilter) -> DomainResult<u64> {
+    page::count(db, select(filter)).await
+}
+
+/// One device, or `NOT_FOUND`.
+pub async fn get<C: ConnectionTrait>(db: &C, id: DeviceId) -> DomainResult<device::Model> {
+    device::Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound { what: "device" })
+}
+
+/// What an admin gives to register a device.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub serial_number: String,
+    pub name: String,
+    pub platform: DevicePlatform,
+    pub model: Option<String>,
+    pub os_version: Option<String>,
+    /// The email or UPN the person signed in with at enrollment (R12).
+    pub enrollment_identity: Option<String>,
+}
+
+/// A checked [`NewDevice`].
+struct ValidDevice {
+    serial_number: String,
+    name: String,
+    model: Option<String>,
+    os_version: Option<String>,
+    enrollment_identity: Option<String>,
+}
+
+fn optional_text(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> DomainResult<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            format!("`{field}` must be at most {max} printable characters"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn validate(new: NewDevice) -> DomainResult<ValidDevice> {
+    let serial = new.serial_number.trim().to_uppercase();
+    if serial.is_empty()
+        || serial.len() > 64
+        || !serial
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(DomainError::invalid(
+            "serialNumber",
+            "a serial number is 1 to 64 letters, digits or dashes",
+        ));
+    }
+    let name = optional_text("name", Some(new.name), 128)?
+        .ok_or_else(|| DomainError::invalid("name", "the device name must not be empty"))?;
+    let enrollment_identity = optional_text("enrollmentIdentity", new.enrollment_identity, 254)?;
+    if let Some(identity) = &enrollment_identity {
+        let valid = identity
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+            && !identity.chars().any(char::is_whitespace);
+        if !valid {
+            return Err(DomainError::invalid(
+                "enrollmentIdentity",
+                "an enrollment identity is an email address or user principal name",
+            ));
+        }
+    }
+    Ok(ValidDevice {
+        serial_number: serial,
+        name,
+        model: optional_text("model", new.model, 128)?,
+        os_version: optional_text("osVersion", new.os_version, 64)?,
+        enrollment_identity,
+    })
+}
+
+/// A unique-constraint violation on insert means another request registered the same serial
+/// number first.
+fn serial_taken(err: DbErr) -> DomainError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => serial_taken_error(),
+        _ => err.into(),
+    }
+}
+
+/// Registers a device. With an enrollment identity, assigns it at once to the one active user
+/// of an auto-assigning integration whose email, UPN or alias matches (R12).
+pub async fn register<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    new: NewDevice,
+) -> DomainResult<device::Model> {
+    let platform = new.platform;
+    let valid = validate(new)?;
+    let txn = db.begin().await?;
+    let taken = device::Entity::find()
+        .filter(device::Column::SerialNumber.eq(&valid.serial_number))
+        .one(&txn)
+        .await?;
+    if taken.is_some() {
+        return Err(serial_taken_error());
+    }
+    let identity_key = valid.enrollment_identity.as_deref().map(match_key);
+    let match_user = match &identity_key {
+        Some(key) => unique_auto_assign_match(&txn, key).await?,
+        None => None,
+    };
+    let at = now();
+    let model = device::ActiveModel {
+        serial_number: Set(valid.serial_number),
+        name: Set(valid.name),
+        platform: Set(platform),
+        model: Set(valid.model),
+        os_version: Set(valid.os_version),
+        enrollment_identity: Set(valid.enrollment_identity),
+        enrollment_identity_key: Set(identity_key),
+        user_id: Set(match_user.map(|u| u.0)),
+        assignment_source: Set(match_user.map(|_| AssignmentSource::Automatic)),
+        assigned_at: Set(match_user.map(|_| at)),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(serial_taken)?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "registerDevice",
+        Some(audit::Target::new("Device", model.id)),
+        serde_json::json!({
+            "serialNumber": model.serial_number,
+            "autoAssignedUserId": model.user_id,
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+fn serial_taken_error() -> DomainError {
+    DomainError::AlreadyExists {
+        field: "serialNumber",
+        what: "a device with this serial number".into(),
+    }
+}
+
+fn user_integration() -> RelationDef {
+    directory_user::Entity::belongs_to(integration::Entity)
+        .from(directory_user::Column::IntegrationId)
+        .to(integration::Column::Id)
+        .into()
+}
+
+/// The one active user of an auto-assigning integration whose UPN, email or alias is `key`;
+/// `None` when there is none or more than one (R12).
+pub async fn unique_auto_assign_match<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+) -> DomainResult<Option<UserId>> {
+    let aliases = user_alias::Entity::find()
+        .select_only()
+        .column(user_alias::Column::UserId)
+        .filter(user_alias::Column::AliasKey.eq(key))
+        .into_query();
+    let ids: Vec<i64> = directory_user::Entity::find()
+        .select_only()
+        .column(directory_user::Column::Id)
+        .join(JoinType::InnerJoin, user_integration())
+        .filter(integration::Column::AutoAssignDevices.eq(true))
+        .filter(directory_user::Column::Status.eq(UserStatus::Active))
+        .filter(
+            Condition::any()
+                .add(directory_user::Column::UserNameKey.eq(key))
+                .add(directory_user::Column::EmailKey.eq(key))
+                .add(directory_user::Column::Id.in_subquery(aliases)),
+        )
+        .distinct()
+        .limit(2)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(match ids.as_slice() {
+        [one] => Some(UserId(*one)),
+        _ => None,
+    })
+}
+
+/// Assigns `user` to `device`, replacing any earlier assignment (R11). An archived user
+/// cannot be assigned.
+pub async fn assign<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    device: DeviceId,
+    user: UserId,
+) -> DomainResult<device::Model> {
+    let txn = db.begin().await?;
+    let model = get(&txn, device).await?;
+    let user = users::get(&txn, user).await?;
+    if user.status == UserStatus::Archived {
+        return Err(DomainError::invalid(
+            "userId",
+            "an archived user cannot be assigned to a device",
+        ));
+    }
+    let previous = model.user_id;
+    let mut active = model.into_active_model();
+    let at = now();
+    active.user_id = Set(Some(user.id));
+    active.assignment_source = Set(Some(AssignmentSource::Manual));
+    active.assigned_at = Set(Some(at));
+    active.updated_at = Set(at);
+    let model = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "assignDeviceUser",
+        Some(audit::Target::new("Device", model.id)),
+        serde_json::json!({ "userId": user.id, "previousUserId": previous }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Removes the device's user, if it has one (R11).
+pub async fn unassign<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    device: DeviceId,
+) -> DomainResult<device::Model> {
+    let txn = db.begin().await?;
+    let model = get(&txn, device).await?;
+    let previous = model.user_id;
+    let mut active = model.into_active_model();
+    active.user_id = Set(None);
+    active.assignment_source = Set(None);
+    active.assigned_at = Set(None);
+    active.updated_at = Set(now());
+    let model = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "unassignDeviceUser",
+        Some(audit::Target::new("Device", model.id)),
+        serde_json::json!({ "previousUserId": previous }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}

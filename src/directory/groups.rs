@@ -1,0 +1,63 @@
+//! Directory groups and their memberships: reading them.
+
+use super::{
+    GroupId, IntegrationId,
+    page::{self, Direction, Page, PageArgs},
+};
+use crate::error::{DomainError, DomainResult};
+use entity::directory_group;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
+
+/// Which groups to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct GroupFilter {
+    pub integration: Option<IntegrationId>,
+    /// Case-insensitive substring of the name or email.
+    pub search: Option<String>,
+}
+
+fn select(filter: &GroupFilter) -> Select<directory_group::Entity> {
+    let mut select = directory_group::Entity::find();
+    if let Some(id) = filter.integration {
+        select = select.filter(directory_group::Column::IntegrationId.eq(id.0));
+    }
+    if let Some(search) = &filter.search {
+        select = select.filter(super::users::search_condition(
+            search,
+            &[
+                directory_group::Column::DisplayName,
+                directory_group::Column::Email,
+            ],
+        ));
+    }
+    select
+}
+
+/// One page of groups, oldest first.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    filter: &GroupFilter,
+    args: PageArgs,
+) -> DomainResult<Page<directory_group::Model>> {
+    page::fetch(
+        db,
+        select(filter),
+        directory_group::Column::Id,
+        args,
+        Direction::Asc,
+    )
+    .await
+}
+
+/// How many groups match.
+pub async fn count<C: ConnectionTrait>(db: &C, filter: &GroupFilter) -> DomainResult<u64> {
+    page::count(db, select(filter)).await
+}
+
+/// One group, or `NOT_FOUND`.
+pub async fn get<C: ConnectionTrait>(db: &C, id: GroupId) -> DomainResult<directory_group::Model> {
+    directory_group::Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound { what: "group" })
+}

@@ -1,0 +1,23 @@
+//! The rules about integrations, users, groups and devices. Resolvers call these functions;
+//! nothing here knows about GraphQL or HTTP.
+
+pub mod audit;
+pub mod devices;
+pub mod groups;
+pub mod ids;
+pub mod integrations;
+pub mod page;
+pub mod sync_runs;
+pub mod users;
+
+pub use ids::{DeviceId, GroupId, IntegrationId, SyncRunId, UserId};
+
+/// Lower-cases and trims an address or name for case-insensitive matching.
+pub fn match_key(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
+/// The current time. One function, so a later clock can replace it in one place.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}

@@ -1,0 +1,59 @@
+//! Relay cursor connections (`edges`, `nodes`, `pageInfo`, `totalCount`) over keyset pages.
+
+use super::ids::IdCursor;
+use crate::{directory::page::Page, error::DomainResult};
+use async_graphql::{
+    Object, OutputType, Result,
+    connection::{Connection, Edge, EmptyFields},
+};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+type CountFn = Arc<dyn Fn() -> BoxFuture<'static, DomainResult<u64>> + Send + Sync>;
+
+/// The fields every connection has besides edges and page info. The count runs only when
+/// `totalCount` is asked for.
+pub struct Totals {
+    count: CountFn,
+}
+
+impl Totals {
+    /// A total computed by `count` when asked for.
+    pub fn lazy<F, Fut>(count: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = DomainResult<u64>> + Send + 'static,
+    {
+        Self {
+            count: Arc::new(move || Box::pin(count())),
+        }
+    }
+}
+
+#[Object]
+impl Totals {
+    /// How many items there are across all pages.
+    async fn total_count(&self) -> Result<i64> {
+        Ok((self.count)().await? as i64)
+    }
+}
+
+/// A connection of `Node`s.
+pub type Conn<Node> = Connection<IdCursor, Node, Totals, EmptyFields>;
+
+/// Turns a page of models into a connection of nodes.
+pub fn build<M, N: OutputType>(
+    page: Page<M>,
+    after: Option<i64>,
+    id: impl Fn(&M) -> i64,
+    node: impl Fn(M) -> N,
+    totals: Totals,
+) -> Conn<N> {
+    let mut conn = Connection::with_additional_fields(after.is_some(), page.has_next, totals);
+    conn.edges.extend(
+        page.items
+            .into_iter()
+            .map(|m| Edge::new(IdCursor(id(&m)), node(m))),
+    );
+    conn
+}

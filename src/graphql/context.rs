@@ -1,0 +1,61 @@
+//! What a resolver reads from the request: the caller, the database, the loaders.
+
+use super::loaders::Loaders;
+use crate::{
+    auth::{Admin, Caller},
+    config::Config,
+    error::{DomainError, DomainResult},
+};
+use async_graphql::Context;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// The outcome of authenticating a request, put into its data by the HTTP layer.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    /// A valid token.
+    Caller(Caller),
+    /// No `Authorization` header.
+    Missing,
+    /// A header whose token was refused, and why.
+    Refused(DomainError),
+}
+
+/// Accessors for the request data every resolver needs.
+pub trait ContextExt {
+    /// The authenticated caller, or `UNAUTHENTICATED`.
+    fn caller(&self) -> DomainResult<&Caller>;
+    /// An admin caller, or `UNAUTHENTICATED`/`FORBIDDEN`.
+    fn admin(&self) -> DomainResult<Admin>;
+    fn db(&self) -> &DatabaseConnection;
+    fn config(&self) -> &Config;
+    fn loaders(&self) -> &Arc<Loaders>;
+}
+
+impl ContextExt for Context<'_> {
+    fn caller(&self) -> DomainResult<&Caller> {
+        match self.data_opt::<Authentication>() {
+            Some(Authentication::Caller(caller)) => Ok(caller),
+            Some(Authentication::Refused(err)) => Err(err.clone()),
+            Some(Authentication::Missing) | None => Err(DomainError::Unauthenticated(
+                "send an API token as `Authorization: Bearer <token>`",
+            )),
+        }
+    }
+
+    fn admin(&self) -> DomainResult<Admin> {
+        self.caller()?.admin()
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        self.data_unchecked::<DatabaseConnection>()
+    }
+
+    fn config(&self) -> &Config {
+        self.data_unchecked::<Arc<Config>>()
+    }
+
+    fn loaders(&self) -> &Arc<Loaders> {
+        self.data_unchecked::<Arc<Loaders>>()
+    }
+}

@@ -1,0 +1,366 @@
+//! Batched loading of every relation, through one async-graphql `DataLoader` per request.
+//!
+//! Each key type below is one relation; all keys of a type asked for while a response is being
+//! resolved are read in one statement (nested pages too: see `directory::page`), so the number
+//! of statements a request runs does not depend on the page size.
+
+use crate::{
+    directory::page::{self, Direction, Page, PageArgs},
+    error::DomainError,
+};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use entity::{
+    device, directory_group, directory_user, group_membership, integration, sync_run, user_alias,
+};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait,
+    sea_query::{Expr, Func},
+};
+use std::collections::HashMap;
+
+/// The request's loader. One instance per request, so nothing is cached across requests.
+pub type Loaders = DataLoader<Db, HashMapCache>;
+
+/// Makes the loader for one request.
+pub fn for_request(db: DatabaseConnection) -> Loaders {
+    DataLoader::with_cache(Db(db), tokio::spawn, HashMapCache::default())
+}
+
+/// The database, seen as a loader of every key type below.
+pub struct Db(DatabaseConnection);
+
+/// An integration by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IntegrationKey(pub i64);
+/// A user by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserKey(pub i64);
+/// The groups a user is a member of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupsOfUser(pub i64);
+/// The devices assigned to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DevicesOfUser(pub i64);
+/// The aliases of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AliasesOfUser(pub i64);
+
+/// A count of children of one parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountKey {
+    UsersOfIntegration(i64),
+    GroupsOfIntegration(i64),
+    MembersOfGroup(i64),
+    RunsOfIntegration(i64),
+}
+
+/// The parent of a page of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserParent {
+    Integration(i64),
+    Group(i64),
+}
+
+/// A page of users of one parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserPageKey(pub UserParent, pub PageArgs);
+/// A page of an integration's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupPageKey(pub i64, pub PageArgs);
+/// A page of an integration's sync runs, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunPageKey(pub i64, pub PageArgs);
+
+type LoadResult<K, V> = Result<HashMap<K, V>, DomainError>;
+
+fn index_by<K, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V>
+where
+    K: std::hash::Hash + Eq,
+{
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
+
+impl Loader<IntegrationKey> for Db {
+    type Value = integration::Model;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[IntegrationKey]) -> LoadResult<IntegrationKey, Self::Value> {
+        let rows = integration::Entity::find()
+            .filter(integration::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.0)
+            .await?;
+        Ok(index_by(rows, |m| IntegrationKey(m.id)))
+    }
+}
+
+impl Loader<UserKey> for Db {
+    type Value = directory_user::Model;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[UserKey]) -> LoadResult<UserKey, Self::Value> {
+        let rows = directory_user::Entity::find()
+            .filter(directory_user::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.0)
+            .await?;
+        Ok(index_by(rows, |m| UserKey(m.id)))
+    }
+}
+
+/// Groups `rows` into one list per key, with an empty list for keys that have none.
+fn group_into<K, V>(keys: &[K], rows: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>>
+where
+    K: std::hash::Hash + Eq + Copy,
+{
+    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for (key, value) in rows {
+        out.entry(key).or_default().push(value);
+    }
+    out
+}
+
+impl Loader<GroupsOfUser> for Db {
+    type Value = Vec<directory_group::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[GroupsOfUser]) -> LoadResult<GroupsOfUser, Self::Value> {
+        let rows = group_membership::Entity::find()
+            .filter(group_membership::Column::UserId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(group_membership::Column::GroupId)
+            .find_also_related(directory_group::Entity)
+            .all(&self.0)
+            .await?;
+        Ok(group_into(
+            keys,
+            rows.into_iter()
+                .filter_map(|(m, g)| g.map(|g| (GroupsOfUser(m.user_id), g))),
+        ))
+    }
+}
+
+impl Loader<DevicesOfUser> for Db {
+    type Value = Vec<device::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[DevicesOfUser]) -> LoadResult<DevicesOfUser, Self::Value> {
+        let rows = device::Entity::find()
+            .filter(device::Column::UserId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(device::Column::Id)
+            .all(&self.0)
+            .await?;
+        Ok(group_into(
+            keys,
+            rows.into_iter()
+                .filter_map(|d| d.user_id.map(|u| (DevicesOfUser(u), d))),
+        ))
+    }
+}
+
+impl Loader<AliasesOfUser> for Db {
+    type Value = Vec<String>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[AliasesOfUser]) -> LoadResult<AliasesOfUser, Self::Value> {
+        let rows = user_alias::Entity::find()
+            .filter(user_alias::Column::UserId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(user_alias::Column::Id)
+            .all(&self.0)
+            .await?;
+        Ok(group_into(
+            keys,
+            rows.into_iter()
+                .map(|a| (AliasesOfUser(a.user_id), a.alias)),
+        ))
+    }
+}
+
+impl Loader<CountKey> for Db {
+    type Value = u64;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[CountKey]) -> LoadResult<CountKey, u64> {
+        let mut out: HashMap<CountKey, u64> = keys.iter().map(|k| (*k, 0)).collect();
+        macro_rules! count_by {
+            ($variant:ident, $entity:ident, $col:expr) => {{
+                let parents: Vec<i64> = keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        CountKey::$variant(id) => Some(*id),
+                        _ => None,
+                    })
+                    .collect();
+                if !parents.is_empty() {
+                    let counts: Vec<(i64, i64)> = $entity::Entity::find()
+                        .select_only()
+                        .column($col)
+                        .expr_as(Expr::from(Func::count(Expr::col($col))), "n")
+                        .filter($col.is_in(parents))
+                        .group_by($col)
+                        .into_tuple()
+                        .all(&self.0)
+                        .await?;
+                    for (parent, n) in counts {
+                        out.insert(CountKey::$variant(parent), n as u64);
+                    }
+                }
+            }};
+        }
+        count_by!(
+            UsersOfIntegration,
+            directory_user,
+            directory_user::Column::IntegrationId
+        );
+        count_by!(
+            GroupsOfIntegration,
+            directory_group,
+            directory_group::Column::IntegrationId
+        );
+        count_by!(
+            MembersOfGroup,
+            group_membership,
+            group_membership::Column::GroupId
+        );
+        count_by!(RunsOfIntegration, sync_run, sync_run::Column::IntegrationId);
+        Ok(out)
+    }
+}
+
+/// Splits keys by their page arguments: one windowed statement per distinct arguments (in
+/// practice one, as siblings in a response share their arguments).
+fn by_args<K: Copy, P: Copy + std::hash::Hash + Eq>(
+    keys: &[K],
+    split: impl Fn(K) -> (P, PageArgs),
+) -> HashMap<PageArgs, Vec<P>> {
+    let mut out: HashMap<PageArgs, Vec<P>> = HashMap::new();
+    for key in keys {
+        let (parent, args) = split(*key);
+        out.entry(args).or_default().push(parent);
+    }
+    out
+}
+
+/// Every requested key gets a page, empty when the parent has no children.
+fn fill_pages<K, T>(
+    out: &mut HashMap<K, Page<T>>,
+    parents: &[i64],
+    mut found: HashMap<i64, Page<T>>,
+    key: impl Fn(i64) -> K,
+) where
+    K: std::hash::Hash + Eq,
+{
+    for parent in parents {
+        let page = found.remove(parent).unwrap_or_else(Page::empty);
+        out.insert(key(*parent), page);
+    }
+}
+
+impl Loader<UserPageKey> for Db {
+    type Value = Page<directory_user::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[UserPageKey]) -> LoadResult<UserPageKey, Self::Value> {
+        let mut out = HashMap::new();
+        for (args, parents) in by_args(keys, |UserPageKey(parent, args)| (parent, args)) {
+            let of_integration: Vec<i64> = parents
+                .iter()
+                .filter_map(|p| match p {
+                    UserParent::Integration(id) => Some(*id),
+                    UserParent::Group(_) => None,
+                })
+                .collect();
+            let of_group: Vec<i64> = parents
+                .iter()
+                .filter_map(|p| match p {
+                    UserParent::Group(id) => Some(*id),
+                    UserParent::Integration(_) => None,
+                })
+                .collect();
+            if !of_integration.is_empty() {
+                let select = directory_user::Entity::find().filter(
+                    directory_user::Column::IntegrationId.is_in(of_integration.iter().copied()),
+                );
+                let found = page::fetch_windowed(
+                    &self.0,
+                    select,
+                    r#""directory_users"."integration_id""#,
+                    r#""directory_users"."id""#,
+                    args,
+                    Direction::Asc,
+                )
+                .await?;
+                fill_pages(&mut out, &of_integration, found, |id| {
+                    UserPageKey(UserParent::Integration(id), args)
+                });
+            }
+            if !of_group.is_empty() {
+                let select = directory_user::Entity::find()
+                    .join(
+                        JoinType::InnerJoin,
+                        group_membership::Relation::User.def().rev(),
+                    )
+                    .filter(group_membership::Column::GroupId.is_in(of_group.iter().copied()));
+                let found = page::fetch_windowed(
+                    &self.0,
+                    select,
+                    r#""group_memberships"."group_id""#,
+                    r#""directory_users"."id""#,
+                    args,
+                    Direction::Asc,
+                )
+                .await?;
+                fill_pages(&mut out, &of_group, found, |id| {
+                    UserPageKey(UserParent::Group(id), args)
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<GroupPageKey> for Db {
+    type Value = Page<directory_group::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[GroupPageKey]) -> LoadResult<GroupPageKey, Self::Value> {
+        let mut out = HashMap::new();
+        for (args, parents) in by_args(keys, |GroupPageKey(parent, args)| (parent, args)) {
+            let select = directory_group::Entity::find()
+                .filter(directory_group::Column::IntegrationId.is_in(parents.iter().copied()));
+            let found = page::fetch_windowed(
+                &self.0,
+                select,
+                r#""directory_groups"."integration_id""#,
+                r#""directory_groups"."id""#,
+                args,
+                Direction::Asc,
+            )
+            .await?;
+            fill_pages(&mut out, &parents, found, |id| GroupPageKey(id, args));
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<RunPageKey> for Db {
+    type Value = Page<sync_run::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[RunPageKey]) -> LoadResult<RunPageKey, Self::Value> {
+        let mut out = HashMap::new();
+        for (args, parents) in by_args(keys, |RunPageKey(parent, args)| (parent, args)) {
+            let select = sync_run::Entity::find()
+                .filter(sync_run::Column::IntegrationId.is_in(parents.iter().copied()));
+            let found = page::fetch_windowed(
+                &self.0,
+                select,
+                r#""sync_runs"."integration_id""#,
+                r#""sync_runs"."id""#,
+                args,
+                Direction::Desc,
+            )
+            .await?;
+            fill_pages(&mut out, &parents, found, |id| RunPageKey(id, args));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,54 @@
+//! The GraphQL API skin: the schema, its types, the loaders, and the mapping of errors.
+//! Resolvers check access, convert input, call `directory::*`, and convert output.
+
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod ids;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod subscription;
+pub mod types;
+
+use crate::{config::Config, sync::SyncEvents};
+use async_graphql::{Request, Schema};
+pub use context::Authentication;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// The schema type.
+pub type DirgateSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 12;
+/// Most complex query accepted (each field counts one).
+pub const MAX_COMPLEXITY: usize = 1000;
+
+fn builder()
+-> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The schema with its shared data.
+pub fn build_schema(
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    events: SyncEvents,
+) -> DirgateSchema {
+    builder().data(db).data(config).data(events).finish()
+}
+
+/// The schema's SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// Adds what one request needs: who is calling, and a fresh loader.
+pub fn prepare(request: Request, db: &DatabaseConnection, auth: Authentication) -> Request {
+    request
+        .data(auth)
+        .data(Arc::new(loaders::for_request(db.clone())))
+}

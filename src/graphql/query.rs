@@ -1,0 +1,296 @@
+//! The `Query` root: every read of the API. Each resolver checks the caller, converts the
+//! input, calls `directory::*`, and wraps the result.
+
+use super::{
+    connection::{self, Conn, Totals},
+    context::ContextExt,
+    ids::{self, kinds},
+    types::{
+        Device, DevicePlatform, DirectoryKind, Group, Integration, IntegrationStatus, Node,
+        SyncRun, User, UserStatus,
+    },
+};
+use crate::directory::{
+    DeviceId, GroupId, IntegrationId, SyncRunId, UserId, devices, groups, integrations,
+    page::PageArgs, sync_runs, users,
+};
+use crate::error::{DomainError, DomainResult};
+use async_graphql::{Context, ID, InputObject, Object, Result};
+
+/// Which users to list. All given conditions must hold.
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// Only users of this integration.
+    pub integration_id: Option<ID>,
+    /// Only members of this group.
+    pub group_id: Option<ID>,
+    /// Only users with this status.
+    pub status: Option<UserStatus>,
+    /// `true`: only users with a device; `false`: only users without one.
+    pub assigned: Option<bool>,
+    /// Case-insensitive text in the display name, user name or email.
+    pub search: Option<String>,
+}
+
+/// Which groups to list.
+#[derive(InputObject, Default)]
+pub struct GroupFilter {
+    /// Only groups of this integration.
+    pub integration_id: Option<ID>,
+    /// Case-insensitive text in the name or email.
+    pub search: Option<String>,
+}
+
+/// Which devices to list.
+#[derive(InputObject, Default)]
+pub struct DeviceFilter {
+    /// Only devices of this platform.
+    pub platform: Option<DevicePlatform>,
+    /// `true`: only devices with a user; `false`: only devices without one.
+    pub assigned: Option<bool>,
+    /// Only devices assigned to this user.
+    pub user_id: Option<ID>,
+    /// Case-insensitive text in the serial number, name or enrollment identity.
+    pub search: Option<String>,
+}
+
+fn search_term(search: Option<String>) -> DomainResult<Option<String>> {
+    let Some(term) = search
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    if term.chars().count() > 256 {
+        return Err(DomainError::invalid(
+            "search",
+            "`search` must be at most 256 characters",
+        ));
+    }
+    Ok(Some(term))
+}
+
+fn decode_opt(
+    id: Option<&ID>,
+    kind: &'static str,
+    field: &'static str,
+) -> DomainResult<Option<i64>> {
+    id.map(|id| ids::decode(id, kind, field)).transpose()
+}
+
+impl UserFilter {
+    fn into_domain(self) -> DomainResult<users::UserFilter> {
+        Ok(users::UserFilter {
+            integration: decode_opt(
+                self.integration_id.as_ref(),
+                kinds::INTEGRATION,
+                "integrationId",
+            )?
+            .map(IntegrationId),
+            group: decode_opt(self.group_id.as_ref(), kinds::GROUP, "groupId")?.map(GroupId),
+            status: self.status.map(Into::into),
+            assigned: self.assigned,
+            search: search_term(self.search)?,
+        })
+    }
+}
+
+impl GroupFilter {
+    fn into_domain(self) -> DomainResult<groups::GroupFilter> {
+        Ok(groups::GroupFilter {
+            integration: decode_opt(
+                self.integration_id.as_ref(),
+                kinds::INTEGRATION,
+                "integrationId",
+            )?
+            .map(IntegrationId),
+            search: search_term(self.search)?,
+        })
+    }
+}
+
+impl DeviceFilter {
+    fn into_domain(self) -> DomainResult<devices::DeviceFilter> {
+        Ok(devices::DeviceFilter {
+            platform: self.platform.map(Into::into),
+            assigned: self.assigned,
+            user: decode_opt(self.user_id.as_ref(), kinds::USER, "userId")?.map(UserId),
+            search: search_term(self.search)?,
+        })
+    }
+}
+
+/// Queries answer null for an id that names nothing.
+fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(DomainError::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<&str>) -> DomainResult<PageArgs> {
+    PageArgs::new(first, ids::decode_after(after)?, ctx.config().max_page_size)
+}
+
+/// Every read of the API. Needs an API token (ADMIN or VIEWER).
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Any object by its global id; null when it does not exist.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        ctx.caller()?;
+        let (kind, raw) = ids::decode_any(&id, "id")?;
+        let db = ctx.db();
+        let node = match kind.as_str() {
+            kinds::INTEGRATION => found(integrations::get(db, IntegrationId(raw)).await)?
+                .map(|m| Node::Integration(Integration(m))),
+            kinds::USER => found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User(m))),
+            kinds::GROUP => {
+                found(groups::get(db, GroupId(raw)).await)?.map(|m| Node::Group(Group(m)))
+            }
+            kinds::DEVICE => {
+                found(devices::get(db, DeviceId(raw)).await)?.map(|m| Node::Device(Device(m)))
+            }
+            kinds::SYNC_RUN => {
+                found(sync_runs::get(db, SyncRunId(raw)).await)?.map(|m| Node::SyncRun(SyncRun(m)))
+            }
+            _ => return Err(DomainError::invalid("id", "`id` is not a valid id").into()),
+        };
+        Ok(node)
+    }
+
+    /// The integrations, oldest first.
+    async fn integrations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        kind: Option<DirectoryKind>,
+        status: Option<IntegrationStatus>,
+    ) -> Result<Conn<Integration>> {
+        ctx.caller()?;
+        let args = page_args(ctx, first, after.as_deref())?;
+        let filter = integrations::IntegrationFilter {
+            kind: kind.map(Into::into),
+            status: status.map(Into::into),
+        };
+        let page = integrations::list(ctx.db(), filter, args).await?;
+        let db = ctx.db().clone();
+        let totals = Totals::lazy(move || {
+            let db = db.clone();
+            async move { integrations::count(&db, filter).await }
+        });
+        Ok(connection::build(
+            page,
+            args.after,
+            |m| m.id,
+            Integration,
+            totals,
+        ))
+    }
+
+    /// One integration; null when it does not exist.
+    async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
+        ctx.caller()?;
+        let id = ids::decode(&id, kinds::INTEGRATION, "id")?;
+        Ok(integrations::find(ctx.db(), IntegrationId(id))
+            .await?
+            .map(Integration))
+    }
+
+    /// The directory users, oldest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<UserFilter>,
+    ) -> Result<Conn<User>> {
+        ctx.caller()?;
+        let args = page_args(ctx, first, after.as_deref())?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let page = users::list(ctx.db(), &filter, args).await?;
+        let db = ctx.db().clone();
+        let totals = Totals::lazy(move || {
+            let (db, filter) = (db.clone(), filter.clone());
+            async move { users::count(&db, &filter).await }
+        });
+        Ok(connection::build(page, args.after, |m| m.id, User, totals))
+    }
+
+    /// One user; null when it does not exist.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        ctx.caller()?;
+        let id = ids::decode(&id, kinds::USER, "id")?;
+        Ok(found(users::get(ctx.db(), UserId(id)).await)?.map(User))
+    }
+
+    /// The directory groups, oldest first.
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<GroupFilter>,
+    ) -> Result<Conn<Group>> {
+        ctx.caller()?;
+        let args = page_args(ctx, first, after.as_deref())?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let page = groups::list(ctx.db(), &filter, args).await?;
+        let db = ctx.db().clone();
+        let totals = Totals::lazy(move || {
+            let (db, filter) = (db.clone(), filter.clone());
+            async move { groups::count(&db, &filter).await }
+        });
+        Ok(connection::build(page, args.after, |m| m.id, Group, totals))
+    }
+
+    /// One group; null when it does not exist.
+    async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
+        ctx.caller()?;
+        let id = ids::decode(&id, kinds::GROUP, "id")?;
+        Ok(found(groups::get(ctx.db(), GroupId(id)).await)?.map(Group))
+    }
+
+    /// The devices, oldest first.
+    async fn devices(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<DeviceFilter>,
+    ) -> Result<Conn<Device>> {
+        ctx.caller()?;
+        let args = page_args(ctx, first, after.as_deref())?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let page = devices::list(ctx.db(), &filter, args).await?;
+        let db = ctx.db().clone();
+        let totals = Totals::lazy(move || {
+            let (db, filter) = (db.clone(), filter.clone());
+            async move { devices::count(&db, &filter).await }
+        });
+        Ok(connection::build(
+            page,
+            args.after,
+            |m| m.id,
+            Device,
+            totals,
+        ))
+    }
+
+    /// One device; null when it does not exist.
+    async fn device(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Device>> {
+        ctx.caller()?;
+        let id = ids::decode(&id, kinds::DEVICE, "id")?;
+        Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device))
+    }
+
+    /// One sync run; null when it does not exist.
+    async fn sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SyncRun>> {
+        ctx.caller()?;
+        let id = ids::decode(&id, kinds::SYNC_RUN, "id")?;
+        Ok(found(sync_runs::get(ctx.db(), SyncRunId(id)).await)?.map(SyncRun))
+    }
+}

@@ -1,0 +1,88 @@
+//! `Device`: an enrolled device and its user.
+
+use super::{AssignmentSource, DevicePlatform, User};
+use crate::graphql::{
+    context::ContextExt,
+    ids::{self, kinds},
+    loaders::UserKey,
+};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::device;
+
+/// An enrolled device.
+pub struct Device(pub device::Model);
+
+/// How and when a device got its user.
+#[derive(SimpleObject)]
+pub struct DeviceAssignment {
+    /// Assigned by an admin, or automatically by enrollment identity (R12).
+    pub source: AssignmentSource,
+    /// When the current user was assigned.
+    pub assigned_at: DateTime<Utc>,
+}
+
+#[Object]
+impl Device {
+    /// The device's global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(kinds::DEVICE, self.0.id)
+    }
+
+    /// The serial number, upper-cased; unique.
+    async fn serial_number(&self) -> &str {
+        &self.0.serial_number
+    }
+
+    /// The device's name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn platform(&self) -> DevicePlatform {
+        self.0.platform.into()
+    }
+
+    /// The hardware model.
+    async fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
+
+    async fn os_version(&self) -> Option<&str> {
+        self.0.os_version.as_deref()
+    }
+
+    /// The email or UPN the person signed in with at enrollment (R12).
+    async fn enrollment_identity(&self) -> Option<&str> {
+        self.0.enrollment_identity.as_deref()
+    }
+
+    /// The assigned user, if any (R11).
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.user_id else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders().load_one(UserKey(id)).await?.map(User))
+    }
+
+    /// How and when the user was assigned; null when the device has no user.
+    async fn assignment(&self) -> Option<DeviceAssignment> {
+        match (self.0.user_id, self.0.assignment_source, self.0.assigned_at) {
+            (Some(_), Some(source), Some(assigned_at)) => Some(DeviceAssignment {
+                source: source.into(),
+                assigned_at,
+            }),
+            _ => None,
+        }
+    }
+
+    /// When the device was registered.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the device last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

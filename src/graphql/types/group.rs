@@ -1,0 +1,94 @@
+//! `Group`: a group imported from a directory.
+
+use super::{Integration, User, integration::count_totals};
+use crate::{
+    directory::page::{Page, PageArgs},
+    graphql::{
+        connection::{self, Conn},
+        context::ContextExt,
+        ids::{self, kinds},
+        loaders::{CountKey, IntegrationKey, UserPageKey, UserParent},
+    },
+};
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::directory_group;
+
+/// A group imported from a directory integration.
+pub struct Group(pub directory_group::Model);
+
+#[Object]
+impl Group {
+    /// The group's global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(kinds::GROUP, self.0.id)
+    }
+
+    /// The group's id in its directory.
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+
+    /// The group's name.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// The group's email address, if it has one.
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// The integration the group came from.
+    async fn integration(&self, ctx: &Context<'_>) -> Result<Integration> {
+        let found = ctx
+            .loaders()
+            .load_one(IntegrationKey(self.0.integration_id))
+            .await?;
+        // Groups are deleted with their integration (foreign key), so it exists.
+        Ok(found.map(Integration).ok_or(crate::DomainError::NotFound {
+            what: "integration",
+        })?)
+    }
+
+    /// How many members the group has.
+    async fn member_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let n = ctx
+            .loaders()
+            .load_one(CountKey::MembersOfGroup(self.0.id))
+            .await?;
+        Ok(n.unwrap_or(0) as i64)
+    }
+
+    /// The group's members, oldest first.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<User>> {
+        let after = ids::decode_after(after.as_deref())?;
+        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+        let page = ctx
+            .loaders()
+            .load_one(UserPageKey(UserParent::Group(self.0.id), args))
+            .await?
+            .unwrap_or_else(Page::empty);
+        let totals = count_totals(ctx, CountKey::MembersOfGroup(self.0.id));
+        Ok(connection::build(page, after, |m| m.id, User, totals))
+    }
+
+    /// When the group was imported.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the group last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

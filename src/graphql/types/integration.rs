@@ -1,0 +1,183 @@
+//! `Integration`: one connected directory and what it holds (R7).
+
+use super::{DirectoryKind, Group, IntegrationStatus, SyncRun, User};
+use crate::{
+    directory::page::{Page, PageArgs},
+    graphql::{
+        connection::{self, Conn, Totals},
+        context::ContextExt,
+        ids::{self, kinds},
+        loaders::{CountKey, GroupPageKey, RunPageKey, UserPageKey, UserParent},
+    },
+};
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::integration;
+
+/// A connected directory: Microsoft Entra ID, Google Workspace or SCIM.
+pub struct Integration(pub integration::Model);
+
+impl From<integration::Model> for Integration {
+    fn from(model: integration::Model) -> Self {
+        Self(model)
+    }
+}
+
+/// Loads the count `key` through the request's loader when asked for.
+pub(crate) fn count_totals(ctx: &Context<'_>, key: CountKey) -> Totals {
+    let loaders = ctx.loaders().clone();
+    Totals::lazy(move || {
+        let loaders = loaders.clone();
+        async move { Ok(loaders.load_one(key).await?.unwrap_or(0)) }
+    })
+}
+
+#[Object]
+impl Integration {
+    /// The integration's global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(kinds::INTEGRATION, self.0.id)
+    }
+
+    /// The kind of directory.
+    async fn kind(&self) -> DirectoryKind {
+        self.0.kind.into()
+    }
+
+    /// The name shown as the origin of every user it imports; unique (R3).
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Where the integration stands.
+    async fn status(&self) -> IntegrationStatus {
+        self.0.status.into()
+    }
+
+    /// Why the integration is in its status, when that needs saying.
+    async fn status_reason(&self) -> Option<&str> {
+        self.0.status_reason.as_deref()
+    }
+
+    /// The Entra tenant id or Google Workspace domain, once authorised.
+    async fn tenant(&self) -> Option<&str> {
+        self.0.tenant.as_deref()
+    }
+
+    /// The directory account that authorised the integration (R4).
+    async fn authorized_by(&self) -> Option<&str> {
+        self.0.authorized_by.as_deref()
+    }
+
+    /// The OAuth scopes the provider granted.
+    async fn granted_scopes(&self) -> Vec<&str> {
+        self.0
+            .granted_scopes
+            .as_deref()
+            .map(|s| s.split_whitespace().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether devices are assigned automatically to this integration's users (R12).
+    async fn auto_assign_devices(&self) -> bool {
+        self.0.auto_assign_devices
+    }
+
+    /// This integration's own sync interval, if it overrides the deployment's (R5).
+    async fn sync_interval_minutes(&self) -> Option<i32> {
+        self.0.sync_interval_minutes
+    }
+
+    /// When the integration was added.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the integration last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// When the last successful sync finished.
+    async fn last_synced_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_synced_at
+    }
+
+    /// When the next scheduled sync is due.
+    async fn next_sync_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_sync_at
+    }
+
+    /// How many users this integration holds.
+    async fn user_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let n = ctx
+            .loaders()
+            .load_one(CountKey::UsersOfIntegration(self.0.id))
+            .await?;
+        Ok(n.unwrap_or(0) as i64)
+    }
+
+    /// How many groups this integration holds.
+    async fn group_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let n = ctx
+            .loaders()
+            .load_one(CountKey::GroupsOfIntegration(self.0.id))
+            .await?;
+        Ok(n.unwrap_or(0) as i64)
+    }
+
+    /// The integration's users, oldest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<User>> {
+        let after = ids::decode_after(after.as_deref())?;
+        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+        let key = UserPageKey(UserParent::Integration(self.0.id), args);
+        let page = ctx
+            .loaders()
+            .load_one(key)
+            .await?
+            .unwrap_or_else(Page::empty);
+        let totals = count_totals(ctx, CountKey::UsersOfIntegration(self.0.id));
+        Ok(connection::build(page, after, |m| m.id, User, totals))
+    }
+
+    /// The integration's groups, oldest first.
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<Group>> {
+        let after = ids::decode_after(after.as_deref())?;
+        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+        let page = ctx
+            .loaders()
+            .load_one(GroupPageKey(self.0.id, args))
+            .await?
+            .unwrap_or_else(Page::empty);
+        let totals = count_totals(ctx, CountKey::GroupsOfIntegration(self.0.id));
+        Ok(connection::build(page, after, |m| m.id, Group, totals))
+    }
+
+    /// The history of the integration's sync runs, newest first.
+    async fn sync_runs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<SyncRun>> {
+        let after = ids::decode_after(after.as_deref())?;
+        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+        let page = ctx
+            .loaders()
+            .load_one(RunPageKey(self.0.id, args))
+            .await?
+            .unwrap_or_else(Page::empty);
+        let totals = count_totals(ctx, CountKey::RunsOfIntegration(self.0.id));
+        Ok(connection::build(page, after, |m| m.id, SyncRun, totals))
+    }
+}

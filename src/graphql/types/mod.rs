@@ -1,0 +1,18 @@
+//! The GraphQL object types. Each wraps a database model (never exposes it directly) and
+//! loads its relations through the request's loader.
+
+mod device;
+mod enums;
+mod group;
+mod integration;
+mod node;
+mod sync_run;
+mod user;
+
+pub use device::{Device, DeviceAssignment};
+pub use enums::*;
+pub use group::Group;
+pub use integration::Integration;
+pub use node::Node;
+pub use sync_run::SyncRun;
+pub use user::User;

@@ -1,0 +1,126 @@
+//! `User`: a person imported from a directory.
+
+use super::{Device, Group, Integration, UserStatus};
+use crate::graphql::{
+    context::ContextExt,
+    ids::{self, kinds},
+    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey},
+};
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::directory_user;
+
+/// A person imported from a directory integration. Users are only ever created by an
+/// integration (R10).
+pub struct User(pub directory_user::Model);
+
+#[Object]
+impl User {
+    /// The user's global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(kinds::USER, self.0.id)
+    }
+
+    /// The user's id in its directory.
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+
+    /// The sign-in name: UPN (Entra), primary email (Google) or `userName` (SCIM).
+    async fn user_name(&self) -> &str {
+        &self.0.user_name
+    }
+
+    /// The primary email address.
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+
+    /// The name to show.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    async fn given_name(&self) -> Option<&str> {
+        self.0.given_name.as_deref()
+    }
+
+    async fn family_name(&self) -> Option<&str> {
+        self.0.family_name.as_deref()
+    }
+
+    async fn job_title(&self) -> Option<&str> {
+        self.0.job_title.as_deref()
+    }
+
+    async fn department(&self) -> Option<&str> {
+        self.0.department.as_deref()
+    }
+
+    async fn employee_id(&self) -> Option<&str> {
+        self.0.employee_id.as_deref()
+    }
+
+    /// Other addresses of the user, matched by automatic device assignment (R12).
+    async fn aliases(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(ctx
+            .loaders()
+            .load_one(AliasesOfUser(self.0.id))
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Active, suspended in the directory, or archived (R9, R14).
+    async fn status(&self) -> UserStatus {
+        self.0.status.into()
+    }
+
+    /// The name of the integration the user came from; kept after that integration is
+    /// deleted (R3, R9).
+    async fn origin(&self) -> &str {
+        &self.0.origin_name
+    }
+
+    /// The integration that keeps this user in sync; null once it was deleted (R9).
+    async fn integration(&self, ctx: &Context<'_>) -> Result<Option<Integration>> {
+        let Some(id) = self.0.integration_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()
+            .load_one(IntegrationKey(id))
+            .await?
+            .map(Integration))
+    }
+
+    /// The groups the user is a member of.
+    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
+        let groups = ctx.loaders().load_one(GroupsOfUser(self.0.id)).await?;
+        Ok(groups.unwrap_or_default().into_iter().map(Group).collect())
+    }
+
+    /// The devices assigned to the user (R11).
+    async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
+        let devices = ctx.loaders().load_one(DevicesOfUser(self.0.id)).await?;
+        Ok(devices
+            .unwrap_or_default()
+            .into_iter()
+            .map(Device)
+            .collect())
+    }
+
+    /// When the user was imported.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the user last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// When the user was archived, if it is.
+    async fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.archived_at
+    }
+}

@@ -1,0 +1,18 @@
+//! dirgate: the directory-integration service of an endpoint-management product.
+//!
+//! `ARCHITECTURE.md` at the top of the repository lists the modules and the path of a request.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod directory;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod sync;
+
+pub use app::App;
+pub use config::Config;
+pub use error::DomainError;

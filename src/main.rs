@@ -1,0 +1,5 @@
+//! The `dirgate` binary: see `dirgate --help`.
+
+fn main() -> std::process::ExitCode {
+    dirgate::cli::main()
+}
