@@ -150,7 +150,7 @@ async fn graphql_ws(
                         Authentication::Caller(caller) => {
                             let loader = loaders::for_request(app.db.clone());
                             // A subscription lives long: read fresh rows for every event.
-                            loader.enable_all_cache(false);
+                            loader.disable_cache();
                             let mut data = async_graphql::Data::default();
                             data.insert(Authentication::Caller(caller));
                             data.insert(Arc::new(loader));

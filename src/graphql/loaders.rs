@@ -12,23 +12,189 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{
     device, directory_group, directory_user, group_membership, integration, sync_run, user_alias,
 };
+use futures_util::future::{BoxFuture, join_all};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait,
+    RelationTrait, Select,
     sea_query::{Expr, Func},
 };
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::Notify;
 
-/// The request's loader. One instance per request, so nothing is cached across requests.
-pub type Loaders = DataLoader<Db, HashMapCache>;
+/// The request's loader: an async-graphql `DataLoader` whose batches wait at a [`Gate`].
+pub struct Loaders {
+    loader: DataLoader<Db, HashMapCache>,
+    gate: Arc<Gate>,
+}
 
 /// Makes the loader for one request.
 pub fn for_request(db: DatabaseConnection) -> Loaders {
-    DataLoader::with_cache(Db(db), tokio::spawn, HashMapCache::default())
+    let gate = Arc::new(Gate::default());
+    let spawner_gate = gate.clone();
+    let loader = DataLoader::with_cache(
+        Db {
+            db,
+            gate: gate.clone(),
+        },
+        move |batch| spawner_gate.submit(batch),
+        HashMapCache::default(),
+    )
+    .delay(Duration::ZERO)
+    // Every batch must load exactly once to pass the gate's barrier, so the loader never
+    // splits a batch by size; statements split long key lists themselves (`MAX_KEYS`).
+    .max_batch_size(usize::MAX);
+    Loaders { loader, gate }
+}
+
+/// Most keys bound in one statement, well under SQLite's and PostgreSQL's parameter limits.
+const MAX_KEYS: usize = 5000;
+
+impl Loaders {
+    /// Loads the value of one key, batched with every other key the request asks for meanwhile.
+    pub async fn load_one<K>(&self, key: K) -> Result<Option<<Db as Loader<K>>::Value>, DomainError>
+    where
+        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+        Db: Loader<K, Error = DomainError>,
+    {
+        self.gate.touch();
+        self.loader.load_one(key).await
+    }
+
+    /// Marks database work outside the loader (a root page, a count) as in progress: no
+    /// batch runs until it is done, so its rows' relations join the same wave.
+    pub fn busy(&self) -> Busy {
+        self.gate.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(self.gate.clone())
+    }
+
+    /// Turns caching off (for long-lived subscriptions, which must see fresh rows).
+    pub fn disable_cache(&self) {
+        self.loader.enable_all_cache(false);
+    }
+}
+
+/// Holds a request's batches until the request stops asking for keys, then runs them
+/// together as one wave, and hands out a wave's results only once all of them are in.
+///
+/// A time window (the `DataLoader` default) splits a batch whenever resolving a page takes
+/// longer than the window, and batches running side by side miss each other's results, so a
+/// page of 200 would run more statements than a page of 10. Here a wave starts only once the
+/// request is quiet (no key asked for across a few scheduler rounds, no root query running),
+/// and its results land together, so keys asked for next find them in the cache: the
+/// statements a request runs depend on the shape of the query only.
+#[derive(Default)]
+struct Gate {
+    activity: AtomicU64,
+    busy: AtomicUsize,
+    idle: Notify,
+    /// Batches of the running wave that have not finished their query yet.
+    remaining: AtomicUsize,
+    released: Notify,
+    state: Mutex<GateState>,
+}
+
+/// Database work outside the loader in progress; see [`Loaders::busy`].
+pub struct Busy(Arc<Gate>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+#[derive(Default)]
+struct GateState {
+    queue: Vec<BoxFuture<'static, ()>>,
+    running: bool,
+}
+
+/// Scheduler rounds without a new key that count as quiescence.
+const QUIET_ROUNDS: usize = 4;
+
+impl Gate {
+    fn touch(&self) {
+        self.activity.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn submit(self: &Arc<Self>, batch: BoxFuture<'static, ()>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.queue.push(batch);
+        if !state.running {
+            state.running = true;
+            tokio::spawn(self.clone().run());
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            self.settle().await;
+            let wave = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.queue.is_empty() {
+                    state.running = false;
+                    return;
+                }
+                std::mem::take(&mut state.queue)
+            };
+            self.remaining.store(wave.len(), Ordering::SeqCst);
+            join_all(wave).await;
+        }
+    }
+
+    /// Called by every batch once its query is done: waits for the rest of the wave.
+    async fn arrive(&self) {
+        let released = self.released.notified();
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.released.notify_waiters();
+        } else {
+            released.await;
+        }
+    }
+
+    async fn settle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.busy.load(Ordering::SeqCst) > 0 {
+                idle.await;
+                continue;
+            }
+            let seen = self.activity.load(Ordering::SeqCst);
+            for _ in 0..QUIET_ROUNDS {
+                tokio::task::yield_now().await;
+            }
+            if self.activity.load(Ordering::SeqCst) == seen && self.busy.load(Ordering::SeqCst) == 0
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// The database, seen as a loader of every key type below.
-pub struct Db(DatabaseConnection);
+pub struct Db {
+    db: DatabaseConnection,
+    gate: Arc<Gate>,
+}
+
+impl Db {
+    /// Runs a batch's statements, then waits at the gate until the wave's other batches are
+    /// done too (whether this one succeeded or not).
+    async fn batch<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let result = work.await;
+        self.gate.arrive().await;
+        result
+    }
+}
 
 /// An integration by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,11 +252,18 @@ impl Loader<IntegrationKey> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[IntegrationKey]) -> LoadResult<IntegrationKey, Self::Value> {
-        let rows = integration::Entity::find()
-            .filter(integration::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.0)
-            .await?;
-        Ok(index_by(rows, |m| IntegrationKey(m.id)))
+        self.batch(async {
+            let mut out = HashMap::new();
+            for chunk in keys.chunks(MAX_KEYS) {
+                let rows = integration::Entity::find()
+                    .filter(integration::Column::Id.is_in(chunk.iter().map(|k| k.0)))
+                    .all(&self.db)
+                    .await?;
+                out.extend(index_by(rows, |m| IntegrationKey(m.id)));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -99,11 +272,18 @@ impl Loader<UserKey> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[UserKey]) -> LoadResult<UserKey, Self::Value> {
-        let rows = directory_user::Entity::find()
-            .filter(directory_user::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.0)
-            .await?;
-        Ok(index_by(rows, |m| UserKey(m.id)))
+        self.batch(async {
+            let mut out = HashMap::new();
+            for chunk in keys.chunks(MAX_KEYS) {
+                let rows = directory_user::Entity::find()
+                    .filter(directory_user::Column::Id.is_in(chunk.iter().map(|k| k.0)))
+                    .all(&self.db)
+                    .await?;
+                out.extend(index_by(rows, |m| UserKey(m.id)));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -124,17 +304,24 @@ impl Loader<GroupsOfUser> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[GroupsOfUser]) -> LoadResult<GroupsOfUser, Self::Value> {
-        let rows = group_membership::Entity::find()
-            .filter(group_membership::Column::UserId.is_in(keys.iter().map(|k| k.0)))
-            .order_by_asc(group_membership::Column::GroupId)
-            .find_also_related(directory_group::Entity)
-            .all(&self.0)
-            .await?;
-        Ok(group_into(
-            keys,
-            rows.into_iter()
-                .filter_map(|(m, g)| g.map(|g| (GroupsOfUser(m.user_id), g))),
-        ))
+        self.batch(async {
+            let mut out = HashMap::new();
+            for chunk in keys.chunks(MAX_KEYS) {
+                let rows = group_membership::Entity::find()
+                    .filter(group_membership::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
+                    .order_by_asc(group_membership::Column::GroupId)
+                    .find_also_related(directory_group::Entity)
+                    .all(&self.db)
+                    .await?;
+                out.extend(group_into(
+                    chunk,
+                    rows.into_iter()
+                        .filter_map(|(m, g)| g.map(|g| (GroupsOfUser(m.user_id), g))),
+                ));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -143,16 +330,23 @@ impl Loader<DevicesOfUser> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[DevicesOfUser]) -> LoadResult<DevicesOfUser, Self::Value> {
-        let rows = device::Entity::find()
-            .filter(device::Column::UserId.is_in(keys.iter().map(|k| k.0)))
-            .order_by_asc(device::Column::Id)
-            .all(&self.0)
-            .await?;
-        Ok(group_into(
-            keys,
-            rows.into_iter()
-                .filter_map(|d| d.user_id.map(|u| (DevicesOfUser(u), d))),
-        ))
+        self.batch(async {
+            let mut out = HashMap::new();
+            for chunk in keys.chunks(MAX_KEYS) {
+                let rows = device::Entity::find()
+                    .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
+                    .order_by_asc(device::Column::Id)
+                    .all(&self.db)
+                    .await?;
+                out.extend(group_into(
+                    chunk,
+                    rows.into_iter()
+                        .filter_map(|d| d.user_id.map(|u| (DevicesOfUser(u), d))),
+                ));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -161,16 +355,23 @@ impl Loader<AliasesOfUser> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[AliasesOfUser]) -> LoadResult<AliasesOfUser, Self::Value> {
-        let rows = user_alias::Entity::find()
-            .filter(user_alias::Column::UserId.is_in(keys.iter().map(|k| k.0)))
-            .order_by_asc(user_alias::Column::Id)
-            .all(&self.0)
-            .await?;
-        Ok(group_into(
-            keys,
-            rows.into_iter()
-                .map(|a| (AliasesOfUser(a.user_id), a.alias)),
-        ))
+        self.batch(async {
+            let mut out = HashMap::new();
+            for chunk in keys.chunks(MAX_KEYS) {
+                let rows = user_alias::Entity::find()
+                    .filter(user_alias::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
+                    .order_by_asc(user_alias::Column::Id)
+                    .all(&self.db)
+                    .await?;
+                out.extend(group_into(
+                    chunk,
+                    rows.into_iter()
+                        .map(|a| (AliasesOfUser(a.user_id), a.alias)),
+                ));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -179,49 +380,52 @@ impl Loader<CountKey> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[CountKey]) -> LoadResult<CountKey, u64> {
-        let mut out: HashMap<CountKey, u64> = keys.iter().map(|k| (*k, 0)).collect();
-        macro_rules! count_by {
-            ($variant:ident, $entity:ident, $col:expr) => {{
-                let parents: Vec<i64> = keys
-                    .iter()
-                    .filter_map(|k| match k {
-                        CountKey::$variant(id) => Some(*id),
-                        _ => None,
-                    })
-                    .collect();
-                if !parents.is_empty() {
-                    let counts: Vec<(i64, i64)> = $entity::Entity::find()
-                        .select_only()
-                        .column($col)
-                        .expr_as(Expr::from(Func::count(Expr::col($col))), "n")
-                        .filter($col.is_in(parents))
-                        .group_by($col)
-                        .into_tuple()
-                        .all(&self.0)
-                        .await?;
-                    for (parent, n) in counts {
-                        out.insert(CountKey::$variant(parent), n as u64);
+        self.batch(async {
+            let mut out: HashMap<CountKey, u64> = keys.iter().map(|k| (*k, 0)).collect();
+            macro_rules! count_by {
+                ($variant:ident, $entity:ident, $col:expr) => {{
+                    let parents: Vec<i64> = keys
+                        .iter()
+                        .filter_map(|k| match k {
+                            CountKey::$variant(id) => Some(*id),
+                            _ => None,
+                        })
+                        .collect();
+                    for chunk in parents.chunks(MAX_KEYS) {
+                        let counts: Vec<(i64, i64)> = $entity::Entity::find()
+                            .select_only()
+                            .column($col)
+                            .expr_as(Expr::from(Func::count(Expr::col($col))), "n")
+                            .filter($col.is_in(chunk.iter().copied()))
+                            .group_by($col)
+                            .into_tuple()
+                            .all(&self.db)
+                            .await?;
+                        for (parent, n) in counts {
+                            out.insert(CountKey::$variant(parent), n as u64);
+                        }
                     }
-                }
-            }};
-        }
-        count_by!(
-            UsersOfIntegration,
-            directory_user,
-            directory_user::Column::IntegrationId
-        );
-        count_by!(
-            GroupsOfIntegration,
-            directory_group,
-            directory_group::Column::IntegrationId
-        );
-        count_by!(
-            MembersOfGroup,
-            group_membership,
-            group_membership::Column::GroupId
-        );
-        count_by!(RunsOfIntegration, sync_run, sync_run::Column::IntegrationId);
-        Ok(out)
+                }};
+            }
+            count_by!(
+                UsersOfIntegration,
+                directory_user,
+                directory_user::Column::IntegrationId
+            );
+            count_by!(
+                GroupsOfIntegration,
+                directory_group,
+                directory_group::Column::IntegrationId
+            );
+            count_by!(
+                MembersOfGroup,
+                group_membership,
+                group_membership::Column::GroupId
+            );
+            count_by!(RunsOfIntegration, sync_run, sync_run::Column::IntegrationId);
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -239,19 +443,30 @@ fn by_args<K: Copy, P: Copy + std::hash::Hash + Eq>(
     out
 }
 
-/// Every requested key gets a page, empty when the parent has no children.
-fn fill_pages<K, T>(
-    out: &mut HashMap<K, Page<T>>,
+/// Reads a page of children for each of `parents`, in chunks; every parent gets a page, empty
+/// when it has no children.
+async fn pages_of<E, K>(
+    db: &DatabaseConnection,
     parents: &[i64],
-    mut found: HashMap<i64, Page<T>>,
+    select: impl Fn(&[i64]) -> Select<E>,
+    sql: (&'static str, &'static str),
+    args: PageArgs,
+    dir: Direction,
     key: impl Fn(i64) -> K,
-) where
+) -> Result<HashMap<K, Page<E::Model>>, DomainError>
+where
+    E: EntityTrait,
     K: std::hash::Hash + Eq,
 {
-    for parent in parents {
-        let page = found.remove(parent).unwrap_or_else(Page::empty);
-        out.insert(key(*parent), page);
+    let mut out = HashMap::new();
+    for chunk in parents.chunks(MAX_KEYS) {
+        let mut found = page::fetch_windowed(db, select(chunk), sql.0, sql.1, args, dir).await?;
+        for parent in chunk {
+            let page = found.remove(parent).unwrap_or_else(Page::empty);
+            out.insert(key(*parent), page);
+        }
     }
+    Ok(out)
 }
 
 impl Loader<UserPageKey> for Db {
@@ -259,61 +474,76 @@ impl Loader<UserPageKey> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[UserPageKey]) -> LoadResult<UserPageKey, Self::Value> {
-        let mut out = HashMap::new();
-        for (args, parents) in by_args(keys, |UserPageKey(parent, args)| (parent, args)) {
-            let of_integration: Vec<i64> = parents
-                .iter()
-                .filter_map(|p| match p {
-                    UserParent::Integration(id) => Some(*id),
-                    UserParent::Group(_) => None,
-                })
-                .collect();
-            let of_group: Vec<i64> = parents
-                .iter()
-                .filter_map(|p| match p {
-                    UserParent::Group(id) => Some(*id),
-                    UserParent::Integration(_) => None,
-                })
-                .collect();
-            if !of_integration.is_empty() {
-                let select = directory_user::Entity::find().filter(
-                    directory_user::Column::IntegrationId.is_in(of_integration.iter().copied()),
-                );
-                let found = page::fetch_windowed(
-                    &self.0,
-                    select,
-                    r#""directory_users"."integration_id""#,
-                    r#""directory_users"."id""#,
-                    args,
-                    Direction::Asc,
-                )
-                .await?;
-                fill_pages(&mut out, &of_integration, found, |id| {
-                    UserPageKey(UserParent::Integration(id), args)
-                });
+        self.batch(async {
+            let mut out = HashMap::new();
+            for (args, parents) in by_args(keys, |UserPageKey(parent, args)| (parent, args)) {
+                let of_integration: Vec<i64> = parents
+                    .iter()
+                    .filter_map(|p| match p {
+                        UserParent::Integration(id) => Some(*id),
+                        UserParent::Group(_) => None,
+                    })
+                    .collect();
+                let of_group: Vec<i64> = parents
+                    .iter()
+                    .filter_map(|p| match p {
+                        UserParent::Group(id) => Some(*id),
+                        UserParent::Integration(_) => None,
+                    })
+                    .collect();
+                if !of_integration.is_empty() {
+                    out.extend(
+                        pages_of(
+                            &self.db,
+                            &of_integration,
+                            |ids| {
+                                directory_user::Entity::find().filter(
+                                    directory_user::Column::IntegrationId
+                                        .is_in(ids.iter().copied()),
+                                )
+                            },
+                            (
+                                r#""directory_users"."integration_id""#,
+                                r#""directory_users"."id""#,
+                            ),
+                            args,
+                            Direction::Asc,
+                            |id| UserPageKey(UserParent::Integration(id), args),
+                        )
+                        .await?,
+                    );
+                }
+                if !of_group.is_empty() {
+                    out.extend(
+                        pages_of(
+                            &self.db,
+                            &of_group,
+                            |ids| {
+                                directory_user::Entity::find()
+                                    .join(
+                                        JoinType::InnerJoin,
+                                        group_membership::Relation::User.def().rev(),
+                                    )
+                                    .filter(
+                                        group_membership::Column::GroupId
+                                            .is_in(ids.iter().copied()),
+                                    )
+                            },
+                            (
+                                r#""group_memberships"."group_id""#,
+                                r#""directory_users"."id""#,
+                            ),
+                            args,
+                            Direction::Asc,
+                            |id| UserPageKey(UserParent::Group(id), args),
+                        )
+                        .await?,
+                    );
+                }
             }
-            if !of_group.is_empty() {
-                let select = directory_user::Entity::find()
-                    .join(
-                        JoinType::InnerJoin,
-                        group_membership::Relation::User.def().rev(),
-                    )
-                    .filter(group_membership::Column::GroupId.is_in(of_group.iter().copied()));
-                let found = page::fetch_windowed(
-                    &self.0,
-                    select,
-                    r#""group_memberships"."group_id""#,
-                    r#""directory_users"."id""#,
-                    args,
-                    Direction::Asc,
-                )
-                .await?;
-                fill_pages(&mut out, &of_group, found, |id| {
-                    UserPageKey(UserParent::Group(id), args)
-                });
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -322,22 +552,32 @@ impl Loader<GroupPageKey> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[GroupPageKey]) -> LoadResult<GroupPageKey, Self::Value> {
-        let mut out = HashMap::new();
-        for (args, parents) in by_args(keys, |GroupPageKey(parent, args)| (parent, args)) {
-            let select = directory_group::Entity::find()
-                .filter(directory_group::Column::IntegrationId.is_in(parents.iter().copied()));
-            let found = page::fetch_windowed(
-                &self.0,
-                select,
-                r#""directory_groups"."integration_id""#,
-                r#""directory_groups"."id""#,
-                args,
-                Direction::Asc,
-            )
-            .await?;
-            fill_pages(&mut out, &parents, found, |id| GroupPageKey(id, args));
-        }
-        Ok(out)
+        self.batch(async {
+            let mut out = HashMap::new();
+            for (args, parents) in by_args(keys, |GroupPageKey(parent, args)| (parent, args)) {
+                out.extend(
+                    pages_of(
+                        &self.db,
+                        &parents,
+                        |ids| {
+                            directory_group::Entity::find().filter(
+                                directory_group::Column::IntegrationId.is_in(ids.iter().copied()),
+                            )
+                        },
+                        (
+                            r#""directory_groups"."integration_id""#,
+                            r#""directory_groups"."id""#,
+                        ),
+                        args,
+                        Direction::Asc,
+                        |id| GroupPageKey(id, args),
+                    )
+                    .await?,
+                );
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -346,21 +586,27 @@ impl Loader<RunPageKey> for Db {
     type Error = DomainError;
 
     async fn load(&self, keys: &[RunPageKey]) -> LoadResult<RunPageKey, Self::Value> {
-        let mut out = HashMap::new();
-        for (args, parents) in by_args(keys, |RunPageKey(parent, args)| (parent, args)) {
-            let select = sync_run::Entity::find()
-                .filter(sync_run::Column::IntegrationId.is_in(parents.iter().copied()));
-            let found = page::fetch_windowed(
-                &self.0,
-                select,
-                r#""sync_runs"."integration_id""#,
-                r#""sync_runs"."id""#,
-                args,
-                Direction::Desc,
-            )
-            .await?;
-            fill_pages(&mut out, &parents, found, |id| RunPageKey(id, args));
-        }
-        Ok(out)
+        self.batch(async {
+            let mut out = HashMap::new();
+            for (args, parents) in by_args(keys, |RunPageKey(parent, args)| (parent, args)) {
+                out.extend(
+                    pages_of(
+                        &self.db,
+                        &parents,
+                        |ids| {
+                            sync_run::Entity::find()
+                                .filter(sync_run::Column::IntegrationId.is_in(ids.iter().copied()))
+                        },
+                        (r#""sync_runs"."integration_id""#, r#""sync_runs"."id""#),
+                        args,
+                        Direction::Desc,
+                        |id| RunPageKey(id, args),
+                    )
+                    .await?,
+                );
+            }
+            Ok(out)
+        })
+        .await
     }
 }

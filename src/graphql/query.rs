@@ -176,11 +176,17 @@ impl Query {
             kind: kind.map(Into::into),
             status: status.map(Into::into),
         };
-        let page = integrations::list(ctx.db(), filter, args).await?;
-        let db = ctx.db().clone();
+        let page = {
+            let _busy = ctx.loaders().busy();
+            integrations::list(ctx.db(), filter, args).await?
+        };
+        let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
-            let db = db.clone();
-            async move { integrations::count(&db, filter).await }
+            let (db, busy) = (db.clone(), loaders.busy());
+            async move {
+                let _busy = busy;
+                integrations::count(&db, filter).await
+            }
         });
         Ok(connection::build(
             page,
@@ -211,11 +217,17 @@ impl Query {
         ctx.caller()?;
         let args = page_args(ctx, first, after.as_deref())?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let page = users::list(ctx.db(), &filter, args).await?;
-        let db = ctx.db().clone();
+        let page = {
+            let _busy = ctx.loaders().busy();
+            users::list(ctx.db(), &filter, args).await?
+        };
+        let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { users::count(&db, &filter).await }
+            let (db, filter, busy) = (db.clone(), filter.clone(), loaders.busy());
+            async move {
+                let _busy = busy;
+                users::count(&db, &filter).await
+            }
         });
         Ok(connection::build(page, args.after, |m| m.id, User, totals))
     }
@@ -238,11 +250,17 @@ impl Query {
         ctx.caller()?;
         let args = page_args(ctx, first, after.as_deref())?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let page = groups::list(ctx.db(), &filter, args).await?;
-        let db = ctx.db().clone();
+        let page = {
+            let _busy = ctx.loaders().busy();
+            groups::list(ctx.db(), &filter, args).await?
+        };
+        let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { groups::count(&db, &filter).await }
+            let (db, filter, busy) = (db.clone(), filter.clone(), loaders.busy());
+            async move {
+                let _busy = busy;
+                groups::count(&db, &filter).await
+            }
         });
         Ok(connection::build(page, args.after, |m| m.id, Group, totals))
     }
@@ -265,11 +283,17 @@ impl Query {
         ctx.caller()?;
         let args = page_args(ctx, first, after.as_deref())?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let page = devices::list(ctx.db(), &filter, args).await?;
-        let db = ctx.db().clone();
+        let page = {
+            let _busy = ctx.loaders().busy();
+            devices::list(ctx.db(), &filter, args).await?
+        };
+        let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { devices::count(&db, &filter).await }
+            let (db, filter, busy) = (db.clone(), filter.clone(), loaders.busy());
+            async move {
+                let _busy = busy;
+                devices::count(&db, &filter).await
+            }
         });
         Ok(connection::build(
             page,

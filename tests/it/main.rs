@@ -1,1 +1,13 @@
+//! dirgate's integration tests, in one binary so they link once. Database-facing tests run on
+//! SQLite and on PostgreSQL (`NAME::sqlite`, `NAME::postgres`).
 
+mod support;
+
+mod auth;
+mod cli;
+mod constraints;
+mod contract;
+mod devices;
+mod http;
+mod loaders;
+mod queries;

@@ -1,0 +1,86 @@
+//! `schema.graphql` is the contract front-end apps build on.
+
+const COMMITTED: &str = include_str!("../../schema.graphql");
+
+#[test]
+fn schema_graphql_matches_exported_sdl() {
+    let exported = dirgate::graphql::sdl();
+    assert!(
+        exported == COMMITTED,
+        "schema.graphql differs from the schema the code exports.\n\
+         If the change is intended, regenerate it with:\n    cargo run -- schema > schema.graphql\n\
+         and review the diff: front-end apps build on this file."
+    );
+}
+
+/// The names SPEC §3 gives must stay: extending is fine, renaming is not.
+#[test]
+fn schema_keeps_the_names_of_the_spec() {
+    let sdl = dirgate::graphql::sdl();
+    for needle in [
+        "interface Node",
+        "enum DirectoryKind",
+        "enum IntegrationStatus",
+        "enum SyncTrigger",
+        "enum SyncRunStatus",
+        "enum UserStatus",
+        "enum AssignmentSource",
+        "enum DevicePlatform",
+        "node(id: ID!): Node",
+        "integrations(first: Int, after: String, kind: DirectoryKind, status: IntegrationStatus): IntegrationConnection!",
+        "integration(id: ID!): Integration",
+        "users(first: Int, after: String, filter: UserFilter): UserConnection!",
+        "user(id: ID!): User",
+        "groups(first: Int, after: String, filter: GroupFilter): GroupConnection!",
+        "group(id: ID!): Group",
+        "devices(first: Int, after: String, filter: DeviceFilter): DeviceConnection!",
+        "device(id: ID!): Device",
+        "syncRun(id: ID!): SyncRun",
+        "registerDevice(input: RegisterDeviceInput!): Device!",
+        "assignDeviceUser(deviceId: ID!, userId: ID!): Device!",
+        "unassignDeviceUser(deviceId: ID!): Device!",
+        "syncRunUpdated(integrationId: ID): SyncRun!",
+        "type Integration implements Node",
+        "type User implements Node",
+        "type Group implements Node",
+        "type Device implements Node",
+        "type SyncRun implements Node",
+        "totalCount: Int!",
+        "origin: String!",
+        "assignment: DeviceAssignment",
+    ] {
+        assert!(sdl.contains(needle), "the schema lost `{needle}`");
+    }
+    for value in [
+        "ENTRA_ID",
+        "GOOGLE_WORKSPACE",
+        "SCIM",
+        "AWAITING_CONSENT",
+        "AWAITING_ADMIN_APPROVAL",
+        "NEEDS_REAUTH",
+        "INITIAL",
+        "SCHEDULED",
+        "MANUAL",
+        "QUEUED",
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
+        "HELD",
+        "CANCELLED",
+        "SUSPENDED",
+        "ARCHIVED",
+        "AUTOMATIC",
+        "MACOS",
+        "IOS",
+        "IPADOS",
+        "TVOS",
+        "VISIONOS",
+        "WINDOWS",
+        "ANDROID",
+    ] {
+        assert!(
+            sdl.contains(&format!("\t{value}\n")),
+            "the schema lost enum value {value}"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The HTTP server over real loopback: the router, auth header, GET rules, limits, CORS,
+//! health, GraphiQL and subscriptions over WebSocket.
+
+use crate::support::{Backend, Fixture};
+use dirgate::{Config, auth::TokenRole};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_util::sync::CancellationToken;
+
+/// A server on a free port, stopped when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    fx: Fixture,
+}
+
+impl Server {
+    async fn start(backend: Backend, config: Config) -> Self {
+        let fx = Fixture::with_config(backend, config).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(dirgate::http::serve(
+            fx.app.clone(),
+            listener,
+            stop.clone().cancelled_owned(),
+        ));
+        Self { addr, stop, fx }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn post(server: &Server, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn http_graphql_needs_a_bearer_token() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let query = json!({ "query": "{ users { totalCount } }" });
+    let (status, body) = post(&server, Some(&token), query.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["users"]["totalCount"], 0);
+    let (_, body) = post(&server, None, query.clone()).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let res = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header("Authorization", format!("Basic {token}"))
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn http_get_runs_queries_but_not_mutations() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Admin).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .get(server.url("/graphql"))
+        .query(&[("query", "{ devices { totalCount } }")])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["devices"]["totalCount"], 0);
+    let mutation = r#"mutation { registerDevice(input: {serialNumber: "C02GET", name: "x", platform: IOS}) { id } }"#;
+    let res = client
+        .get(server.url("/graphql"))
+        .query(&[("query", mutation)])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT");
+    let (_, body) = post(
+        &server,
+        Some(&token),
+        json!({ "query": "{ devices { totalCount } }" }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["devices"]["totalCount"], 0,
+        "the GET mutation changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn http_body_over_the_limit_is_refused() {
+    let mut config = Config::defaults();
+    config.max_body_bytes = 4096;
+    let server = Server::start(Backend::Sqlite, config).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let padding = " ".repeat(8192);
+    let res = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": format!("{{ users {{ totalCount }} }}{padding}") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+}
+
+#[tokio::test]
+async fn http_depth_limit_refuses_deep_queries() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let mut deep = String::from("id");
+    for _ in 0..8 {
+        deep = format!("devices {{ user {{ {deep} }} }}");
+    }
+    let deep = format!("{{ user(id: \"x\") {{ {deep} }} }}");
+    let (_, body) = post(&server, Some(&token), json!({ "query": deep })).await;
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("nested too deep"), "{message}");
+    assert!(body["data"].is_null());
+}
+
+#[tokio::test]
+async fn http_cors_allows_only_configured_origins() {
+    let mut config = Config::defaults();
+    config.cors_origins = vec!["https://console.example".into()];
+    let server = Server::start(Backend::Sqlite, config).await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, server.url("/graphql"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let res = preflight("https://console.example").await.unwrap();
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        "https://console.example"
+    );
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    let plain = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let res = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, plain.url("/graphql"))
+        .header("Origin", "https://console.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "no CORS by default"
+    );
+}
+
+#[tokio::test]
+async fn http_health_and_graphiql_need_no_token() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let res = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+    let res = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.to_lowercase().contains("graphiql"));
+    assert!(page.contains("/graphql/ws"));
+    // Introspection works without a token, so GraphiQL can show the schema.
+    let (_, body) = post(
+        &server,
+        None,
+        json!({ "query": "{ __schema { queryType { name } } }" }),
+    )
+    .await;
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
+async fn ws_connect(
+    server: &Server,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("ws://{}/graphql/ws", server.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+async fn next_json<S>(ws: &mut S) -> Option<Value>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, ws.next())
+            .await
+            .expect("no message in time")
+        {
+            Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn http_subscription_streams_sync_runs_to_authenticated_clients() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let contoso = server.fx.integration("Contoso").create().await;
+    let other = server.fx.integration("Other").create().await;
+
+    // Without a token the connection is refused.
+    let mut ws = ws_connect(&server).await;
+    ws.send(Message::text(
+        json!({ "type": "connection_init", "payload": {} }).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert!(next_json(&mut ws).await.is_none(), "closed without a token");
+
+    let mut ws = ws_connect(&server).await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({
+        "id": "1", "type": "subscribe",
+        "payload": {
+            "query": "subscription($id: ID) { syncRunUpdated(integrationId: $id) { status usersCreated integration { name } } }",
+            "variables": { "id": dirgate::graphql::ids::encode("Integration", contoso.id) }
+        }
+    });
+    ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    // Give the subscription a moment to register before publishing.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let run = |integration_id: i64, users_created: i32| entity::sync_run::Model {
+        id: 1,
+        integration_id,
+        trigger: entity::enums::SyncTrigger::Manual,
+        status: entity::enums::SyncRunStatus::Running,
+        queued_at: chrono::Utc::now(),
+        started_at: None,
+        finished_at: None,
+        pages_read: 1,
+        users_created,
+        users_updated: 0,
+        users_suspended: 0,
+        users_removed: 0,
+        users_archived: 0,
+        users_restored: 0,
+        groups_created: 0,
+        groups_updated: 0,
+        groups_removed: 0,
+        error: None,
+        lease_owner: None,
+        lease_expires_at: None,
+    };
+    server.fx.app.events.publish(run(other.id, 99));
+    server.fx.app.events.publish(run(contoso.id, 7));
+    let message = next_json(&mut ws).await.unwrap();
+    assert_eq!(message["type"], "next");
+    let payload = &message["payload"]["data"]["syncRunUpdated"];
+    assert_eq!(
+        payload["usersCreated"], 7,
+        "the other integration's run is filtered out"
+    );
+    assert_eq!(payload["integration"]["name"], "Contoso");
+}

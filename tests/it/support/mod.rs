@@ -1,0 +1,229 @@
+//! The test harness: a real database per test (an SQLite file, or a PostgreSQL schema of its
+//! own), migrated the real way, the real `App` on it, and a fixture builder that seeds by name.
+
+pub mod seed;
+
+use dirgate::{
+    App, Config,
+    auth::{Admin, TokenRole, tokens},
+    graphql::Authentication,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+/// Where PostgreSQL tests connect: `DIRGATE_TEST_POSTGRES_URL`, or the local server.
+pub fn postgres_url() -> String {
+    std::env::var("DIRGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+enum Cleanup {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema(String),
+}
+
+/// One test's world: a migrated database, the app on it, and a statement counter.
+pub struct Fixture {
+    pub app: App,
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    statements: Arc<AtomicUsize>,
+    cleanup: Option<Cleanup>,
+}
+
+impl Fixture {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, Config::defaults()).await
+    }
+
+    pub async fn sqlite() -> Self {
+        Self::new(Backend::Sqlite).await
+    }
+
+    pub async fn postgres() -> Self {
+        Self::new(Backend::Postgres).await
+    }
+
+    pub async fn with_config(backend: Backend, mut config: Config) -> Self {
+        let (mut db, cleanup) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                config.data_dir = dir.path().to_path_buf();
+                config.database_url = Some(url.clone());
+                let db = dirgate::db::connect(&url).await.expect("open SQLite");
+                (db, Cleanup::Dir(dir))
+            }
+            Backend::Postgres => {
+                let base = postgres_url();
+                let schema = format!("t_{}_{}", std::process::id(), rand_suffix());
+                let admin = dirgate::db::connect(&base).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for the tests and is not reachable at {base}: {e}"
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                    .await
+                    .expect("create schema");
+                admin.close().await.ok();
+                let db = dirgate::db::connect_with(&base, Some(&schema))
+                    .await
+                    .expect("open PostgreSQL");
+                config.database_url = Some(base);
+                (db, Cleanup::Schema(schema))
+            }
+        };
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        let log_sql = std::env::var_os("DIRGATE_TEST_LOG_SQL").is_some();
+        db.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if log_sql {
+                eprintln!("SQL: {}", info.statement.sql);
+            }
+        });
+        dirgate::db::migrate(&db).await.expect("migrate");
+        let app = App::new(db.clone(), config);
+        Self {
+            app,
+            db,
+            backend,
+            statements,
+            cleanup: Some(cleanup),
+        }
+    }
+
+    /// Statements run since the last [`Fixture::reset_statements`].
+    pub fn statements(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_statements(&self) {
+        self.statements.store(0, Ordering::SeqCst);
+    }
+
+    /// A caller holding a fresh token of `role`.
+    pub async fn caller(&self, role: TokenRole) -> Authentication {
+        let token = self.token(role).await;
+        self.app.authenticate(Some(&token)).await
+    }
+
+    /// A fresh bearer token of `role`.
+    pub async fn token(&self, role: TokenRole) -> String {
+        tokens::create(&self.db, &Admin::cli(), "test", role)
+            .await
+            .expect("create token")
+            .token
+    }
+
+    pub async fn admin(&self) -> Authentication {
+        self.caller(TokenRole::Admin).await
+    }
+
+    pub async fn viewer(&self) -> Authentication {
+        self.caller(TokenRole::Viewer).await
+    }
+
+    /// Runs a GraphQL request in-process and returns the whole response as JSON.
+    pub async fn gql(&self, auth: &Authentication, query: &str, variables: Value) -> Value {
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables));
+        let response = self.app.execute(request, auth.clone()).await;
+        serde_json::to_value(&response).expect("response JSON")
+    }
+
+    /// Runs a request that must succeed, and returns its `data`.
+    pub async fn ok(&self, auth: &Authentication, query: &str, variables: Value) -> Value {
+        let response = self.gql(auth, query, variables).await;
+        assert!(
+            response
+                .get("errors")
+                .is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+}
+
+/// The `extensions.code` of a response's first error.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+}
+
+/// An empty variables object.
+pub fn no_vars() -> Value {
+    json!({})
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}_{nanos}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Drops a test's PostgreSQL schema. Runs after the test, on its runtime, so rollbacks of
+/// transactions the test left behind can finish first (a `Drop` impl would block them).
+pub struct SchemaGuard(Option<String>);
+
+impl SchemaGuard {
+    pub async fn drop_schema(self) {
+        let Some(schema) = self.0 else { return };
+        let db = dirgate::db::connect(&postgres_url())
+            .await
+            .expect("PostgreSQL");
+        db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+            .expect("drop test schema");
+        db.close().await.ok();
+    }
+}
+
+impl Fixture {
+    /// What to clean up once the test is over.
+    pub fn guard(&self) -> SchemaGuard {
+        match &self.cleanup {
+            Some(Cleanup::Schema(schema)) => SchemaGuard(Some(schema.clone())),
+            _ => SchemaGuard(None),
+        }
+    }
+}
+
+/// Declares, for each `async fn NAME(fx: Fixture)`, one test on SQLite and one on PostgreSQL:
+/// `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::Fixture::sqlite().await).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let fx = $crate::support::Fixture::postgres().await;
+                let guard = fx.guard();
+                super::$name(fx).await;
+                guard.drop_schema().await;
+            }
+        }
+    )*};
+}
