@@ -109,3 +109,33 @@ async fn deleting_an_integration_detaches_users_and_drops_groups(fx: Fixture) {
         .unwrap();
     assert_eq!(mac.user_id, Some(adele.id));
 }
+
+#[tokio::test]
+async fn sqlite_runs_with_wal_and_foreign_keys() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("nested/dir/p.db").display()
+    );
+    let db = dirgate::db::connect(&url).await.unwrap();
+    let pragma = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    format!("PRAGMA {name}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<String>(0)
+                .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                .unwrap()
+        }
+    };
+    assert_eq!(pragma("journal_mode").await, "wal");
+    assert_eq!(pragma("foreign_keys").await, "1");
+    assert_eq!(pragma("busy_timeout").await, "10000");
+}

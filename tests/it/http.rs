@@ -297,3 +297,15 @@ async fn http_subscription_streams_sync_runs_to_authenticated_clients() {
     );
     assert_eq!(payload["integration"]["name"], "Contoso");
 }
+
+#[tokio::test]
+async fn http_complexity_limit_refuses_huge_queries() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let fields: String = (0..1100).map(|i| format!("a{i}: totalCount ")).collect();
+    let query = format!("{{ users {{ {fields} }} }}");
+    let (_, body) = post(&server, Some(&token), json!({ "query": query })).await;
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("too complex"), "{message}");
+    assert!(body["data"].is_null());
+}
