@@ -1,0 +1,233 @@
+//! The control API under `/_control`, for tests and demos: read and change the directory,
+//! approve the app for a tenant, revoke grants, expire delta tokens, inject faults, and count
+//! requests.
+
+use crate::{Fake, Fault, Group, User};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{delete, get, post, put},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub(crate) fn routes() -> Router<Fake> {
+    Router::new()
+        .route("/_control/directory", get(directory))
+        .route("/_control/tenants/{tenant}/users", post(put_user))
+        .route(
+            "/_control/tenants/{tenant}/users/{id}",
+            delete(delete_user).patch(patch_user),
+        )
+        .route("/_control/tenants/{tenant}/groups", post(put_group))
+        .route(
+            "/_control/tenants/{tenant}/groups/{id}",
+            delete(delete_group),
+        )
+        .route(
+            "/_control/tenants/{tenant}/groups/{id}/members/{user}",
+            put(add_member).delete(remove_member),
+        )
+        .route("/_control/tenants/{tenant}/approve-app", post(approve_app))
+        .route("/_control/tenants/{tenant}/revoke", post(revoke))
+        .route(
+            "/_control/tenants/{tenant}/expire-delta",
+            post(expire_delta),
+        )
+        .route("/_control/faults", post(add_fault).delete(clear_faults))
+        .route("/_control/requests", get(requests))
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": format!("{what} not found") })),
+    )
+        .into_response()
+}
+
+/// Runs `f` on the tenant with key `tenant`.
+fn with_tenant(
+    fake: &Fake,
+    tenant: &str,
+    f: impl FnOnce(&mut crate::Tenant) -> Response,
+) -> Response {
+    let mut state = fake.lock();
+    match state.dir.tenants.get_mut(tenant) {
+        Some(t) => f(t),
+        None => not_found("tenant"),
+    }
+}
+
+async fn directory(State(fake): State<Fake>) -> Json<Value> {
+    Json(serde_json::to_value(fake.directory()).unwrap_or(Value::Null))
+}
+
+async fn put_user(
+    State(fake): State<Fake>,
+    Path(tenant): Path<String>,
+    Json(user): Json<User>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        t.users.insert(user.id.clone(), user.clone());
+        (StatusCode::CREATED, Json(json!(user))).into_response()
+    })
+}
+
+/// Fields of a user to change; absent fields stay.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserPatch {
+    display_name: Option<String>,
+    user_name: Option<String>,
+    mail: Option<String>,
+    department: Option<String>,
+    job_title: Option<String>,
+    suspended: Option<bool>,
+    aliases: Option<Vec<String>>,
+}
+
+async fn patch_user(
+    State(fake): State<Fake>,
+    Path((tenant, id)): Path<(String, String)>,
+    Json(patch): Json<UserPatch>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        let Some(user) = t.users.get_mut(&id) else {
+            return not_found("user");
+        };
+        if let Some(v) = patch.display_name {
+            user.display_name = v
+        }
+        if let Some(v) = patch.user_name {
+            user.user_name = v
+        }
+        if let Some(v) = patch.mail {
+            user.mail = Some(v)
+        }
+        if let Some(v) = patch.department {
+            user.department = Some(v)
+        }
+        if let Some(v) = patch.job_title {
+            user.job_title = Some(v)
+        }
+        if let Some(v) = patch.suspended {
+            user.suspended = v
+        }
+        if let Some(v) = patch.aliases {
+            user.aliases = v
+        }
+        Json(json!(user)).into_response()
+    })
+}
+
+async fn delete_user(
+    State(fake): State<Fake>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        if t.users.remove(&id).is_none() {
+            return not_found("user");
+        }
+        for members in t.members.values_mut() {
+            members.remove(&id);
+        }
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn put_group(
+    State(fake): State<Fake>,
+    Path(tenant): Path<String>,
+    Json(group): Json<Group>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        t.members.entry(group.id.clone()).or_default();
+        t.groups.insert(group.id.clone(), group.clone());
+        (StatusCode::CREATED, Json(json!(group))).into_response()
+    })
+}
+
+async fn delete_group(
+    State(fake): State<Fake>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        if t.groups.remove(&id).is_none() {
+            return not_found("group");
+        }
+        t.members.remove(&id);
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn add_member(
+    State(fake): State<Fake>,
+    Path((tenant, id, user)): Path<(String, String, String)>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        if !t.groups.contains_key(&id) || !t.users.contains_key(&user) {
+            return not_found("group or user");
+        }
+        t.members.entry(id).or_default().insert(user);
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn remove_member(
+    State(fake): State<Fake>,
+    Path((tenant, id, user)): Path<(String, String, String)>,
+) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        t.members.entry(id).or_default().remove(&user);
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn approve_app(State(fake): State<Fake>, Path(tenant): Path<String>) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        t.app_approved = true;
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn revoke(State(fake): State<Fake>, Path(tenant): Path<String>) -> Response {
+    if !fake.lock().dir.tenants.contains_key(&tenant) {
+        return not_found("tenant");
+    }
+    fake.revoke(&tenant);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn expire_delta(State(fake): State<Fake>, Path(tenant): Path<String>) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        t.delta_epoch += 1;
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn add_fault(State(fake): State<Fake>, Json(fault): Json<Fault>) -> Response {
+    fake.inject(fault);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(fake): State<Fake>) -> Response {
+    fake.lock().faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn requests(
+    State(fake): State<Fake>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let state = fake.lock();
+    match q.get("path") {
+        Some(path) => {
+            Json(json!({ "path": path, "count": state.requests.get(path).copied().unwrap_or(0) }))
+        }
+        None => Json(json!(state.requests)),
+    }
+}

@@ -1,0 +1,216 @@
+//! Google Admin SDK Directory API: `/admin/directory/v1/users`, `/groups`,
+//! `/groups/{key}/members`, with `maxResults` and `pageToken`; Google's error body.
+
+use crate::{Fake, Kind, Tenant, bearer, page_token, read_page_token};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type Params = HashMap<String, String>;
+
+pub(crate) fn routes() -> Router<Fake> {
+    Router::new()
+        .route("/admin/directory/v1/users", get(users))
+        .route("/admin/directory/v1/groups", get(groups))
+        .route("/admin/directory/v1/groups/{key}/members", get(members))
+}
+
+/// Google's error body.
+pub fn error_body(status: StatusCode, reason: &str, message: &str) -> Value {
+    let domain = if reason.contains("RateLimit") || reason.contains("quota") {
+        "usageLimits"
+    } else {
+        "global"
+    };
+    let status_name = match status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    };
+    json!({ "error": {
+        "code": status.as_u16(), "message": message,
+        "errors": [{ "message": message, "domain": domain, "reason": reason }],
+        "status": status_name,
+    } })
+}
+
+fn error(status: StatusCode, reason: &str, message: &str) -> Response {
+    (status, Json(error_body(status, reason, message))).into_response()
+}
+
+fn tenant(fake: &Fake, headers: &HeaderMap) -> Result<Tenant, Response> {
+    let Some((key, _)) = bearer(fake, headers) else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "authError",
+            "Invalid Credentials",
+        ));
+    };
+    match fake.lock().dir.tenants.get(&key) {
+        Some(t) if t.kind == Kind::Google => Ok(t.clone()),
+        _ => Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Not Authorized to access this resource/api",
+        )),
+    }
+}
+
+fn paging(params: &Params, max: usize) -> Result<(usize, usize), Response> {
+    let size = match params.get("maxResults") {
+        None => 100.min(max),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    "Invalid Input: maxResults",
+                ));
+            }
+        },
+    };
+    let offset = match params.get("pageToken") {
+        None => 0,
+        Some(token) => read_page_token(token).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "Invalid Input: pageToken",
+            )
+        })?,
+    };
+    Ok((size, offset))
+}
+
+fn next_token(offset: usize, size: usize, total: usize) -> Option<String> {
+    (offset + size < total).then(|| page_token(offset + size))
+}
+
+async fn users(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let tenant = match tenant(&fake, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !params.contains_key("customer") && !params.contains_key("domain") {
+        return error(StatusCode::BAD_REQUEST, "badRequest", "Bad Request");
+    }
+    let (size, offset) = match paging(&params, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let users: Vec<Value> = tenant
+        .users
+        .values()
+        .skip(offset)
+        .take(size)
+        .map(|u| {
+            json!({
+                "kind": "admin#directory#user", "id": u.id, "primaryEmail": u.user_name,
+                "name": { "givenName": u.given_name, "familyName": u.surname, "fullName": u.display_name },
+                "isAdmin": false, "suspended": u.suspended, "archived": false,
+                "orgUnitPath": "/", "aliases": u.aliases,
+                "organizations": [{ "title": u.job_title, "department": u.department, "primary": true }],
+                "externalIds": u.employee_id.as_ref().map(|e| vec![json!({ "value": e, "type": "organization" })]).unwrap_or_default(),
+                "creationTime": "2024-02-01T10:00:00.000Z",
+            })
+        })
+        .collect();
+    let mut body = json!({ "kind": "admin#directory#users", "etag": "\"fake\"", "users": users });
+    if let Some(token) = next_token(offset, size, tenant.users.len()) {
+        body["nextPageToken"] = json!(token);
+    }
+    Json(body).into_response()
+}
+
+async fn groups(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let tenant = match tenant(&fake, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let (size, offset) = match paging(&params, 200) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let groups: Vec<Value> = tenant
+        .groups
+        .values()
+        .skip(offset)
+        .take(size)
+        .map(|g| {
+            json!({
+                "kind": "admin#directory#group", "id": g.id, "email": g.email, "name": g.display_name,
+                "description": g.description,
+                "directMembersCount": tenant.members.get(&g.id).map(|m| m.len()).unwrap_or(0).to_string(),
+            })
+        })
+        .collect();
+    let mut body = json!({ "kind": "admin#directory#groups", "groups": groups });
+    if let Some(token) = next_token(offset, size, tenant.groups.len()) {
+        body["nextPageToken"] = json!(token);
+    }
+    Json(body).into_response()
+}
+
+async fn members(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
+    let tenant = match tenant(&fake, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let (size, offset) = match paging(&params, 200) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let group = tenant
+        .groups
+        .values()
+        .find(|g| g.id == key || g.email.as_deref() == Some(key.as_str()));
+    let Some(group) = group else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "Resource Not Found: groupKey",
+        );
+    };
+    let ids = tenant.members.get(&group.id).cloned().unwrap_or_default();
+    let members: Vec<Value> = ids
+        .iter()
+        .skip(offset)
+        .take(size)
+        .filter_map(|id| tenant.users.get(id))
+        .map(|u| {
+            json!({
+                "kind": "admin#directory#member", "id": u.id, "email": u.user_name,
+                "role": "MEMBER", "type": "USER", "status": "ACTIVE",
+            })
+        })
+        .collect();
+    let mut body = json!({ "kind": "admin#directory#members", "members": members });
+    if let Some(token) = next_token(offset, size, ids.len()) {
+        body["nextPageToken"] = json!(token);
+    }
+    Json(body).into_response()
+}

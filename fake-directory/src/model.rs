@@ -1,0 +1,292 @@
+//! The fake's data: tenants (an Entra tenant or a Google Workspace domain) with users, groups,
+//! memberships and the accounts that may sign in; generated from a seed or loaded from JSON.
+
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which provider a tenant imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Entra,
+    Google,
+}
+
+/// A directory user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    /// UPN (Entra) or primary email (Google).
+    pub user_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    pub display_name: String,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub job_title: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub employee_id: Option<String>,
+    /// `accountEnabled: false` (Entra) / `suspended: true` (Google).
+    #[serde(default)]
+    pub suspended: bool,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A directory group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A tenant: one Entra tenant or one Google Workspace domain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub kind: Kind,
+    /// The Entra tenant id, or the Google customer id.
+    pub id: String,
+    /// The primary domain.
+    pub domain: String,
+    pub users: BTreeMap<String, User>,
+    pub groups: BTreeMap<String, Group>,
+    /// Group id → member user ids.
+    #[serde(default)]
+    pub members: BTreeMap<String, BTreeSet<String>>,
+    /// Accounts that may grant consent for the organisation (Global Administrator, super admin).
+    pub admins: BTreeSet<String>,
+    /// Accounts that may sign in but not consent for the organisation.
+    #[serde(default)]
+    pub non_admins: BTreeSet<String>,
+    /// Set once an administrator approved the app (Entra's admin consent workflow): then
+    /// non-admins may complete the sign-in too.
+    #[serde(default)]
+    pub app_approved: bool,
+    /// Bumped to invalidate every delta token issued before.
+    #[serde(default)]
+    pub delta_epoch: u64,
+}
+
+impl Tenant {
+    /// An empty tenant with an admin account `admin@DOMAIN` and a non-admin `user@DOMAIN`.
+    pub fn new(kind: Kind, id: &str, domain: &str) -> Self {
+        Self {
+            kind,
+            id: id.to_owned(),
+            domain: domain.to_owned(),
+            users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            members: BTreeMap::new(),
+            admins: BTreeSet::from([format!("admin@{domain}")]),
+            non_admins: BTreeSet::from([format!("user@{domain}")]),
+            app_approved: false,
+            delta_epoch: 0,
+        }
+    }
+
+    /// Whether `account` may sign in to this tenant.
+    pub fn has_account(&self, account: &str) -> bool {
+        self.admins.contains(account) || self.non_admins.contains(account)
+    }
+}
+
+/// The whole fake: every tenant, keyed by tenant id (Entra) or domain (Google).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Directory {
+    pub tenants: BTreeMap<String, Tenant>,
+}
+
+const FIRST: &[&str] = &[
+    "Adele",
+    "Alex",
+    "Allan",
+    "Bianca",
+    "Brian",
+    "Christie",
+    "Debra",
+    "Diego",
+    "Emily",
+    "Enrico",
+    "Grady",
+    "Henrietta",
+    "Irvin",
+    "Isaiah",
+    "Johanna",
+    "Joni",
+    "Lee",
+    "Lidia",
+    "Lynne",
+    "Megan",
+    "Miriam",
+    "Nestor",
+    "Patti",
+    "Pradeep",
+    "Raul",
+    "Sanjay",
+    "Tomas",
+    "Yuki",
+    "Zoe",
+    "Liz",
+];
+const LAST: &[&str] = &[
+    "Vance",
+    "Wilber",
+    "Deyoung",
+    "Pincus",
+    "Johnson",
+    "Cline",
+    "Berger",
+    "Soto",
+    "Braun",
+    "Rossi",
+    "Archie",
+    "Cerveny",
+    "Sink",
+    "Ochieng",
+    "Lauer",
+    "Sherman",
+    "Gu",
+    "Holloway",
+    "Fernandez",
+    "Bowen",
+    "Graham",
+    "Wilke",
+    "Fernandes",
+    "Gupta",
+    "Smith",
+    "Okafor",
+    "Nakamura",
+];
+const DEPARTMENTS: &[&str] = &[
+    "Sales",
+    "Retail",
+    "Engineering",
+    "Finance",
+    "Legal",
+    "Marketing",
+    "Operations",
+    "Support",
+];
+
+impl Directory {
+    /// A deterministic directory: one Entra tenant (`contoso.example`) and one Google domain
+    /// (`fabrikam.example`), each with `users` users and `groups` groups, about one
+    /// membership per user, and one user in fifty suspended.
+    pub fn generate(seed: u64, users: usize, groups: usize) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut dir = Directory::default();
+        for (kind, domain) in [
+            (Kind::Entra, "contoso.example"),
+            (Kind::Google, "fabrikam.example"),
+        ] {
+            let id = match kind {
+                Kind::Entra => uuid_like(&mut rng),
+                Kind::Google => format!("C0{:07x}", rng.r#gen::<u32>() & 0x0fff_ffff),
+            };
+            let mut tenant = Tenant::new(kind, &id, domain);
+            for i in 0..users {
+                let first = FIRST[rng.gen_range(0..FIRST.len())];
+                let last = LAST[rng.gen_range(0..LAST.len())];
+                let local = format!("{}.{}{i}", first.to_lowercase(), last.to_lowercase());
+                let user_name = format!("{local}@{domain}");
+                let user_id = match kind {
+                    Kind::Entra => uuid_like(&mut rng),
+                    Kind::Google => format!("1{:020}", rng.r#gen::<u64>() % 10u64.pow(19)),
+                };
+                let aliases = if i % 10 == 0 {
+                    vec![format!(
+                        "{}@{domain}",
+                        first.to_lowercase() + &i.to_string()
+                    )]
+                } else {
+                    Vec::new()
+                };
+                tenant.users.insert(
+                    user_id.clone(),
+                    User {
+                        id: user_id,
+                        user_name: user_name.clone(),
+                        mail: Some(user_name),
+                        display_name: format!("{first} {last}"),
+                        given_name: Some(first.to_owned()),
+                        surname: Some(last.to_owned()),
+                        job_title: Some("Associate".into()),
+                        department: Some(DEPARTMENTS[i % DEPARTMENTS.len()].to_owned()),
+                        employee_id: Some(format!("E{i:06}")),
+                        suspended: i % 50 == 49,
+                        aliases,
+                    },
+                );
+            }
+            let user_ids: Vec<String> = tenant.users.keys().cloned().collect();
+            for g in 0..groups {
+                let group_id = match kind {
+                    Kind::Entra => uuid_like(&mut rng),
+                    Kind::Google => format!("0{:014x}", rng.r#gen::<u64>() & 0x00ff_ffff_ffff_ffff),
+                };
+                let name = format!("{} {g}", DEPARTMENTS[g % DEPARTMENTS.len()]);
+                tenant.groups.insert(
+                    group_id.clone(),
+                    Group {
+                        id: group_id.clone(),
+                        display_name: name.clone(),
+                        email: Some(format!(
+                            "{}-{g}@{domain}",
+                            DEPARTMENTS[g % DEPARTMENTS.len()].to_lowercase()
+                        )),
+                        description: Some(format!("The {name} team")),
+                    },
+                );
+                tenant.members.insert(group_id, BTreeSet::new());
+            }
+            let group_ids: Vec<String> = tenant.groups.keys().cloned().collect();
+            if !group_ids.is_empty() {
+                for user in &user_ids {
+                    let group = group_ids.choose(&mut rng).expect("groups exist");
+                    tenant
+                        .members
+                        .entry(group.clone())
+                        .or_default()
+                        .insert(user.clone());
+                }
+            }
+            let key = match kind {
+                Kind::Entra => tenant.id.clone(),
+                Kind::Google => tenant.domain.clone(),
+            };
+            dir.tenants.insert(key, tenant);
+        }
+        dir
+    }
+
+    /// The tenant an account belongs to, by the account's domain.
+    pub fn tenant_of_account(&self, account: &str) -> Option<&Tenant> {
+        self.tenants.values().find(|t| t.has_account(account))
+    }
+}
+
+fn uuid_like(rng: &mut StdRng) -> String {
+    let b: [u8; 16] = rng.r#gen();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
