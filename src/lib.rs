@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod providers;
 pub mod sync;
 
 pub use app::App;

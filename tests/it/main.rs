@@ -10,4 +10,5 @@ mod contract;
 mod devices;
 mod http;
 mod loaders;
+mod providers;
 mod queries;

@@ -1,6 +1,7 @@
 //! The test harness: a real database per test (an SQLite file, or a PostgreSQL schema of its
 //! own), migrated the real way, the real `App` on it, and a fixture builder that seeds by name.
 
+pub mod fake;
 pub mod seed;
 
 use dirgate::{

@@ -1,0 +1,230 @@
+//! A provider API session: an access token kept fresh from the refresh token, and GETs of JSON
+//! with retries: throttling (429, Google quota 403s) waits for `Retry-After` or backs off and
+//! does not fail; 5xx and connection failures are retried a bounded number of times; a 401 is
+//! retried once after a refresh; a refused refresh is `NeedsReauth`; a body that is not the
+//! promised JSON is `Malformed`, naming the URL.
+
+use super::{ProviderError, Settings, oauth};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use entity::enums::DirectoryKind;
+use reqwest::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// One integration's authenticated session with its provider.
+pub struct Session {
+    http: reqwest::Client,
+    settings: Settings,
+    kind: DirectoryKind,
+    tenant: Option<String>,
+    refresh_token: Mutex<String>,
+    access_token: Mutex<Option<String>>,
+    rotated: std::sync::Mutex<Option<String>>,
+}
+
+impl Session {
+    /// A session that will get its access tokens from `refresh_token`.
+    pub fn new(
+        http: reqwest::Client,
+        settings: Settings,
+        kind: DirectoryKind,
+        tenant: Option<String>,
+        refresh_token: String,
+    ) -> Self {
+        Self {
+            http,
+            settings,
+            kind,
+            tenant,
+            refresh_token: Mutex::new(refresh_token),
+            access_token: Mutex::new(None),
+            rotated: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The provider's name, for errors.
+    pub fn provider(&self) -> &'static str {
+        match self.kind {
+            DirectoryKind::GoogleWorkspace => "Google",
+            _ => "Microsoft",
+        }
+    }
+
+    /// The refresh token the provider rotated to, if it did since the last call: the caller
+    /// must store it, the old one is spent.
+    pub fn take_rotated_refresh_token(&self) -> Option<String> {
+        self.rotated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    async fn access_token(&self) -> Result<String, ProviderError> {
+        let mut access = self.access_token.lock().await;
+        if let Some(token) = access.as_ref() {
+            return Ok(token.clone());
+        }
+        let token = self.refresh().await?;
+        *access = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn refresh(&self) -> Result<String, ProviderError> {
+        let mut refresh_token = self.refresh_token.lock().await;
+        let grant = oauth::refresh(
+            &self.http,
+            &self.settings,
+            self.kind,
+            self.tenant.as_deref(),
+            &refresh_token,
+        )
+        .await?;
+        if let Some(new) = grant.refresh_token.filter(|new| *new != *refresh_token) {
+            *refresh_token = new.clone();
+            *self.rotated.lock().unwrap_or_else(|e| e.into_inner()) = Some(new);
+        }
+        Ok(grant.access_token)
+    }
+
+    /// GETs `url` and parses its JSON body as `T`, retrying as the module says.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, ProviderError> {
+        let policy = &self.settings.retry;
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut next_delay = || backoff.next().unwrap_or(policy.max_delay);
+        let (mut failures, mut throttled, mut refreshed) = (0usize, 0usize, false);
+        loop {
+            let token = self.access_token().await?;
+            let response = match self.http.get(url).bearer_auth(&token).send().await {
+                Ok(response) => response,
+                Err(err) => {
+                    failures += 1;
+                    if failures > policy.max_retries {
+                        return Err(ProviderError::Unreachable {
+                            provider: self.provider(),
+                            url: url.to_owned(),
+                            detail: err.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(next_delay()).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| ProviderError::Malformed {
+                        provider: self.provider(),
+                        url: url.to_owned(),
+                        detail: format!("the body could not be read: {e}"),
+                    })?;
+                return serde_json::from_slice(&bytes).map_err(|e| ProviderError::Malformed {
+                    provider: self.provider(),
+                    url: url.to_owned(),
+                    detail: e.to_string(),
+                });
+            }
+            let retry_after =
+                retry_after(response.headers()).map(|d| d.min(policy.max_retry_after));
+            let body = response.text().await.unwrap_or_default();
+            let reason = ErrorBody::parse(&body);
+            let http_error = |detail: String| ProviderError::Http {
+                provider: self.provider(),
+                url: url.to_owned(),
+                status: status.as_u16(),
+                detail,
+            };
+            if status == StatusCode::UNAUTHORIZED {
+                if refreshed {
+                    return Err(ProviderError::NeedsReauth {
+                        provider: self.provider(),
+                        detail: format!("{url} refused a fresh access token: {}", reason.message),
+                    });
+                }
+                *self.access_token.lock().await = None;
+                refreshed = true;
+                continue;
+            }
+            if reason.is_throttling(status) {
+                throttled += 1;
+                if throttled > policy.max_throttle_retries {
+                    return Err(http_error(format!(
+                        "still throttled after {throttled} waits: {}",
+                        reason.message
+                    )));
+                }
+                let wait = retry_after.unwrap_or_else(&mut next_delay);
+                tracing::info!(url, ?wait, "throttled by the provider; waiting");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == StatusCode::FORBIDDEN {
+                return Err(ProviderError::NeedsReauth {
+                    provider: self.provider(),
+                    detail: format!(
+                        "the signed-in account may no longer read the directory: {}",
+                        reason.message
+                    ),
+                });
+            }
+            if status.is_server_error() {
+                failures += 1;
+                if failures > policy.max_retries {
+                    return Err(http_error(format!(
+                        "failed {failures} times: {}",
+                        reason.message
+                    )));
+                }
+                tokio::time::sleep(retry_after.unwrap_or_else(&mut next_delay)).await;
+                continue;
+            }
+            return Err(http_error(reason.message));
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the form Graph and Google send).
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The parts of a Graph or Google error body that matter.
+struct ErrorBody {
+    message: String,
+    /// Graph's `error.code` or Google's `error.errors[0].reason`.
+    reason: String,
+}
+
+impl ErrorBody {
+    fn parse(body: &str) -> Self {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let error = &json["error"];
+        let message = error["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| body.chars().take(200).collect());
+        let reason = error["errors"][0]["reason"]
+            .as_str()
+            .or_else(|| error["code"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        Self { message, reason }
+    }
+
+    fn is_throttling(&self, status: StatusCode) -> bool {
+        status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::FORBIDDEN
+                && matches!(
+                    self.reason.as_str(),
+                    "userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded"
+                ))
+    }
+}

@@ -1,0 +1,170 @@
+//! Identity providers: one module each behind [`DirectoryProvider`]. Providers fetch pages of
+//! users, groups and memberships from a directory API and normalise them; they never touch
+//! the database. `oauth` holds the authorization-code flow and token refresh.
+
+pub mod entra;
+pub mod google;
+pub mod http;
+pub mod oauth;
+
+use std::{sync::Arc, time::Duration};
+
+/// A user as a directory describes it, normalised across providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalUser {
+    /// The directory's id of the user.
+    pub external_id: String,
+    /// UPN (Entra) or primary email (Google).
+    pub user_name: String,
+    pub email: Option<String>,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub employee_id: Option<String>,
+    /// Disabled (Entra `accountEnabled: false`) or suspended (Google).
+    pub suspended: bool,
+    /// Other addresses of the user.
+    pub aliases: Vec<String>,
+}
+
+/// A group as a directory describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalGroup {
+    pub external_id: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One page of a listing, and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct ProviderPage<T> {
+    pub items: Vec<T>,
+    /// Opaque: the URL or token of the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// What can go wrong talking to a provider.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// The grant was revoked or expired (`invalid_grant`, 401 after a refresh): an admin must
+    /// re-authenticate the integration (R16).
+    #[error("{provider}: the grant is no longer valid ({detail}); re-authenticate the integration")]
+    NeedsReauth {
+        provider: &'static str,
+        detail: String,
+    },
+    /// The provider answered with a body that is not what its format promises.
+    #[error("{provider}: malformed response from {url}: {detail}")]
+    Malformed {
+        provider: &'static str,
+        url: String,
+        detail: String,
+    },
+    /// The provider refused the request, or kept failing after the retries.
+    #[error("{provider}: {url} answered {status}: {detail}")]
+    Http {
+        provider: &'static str,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    /// The provider could not be reached.
+    #[error("{provider}: cannot reach {url}: {detail}")]
+    Unreachable {
+        provider: &'static str,
+        url: String,
+        detail: String,
+    },
+}
+
+/// How hard to retry a provider.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries of a 5xx or a connection failure before giving up.
+    pub max_retries: usize,
+    /// Retries of a throttled request (429, Google quota errors). Throttling slows a sync down;
+    /// this bound only stops a provider that throttles forever.
+    pub max_throttle_retries: usize,
+    /// First backoff delay; doubles each time, with jitter.
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Longest `Retry-After` honoured.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            max_throttle_retries: 30,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A pulled directory: users, groups and memberships, a page at a time.
+pub trait DirectoryProvider: Send + Sync {
+    /// A page of users; `cursor` is the previous page's `next`.
+    fn users_page(
+        &self,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalUser>, ProviderError>> + Send;
+
+    /// A page of groups.
+    fn groups_page(
+        &self,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalGroup>, ProviderError>> + Send;
+
+    /// A page of the user ids that are direct members of a group (nested groups and other
+    /// member types are left out).
+    fn members_page(
+        &self,
+        group_external_id: &str,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<String>, ProviderError>> + Send;
+}
+
+/// Where a provider's services are, and who dirgate is to them. Defaults are the real services.
+#[derive(Debug, Clone)]
+pub struct ProviderEndpoints {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Entra: the login base (`https://login.microsoftonline.com`); Google: the authorize URL.
+    pub authorize: String,
+    /// Entra: unused (derived from the login base and tenant); Google: the token URL.
+    pub token: String,
+    /// Graph (`https://graph.microsoft.com`) or the Directory API (`https://admin.googleapis.com`).
+    pub api: String,
+}
+
+/// Everything the provider clients need.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub entra: ProviderEndpoints,
+    pub google: ProviderEndpoints,
+    pub retry: RetryPolicy,
+    /// Page size asked of Graph (`$top`, 1–999).
+    pub entra_page_size: u32,
+    /// Page size asked of the Directory API for users (`maxResults`, 1–500).
+    pub google_page_size: u32,
+}
+
+/// A shared HTTP client for the providers: no redirects followed, timeouts set.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("dirgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Shared settings, cheap to clone.
+pub type Settings = Arc<ProviderSettings>;

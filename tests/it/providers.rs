@@ -1,0 +1,431 @@
+//! The provider clients against the fake directory over loopback, and their mapping of
+//! recorded payloads.
+
+use crate::support::fake::{FakeServer, admin_account, authorize, param};
+use dirgate::providers::{
+    DirectoryProvider, ExternalUser, ProviderError, ProviderSettings, entra, google, http::Session,
+    http_client, oauth,
+};
+use entity::enums::DirectoryKind;
+use fake_directory::{Fault, FaultAction, Kind};
+use std::{sync::Arc, time::Instant};
+
+const REDIRECT: &str = "http://127.0.0.1:8080/oauth/callback";
+
+/// Signs in as the tenant's admin and returns the grant.
+async fn sign_in(settings: &ProviderSettings, kind: DirectoryKind) -> oauth::Grant {
+    let start = oauth::start(settings, kind, REDIRECT).unwrap();
+    let back = authorize(&start.url, admin_account(kind), true).await;
+    assert_eq!(param(&back, "state").as_deref(), Some(start.state.as_str()));
+    let code = param(&back, "code").expect("a code");
+    oauth::exchange(
+        &http_client(),
+        settings,
+        kind,
+        REDIRECT,
+        &code,
+        &start.verifier,
+    )
+    .await
+    .expect("exchange")
+}
+
+async fn entra_client(server: &FakeServer, settings: ProviderSettings) -> entra::Entra {
+    let grant = sign_in(&settings, DirectoryKind::EntraId).await;
+    let page_size = settings.entra_page_size;
+    let session = Session::new(
+        http_client(),
+        Arc::new(settings),
+        DirectoryKind::EntraId,
+        grant.tenant,
+        grant
+            .refresh_token
+            .expect("offline_access gives a refresh token"),
+    );
+    entra::Entra::new(Arc::new(session), &server.base, page_size)
+}
+
+async fn google_client(server: &FakeServer, settings: ProviderSettings) -> google::Google {
+    let grant = sign_in(&settings, DirectoryKind::GoogleWorkspace).await;
+    let page_size = settings.google_page_size;
+    let session = Session::new(
+        http_client(),
+        Arc::new(settings),
+        DirectoryKind::GoogleWorkspace,
+        grant.tenant,
+        grant
+            .refresh_token
+            .expect("access_type=offline&prompt=consent gives a refresh token"),
+    );
+    google::Google::new(Arc::new(session), &server.base, page_size)
+}
+
+fn fault(route: &str, count: u32, action: FaultAction) -> Fault {
+    Fault {
+        route: route.into(),
+        count,
+        action,
+    }
+}
+
+#[tokio::test]
+async fn entra_sign_in_records_tenant_account_and_scopes() {
+    let server = FakeServer::start(5, 1).await;
+    let settings = server.settings();
+    let start = oauth::start(&settings, DirectoryKind::EntraId, REDIRECT).unwrap();
+    let url = url::Url::parse(&start.url).unwrap();
+    assert!(url.path().ends_with("/organizations/oauth2/v2.0/authorize"));
+    assert_eq!(
+        param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(param(&url, "redirect_uri").as_deref(), Some(REDIRECT));
+    assert!(
+        param(&url, "scope")
+            .unwrap()
+            .contains("GroupMember.Read.All")
+    );
+    let grant = sign_in(&settings, DirectoryKind::EntraId).await;
+    assert_eq!(
+        grant.tenant.as_deref(),
+        Some(server.tenant(Kind::Entra).as_str())
+    );
+    assert_eq!(grant.account.as_deref(), Some("admin@contoso.example"));
+    assert!(grant.scopes.iter().any(|s| s == "User.Read.All"));
+}
+
+#[tokio::test]
+async fn google_sign_in_asks_offline_access_and_gets_a_refresh_token() {
+    let server = FakeServer::start(5, 1).await;
+    let settings = server.settings();
+    let start = oauth::start(&settings, DirectoryKind::GoogleWorkspace, REDIRECT).unwrap();
+    let url = url::Url::parse(&start.url).unwrap();
+    assert_eq!(param(&url, "access_type").as_deref(), Some("offline"));
+    assert_eq!(param(&url, "prompt").as_deref(), Some("consent"));
+    let grant = sign_in(&settings, DirectoryKind::GoogleWorkspace).await;
+    assert!(grant.refresh_token.is_some());
+    assert_eq!(grant.tenant.as_deref(), Some("fabrikam.example"));
+    assert_eq!(grant.account.as_deref(), Some("admin@fabrikam.example"));
+}
+
+#[tokio::test]
+async fn code_exchange_refuses_a_wrong_verifier_and_a_replayed_code() {
+    let server = FakeServer::start(1, 1).await;
+    let settings = server.settings();
+    let start = oauth::start(&settings, DirectoryKind::EntraId, REDIRECT).unwrap();
+    let back = authorize(&start.url, "admin@contoso.example", true).await;
+    let code = param(&back, "code").unwrap();
+    let http = http_client();
+    let wrong = oauth::exchange(
+        &http,
+        &settings,
+        DirectoryKind::EntraId,
+        REDIRECT,
+        &code,
+        "not-the-verifier",
+    )
+    .await;
+    assert!(
+        matches!(wrong, Err(ProviderError::NeedsReauth { .. })),
+        "{wrong:?}"
+    );
+    // The code was spent by the failed attempt: a replay fails too.
+    let replay = oauth::exchange(
+        &http,
+        &settings,
+        DirectoryKind::EntraId,
+        REDIRECT,
+        &code,
+        &start.verifier,
+    )
+    .await;
+    assert!(replay.is_err());
+}
+
+#[tokio::test]
+async fn entra_reads_a_page_of_999_users_then_the_rest() {
+    let server = FakeServer::start(1200, 3).await;
+    let client = entra_client(&server, server.settings()).await;
+    let first = client.users_page(None).await.unwrap();
+    assert_eq!(first.items.len(), 999);
+    let next = first.next.clone().expect("a next link");
+    assert!(next.starts_with(&server.base));
+    let second = client.users_page(Some(next)).await.unwrap();
+    assert_eq!(second.items.len(), 201);
+    assert!(second.next.is_none());
+    let suspended = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .filter(|u| u.suspended)
+        .count();
+    assert_eq!(suspended, 24, "one user in fifty is disabled");
+    let groups = client.groups_page(None).await.unwrap();
+    assert_eq!(groups.items.len(), 3);
+    let mut members = 0;
+    for g in &groups.items {
+        members += client
+            .members_page(&g.external_id, None)
+            .await
+            .unwrap()
+            .items
+            .len();
+    }
+    assert_eq!(members, 1200, "each user is in one group");
+}
+
+#[tokio::test]
+async fn fake_refuses_top_1000() {
+    let server = FakeServer::start(3, 1).await;
+    let mut settings = server.settings();
+    settings.entra_page_size = 1000;
+    let client = entra_client(&server, settings).await;
+    match client.users_page(None).await {
+        Err(ProviderError::Http {
+            status: 400,
+            detail,
+            url,
+            ..
+        }) => {
+            assert!(detail.contains("Invalid page size"), "{detail}");
+            assert!(url.contains("$top=1000"));
+        }
+        other => panic!("expected a 400: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn throttling_waits_for_retry_after_and_succeeds() {
+    let server = FakeServer::start(10, 1).await;
+    let client = entra_client(&server, server.settings()).await;
+    server.fake.inject(fault(
+        "/v1.0/users",
+        1,
+        FaultAction::Status {
+            status: 429,
+            retry_after: Some(1),
+            reason: None,
+        },
+    ));
+    let started = Instant::now();
+    let page = client
+        .users_page(None)
+        .await
+        .expect("throttling does not fail the read");
+    assert_eq!(page.items.len(), 10);
+    assert!(
+        started.elapsed().as_millis() >= 1000,
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(server.fake.requests("/v1.0/users"), 2);
+}
+
+#[tokio::test]
+async fn google_quota_errors_back_off_and_succeed() {
+    let server = FakeServer::start(10, 1).await;
+    let client = google_client(&server, server.settings()).await;
+    server.fake.inject(fault(
+        "/admin/directory/v1/users",
+        1,
+        FaultAction::Status {
+            status: 403,
+            retry_after: None,
+            reason: Some("userRateLimitExceeded".into()),
+        },
+    ));
+    server.fake.inject(fault(
+        "/admin/directory/v1/users",
+        1,
+        FaultAction::Status {
+            status: 429,
+            retry_after: None,
+            reason: Some("rateLimitExceeded".into()),
+        },
+    ));
+    let page = client
+        .users_page(None)
+        .await
+        .expect("quota errors slow the read down");
+    assert_eq!(page.items.len(), 10);
+    assert_eq!(server.fake.requests("/admin/directory/v1/users"), 3);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_fail_cleanly() {
+    let server = FakeServer::start(10, 1).await;
+    let client = entra_client(&server, server.settings()).await;
+    server.fake.inject(fault(
+        "/v1.0/users",
+        2,
+        FaultAction::Status {
+            status: 500,
+            retry_after: None,
+            reason: None,
+        },
+    ));
+    assert_eq!(
+        client.users_page(None).await.unwrap().items.len(),
+        10,
+        "two 500s are retried"
+    );
+    server.fake.inject(fault(
+        "/v1.0/users",
+        100,
+        FaultAction::Status {
+            status: 503,
+            retry_after: None,
+            reason: None,
+        },
+    ));
+    let before = server.fake.requests("/v1.0/users");
+    match client.users_page(None).await {
+        Err(ProviderError::Http {
+            status: 503,
+            provider: "Microsoft",
+            ..
+        }) => {}
+        other => panic!("expected a 503 after the retries: {other:?}"),
+    }
+    assert_eq!(
+        server.fake.requests("/v1.0/users") - before,
+        4,
+        "one try and max_retries=3 retries"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_bodies_are_typed_errors_naming_the_url() {
+    let server = FakeServer::start(10, 1).await;
+    let client = google_client(&server, server.settings()).await;
+    for action in [FaultAction::Malformed, FaultAction::Truncated] {
+        server
+            .fake
+            .inject(fault("/admin/directory/v1/users", 1, action));
+        match client.users_page(None).await {
+            Err(ProviderError::Malformed { provider, url, .. }) => {
+                assert_eq!(provider, "Google");
+                assert!(url.contains("/admin/directory/v1/users"));
+            }
+            other => panic!("expected Malformed: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_revoked_grant_needs_reauth() {
+    let server = FakeServer::start(3, 1).await;
+    let settings = server.settings();
+    let grant = sign_in(&settings, DirectoryKind::EntraId).await;
+    let original = grant.refresh_token.clone().unwrap();
+    let session = Session::new(
+        http_client(),
+        Arc::new(settings.clone()),
+        DirectoryKind::EntraId,
+        grant.tenant.clone(),
+        original.clone(),
+    );
+    let client = entra::Entra::new(Arc::new(session), &server.base, 999);
+    client.users_page(None).await.unwrap();
+    let rotated = client
+        .session()
+        .take_rotated_refresh_token()
+        .expect("Microsoft rotates refresh tokens");
+    assert_ne!(rotated, original);
+    // The spent token no longer works: a session still holding it needs re-authentication.
+    let stale = Session::new(
+        http_client(),
+        Arc::new(settings.clone()),
+        DirectoryKind::EntraId,
+        grant.tenant.clone(),
+        original,
+    );
+    let stale = entra::Entra::new(Arc::new(stale), &server.base, 999);
+    assert!(matches!(
+        stale.users_page(None).await,
+        Err(ProviderError::NeedsReauth { .. })
+    ));
+    // Revoking the grant in the directory: the rotated token stops working too.
+    server.fake.revoke(&server.tenant(Kind::Entra));
+    let revoked = Session::new(
+        http_client(),
+        Arc::new(settings),
+        DirectoryKind::EntraId,
+        grant.tenant,
+        rotated,
+    );
+    let revoked = entra::Entra::new(Arc::new(revoked), &server.base, 999);
+    match revoked.users_page(None).await {
+        Err(ProviderError::NeedsReauth { detail, .. }) => {
+            assert!(detail.contains("AADSTS50173"), "{detail}")
+        }
+        other => panic!("expected NeedsReauth: {other:?}"),
+    }
+}
+
+#[test]
+fn entra_users_map_from_recorded_graph_json() {
+    let page: entra::GraphPage<entra::GraphUser> =
+        serde_json::from_str(include_str!("../fixtures/entra/users.json")).unwrap();
+    assert!(page.next_link.is_some());
+    let users: Vec<ExternalUser> = page.value.into_iter().map(Into::into).collect();
+    let adele = &users[0];
+    assert_eq!(adele.external_id, "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
+    assert_eq!(adele.user_name, "AdeleV@contoso.com");
+    assert_eq!(adele.display_name, "Adele Vance");
+    assert_eq!(adele.department.as_deref(), Some("Retail"));
+    assert!(!adele.suspended);
+    assert_eq!(
+        adele.aliases,
+        ["adele.vance@contoso.net", "adele@contoso.onmicrosoft.com"],
+        "SMTP primary and X500 left out"
+    );
+    let guest = &users[1];
+    assert!(guest.suspended, "accountEnabled: false");
+    assert_eq!(
+        guest.display_name, guest.user_name,
+        "an empty display name falls back to the UPN"
+    );
+    assert_eq!(guest.employee_id.as_deref(), Some("E42"));
+}
+
+#[test]
+fn entra_members_keep_only_users() {
+    let page: entra::GraphPage<entra::GraphMember> =
+        serde_json::from_str(include_str!("../fixtures/entra/members.json")).unwrap();
+    let users: Vec<String> = page
+        .value
+        .into_iter()
+        .filter(|m| m.odata_type.as_deref() == Some("#microsoft.graph.user"))
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(users, ["87d349ed-44d7-43e1-9a83-5f2406dee5bd"]);
+}
+
+#[test]
+fn google_users_map_from_recorded_directory_json() {
+    let page: google::UsersPage =
+        serde_json::from_str(include_str!("../fixtures/google/users.json")).unwrap();
+    assert!(page.next_page_token.is_some());
+    let users: Vec<ExternalUser> = page.users.into_iter().map(Into::into).collect();
+    let liz = &users[0];
+    assert_eq!(liz.user_name, "liz@example.com");
+    assert_eq!(liz.email.as_deref(), Some("liz@example.com"));
+    assert_eq!(liz.display_name, "Liz Smith");
+    assert_eq!(
+        liz.job_title.as_deref(),
+        Some("Account Executive"),
+        "the primary organization"
+    );
+    assert_eq!(liz.department.as_deref(), Some("Sales"));
+    assert_eq!(liz.employee_id.as_deref(), Some("E1234"));
+    assert_eq!(liz.aliases, ["elizabeth@example.com"]);
+    assert!(users[1].suspended);
+}
+
+#[test]
+fn google_members_page_parses_every_member_type() {
+    let page: google::MembersPage =
+        serde_json::from_str(include_str!("../fixtures/google/members.json")).unwrap();
+    let kinds: Vec<Option<&str>> = page.members.iter().map(|m| m.kind.as_deref()).collect();
+    assert_eq!(kinds, [Some("USER"), Some("GROUP"), Some("CUSTOMER")]);
+}
