@@ -1,14 +1,39 @@
-//! The running application: database, configuration, the sync event bus and the GraphQL
-//! schema, shared by the HTTP server, the CLI and the tests.
+//! The running application: database, configuration, the services resolvers need (provider
+//! settings, HTTP client, secret box), the sync event bus and the GraphQL schema, shared by
+//! the HTTP server, the CLI and the tests.
 
 use crate::{
     auth::tokens,
     config::Config,
+    crypto::{KeyError, SecretBox},
+    directory::connect::OAuthContext,
     graphql::{self, Authentication},
+    providers::{self, ProviderSettings},
     sync::SyncEvents,
 };
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+
+/// What the OAuth and provider steps need.
+pub struct Services {
+    pub providers: Arc<ProviderSettings>,
+    pub http: reqwest::Client,
+    pub secrets: SecretBox,
+    /// PUBLIC_URL/oauth/callback.
+    pub redirect_uri: String,
+}
+
+impl Services {
+    /// The OAuth context, borrowed.
+    pub fn oauth(&self) -> OAuthContext<'_> {
+        OAuthContext {
+            settings: &self.providers,
+            http: &self.http,
+            secrets: &self.secrets,
+            redirect_uri: &self.redirect_uri,
+        }
+    }
+}
 
 /// Everything a request needs. Cheap to clone.
 #[derive(Clone)]
@@ -16,19 +41,41 @@ pub struct App {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub events: SyncEvents,
+    pub services: Arc<Services>,
     pub schema: graphql::DirgateSchema,
 }
 
 impl App {
-    /// Builds the application on a connected, migrated database.
-    pub fn new(db: DatabaseConnection, config: Config) -> Self {
+    /// Builds the application on a connected, migrated database, with the encryption key
+    /// from the configuration or the data directory.
+    pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, KeyError> {
+        let secrets = SecretBox::load(config.encryption_key.as_deref(), &config.data_dir)?;
+        let providers = config.provider_settings();
+        Ok(Self::with_parts(db, config, providers, secrets))
+    }
+
+    /// Builds the application from its parts (tests bring their own provider settings).
+    pub fn with_parts(
+        db: DatabaseConnection,
+        config: Config,
+        providers: ProviderSettings,
+        secrets: SecretBox,
+    ) -> Self {
+        let services = Arc::new(Services {
+            providers: Arc::new(providers),
+            http: providers::http_client(),
+            secrets,
+            redirect_uri: config.redirect_uri(),
+        });
         let config = Arc::new(config);
         let events = SyncEvents::default();
-        let schema = graphql::build_schema(db.clone(), config.clone(), events.clone());
+        let schema =
+            graphql::build_schema(db.clone(), config.clone(), events.clone(), services.clone());
         Self {
             db,
             config,
             events,
+            services,
             schema,
         }
     }

@@ -165,7 +165,7 @@ async fn serve(config: Config) -> CliResult {
         println!("    cargo run -- token create --name admin --role admin");
         println!("  and paste {{\"Authorization\": \"Bearer <token>\"}} into GraphiQL's headers.");
     }
-    let app = App::new(db, config);
+    let app = App::new(db, config)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     http::serve(app, listener, shutdown.cancelled_owned()).await?;

@@ -57,6 +57,99 @@ pub struct Config {
     /// Log filter (tracing's `EnvFilter` syntax).
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
+
+    /// Key for secrets at rest (refresh tokens): 32 bytes, base64. Default: generated on first
+    /// start into DATA_DIR/secret.key (mode 0600). Processes sharing a database need the same key.
+    #[arg(
+        long,
+        env = "DIRGATE_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<String>,
+
+    /// The application (client) id registered in Microsoft Entra ID.
+    #[arg(
+        long,
+        env = "DIRGATE_ENTRA_CLIENT_ID",
+        default_value = "",
+        global = true
+    )]
+    pub entra_client_id: String,
+
+    /// The Entra application's client secret.
+    #[arg(
+        long,
+        env = "DIRGATE_ENTRA_CLIENT_SECRET",
+        default_value = "",
+        global = true,
+        hide_env_values = true
+    )]
+    pub entra_client_secret: String,
+
+    /// The Microsoft identity platform (authorize and token are under /{tenant}/oauth2/v2.0/).
+    #[arg(
+        long,
+        env = "DIRGATE_ENTRA_LOGIN_URL",
+        default_value = "https://login.microsoftonline.com",
+        global = true
+    )]
+    pub entra_login_url: String,
+
+    /// Microsoft Graph.
+    #[arg(
+        long,
+        env = "DIRGATE_GRAPH_URL",
+        default_value = "https://graph.microsoft.com",
+        global = true
+    )]
+    pub graph_url: String,
+
+    /// The OAuth client id registered with Google.
+    #[arg(
+        long,
+        env = "DIRGATE_GOOGLE_CLIENT_ID",
+        default_value = "",
+        global = true
+    )]
+    pub google_client_id: String,
+
+    /// The Google OAuth client secret.
+    #[arg(
+        long,
+        env = "DIRGATE_GOOGLE_CLIENT_SECRET",
+        default_value = "",
+        global = true,
+        hide_env_values = true
+    )]
+    pub google_client_secret: String,
+
+    /// Google's authorization endpoint.
+    #[arg(
+        long,
+        env = "DIRGATE_GOOGLE_AUTH_URL",
+        default_value = "https://accounts.google.com/o/oauth2/v2/auth",
+        global = true
+    )]
+    pub google_auth_url: String,
+
+    /// Google's token endpoint.
+    #[arg(
+        long,
+        env = "DIRGATE_GOOGLE_TOKEN_URL",
+        default_value = "https://oauth2.googleapis.com/token",
+        global = true
+    )]
+    pub google_token_url: String,
+
+    /// The Google Admin SDK Directory API.
+    #[arg(
+        long,
+        env = "DIRGATE_GOOGLE_DIRECTORY_URL",
+        default_value = "https://admin.googleapis.com",
+        global = true
+    )]
+    pub google_directory_url: String,
 }
 
 impl Config {
@@ -71,6 +164,45 @@ impl Config {
             max_page_size: 500,
             max_body_bytes: 1 << 20,
             log: "info".into(),
+            encryption_key: None,
+            entra_client_id: String::new(),
+            entra_client_secret: String::new(),
+            entra_login_url: "https://login.microsoftonline.com".into(),
+            graph_url: "https://graph.microsoft.com".into(),
+            google_client_id: String::new(),
+            google_client_secret: String::new(),
+            google_auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            google_token_url: "https://oauth2.googleapis.com/token".into(),
+            google_directory_url: "https://admin.googleapis.com".into(),
+        }
+    }
+
+    /// The OAuth redirect URI registered with the providers: PUBLIC_URL/oauth/callback.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.public_url())
+    }
+
+    /// The provider endpoints and credentials in force.
+    pub fn provider_settings(&self) -> crate::providers::ProviderSettings {
+        use crate::providers::{ProviderEndpoints, ProviderSettings, RetryPolicy};
+        ProviderSettings {
+            entra: ProviderEndpoints {
+                client_id: self.entra_client_id.clone(),
+                client_secret: self.entra_client_secret.clone(),
+                authorize: self.entra_login_url.clone(),
+                token: String::new(),
+                api: self.graph_url.clone(),
+            },
+            google: ProviderEndpoints {
+                client_id: self.google_client_id.clone(),
+                client_secret: self.google_client_secret.clone(),
+                authorize: self.google_auth_url.clone(),
+                token: self.google_token_url.clone(),
+                api: self.google_directory_url.clone(),
+            },
+            retry: RetryPolicy::default(),
+            entra_page_size: 999,
+            google_page_size: 500,
         }
     }
 

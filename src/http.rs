@@ -33,6 +33,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/oauth/callback", get(oauth_callback))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes));
     let origins: Vec<HeaderValue> = app
         .config
@@ -165,6 +166,98 @@ async fn graphql_ws(
                 })
                 .serve()
         })
+}
+
+/// What a provider sends to the redirect URI.
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+    error_subcode: Option<String>,
+}
+
+/// The provider sends the admin's browser here after sign-in; the single-use `state`
+/// authorises the request. Answers with a page saying what happened.
+async fn oauth_callback(
+    State(app): State<App>,
+    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
+) -> Response {
+    let Some(state) = query.state.filter(|s| !s.is_empty()) else {
+        return callback_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The request carries no state.",
+        );
+    };
+    let callback = crate::directory::connect::Callback {
+        state,
+        code: query.code,
+        error: query.error,
+        error_description: query.error_description,
+        error_subcode: query.error_subcode,
+    };
+    let result = crate::directory::connect::complete(
+        &app.db,
+        &crate::auth::Actor::oauth_callback(),
+        &app.services.oauth(),
+        callback,
+    )
+    .await;
+    use entity::enums::IntegrationStatus as S;
+    match result {
+        Ok(model) if model.status == S::Active => callback_page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "The integration \"{}\" is connected and ACTIVE{}.",
+                model.name,
+                model
+                    .tenant
+                    .as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Ok(model) => callback_page(
+            StatusCode::OK,
+            "Not connected yet",
+            &format!(
+                "The integration \"{}\" is {:?}: {}",
+                model.name,
+                model.status,
+                model.status_reason.unwrap_or_default()
+            ),
+        ),
+        Err(err) => {
+            let status = if err.code() == "INTERNAL" {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            if let DomainError::Internal(cause) = &err {
+                tracing::error!(error = %cause, "OAuth callback failed");
+            }
+            callback_page(status, "Sign-in failed", &err.to_string())
+        }
+    }
+}
+
+fn callback_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>dirgate: {t}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\"><h1>{t}</h1><p>{m}</p>\
+         <p><a href=\"/\">Back to dirgate</a></p></body></html>",
+        t = escape(title),
+        m = escape(message)
+    );
+    (status, Html(body)).into_response()
 }
 
 async fn healthz(State(app): State<App>) -> impl IntoResponse {

@@ -23,6 +23,14 @@ impl Actor {
         }
     }
 
+    /// The provider's browser redirect to `/oauth/callback`, authorised by its `state`.
+    pub fn oauth_callback() -> Self {
+        Self {
+            token_id: None,
+            name: "oauth-callback".into(),
+        }
+    }
+
     /// The label stored in the audit log.
     pub fn label(&self) -> String {
         match self.token_id {

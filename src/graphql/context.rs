@@ -30,6 +30,7 @@ pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
     fn config(&self) -> &Config;
     fn loaders(&self) -> &Arc<Loaders>;
+    fn services(&self) -> &Arc<crate::app::Services>;
 }
 
 impl ContextExt for Context<'_> {
@@ -57,5 +58,9 @@ impl ContextExt for Context<'_> {
 
     fn loaders(&self) -> &Arc<Loaders> {
         self.data_unchecked::<Arc<Loaders>>()
+    }
+
+    fn services(&self) -> &Arc<crate::app::Services> {
+        self.data_unchecked::<Arc<crate::app::Services>>()
     }
 }

@@ -11,7 +11,7 @@ pub mod query;
 pub mod subscription;
 pub mod types;
 
-use crate::{config::Config, sync::SyncEvents};
+use crate::{app::Services, config::Config, sync::SyncEvents};
 use async_graphql::{Request, Schema};
 pub use context::Authentication;
 use sea_orm::DatabaseConnection;
@@ -37,8 +37,14 @@ pub fn build_schema(
     db: DatabaseConnection,
     config: Arc<Config>,
     events: SyncEvents,
+    services: Arc<Services>,
 ) -> DirgateSchema {
-    builder().data(db).data(config).data(events).finish()
+    builder()
+        .data(db)
+        .data(config)
+        .data(events)
+        .data(services)
+        .finish()
 }
 
 /// The schema's SDL, as committed in `schema.graphql`.

@@ -4,10 +4,56 @@
 use super::{
     context::ContextExt,
     ids::{self, kinds},
-    types::{Device, DevicePlatform},
+    types::{Device, DevicePlatform, DirectoryKind, Integration},
 };
-use crate::directory::{DeviceId, UserId, devices};
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use crate::directory::{DeviceId, IntegrationId, UserId, connect, devices};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+
+/// An integration to add.
+#[derive(InputObject)]
+pub struct AddIntegrationInput {
+    /// ENTRA_ID or GOOGLE_WORKSPACE (SCIM is not available yet).
+    pub kind: DirectoryKind,
+    /// Unique among integrations, case-insensitively; 1–64 characters (R3).
+    pub name: String,
+    /// Assign devices to this integration's users by enrollment identity (R12). Default false.
+    pub auto_assign_devices: Option<bool>,
+    /// This integration's own sync interval, 15–43200 minutes. Default: the deployment's.
+    pub sync_interval_minutes: Option<i32>,
+}
+
+/// The added integration, and where its directory admin signs in.
+#[derive(SimpleObject)]
+pub struct AddIntegrationPayload {
+    /// The new integration, AWAITING_CONSENT.
+    pub integration: Integration,
+    /// Open this URL in a browser: the directory admin signs in and consents (R4). It works
+    /// once, for ten minutes.
+    pub authorization_url: Option<String>,
+}
+
+/// What the provider sent back to the redirect URI; the same as `GET /oauth/callback`.
+#[derive(InputObject)]
+pub struct CompleteAuthorizationInput {
+    /// The `state` parameter.
+    pub state: String,
+    /// The authorization code, on success.
+    pub code: Option<String>,
+    /// The error, on failure (`consent_required`, `access_denied`, ...).
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// Microsoft's `error_subcode` (`cancel` when the user cancelled).
+    pub error_subcode: Option<String>,
+}
+
+/// Where to sign in again.
+#[derive(SimpleObject)]
+pub struct ReauthenticatePayload {
+    /// The integration, unchanged until the new sign-in completes (R8).
+    pub integration: Integration,
+    /// Open this URL in a browser to sign in again; it works once, for ten minutes.
+    pub authorization_url: String,
+}
 
 /// A device to register.
 #[derive(InputObject)]
@@ -63,6 +109,66 @@ impl Mutation {
         Ok(Device(
             devices::assign(ctx.db(), &admin, device, user).await?,
         ))
+    }
+
+    /// Adds an Entra ID or Google Workspace integration and returns the URL where a directory
+    /// admin signs in and consents (R4).
+    async fn add_integration(
+        &self,
+        ctx: &Context<'_>,
+        input: AddIntegrationInput,
+    ) -> Result<AddIntegrationPayload> {
+        let admin = ctx.admin()?;
+        let new = connect::NewIntegration {
+            kind: input.kind.into(),
+            name: input.name,
+            auto_assign_devices: input.auto_assign_devices.unwrap_or(false),
+            sync_interval_minutes: input.sync_interval_minutes,
+        };
+        let services = ctx.services();
+        let (model, url) = connect::add(ctx.db(), &admin, &services.oauth(), new).await?;
+        Ok(AddIntegrationPayload {
+            integration: Integration(model),
+            authorization_url: Some(url),
+        })
+    }
+
+    /// Finishes a sign-in with what the provider sent to the redirect URI (for front ends
+    /// that receive the redirect themselves; dirgate's own `/oauth/callback` does the same).
+    async fn complete_authorization(
+        &self,
+        ctx: &Context<'_>,
+        input: CompleteAuthorizationInput,
+    ) -> Result<Integration> {
+        let admin = ctx.admin()?;
+        let callback = connect::Callback {
+            state: input.state,
+            code: input.code,
+            error: input.error,
+            error_description: input.error_description,
+            error_subcode: input.error_subcode,
+        };
+        let services = ctx.services();
+        let model = connect::complete(ctx.db(), admin.actor(), &services.oauth(), callback).await?;
+        Ok(Integration(model))
+    }
+
+    /// Starts a new sign-in for an integration, possibly with another admin account or other
+    /// permissions; its users, groups and assignments stay, and the new grant replaces the
+    /// old one only when the sign-in succeeds (R8).
+    async fn reauthenticate_integration(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<ReauthenticatePayload> {
+        let admin = ctx.admin()?;
+        let id = IntegrationId(ids::decode(&id, kinds::INTEGRATION, "id")?);
+        let services = ctx.services();
+        let (model, url) = connect::reauthenticate(ctx.db(), &admin, &services.oauth(), id).await?;
+        Ok(ReauthenticatePayload {
+            integration: Integration(model),
+            authorization_url: url,
+        })
     }
 
     /// Removes a device's user (R11).

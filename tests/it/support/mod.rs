@@ -96,7 +96,13 @@ impl Fixture {
             }
         });
         dirgate::db::migrate(&db).await.expect("migrate");
-        let app = App::new(db.clone(), config);
+        let providers = config.provider_settings();
+        let app = App::with_parts(
+            db.clone(),
+            config,
+            providers,
+            dirgate::crypto::SecretBox::new(&[42u8; 32]),
+        );
         Self {
             app,
             db,
@@ -104,6 +110,16 @@ impl Fixture {
             statements,
             cleanup: Some(cleanup),
         }
+    }
+
+    /// Points the app's provider clients at `settings` (the fake directory).
+    pub fn use_providers(&mut self, settings: dirgate::providers::ProviderSettings) {
+        self.app = App::with_parts(
+            self.db.clone(),
+            (*self.app.config).clone(),
+            settings,
+            self.app.services.secrets.clone(),
+        );
     }
 
     /// Statements run since the last [`Fixture::reset_statements`].

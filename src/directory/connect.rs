@@ -1,0 +1,404 @@
+//! Connecting Entra ID and Google Workspace integrations: adding one starts an OAuth
+//! authorization (R4); completing it records the tenant, the admin account, the scopes and
+//! the encrypted refresh token and makes the integration ACTIVE; a consent error makes it
+//! AWAITING_ADMIN_APPROVAL; re-authenticating swaps the grant only when the new flow succeeds
+//! (R8). A `state` is single-use and lives ten minutes.
+
+use super::{IntegrationId, audit, integrations, now};
+use crate::{
+    auth::{Actor, Admin},
+    crypto::SecretBox,
+    error::{DomainError, DomainResult},
+    providers::{ProviderError, ProviderSettings, oauth},
+};
+use entity::{
+    enums::{AuthorizationPurpose, DirectoryKind, IntegrationStatus},
+    integration, oauth_authorization,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
+};
+use sha2::{Digest, Sha256};
+
+/// How long an authorization may take.
+pub const STATE_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Shortest and longest per-integration sync interval.
+pub const SYNC_INTERVAL_MINUTES: std::ops::RangeInclusive<i32> = 15..=43_200;
+
+/// What an admin gives to add an integration.
+#[derive(Debug, Clone)]
+pub struct NewIntegration {
+    pub kind: DirectoryKind,
+    pub name: String,
+    pub auto_assign_devices: bool,
+    pub sync_interval_minutes: Option<i32>,
+}
+
+/// What the OAuth parts of the flow need.
+pub struct OAuthContext<'a> {
+    pub settings: &'a ProviderSettings,
+    pub http: &'a reqwest::Client,
+    pub secrets: &'a SecretBox,
+    pub redirect_uri: &'a str,
+}
+
+fn state_hash(state: &str) -> String {
+    Sha256::digest(state.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Where the refresh token of integration `id` is sealed.
+pub fn refresh_token_context(id: i64) -> String {
+    format!("integration:{id}:refresh_token")
+}
+
+fn verifier_context(state_hash: &str) -> String {
+    format!("oauth_authorization:{state_hash}:code_verifier")
+}
+
+fn check_configured(settings: &ProviderSettings, kind: DirectoryKind) -> DomainResult<()> {
+    let (id, var) = match kind {
+        DirectoryKind::EntraId => (&settings.entra.client_id, "DIRGATE_ENTRA_CLIENT_ID"),
+        DirectoryKind::GoogleWorkspace => (&settings.google.client_id, "DIRGATE_GOOGLE_CLIENT_ID"),
+        DirectoryKind::Scim => return Ok(()),
+    };
+    if id.is_empty() {
+        return Err(DomainError::invalid(
+            "kind",
+            format!("this deployment has no OAuth client for {kind:?}: set {var} and its secret"),
+        ));
+    }
+    Ok(())
+}
+
+fn name_taken(err: DbErr, name: &str) -> DomainError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::NameTaken(name.to_owned()),
+        _ => err.into(),
+    }
+}
+
+/// Starts an authorization for `integration` and stores what finishing it needs.
+async fn begin<C: ConnectionTrait>(
+    db: &C,
+    oauth_ctx: &OAuthContext<'_>,
+    integration: &integration::Model,
+    purpose: AuthorizationPurpose,
+) -> DomainResult<String> {
+    let start = oauth::start(oauth_ctx.settings, integration.kind, oauth_ctx.redirect_uri)
+        .map_err(DomainError::internal)?;
+    let hash = state_hash(&start.state);
+    let sealed = oauth_ctx
+        .secrets
+        .seal(&verifier_context(&hash), start.verifier.as_bytes());
+    let at = now();
+    oauth_authorization::ActiveModel {
+        integration_id: Set(integration.id),
+        state_hash: Set(hash),
+        code_verifier: Set(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sealed,
+        )),
+        purpose: Set(purpose),
+        redirect_uri: Set(oauth_ctx.redirect_uri.to_owned()),
+        created_at: Set(at),
+        expires_at: Set(at + STATE_LIFETIME),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(start.url)
+}
+
+/// Adds an Entra ID or Google Workspace integration, AWAITING_CONSENT, and returns it with
+/// the URL to send the directory admin to (R4).
+pub async fn add<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    oauth_ctx: &OAuthContext<'_>,
+    new: NewIntegration,
+) -> DomainResult<(integration::Model, String)> {
+    let name = integrations::validate_name(&new.name)?;
+    if new.kind == DirectoryKind::Scim {
+        return Err(DomainError::invalid(
+            "kind",
+            "SCIM integrations cannot be added yet: push provisioning is not built",
+        ));
+    }
+    check_configured(oauth_ctx.settings, new.kind)?;
+    if let Some(minutes) = new.sync_interval_minutes
+        && !SYNC_INTERVAL_MINUTES.contains(&minutes)
+    {
+        return Err(DomainError::invalid(
+            "syncIntervalMinutes",
+            format!(
+                "the sync interval must be between {} and {} minutes",
+                SYNC_INTERVAL_MINUTES.start(),
+                SYNC_INTERVAL_MINUTES.end()
+            ),
+        ));
+    }
+    let txn = db.begin().await?;
+    let taken = integration::Entity::find()
+        .filter(integration::Column::NameKey.eq(&name.key))
+        .one(&txn)
+        .await?;
+    if taken.is_some() {
+        return Err(DomainError::NameTaken(name.display));
+    }
+    let at = now();
+    let model = integration::ActiveModel {
+        name: Set(name.display.clone()),
+        name_key: Set(name.key),
+        kind: Set(new.kind),
+        status: Set(IntegrationStatus::AwaitingConsent),
+        auto_assign_devices: Set(new.auto_assign_devices),
+        sync_interval_minutes: Set(new.sync_interval_minutes),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| name_taken(e, &name.display))?;
+    let url = begin(&txn, oauth_ctx, &model, AuthorizationPurpose::Connect).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "addIntegration",
+        Some(audit::Target::new("Integration", model.id)),
+        serde_json::json!({ "kind": model.kind, "name": model.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((model, url))
+}
+
+/// Starts a new OAuth flow for an existing integration (R8). Nothing changes until it
+/// completes.
+pub async fn reauthenticate<C: TransactionTrait>(
+    db: &C,
+    admin: &Admin,
+    oauth_ctx: &OAuthContext<'_>,
+    id: IntegrationId,
+) -> DomainResult<(integration::Model, String)> {
+    let txn = db.begin().await?;
+    let model = integrations::get(&txn, id).await?;
+    if model.kind == DirectoryKind::Scim {
+        return Err(DomainError::PushOnlyIntegration);
+    }
+    check_configured(oauth_ctx.settings, model.kind)?;
+    let url = begin(&txn, oauth_ctx, &model, AuthorizationPurpose::Reauth).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        "reauthenticateIntegration",
+        Some(audit::Target::new("Integration", model.id)),
+        serde_json::Value::Null,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((model, url))
+}
+
+/// What the provider sent back to the redirect URI.
+#[derive(Debug, Clone, Default)]
+pub struct Callback {
+    pub state: String,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub error_subcode: Option<String>,
+}
+
+/// Finishes an authorization. The `state` must be one dirgate issued, unused and younger than
+/// ten minutes; it is spent whatever happens next. A code is exchanged and the grant stored
+/// (ACTIVE); a consent error makes a new integration AWAITING_ADMIN_APPROVAL (R4); a failed
+/// re-authentication leaves the integration and its grant as they were (R8).
+pub async fn complete<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    oauth_ctx: &OAuthContext<'_>,
+    callback: Callback,
+) -> DomainResult<integration::Model> {
+    let invalid_state = || {
+        DomainError::invalid(
+            "state",
+            "this sign-in link is unknown, was already used, or expired; start again",
+        )
+    };
+    let hash = state_hash(&callback.state);
+    let pending = oauth_authorization::Entity::find()
+        .filter(oauth_authorization::Column::StateHash.eq(&hash))
+        .one(db)
+        .await?
+        .ok_or_else(invalid_state)?;
+    if pending.consumed_at.is_some() || pending.expires_at < now() {
+        return Err(invalid_state());
+    }
+    // Spend the state first, atomically: of two requests with it, one goes on.
+    let spent = oauth_authorization::Entity::update_many()
+        .col_expr(oauth_authorization::Column::ConsumedAt, Expr::value(now()))
+        .filter(oauth_authorization::Column::Id.eq(pending.id))
+        .filter(oauth_authorization::Column::ConsumedAt.is_null())
+        .exec(db)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(invalid_state());
+    }
+    let integration = integrations::get(db, IntegrationId(pending.integration_id)).await?;
+    let reauth = pending.purpose == AuthorizationPurpose::Reauth;
+
+    if let Some(error) = callback.error.as_deref() {
+        let description = callback
+            .error_description
+            .clone()
+            .unwrap_or_else(|| error.to_owned());
+        let cancelled = callback.error_subcode.as_deref() == Some("cancel");
+        if reauth {
+            record(
+                db,
+                actor,
+                &integration,
+                "completeAuthorization",
+                serde_json::json!({ "error": error, "reauthentication": true }),
+            )
+            .await?;
+            return Err(DomainError::invalid(
+                "error",
+                format!(
+                    "the re-authentication did not complete ({description}); the integration keeps its current grant"
+                ),
+            ));
+        }
+        let (status, reason) = if cancelled {
+            (
+                IntegrationStatus::AwaitingConsent,
+                format!("the sign-in was cancelled: {description}"),
+            )
+        } else {
+            (
+                IntegrationStatus::AwaitingAdminApproval,
+                format!("an administrator must approve the app, then sign in again: {description}"),
+            )
+        };
+        let txn = db.begin().await?;
+        let mut active = integration.into_active_model();
+        active.status = Set(status);
+        active.status_reason = Set(Some(reason));
+        active.updated_at = Set(now());
+        let model = active.update(&txn).await?;
+        record(
+            &txn,
+            actor,
+            &model,
+            "completeAuthorization",
+            serde_json::json!({ "error": error }),
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(model);
+    }
+
+    let code = callback
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            DomainError::invalid("code", "the callback carries neither a code nor an error")
+        })?;
+    let verifier = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &pending.code_verifier,
+    )
+    .ok()
+    .and_then(|sealed| {
+        oauth_ctx
+            .secrets
+            .open(&verifier_context(&hash), &sealed)
+            .ok()
+    })
+    .and_then(|raw| String::from_utf8(raw).ok())
+    .ok_or_else(|| DomainError::internal(crate::crypto::DecryptError))?;
+    let grant = oauth::exchange(
+        oauth_ctx.http,
+        oauth_ctx.settings,
+        integration.kind,
+        &pending.redirect_uri,
+        code,
+        &verifier,
+    )
+    .await
+    .map_err(|err| match err {
+        ProviderError::NeedsReauth { detail, .. } | ProviderError::Http { detail, .. } => {
+            DomainError::invalid(
+                "code",
+                format!("the provider refused the authorization code: {detail}"),
+            )
+        }
+        other => DomainError::internal(other),
+    })?;
+    let refresh_token = grant.refresh_token.clone().ok_or_else(|| {
+        DomainError::invalid(
+            "code",
+            "the provider granted no refresh token (offline access was not granted)",
+        )
+    })?;
+    if reauth
+        && let (Some(old), Some(new)) = (integration.tenant.as_deref(), grant.tenant.as_deref())
+        && !old.eq_ignore_ascii_case(new)
+    {
+        return Err(DomainError::invalid(
+            "code",
+            format!(
+                "the account signed in to {new}, but this integration reads {old}; nothing was changed"
+            ),
+        ));
+    }
+    let txn = db.begin().await?;
+    let id = integration.id;
+    let mut active = integration.into_active_model();
+    active.status = Set(IntegrationStatus::Active);
+    active.status_reason = Set(None);
+    active.tenant = Set(grant.tenant.clone());
+    active.authorized_by = Set(grant.account.clone());
+    active.granted_scopes = Set(Some(grant.scopes.join(" ")));
+    active.refresh_token_enc = Set(Some(
+        oauth_ctx
+            .secrets
+            .seal(&refresh_token_context(id), refresh_token.as_bytes()),
+    ));
+    active.updated_at = Set(now());
+    let model = active.update(&txn).await?;
+    record(
+        &txn,
+        actor,
+        &model,
+        "completeAuthorization",
+        serde_json::json!({ "tenant": model.tenant, "authorizedBy": model.authorized_by, "reauthentication": reauth }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    model: &integration::Model,
+    action: &str,
+    details: serde_json::Value,
+) -> DomainResult<()> {
+    audit::record(
+        db,
+        actor,
+        action,
+        Some(audit::Target::new("Integration", model.id)),
+        details,
+    )
+    .await
+}
