@@ -26,6 +26,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the API, GraphiQL and the background jobs (the default).
     Serve,
+    /// `serve` with a simulated Entra ID tenant and Google Workspace domain in-process, a few
+    /// devices, and an admin token printed at start: try dirgate without any real directory.
+    Demo {
+        /// Where the simulated directory listens (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        fake_listen: std::net::SocketAddr,
+        /// Users per simulated tenant.
+        #[arg(long, default_value_t = 300)]
+        fake_users: usize,
+    },
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
@@ -146,16 +156,21 @@ async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Serve => serve(config).await,
+        Command::Demo {
+            fake_listen,
+            fake_users,
+        } => demo(config, fake_listen, fake_users).await,
         Command::Token { command } => token(&config, command).await,
     }
 }
 
-async fn serve(config: Config) -> CliResult {
+async fn serve(mut config: Config) -> CliResult {
     let db = open(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = bind(&config).await?;
     let addr = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
     let has_tokens = !tokens::list(&db).await?.is_empty();
     println!("dirgate is listening on http://{addr}");
     println!("  GraphiQL:  http://{addr}/");
@@ -166,11 +181,110 @@ async fn serve(config: Config) -> CliResult {
         println!("  and paste {{\"Authorization\": \"Bearer <token>\"}} into GraphiQL's headers.");
     }
     let app = App::new(db, config)?;
+    run_server(app, listener).await
+}
+
+async fn bind(config: &Config) -> Result<tokio::net::TcpListener, Box<dyn std::error::Error>> {
+    Ok(tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?)
+}
+
+async fn run_server(app: App, listener: tokio::net::TcpListener) -> CliResult {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     http::serve(app, listener, shutdown.cancelled_owned()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Devices the demo registers, with the enrollment identity of a simulated user each.
+const DEMO_DEVICES: &[(&str, &str, entity::enums::DevicePlatform)] = &[
+    (
+        "C02DEMO0001",
+        "Reception iMac",
+        entity::enums::DevicePlatform::Macos,
+    ),
+    (
+        "C02DEMO0002",
+        "Sales MacBook",
+        entity::enums::DevicePlatform::Macos,
+    ),
+    (
+        "F9DEMO0003",
+        "Warehouse iPad",
+        entity::enums::DevicePlatform::Ipados,
+    ),
+    (
+        "PC-DEMO-0004",
+        "Finance laptop",
+        entity::enums::DevicePlatform::Windows,
+    ),
+];
+
+async fn demo(
+    mut config: Config,
+    fake_listen: std::net::SocketAddr,
+    fake_users: usize,
+) -> CliResult {
+    use fake_directory::{Directory, Fake};
+    if config.database_url.is_none() {
+        config.database_url = Some(format!(
+            "sqlite://{}?mode=rwc",
+            config.data_dir.join("demo.db").display()
+        ));
+    }
+    let directory = Directory::generate(7, fake_users, (fake_users / 25).max(3));
+    let identities: Vec<String> = directory
+        .tenants
+        .values()
+        .flat_map(|t| t.users.values().take(2).map(|u| u.user_name.clone()))
+        .collect();
+    let fake = Fake::new(directory);
+    let fake_addr = fake.spawn(fake_listen).await?;
+    let fake_url = format!("http://{fake_addr}");
+    config.entra_client_id = "dirgate-demo-entra".into();
+    config.entra_client_secret = "demo-secret".into();
+    config.entra_login_url = fake_url.clone();
+    config.graph_url = fake_url.clone();
+    config.google_client_id = "dirgate-demo-google".into();
+    config.google_client_secret = "demo-secret".into();
+    config.google_auth_url = format!("{fake_url}/o/oauth2/v2/auth");
+    config.google_token_url = format!("{fake_url}/token");
+    config.google_directory_url = fake_url.clone();
+
+    let db = open(&config).await?;
+    let listener = bind(&config).await?;
+    let addr = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+    let admin = Admin::cli();
+    for (i, (serial, name, platform)) in DEMO_DEVICES.iter().enumerate() {
+        let new = crate::directory::devices::NewDevice {
+            serial_number: (*serial).into(),
+            name: (*name).into(),
+            platform: *platform,
+            model: None,
+            os_version: None,
+            enrollment_identity: identities.get(i).cloned(),
+        };
+        match crate::directory::devices::register(&db, &admin, new).await {
+            Ok(_) | Err(crate::error::DomainError::AlreadyExists { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let token = tokens::create(&db, &admin, "demo admin", TokenRole::Admin).await?;
+    println!("dirgate demo is listening on http://{addr}");
+    println!("  GraphiQL:            http://{addr}/");
+    println!(
+        "  simulated directory: {fake_url} (Entra tenant contoso.example, Google domain fabrikam.example)"
+    );
+    println!("  sign in there as admin@contoso.example or admin@fabrikam.example");
+    println!("  database:            {}", redact(&config.database_url()));
+    println!("admin token: {}", token.token);
+    let app = App::new(db, config)?;
+    run_server(app, listener).await
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

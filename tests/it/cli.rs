@@ -168,3 +168,105 @@ fn cli_schema_prints_the_committed_sdl() {
         include_str!("../../schema.graphql")
     );
 }
+
+/// The README's walk-through: `dirgate demo`, add an integration in the API, open the
+/// authorization URL, click Accept on the consent page (a plain form), land back ACTIVE.
+#[tokio::test]
+async fn demo_walkthrough_connects_an_integration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--fake-users", "40"])
+        .env_remove("DATABASE_URL")
+        .env("DIRGATE_DATA_DIR", dir.path())
+        .env("DIRGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let token = loop {
+        let line = lines.next().expect("an admin token line").unwrap();
+        if let Some(token) = line.strip_prefix("admin token: ") {
+            break token.trim().to_owned();
+        }
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let gql = |query: &'static str, variables: Value| {
+        let request = client
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": query, "variables": variables }));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let devices = gql("{ devices { totalCount } }", json!({})).await;
+    assert_eq!(devices["data"]["devices"]["totalCount"], 4, "{devices}");
+    let added = gql(
+        "mutation { addIntegration(input: {kind: ENTRA_ID, name: \"Contoso\"}) { authorizationUrl integration { id } } }",
+        json!({}),
+    )
+    .await;
+    let url = added["data"]["addIntegration"]["authorizationUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = added["data"]["addIntegration"]["integration"]["id"].clone();
+
+    // The consent page: a form that works without JavaScript.
+    let page = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("<form method=\"post\"") && page.contains(">Accept</button>"),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "no JavaScript needed");
+    let parsed = url::Url::parse(&url).unwrap();
+    let mut form: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    form.push(("fake_account".into(), "admin@contoso.example".into()));
+    form.push(("fake_decision".into(), "accept".into()));
+    let accepted = client
+        .post(
+            format!(
+                "{}://{}{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap(),
+                parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + parsed.path(),
+        )
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(accepted.status().is_redirection());
+    let back = accepted.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with(&format!("{base}/oauth/callback?")),
+        "{back}"
+    );
+    let landed = client.get(&back).send().await.unwrap();
+    assert_eq!(landed.status(), 200);
+    assert!(landed.text().await.unwrap().contains("ACTIVE"));
+    let status = gql(
+        "query($id: ID!) { integration(id: $id) { status authorizedBy } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(status["data"]["integration"]["status"], "ACTIVE");
+    assert_eq!(
+        status["data"]["integration"]["authorizedBy"],
+        "admin@contoso.example"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
