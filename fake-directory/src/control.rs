@@ -2,7 +2,7 @@
 //! approve the app for a tenant, revoke grants, expire delta tokens, inject faults, and count
 //! requests.
 
-use crate::{Fake, Fault, Group, User};
+use crate::{Fake, Fault, Group, User, model::Change};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -17,6 +17,7 @@ use std::collections::HashMap;
 pub(crate) fn routes() -> Router<Fake> {
     Router::new()
         .route("/_control/directory", get(directory))
+        .route("/_control/tenants", post(add_tenant))
         .route("/_control/tenants/{tenant}/users", post(put_user))
         .route(
             "/_control/tenants/{tenant}/users/{id}",
@@ -66,6 +67,32 @@ async fn directory(State(fake): State<Fake>) -> Json<Value> {
     Json(serde_json::to_value(fake.directory()).unwrap_or(Value::Null))
 }
 
+/// A new, empty tenant.
+#[derive(Deserialize)]
+struct NewTenant {
+    kind: crate::Kind,
+    id: String,
+    domain: String,
+}
+
+async fn add_tenant(State(fake): State<Fake>, Json(new): Json<NewTenant>) -> Response {
+    let tenant = crate::Tenant::new(new.kind, &new.id, &new.domain);
+    let key = match new.kind {
+        crate::Kind::Entra => new.id.clone(),
+        crate::Kind::Google => new.domain.clone(),
+    };
+    let mut state = fake.lock();
+    if state.dir.tenants.contains_key(&key) {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({ "error": "tenant exists" })),
+        )
+            .into_response();
+    }
+    state.dir.tenants.insert(key.clone(), tenant);
+    (StatusCode::CREATED, Json(json!({ "key": key }))).into_response()
+}
+
 async fn put_user(
     State(fake): State<Fake>,
     Path(tenant): Path<String>,
@@ -73,6 +100,10 @@ async fn put_user(
 ) -> Response {
     with_tenant(&fake, &tenant, |t| {
         t.users.insert(user.id.clone(), user.clone());
+        t.record(Change::User {
+            id: user.id.clone(),
+            removed: false,
+        });
         (StatusCode::CREATED, Json(json!(user))).into_response()
     })
 }
@@ -120,7 +151,12 @@ async fn patch_user(
         if let Some(v) = patch.aliases {
             user.aliases = v
         }
-        Json(json!(user)).into_response()
+        let body = Json(json!(user)).into_response();
+        t.record(Change::User {
+            id: id.clone(),
+            removed: false,
+        });
+        body
     })
 }
 
@@ -132,9 +168,23 @@ async fn delete_user(
         if t.users.remove(&id).is_none() {
             return not_found("user");
         }
-        for members in t.members.values_mut() {
-            members.remove(&id);
+        let mut left = Vec::new();
+        for (group, members) in t.members.iter_mut() {
+            if members.remove(&id) {
+                left.push(group.clone());
+            }
         }
+        for group in left {
+            t.record(Change::Member {
+                group,
+                user: id.clone(),
+                removed: true,
+            });
+        }
+        t.record(Change::User {
+            id: id.clone(),
+            removed: true,
+        });
         StatusCode::NO_CONTENT.into_response()
     })
 }
@@ -147,6 +197,10 @@ async fn put_group(
     with_tenant(&fake, &tenant, |t| {
         t.members.entry(group.id.clone()).or_default();
         t.groups.insert(group.id.clone(), group.clone());
+        t.record(Change::Group {
+            id: group.id.clone(),
+            removed: false,
+        });
         (StatusCode::CREATED, Json(json!(group))).into_response()
     })
 }
@@ -160,6 +214,10 @@ async fn delete_group(
             return not_found("group");
         }
         t.members.remove(&id);
+        t.record(Change::Group {
+            id: id.clone(),
+            removed: true,
+        });
         StatusCode::NO_CONTENT.into_response()
     })
 }
@@ -172,7 +230,17 @@ async fn add_member(
         if !t.groups.contains_key(&id) || !t.users.contains_key(&user) {
             return not_found("group or user");
         }
-        t.members.entry(id).or_default().insert(user);
+        if t.members
+            .entry(id.clone())
+            .or_default()
+            .insert(user.clone())
+        {
+            t.record(Change::Member {
+                group: id,
+                user,
+                removed: false,
+            });
+        }
         StatusCode::NO_CONTENT.into_response()
     })
 }
@@ -182,7 +250,13 @@ async fn remove_member(
     Path((tenant, id, user)): Path<(String, String, String)>,
 ) -> Response {
     with_tenant(&fake, &tenant, |t| {
-        t.members.entry(id).or_default().remove(&user);
+        if t.members.entry(id.clone()).or_default().remove(&user) {
+            t.record(Change::Member {
+                group: id,
+                user,
+                removed: true,
+            });
+        }
         StatusCode::NO_CONTENT.into_response()
     })
 }

@@ -1,7 +1,9 @@
 //! Microsoft Graph v1.0: `/users`, `/groups`, `/groups/{id}/members`, with `$select`, `$top`
 //! (1–999) and `@odata.nextLink` paging; errors in Graph's `{"error":{...}}` body.
 
-use crate::{Fake, Kind, Tenant, User, base_url, bearer, page_token, read_page_token};
+use crate::{
+    Fake, Kind, Tenant, User, base_url, bearer, model::Change, page_token, read_page_token,
+};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -9,6 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -19,6 +22,8 @@ pub(crate) fn routes() -> Router<Fake> {
         .route("/v1.0/users", get(users))
         .route("/v1.0/groups", get(groups))
         .route("/v1.0/groups/{id}/members", get(members))
+        .route("/v1.0/users/delta", get(users_delta))
+        .route("/v1.0/groups/delta", get(groups_delta))
 }
 
 /// Graph's error body.
@@ -244,4 +249,237 @@ async fn members(
         top,
         offset,
     )
+}
+
+/// A position in a tenant's change log: `(epoch, seq)`, and for an initial enumeration the
+/// offset reached.
+fn delta_token(epoch: u64, seq: usize, offset: Option<usize>) -> String {
+    let raw = match offset {
+        Some(o) => format!("d:{epoch}:{seq}:{o}"),
+        None => format!("d:{epoch}:{seq}"),
+    };
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn read_delta_token(token: &str) -> Option<(u64, usize, Option<usize>)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    let mut parts = raw.strip_prefix("d:")?.split(':');
+    let epoch = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let offset = match parts.next() {
+        Some(o) => Some(o.parse().ok()?),
+        None => None,
+    };
+    Some((epoch, seq, offset))
+}
+
+/// The page size a delta request asks for with `Prefer: odata.maxpagesize=N`.
+fn max_page_size(headers: &HeaderMap) -> usize {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize=")?.parse().ok())
+        .filter(|n: &usize| (1..=999).contains(n))
+        .unwrap_or(100)
+}
+
+fn sync_state_not_found() -> Response {
+    error(
+        StatusCode::GONE,
+        "syncStateNotFound",
+        "The sync state generation is not found. Start a new full synchronization.",
+    )
+}
+
+/// Where a delta request stands: starting or paging an enumeration, or reading changes.
+enum DeltaStep {
+    Enumerate { seq: usize, offset: usize },
+    Changes { seq: usize },
+}
+
+fn delta_step(tenant: &Tenant, params: &Params) -> Result<DeltaStep, Response> {
+    let token = params
+        .get("$deltatoken")
+        .or_else(|| params.get("$skiptoken"));
+    let Some(token) = token else {
+        return Ok(DeltaStep::Enumerate {
+            seq: tenant.changes.len(),
+            offset: 0,
+        });
+    };
+    let Some((epoch, seq, offset)) = read_delta_token(token) else {
+        return Err(sync_state_not_found());
+    };
+    if epoch != tenant.delta_epoch || seq > tenant.changes.len() {
+        return Err(sync_state_not_found());
+    }
+    Ok(match offset {
+        Some(offset) => DeltaStep::Enumerate { seq, offset },
+        None => DeltaStep::Changes { seq },
+    })
+}
+
+fn delta_page(
+    base: &str,
+    path: &str,
+    items: Vec<Value>,
+    tenant: &Tenant,
+    next: Option<(usize, usize)>,
+) -> Response {
+    let mut body = json!({
+        "@odata.context": format!("{base}/v1.0/$metadata#{}", path.trim_start_matches("/v1.0/")),
+        "value": items,
+    });
+    match next {
+        Some((seq, offset)) => {
+            body["@odata.nextLink"] = json!(format!(
+                "{base}{path}?$skiptoken={}",
+                delta_token(tenant.delta_epoch, seq, Some(offset))
+            ));
+        }
+        None => {
+            body["@odata.deltaLink"] = json!(format!(
+                "{base}{path}?$deltatoken={}",
+                delta_token(tenant.delta_epoch, tenant.changes.len(), None)
+            ));
+        }
+    }
+    Json(body).into_response()
+}
+
+fn removed(id: &str) -> Value {
+    json!({ "id": id, "@removed": { "reason": "deleted" } })
+}
+
+async fn users_delta(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let tenant = match tenant(&fake, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let base = base_url(&headers);
+    let size = max_page_size(&headers);
+    match delta_step(&tenant, &params) {
+        Err(r) => r,
+        Ok(DeltaStep::Enumerate { seq, offset }) => {
+            let items = tenant
+                .users
+                .values()
+                .skip(offset)
+                .take(size)
+                .map(user_json)
+                .collect();
+            let next = (offset + size < tenant.users.len()).then_some((seq, offset + size));
+            delta_page(&base, "/v1.0/users/delta", items, &tenant, next)
+        }
+        Ok(DeltaStep::Changes { seq }) => {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut items = Vec::new();
+            for change in tenant.changes[seq..].iter().rev() {
+                if let Change::User { id, .. } = change
+                    && seen.insert(id.clone())
+                {
+                    items.push(match tenant.users.get(id) {
+                        Some(user) => user_json(user),
+                        None => removed(id),
+                    });
+                }
+            }
+            items.reverse();
+            delta_page(&base, "/v1.0/users/delta", items, &tenant, None)
+        }
+    }
+}
+
+fn member_json(id: &str, gone: bool) -> Value {
+    let mut v = json!({ "@odata.type": "#microsoft.graph.user", "id": id });
+    if gone {
+        v["@removed"] = json!({ "reason": "deleted" });
+    }
+    v
+}
+
+fn group_json(tenant: &Tenant, id: &str) -> Option<Value> {
+    let g = tenant.groups.get(id)?;
+    Some(
+        json!({ "id": g.id, "displayName": g.display_name, "description": g.description, "mail": g.email }),
+    )
+}
+
+async fn groups_delta(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let tenant = match tenant(&fake, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let base = base_url(&headers);
+    let size = max_page_size(&headers);
+    match delta_step(&tenant, &params) {
+        Err(r) => r,
+        Ok(DeltaStep::Enumerate { seq, offset }) => {
+            let items = tenant
+                .groups
+                .keys()
+                .skip(offset)
+                .take(size)
+                .filter_map(|id| {
+                    let mut g = group_json(&tenant, id)?;
+                    let members: Vec<Value> = tenant
+                        .members
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .map(|m| member_json(m, false))
+                        .collect();
+                    g["members@delta"] = json!(members);
+                    Some(g)
+                })
+                .collect();
+            let next = (offset + size < tenant.groups.len()).then_some((seq, offset + size));
+            delta_page(&base, "/v1.0/groups/delta", items, &tenant, next)
+        }
+        Ok(DeltaStep::Changes { seq }) => {
+            let mut touched: std::collections::BTreeMap<String, Vec<Value>> =
+                std::collections::BTreeMap::new();
+            for change in &tenant.changes[seq..] {
+                match change {
+                    Change::Group { id, .. } => {
+                        touched.entry(id.clone()).or_default();
+                    }
+                    Change::Member {
+                        group,
+                        user,
+                        removed,
+                    } => {
+                        touched
+                            .entry(group.clone())
+                            .or_default()
+                            .push(member_json(user, *removed));
+                    }
+                    Change::User { .. } => {}
+                }
+            }
+            let items = touched
+                .into_iter()
+                .map(|(id, members)| match group_json(&tenant, &id) {
+                    Some(mut g) => {
+                        if !members.is_empty() {
+                            g["members@delta"] = json!(members);
+                        }
+                        g
+                    }
+                    None => removed(&id),
+                })
+                .collect();
+            delta_page(&base, "/v1.0/groups/delta", items, &tenant, None)
+        }
+    }
 }

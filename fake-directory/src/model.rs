@@ -78,6 +78,24 @@ pub struct Tenant {
     /// Bumped to invalidate every delta token issued before.
     #[serde(default)]
     pub delta_epoch: u64,
+    /// What changed, in order, for delta queries.
+    #[serde(skip)]
+    pub changes: Vec<Change>,
+}
+
+/// One change to a tenant, as delta queries report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A user was created or changed (`removed`: deleted).
+    User { id: String, removed: bool },
+    /// A group was created or changed (`removed`: deleted).
+    Group { id: String, removed: bool },
+    /// A user joined (or, `removed`, left) a group.
+    Member {
+        group: String,
+        user: String,
+        removed: bool,
+    },
 }
 
 impl Tenant {
@@ -94,7 +112,13 @@ impl Tenant {
             non_admins: BTreeSet::from([format!("user@{domain}")]),
             app_approved: false,
             delta_epoch: 0,
+            changes: Vec::new(),
         }
+    }
+
+    /// Records a change for delta queries.
+    pub fn record(&mut self, change: Change) {
+        self.changes.push(change);
     }
 
     /// Whether `account` may sign in to this tenant.

@@ -429,3 +429,103 @@ fn google_members_page_parses_every_member_type() {
     let kinds: Vec<Option<&str>> = page.members.iter().map(|m| m.kind.as_deref()).collect();
     assert_eq!(kinds, [Some("USER"), Some("GROUP"), Some("CUSTOMER")]);
 }
+
+/// The fake's Graph delta queries: a full enumeration ending in a deltaLink, then only the
+/// changes (`@removed`, `members@delta`), and `410 syncStateNotFound` once tokens expire.
+#[tokio::test]
+async fn fake_graph_delta_reports_changes_and_expires() {
+    let server = FakeServer::start(12, 2).await;
+    let settings = server.settings();
+    let grant = sign_in(&settings, DirectoryKind::EntraId).await;
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let request = http
+            .get(url)
+            .bearer_auth(&grant.access_token)
+            .header("Prefer", "odata.maxpagesize=5");
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    // Enumerate everything, page by page, to the deltaLink.
+    let mut url = format!(
+        "{}/v1.0/users/delta?$select={}",
+        server.base,
+        entra::USER_SELECT
+    );
+    let mut seen = 0;
+    let users_delta = loop {
+        let (status, page) = get(url).await;
+        assert_eq!(status, 200);
+        seen += page["value"].as_array().unwrap().len();
+        assert!(
+            page["@odata.nextLink"].is_null() || page["@odata.deltaLink"].is_null(),
+            "never both"
+        );
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break page["@odata.deltaLink"].as_str().unwrap().to_owned(),
+        }
+    };
+    assert_eq!(seen, 12);
+    let (_, groups_page) = get(format!("{}/v1.0/groups/delta", server.base)).await;
+    let members: usize = groups_page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["members@delta"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(members, 12);
+    let groups_delta = groups_page["@odata.deltaLink"].as_str().unwrap().to_owned();
+
+    // Change the directory through the control API.
+    let tenant = server.tenant(Kind::Entra);
+    let dir = server.fake.directory();
+    let mut ids = dir.tenants[&tenant].users.keys();
+    let (suspend, delete) = (ids.next().unwrap().clone(), ids.next().unwrap().clone());
+    let control = reqwest::Client::new();
+    let base = format!("{}/_control/tenants/{tenant}", server.base);
+    control
+        .patch(format!("{base}/users/{suspend}"))
+        .json(&serde_json::json!({ "suspended": true }))
+        .send()
+        .await
+        .unwrap();
+    control
+        .delete(format!("{base}/users/{delete}"))
+        .send()
+        .await
+        .unwrap();
+
+    let (status, changes) = get(users_delta.clone()).await;
+    assert_eq!(status, 200);
+    let value = changes["value"].as_array().unwrap();
+    assert_eq!(value.len(), 2, "{changes}");
+    assert!(
+        value
+            .iter()
+            .any(|u| u["id"] == suspend.as_str() && u["accountEnabled"] == false)
+    );
+    assert!(
+        value
+            .iter()
+            .any(|u| u["id"] == delete.as_str() && u["@removed"]["reason"] == "deleted")
+    );
+    let (_, group_changes) = get(groups_delta).await;
+    let removed_member = group_changes["value"][0]["members@delta"][0].clone();
+    assert_eq!(removed_member["id"], delete.as_str());
+    assert_eq!(removed_member["@removed"]["reason"], "deleted");
+
+    control
+        .post(format!("{base}/expire-delta"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = get(users_delta).await;
+    assert_eq!(status, 410);
+    assert_eq!(body["error"]["code"], "syncStateNotFound");
+}
