@@ -9,10 +9,11 @@ use crate::{
     directory::connect::OAuthContext,
     graphql::{self, Authentication},
     providers::{self, ProviderSettings},
-    sync::SyncEvents,
+    sync::{SyncDeps, SyncEvents, SyncHandle, engine, reconcile::Threshold},
 };
 use sea_orm::DatabaseConnection;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// What the OAuth and provider steps need.
 pub struct Services {
@@ -42,7 +43,10 @@ pub struct App {
     pub config: Arc<Config>,
     pub events: SyncEvents,
     pub services: Arc<Services>,
+    pub sync: SyncHandle,
     pub schema: graphql::DirgateSchema,
+    shutdown: CancellationToken,
+    engine: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl App {
@@ -69,14 +73,55 @@ impl App {
         });
         let config = Arc::new(config);
         let events = SyncEvents::default();
-        let schema =
-            graphql::build_schema(db.clone(), config.clone(), events.clone(), services.clone());
+        let shutdown = CancellationToken::new();
+        let (sync, engine) = engine::start(
+            SyncDeps {
+                db: db.clone(),
+                services: services.clone(),
+                events: events.clone(),
+                threshold: Threshold::default(),
+            },
+            shutdown.clone(),
+        );
+        let schema = graphql::build_schema(
+            db.clone(),
+            config.clone(),
+            events.clone(),
+            services.clone(),
+            sync.clone(),
+        );
         Self {
             db,
             config,
             events,
             services,
+            sync,
             schema,
+            shutdown,
+            engine: Arc::new(Mutex::new(Some(engine))),
+        }
+    }
+
+    /// Stops the background work (the sync engine cancels its runs in flight) and waits for it.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(engine) = engine {
+            let _ = engine.await;
+        }
+    }
+
+    /// After a sign-in completed: the first sync starts at once (R5).
+    pub async fn authorized(&self, integration: &entity::integration::Model) {
+        if integration.status == entity::enums::IntegrationStatus::Active {
+            let id = crate::directory::IntegrationId(integration.id);
+            if let Err(err) = self
+                .sync
+                .request(id, entity::enums::SyncTrigger::Initial)
+                .await
+            {
+                tracing::warn!(error = %err, integration = integration.id, "the first sync did not start");
+            }
         }
     }
 

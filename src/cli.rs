@@ -193,7 +193,8 @@ async fn bind(config: &Config) -> Result<tokio::net::TcpListener, Box<dyn std::e
 async fn run_server(app: App, listener: tokio::net::TcpListener) -> CliResult {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    http::serve(app, listener, shutdown.cancelled_owned()).await?;
+    http::serve(app.clone(), listener, shutdown.cancelled_owned()).await?;
+    app.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -206,6 +206,9 @@ async fn oauth_callback(
     )
     .await;
     use entity::enums::IntegrationStatus as S;
+    if let Ok(model) = &result {
+        app.authorized(model).await;
+    }
     match result {
         Ok(model) if model.status == S::Active => callback_page(
             StatusCode::OK,

@@ -31,6 +31,14 @@ impl Actor {
         }
     }
 
+    /// The sync engine, applying what a directory says.
+    pub fn sync() -> Self {
+        Self {
+            token_id: None,
+            name: "sync".into(),
+        }
+    }
+
     /// The label stored in the audit log.
     pub fn label(&self) -> String {
         match self.token_id {

@@ -333,3 +333,87 @@ pub async fn unassign<C: TransactionTrait>(
     txn.commit().await?;
     Ok(model)
 }
+
+/// Automatic assignment after a sync created or changed `users` (R12): every unassigned
+/// device whose enrollment identity matches one of their addresses goes to the one active
+/// user of an auto-assigning integration with that address. Never replaces an assignment,
+/// and assigns nothing when the address matches several users. Returns how many devices it
+/// assigned.
+pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    actor: &crate::auth::Actor,
+    users: &[i64],
+) -> DomainResult<u64> {
+    let mut assigned = 0;
+    for chunk in users.chunks(1000) {
+        let rows = directory_user::Entity::find()
+            .filter(directory_user::Column::Id.is_in(chunk.iter().copied()))
+            .filter(directory_user::Column::Status.eq(UserStatus::Active))
+            .all(db)
+            .await?;
+        let mut keys: Vec<String> = rows
+            .iter()
+            .flat_map(|u| std::iter::once(u.user_name_key.clone()).chain(u.email_key.clone()))
+            .collect();
+        let aliases: Vec<String> = user_alias::Entity::find()
+            .select_only()
+            .column(user_alias::Column::AliasKey)
+            .filter(user_alias::Column::UserId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        keys.extend(aliases);
+        if keys.is_empty() {
+            continue;
+        }
+        let waiting = device::Entity::find()
+            .filter(device::Column::UserId.is_null())
+            .filter(device::Column::EnrollmentIdentityKey.is_in(keys))
+            .all(db)
+            .await?;
+        for found in waiting {
+            let Some(key) = found.enrollment_identity_key.as_deref() else {
+                continue;
+            };
+            let Some(user) = unique_auto_assign_match(db, key).await? else {
+                continue;
+            };
+            let txn = db.begin().await?;
+            let at = now();
+            let updated = device::Entity::update_many()
+                .col_expr(
+                    device::Column::UserId,
+                    sea_orm::sea_query::Expr::value(user.0),
+                )
+                .col_expr(
+                    device::Column::AssignmentSource,
+                    sea_orm::sea_query::Expr::value(AssignmentSource::Automatic),
+                )
+                .col_expr(
+                    device::Column::AssignedAt,
+                    sea_orm::sea_query::Expr::value(at),
+                )
+                .col_expr(
+                    device::Column::UpdatedAt,
+                    sea_orm::sea_query::Expr::value(at),
+                )
+                .filter(device::Column::Id.eq(found.id))
+                .filter(device::Column::UserId.is_null())
+                .exec(&txn)
+                .await?;
+            if updated.rows_affected == 1 {
+                audit::record(
+                    &txn,
+                    actor,
+                    "autoAssignDevice",
+                    Some(audit::Target::new("Device", found.id)),
+                    serde_json::json!({ "userId": user.0, "enrollmentIdentity": found.enrollment_identity }),
+                )
+                .await?;
+                assigned += 1;
+            }
+            txn.commit().await?;
+        }
+    }
+    Ok(assigned)
+}

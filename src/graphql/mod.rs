@@ -38,12 +38,14 @@ pub fn build_schema(
     config: Arc<Config>,
     events: SyncEvents,
     services: Arc<Services>,
+    sync: crate::sync::SyncHandle,
 ) -> DirgateSchema {
     builder()
         .data(db)
         .data(config)
         .data(events)
         .data(services)
+        .data(sync)
         .finish()
 }
 

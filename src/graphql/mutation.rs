@@ -1,13 +1,18 @@
 //! The `Mutation` root: every change made through the API. Each needs an ADMIN token, and
 //! each service call it makes writes an audit event.
 
+use super::types::SyncRun;
 use super::{
     context::ContextExt,
     ids::{self, kinds},
     types::{Device, DevicePlatform, DirectoryKind, Integration},
 };
-use crate::directory::{DeviceId, IntegrationId, UserId, connect, devices};
+use crate::{
+    directory::{DeviceId, IntegrationId, SyncRunId, UserId, connect, devices},
+    sync::SyncHandle,
+};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use entity::enums::SyncTrigger;
 
 /// An integration to add.
 #[derive(InputObject)]
@@ -150,6 +155,16 @@ impl Mutation {
         };
         let services = ctx.services();
         let model = connect::complete(ctx.db(), admin.actor(), &services.oauth(), callback).await?;
+        if model.status == entity::enums::IntegrationStatus::Active {
+            // The first sync starts at once (R5); its failure to start is not this call's.
+            let sync = ctx.data_unchecked::<SyncHandle>();
+            if let Err(err) = sync
+                .request(IntegrationId(model.id), SyncTrigger::Initial)
+                .await
+            {
+                tracing::warn!(error = %err, "the first sync did not start");
+            }
+        }
         Ok(Integration(model))
     }
 
@@ -169,6 +184,44 @@ impl Mutation {
             integration: Integration(model),
             authorization_url: url,
         })
+    }
+
+    /// Syncs an Entra ID or Google Workspace integration now (R6). Returns the run, or the one
+    /// already queued or running. A SCIM integration is refused with PUSH_ONLY_INTEGRATION; one
+    /// that needs re-authentication with NEEDS_REAUTH.
+    async fn sync_integration(&self, ctx: &Context<'_>, id: ID) -> Result<SyncRun> {
+        let admin = ctx.admin()?;
+        let id = IntegrationId(ids::decode(&id, kinds::INTEGRATION, "id")?);
+        let run = ctx
+            .data_unchecked::<SyncHandle>()
+            .request(id, SyncTrigger::Manual)
+            .await?;
+        crate::directory::audit::record(
+            ctx.db(),
+            admin.actor(),
+            "syncIntegration",
+            Some(crate::directory::audit::Target::new("SyncRun", run.id)),
+            serde_json::json!({ "integrationId": id.0 }),
+        )
+        .await?;
+        Ok(SyncRun(run))
+    }
+
+    /// Applies a HELD sync run: the directory is read again and removals past the safety
+    /// threshold are applied (R15).
+    async fn confirm_sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<SyncRun> {
+        let admin = ctx.admin()?;
+        let id = SyncRunId(ids::decode(&id, kinds::SYNC_RUN, "id")?);
+        let run = ctx.data_unchecked::<SyncHandle>().confirm(id).await?;
+        crate::directory::audit::record(
+            ctx.db(),
+            admin.actor(),
+            "confirmSyncRun",
+            Some(crate::directory::audit::Target::new("SyncRun", run.id)),
+            serde_json::Value::Null,
+        )
+        .await?;
+        Ok(SyncRun(run))
     }
 
     /// Removes a device's user (R11).

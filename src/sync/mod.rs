@@ -1,5 +1,10 @@
-//! Syncing directories. For now: the bus on which sync runs announce their progress, read by
-//! the `syncRunUpdated` subscription.
+//! Syncing directories: the engine (an actor with a handle), the reconciler that applies a
+//! directory read, and the bus on which runs announce their progress (`syncRunUpdated`).
+
+pub mod engine;
+pub mod reconcile;
+
+pub use engine::{SyncDeps, SyncHandle};
 
 use entity::sync_run;
 use tokio::sync::broadcast;

@@ -186,6 +186,7 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
         complete(&fx, &back).await["data"]["completeAuthorization"]["status"],
         "ACTIVE"
     );
+    fx.settle_syncs().await;
     let before = stored(&fx, &id).await;
     let replay = complete(&fx, &back).await;
     assert_eq!(error_code(&replay), "INVALID_INPUT");
@@ -318,6 +319,7 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
     let (id, url) = add(&fx, "ENTRA_ID", "Contoso").await;
     let back = authorize(&url, "admin@contoso.example", true).await;
     complete(&fx, &back).await;
+    fx.settle_syncs().await;
     let row = stored(&fx, &id).await;
     let user = fx.user(&row, "adele@contoso.example").create().await;
     fx.device("C02REAUTH", Some(&user)).await;
@@ -336,6 +338,7 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
         .to_owned();
     let back = authorize(&url, "admin@contoso.example", false).await;
     assert_eq!(error_code(&complete(&fx, &back).await), "INVALID_INPUT");
+    fx.settle_syncs().await;
     let after_failure = stored(&fx, &id).await;
     assert_eq!(
         after_failure.status,
@@ -354,6 +357,7 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
         complete(&fx, &back).await["data"]["completeAuthorization"]["status"],
         "ACTIVE"
     );
+    fx.settle_syncs().await;
     let after = stored(&fx, &id).await;
     let open = |sealed: &[u8]| {
         fx.app
@@ -369,13 +373,14 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
     let data = fx
         .ok(
             &admin,
-            "{ users { nodes { userName devices { serialNumber } } } }",
+            r#"{ users(filter: {search: "adele@contoso.example"}) { nodes { userName devices { serialNumber } } } }"#,
             json!({}),
         )
         .await;
     assert_eq!(
         data["users"]["nodes"],
-        json!([{ "userName": "adele@contoso.example", "devices": [{ "serialNumber": "C02REAUTH" }] }])
+        json!([{ "userName": "adele@contoso.example", "devices": [{ "serialNumber": "C02REAUTH" }] }]),
+        "the user and its device stay"
     );
 }
 

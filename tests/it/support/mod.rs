@@ -122,6 +122,30 @@ impl Fixture {
         );
     }
 
+    /// Waits until no sync run is queued or running (at most 30 s).
+    pub async fn settle_syncs(&self) {
+        use entity::{enums::SyncRunStatus, sync_run};
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let busy = sync_run::Entity::find()
+                .filter(
+                    sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]),
+                )
+                .count(&self.db)
+                .await
+                .expect("count runs");
+            if busy == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "syncs still running after 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Statements run since the last [`Fixture::reset_statements`].
     pub fn statements(&self) -> usize {
         self.statements.load(Ordering::SeqCst)

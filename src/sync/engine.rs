@@ -1,0 +1,443 @@
+//! The sync actor: a handle (in the GraphQL context) sends commands; one loop owns the runs.
+//! A request while a run of the integration is queued or running returns that run (R6); SCIM
+//! integrations are refused (R6); integrations needing re-authentication are refused (R16).
+//! Each run reads the directory through its provider and applies it (`reconcile`), stores a
+//! rotated refresh token, and on `invalid_grant` puts the integration in NEEDS_REAUTH with its
+//! data kept (R16).
+
+use super::{
+    SyncEvents,
+    reconcile::{self, Counts, Outcome, ReconcileError, Threshold},
+};
+use crate::{
+    app::Services,
+    auth::Actor,
+    directory::{
+        IntegrationId, SyncRunId, connect::refresh_token_context, devices, integrations, now,
+        sync_runs,
+    },
+    error::{DomainError, DomainResult},
+    providers::{ProviderError, entra::Entra, google::Google, http::Session},
+};
+use entity::{
+    enums::{DirectoryKind, IntegrationStatus, SyncRunStatus, SyncTrigger},
+    integration, sync_run,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set,
+};
+use std::sync::Arc;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+
+/// What the engine needs.
+#[derive(Clone)]
+pub struct SyncDeps {
+    pub db: DatabaseConnection,
+    pub services: Arc<Services>,
+    pub events: SyncEvents,
+    pub threshold: Threshold,
+}
+
+enum Command {
+    Request {
+        integration: IntegrationId,
+        trigger: SyncTrigger,
+        reply: oneshot::Sender<DomainResult<sync_run::Model>>,
+    },
+    Confirm {
+        run: SyncRunId,
+        reply: oneshot::Sender<DomainResult<sync_run::Model>>,
+    },
+}
+
+/// Sends commands to the sync engine. Cheap to clone.
+#[derive(Clone)]
+pub struct SyncHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+fn stopped() -> DomainError {
+    DomainError::internal(std::io::Error::other("the sync engine has stopped"))
+}
+
+impl SyncHandle {
+    /// Asks for a sync of an integration; returns the new run, or the one already queued or
+    /// running.
+    pub async fn request(
+        &self,
+        integration: IntegrationId,
+        trigger: SyncTrigger,
+    ) -> DomainResult<sync_run::Model> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Request {
+                integration,
+                trigger,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Applies a HELD run: the sync runs again with removals allowed past the threshold (R15).
+    pub async fn confirm(&self, run: SyncRunId) -> DomainResult<sync_run::Model> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Confirm { run, reply })
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+/// Starts the engine; it stops when `shutdown` is cancelled, cancelling the runs in flight
+/// (the returned task ends once it has).
+pub fn start(
+    deps: SyncDeps,
+    shutdown: CancellationToken,
+) -> (SyncHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(run(deps, rx, shutdown));
+    (SyncHandle { tx }, task)
+}
+
+async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            command = rx.recv() => match command {
+                None => break,
+                Some(Command::Request { integration, trigger, reply }) => {
+                    let _ = reply.send(request(&deps, &mut running, integration, trigger).await);
+                }
+                Some(Command::Confirm { run, reply }) => {
+                    let _ = reply.send(confirm(&deps, &mut running, run).await);
+                }
+            },
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    running.abort_all();
+    while running.join_next().await.is_some() {}
+    // Runs this engine left unfinished: say so.
+    let _ = sync_run::Entity::update_many()
+        .col_expr(
+            sync_run::Column::Status,
+            sea_orm::sea_query::Expr::value(SyncRunStatus::Cancelled),
+        )
+        .col_expr(
+            sync_run::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(now()),
+        )
+        .col_expr(
+            sync_run::Column::Error,
+            sea_orm::sea_query::Expr::value("stopped: dirgate shut down; nothing was removed"),
+        )
+        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+        .exec(&deps.db)
+        .await;
+}
+
+async fn active_run(
+    db: &DatabaseConnection,
+    integration: i64,
+) -> DomainResult<Option<sync_run::Model>> {
+    Ok(sync_run::Entity::find()
+        .filter(sync_run::Column::IntegrationId.eq(integration))
+        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+        .one(db)
+        .await?)
+}
+
+fn check_syncable(integration: &integration::Model) -> DomainResult<()> {
+    if integration.kind == DirectoryKind::Scim {
+        return Err(DomainError::PushOnlyIntegration);
+    }
+    match integration.status {
+        IntegrationStatus::Active => Ok(()),
+        IntegrationStatus::NeedsReauth => Err(DomainError::NeedsReauth),
+        _ => Err(DomainError::invalid(
+            "id",
+            "the integration is not authorised yet: complete its sign-in first",
+        )),
+    }
+}
+
+async fn request(
+    deps: &SyncDeps,
+    running: &mut JoinSet<()>,
+    id: IntegrationId,
+    trigger: SyncTrigger,
+) -> DomainResult<sync_run::Model> {
+    let integration = integrations::get(&deps.db, id).await?;
+    check_syncable(&integration)?;
+    if let Some(run) = active_run(&deps.db, integration.id).await? {
+        return Ok(run);
+    }
+    let run = sync_run::ActiveModel {
+        integration_id: Set(integration.id),
+        trigger: Set(trigger),
+        status: Set(SyncRunStatus::Queued),
+        queued_at: Set(now()),
+        pages_read: Set(0),
+        users_created: Set(0),
+        users_updated: Set(0),
+        users_suspended: Set(0),
+        users_removed: Set(0),
+        users_archived: Set(0),
+        users_restored: Set(0),
+        groups_created: Set(0),
+        groups_updated: Set(0),
+        groups_removed: Set(0),
+        ..Default::default()
+    }
+    .insert(&deps.db)
+    .await?;
+    deps.events.publish(run.clone());
+    running.spawn(execute(deps.clone(), run.clone(), false));
+    Ok(run)
+}
+
+async fn confirm(
+    deps: &SyncDeps,
+    running: &mut JoinSet<()>,
+    id: SyncRunId,
+) -> DomainResult<sync_run::Model> {
+    let run = sync_runs::get(&deps.db, id).await?;
+    if run.status != SyncRunStatus::Held {
+        return Err(DomainError::invalid(
+            "id",
+            "only a HELD sync run can be confirmed",
+        ));
+    }
+    let latest = sync_run::Entity::find()
+        .filter(sync_run::Column::IntegrationId.eq(run.integration_id))
+        .order_by_desc(sync_run::Column::Id)
+        .one(&deps.db)
+        .await?;
+    if latest.is_some_and(|l| l.id != run.id) {
+        return Err(DomainError::invalid(
+            "id",
+            "a newer sync ran since; confirm that one instead",
+        ));
+    }
+    let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
+    check_syncable(&integration)?;
+    let mut active = run.into_active_model();
+    active.status = Set(SyncRunStatus::Queued);
+    active.error = Set(None);
+    let run = active.update(&deps.db).await?;
+    deps.events.publish(run.clone());
+    running.spawn(execute(deps.clone(), run.clone(), true));
+    Ok(run)
+}
+
+fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
+    run.pages_read = c.pages_read;
+    run.users_created = c.users_created;
+    run.users_updated = c.users_updated;
+    run.users_suspended = c.users_suspended;
+    run.users_removed = c.users_removed;
+    run.users_archived = c.users_archived;
+    run.users_restored = c.users_restored;
+    run.groups_created = c.groups_created;
+    run.groups_updated = c.groups_updated;
+    run.groups_removed = c.groups_removed;
+    run
+}
+
+async fn save(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<sync_run::Model> {
+    let mut active = run.into_active_model();
+    for col in [
+        sync_run::Column::Status,
+        sync_run::Column::StartedAt,
+        sync_run::Column::FinishedAt,
+        sync_run::Column::PagesRead,
+        sync_run::Column::UsersCreated,
+        sync_run::Column::UsersUpdated,
+        sync_run::Column::UsersSuspended,
+        sync_run::Column::UsersRemoved,
+        sync_run::Column::UsersArchived,
+        sync_run::Column::UsersRestored,
+        sync_run::Column::GroupsCreated,
+        sync_run::Column::GroupsUpdated,
+        sync_run::Column::GroupsRemoved,
+        sync_run::Column::Error,
+    ] {
+        active.reset(col);
+    }
+    let run = active.update(&deps.db).await?;
+    deps.events.publish(run.clone());
+    Ok(run)
+}
+
+/// One run, from RUNNING to SUCCEEDED, HELD or FAILED.
+async fn execute(deps: SyncDeps, mut run: sync_run::Model, confirmed: bool) {
+    run.status = SyncRunStatus::Running;
+    run.started_at = Some(now());
+    let run = match save(&deps, run).await {
+        Ok(run) => run,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start a sync run");
+            return;
+        }
+    };
+    let outcome = sync(&deps, &run, confirmed).await;
+    let mut run = run;
+    run.finished_at = Some(now());
+    match outcome {
+        Ok((Outcome::Applied(counts), _)) => {
+            run = with_counts(run, &counts);
+            run.status = SyncRunStatus::Succeeded;
+        }
+        Ok((
+            Outcome::Held {
+                counts,
+                would_remove,
+                of,
+            },
+            _,
+        )) => {
+            run = with_counts(run, &counts);
+            run.status = SyncRunStatus::Held;
+            run.error = Some(format!(
+                "held: this sync would remove {would_remove} of {of} users (more than {}% and more than {}); nothing was removed. Confirm the run to apply it.",
+                deps.threshold.percent, deps.threshold.min_users
+            ));
+        }
+        Err(err) => {
+            run.status = SyncRunStatus::Failed;
+            run.error = Some(match &err {
+                ReconcileError::Provider(p) => format!("{p}; nothing was removed"),
+                ReconcileError::Domain(DomainError::Internal(cause)) => {
+                    tracing::error!(error = %cause, run = run.id, "sync failed");
+                    "internal error (see the server log); nothing was removed".into()
+                }
+                ReconcileError::Domain(d) => format!("{d}; nothing was removed"),
+            });
+            if let ReconcileError::Provider(ProviderError::NeedsReauth { detail, .. }) = &err {
+                mark_needs_reauth(&deps, run.integration_id, detail).await;
+            }
+        }
+    }
+    if let Err(err) = save(&deps, run).await {
+        tracing::error!(error = %err, "cannot save a sync run");
+    }
+}
+
+async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
+    let Ok(Some(model)) = integration::Entity::find_by_id(integration_id)
+        .one(&deps.db)
+        .await
+    else {
+        return;
+    };
+    let mut active = model.into_active_model();
+    active.status = Set(IntegrationStatus::NeedsReauth);
+    active.status_reason = Set(Some(format!(
+        "the provider refused the grant: {detail}; re-authenticate the integration"
+    )));
+    active.updated_at = Set(now());
+    if let Err(err) = active.update(&deps.db).await {
+        tracing::error!(error = %err, "cannot mark an integration as needing re-authentication");
+    }
+}
+
+/// Reads and applies the directory; stores a rotated refresh token whatever the outcome.
+async fn sync(
+    deps: &SyncDeps,
+    run: &sync_run::Model,
+    confirmed: bool,
+) -> Result<(Outcome, Vec<i64>), ReconcileError> {
+    let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
+    let sealed = integration
+        .refresh_token_enc
+        .as_deref()
+        .ok_or_else(|| DomainError::invalid("id", "the integration holds no grant"))?;
+    let refresh_token = deps
+        .services
+        .secrets
+        .open(&refresh_token_context(integration.id), sealed)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .ok_or_else(|| DomainError::internal(crate::crypto::DecryptError))?;
+    let settings = deps.services.providers.clone();
+    let session = Arc::new(Session::new(
+        deps.services.http.clone(),
+        settings.clone(),
+        integration.kind,
+        integration.tenant.clone(),
+        refresh_token,
+    ));
+    let publish_run = run.clone();
+    let events = deps.events.clone();
+    let progress = move |c: &Counts| events.publish(with_counts(publish_run.clone(), c));
+    let result = match integration.kind {
+        DirectoryKind::GoogleWorkspace => {
+            let provider = Google::new(
+                session.clone(),
+                &settings.google.api,
+                settings.google_page_size,
+            );
+            reconcile::full_sync(
+                &deps.db,
+                &provider,
+                &integration,
+                deps.threshold,
+                confirmed,
+                &progress,
+            )
+            .await
+        }
+        _ => {
+            let provider = Entra::new(
+                session.clone(),
+                &settings.entra.api,
+                settings.entra_page_size,
+            );
+            reconcile::full_sync(
+                &deps.db,
+                &provider,
+                &integration,
+                deps.threshold,
+                confirmed,
+                &progress,
+            )
+            .await
+        }
+    };
+    if let Some(rotated) = session.take_rotated_refresh_token() {
+        store_refresh_token(deps, integration.id, &rotated).await?;
+    }
+    let (outcome, touched) = result?;
+    let mut active = integration.clone().into_active_model();
+    active.last_synced_at = Set(Some(now()));
+    active.update(&deps.db).await?;
+    if integration.auto_assign_devices && !touched.is_empty() {
+        devices::auto_assign_users(&deps.db, &Actor::sync(), &touched).await?;
+    }
+    Ok((outcome, touched))
+}
+
+async fn store_refresh_token(deps: &SyncDeps, id: i64, token: &str) -> DomainResult<()> {
+    let sealed = deps
+        .services
+        .secrets
+        .seal(&refresh_token_context(id), token.as_bytes());
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::RefreshTokenEnc,
+            sea_orm::sea_query::Expr::value(sealed),
+        )
+        .filter(integration::Column::Id.eq(id))
+        .exec(&deps.db)
+        .await?;
+    Ok(())
+}
