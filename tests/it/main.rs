@@ -13,3 +13,4 @@ mod http;
 mod loaders;
 mod providers;
 mod queries;
+mod sync;

@@ -1,0 +1,440 @@
+//! The sync engine against the fake directory: import, re-sync, removals (R14), the safety
+//! threshold (R15), failures part-way, NEEDS_REAUTH (R16), deduplication (R6), automatic
+//! assignment at sync (R12). On SQLite and PostgreSQL.
+
+use crate::{
+    on_both_databases,
+    support::{
+        Fixture, error_code,
+        fake::{FakeServer, authorize, param},
+    },
+};
+use entity::enums::{DirectoryKind, UserStatus};
+use fake_directory::{FaultAction, Kind};
+use serde_json::{Value, json};
+
+const RUN_FIELDS: &str = "id status trigger error pagesRead usersCreated usersUpdated usersSuspended usersRemoved usersArchived usersRestored groupsCreated groupsRemoved";
+
+/// Connects an integration of `kind` (signing in as its admin) and waits for its first sync.
+async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: bool) -> Value {
+    let admin = fx.admin().await;
+    let data = fx
+        .ok(
+            &admin,
+            "mutation($input: AddIntegrationInput!) { addIntegration(input: $input) { authorizationUrl integration { id } } }",
+            json!({ "input": { "kind": kind, "name": name, "autoAssignDevices": auto_assign } }),
+        )
+        .await;
+    let url = data["addIntegration"]["authorizationUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = if kind == "GOOGLE_WORKSPACE" {
+        "admin@fabrikam.example"
+    } else {
+        "admin@contoso.example"
+    };
+    let back = authorize(&url, account, true).await;
+    let input = json!({ "state": param(&back, "state"), "code": param(&back, "code") });
+    fx.ok(&admin, "mutation($input: CompleteAuthorizationInput!) { completeAuthorization(input: $input) { id } }", json!({ "input": input }))
+        .await;
+    fx.settle_syncs().await;
+    data["addIntegration"]["integration"]["id"].clone()
+}
+
+/// The integration's newest run.
+async fn last_run(fx: &Fixture, id: &Value) -> Value {
+    let admin = fx.viewer().await;
+    let query = format!(
+        "query($id: ID!) {{ integration(id: $id) {{ status statusReason lastSyncedAt syncRuns(first: 1) {{ nodes {{ {RUN_FIELDS} }} }} }} }}"
+    );
+    let data = fx.ok(&admin, &query, json!({ "id": id })).await;
+    let mut run = data["integration"]["syncRuns"]["nodes"][0].clone();
+    run["integration"] = data["integration"].clone();
+    run
+}
+
+/// Asks for a sync and waits for it.
+async fn sync(fx: &Fixture, id: &Value) -> Value {
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    fx.settle_syncs().await;
+    last_run(fx, id).await
+}
+
+async fn user_count(fx: &Fixture, filter: Value) -> i64 {
+    let viewer = fx.viewer().await;
+    fx.ok(
+        &viewer,
+        "query($f: UserFilter) { users(filter: $f) { totalCount } }",
+        json!({ "f": filter }),
+    )
+    .await["users"]["totalCount"]
+        .as_i64()
+        .unwrap()
+}
+
+fn tenant_users(server: &FakeServer, kind: Kind) -> Vec<String> {
+    let tenant = server.tenant(kind);
+    server.fake.directory().tenants[&tenant]
+        .users
+        .keys()
+        .cloned()
+        .collect()
+}
+
+async fn started(mut fx: Fixture, users: usize) -> (Fixture, FakeServer) {
+    let server = FakeServer::start(users, 3).await;
+    fx.use_providers(server.settings());
+    (fx, server)
+}
+
+on_both_databases!(
+    first_sync_imports_users_groups_and_memberships,
+    unchanged_resync_changes_nothing,
+    gone_users_are_removed_or_archived_and_come_back_restored,
+    a_sync_past_the_threshold_is_held_until_confirmed,
+    a_failure_part_way_removes_nothing,
+    a_revoked_grant_needs_reauth_and_keeps_the_data,
+    sync_requests_are_deduplicated_and_scim_is_push_only,
+    sync_assigns_waiting_devices_automatically,
+);
+
+async fn first_sync_imports_users_groups_and_memberships(fx: Fixture) {
+    let (fx, _server) = started(fx, 60).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(
+        run["trigger"], "INITIAL",
+        "the first sync starts at once (R5)"
+    );
+    assert_eq!(run["usersCreated"], 60);
+    assert_eq!(run["usersSuspended"], 1, "one user in fifty is disabled");
+    assert_eq!(run["groupsCreated"], 3);
+    assert!(run["integration"]["lastSyncedAt"].is_string());
+    assert_eq!(user_count(&fx, json!({ "integrationId": id })).await, 60);
+    assert_eq!(user_count(&fx, json!({ "status": "SUSPENDED" })).await, 1);
+    let viewer = fx.viewer().await;
+    let data = fx
+        .ok(&viewer, "{ groups { totalCount nodes { memberCount } } users(first: 1) { nodes { origin groups { displayName } } } }", json!({}))
+        .await;
+    let members: i64 = data["groups"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["memberCount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(members, 60, "every user is in one group");
+    assert_eq!(data["users"]["nodes"][0]["origin"], "Contoso");
+    assert_eq!(
+        data["users"]["nodes"][0]["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Google the same way.
+    let google = connect(&fx, "GOOGLE_WORKSPACE", "Fabrikam", false).await;
+    let run = last_run(&fx, &google).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(
+        user_count(&fx, json!({ "integrationId": google })).await,
+        60
+    );
+}
+
+async fn unchanged_resync_changes_nothing(fx: Fixture) {
+    let (fx, _server) = started(fx, 30).await;
+    let id = connect(&fx, "GOOGLE_WORKSPACE", "Fabrikam", false).await;
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED");
+    assert_eq!(run["trigger"], "MANUAL");
+    for field in [
+        "usersCreated",
+        "usersUpdated",
+        "usersSuspended",
+        "usersRemoved",
+        "usersArchived",
+        "usersRestored",
+        "groupsCreated",
+        "groupsRemoved",
+    ] {
+        assert_eq!(run[field], 0, "{field}: {run}");
+    }
+    assert_eq!(user_count(&fx, json!({})).await, 30);
+}
+
+async fn gone_users_are_removed_or_archived_and_come_back_restored(fx: Fixture) {
+    let (fx, server) = started(fx, 60).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let ids = tenant_users(&server, Kind::Entra);
+    let (keep_device, plain, suspend) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    // Give the first user a device.
+    let admin = fx.admin().await;
+    let user_id = fx
+        .ok(
+            &admin,
+            "{ users(first: 500) { nodes { id externalId } } }",
+            json!({}),
+        )
+        .await["users"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["externalId"] == keep_device.as_str())
+        .unwrap()["id"]
+        .clone();
+    let mac = fx.device("C02KEEP", None).await;
+    fx.ok(
+        &admin,
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        json!({ "d": dirgate::graphql::ids::encode("Device", mac.id), "u": user_id }),
+    )
+    .await;
+    let key = server.tenant(Kind::Entra);
+    let saved = server.fake.edit(|d| {
+        let t = d.tenants.get_mut(&key).unwrap();
+        t.users.get_mut(&suspend).unwrap().suspended = true;
+        let saved = t.users.remove(&keep_device).unwrap();
+        t.users.remove(&plain);
+        saved
+    });
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["usersRemoved"], 1);
+    assert_eq!(run["usersArchived"], 1);
+    assert_eq!(run["usersSuspended"], 1);
+    let viewer = fx.viewer().await;
+    let kept = fx
+        .ok(&viewer, "query($id: ID!) { user(id: $id) { status origin archivedAt devices { serialNumber } groups { id } } }", json!({ "id": user_id }))
+        .await;
+    assert_eq!(kept["user"]["status"], "ARCHIVED");
+    assert_eq!(kept["user"]["origin"], "Contoso");
+    assert_eq!(
+        kept["user"]["devices"],
+        json!([{ "serialNumber": "C02KEEP" }])
+    );
+    assert_eq!(user_count(&fx, json!({ "integrationId": id })).await, 59);
+    // The archived user comes back.
+    let key = server.tenant(Kind::Entra);
+    server.fake.edit(|d| {
+        d.tenants
+            .get_mut(&key)
+            .unwrap()
+            .users
+            .insert(saved.id.clone(), saved);
+    });
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["usersRestored"], 1, "{run}");
+    let back = fx
+        .ok(
+            &viewer,
+            "query($id: ID!) { user(id: $id) { status archivedAt } }",
+            json!({ "id": user_id }),
+        )
+        .await;
+    assert_eq!(back["user"]["status"], "ACTIVE");
+    assert!(back["user"]["archivedAt"].is_null());
+    let _ = UserStatus::Active;
+}
+
+async fn a_sync_past_the_threshold_is_held_until_confirmed(fx: Fixture) {
+    let (fx, server) = started(fx, 60).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let ids = tenant_users(&server, Kind::Entra);
+    let key = server.tenant(Kind::Entra);
+    server.fake.edit(|d| {
+        let t = d.tenants.get_mut(&key).unwrap();
+        for gone in &ids[..15] {
+            t.users.remove(gone);
+        }
+    });
+    let run = sync(&fx, &id).await;
+    assert_eq!(
+        run["status"], "HELD",
+        "15 of 60 is more than 20% and more than 10: {run}"
+    );
+    assert!(run["error"].as_str().unwrap().contains("15 of 60"));
+    assert_eq!(run["usersRemoved"], 0);
+    assert_eq!(
+        user_count(&fx, json!({ "integrationId": id })).await,
+        60,
+        "nothing was removed"
+    );
+    let admin = fx.admin().await;
+    let confirmed = fx
+        .ok(
+            &admin,
+            "mutation($id: ID!) { confirmSyncRun(id: $id) { id status } }",
+            json!({ "id": run["id"] }),
+        )
+        .await;
+    assert_eq!(confirmed["confirmSyncRun"]["id"], run["id"]);
+    fx.settle_syncs().await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["usersRemoved"], 15);
+    assert_eq!(user_count(&fx, json!({ "integrationId": id })).await, 45);
+    // Only a HELD run can be confirmed.
+    let again = fx
+        .gql(
+            &admin,
+            "mutation($id: ID!) { confirmSyncRun(id: $id) { id } }",
+            json!({ "id": run["id"] }),
+        )
+        .await;
+    assert_eq!(error_code(&again), "INVALID_INPUT");
+}
+
+async fn a_failure_part_way_removes_nothing(fx: Fixture) {
+    let (fx, server) = started(fx, 40).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let ids = tenant_users(&server, Kind::Entra);
+    let key = server.tenant(Kind::Entra);
+    server.fake.edit(|d| {
+        d.tenants.get_mut(&key).unwrap().users.remove(&ids[0]);
+    });
+    // Users read fine; groups keep failing.
+    server.fake.inject(fake_directory::Fault {
+        route: "/v1.0/groups".into(),
+        count: 1000,
+        action: FaultAction::Status {
+            status: 503,
+            retry_after: None,
+            reason: None,
+        },
+    });
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("503") && error.contains("nothing was removed"),
+        "{error}"
+    );
+    assert_eq!(run["usersRemoved"], 0);
+    assert_eq!(
+        user_count(&fx, json!({ "integrationId": id })).await,
+        40,
+        "the gone user is still there"
+    );
+    assert_eq!(
+        run["integration"]["status"], "ACTIVE",
+        "a provider outage is not a revoked grant"
+    );
+}
+
+async fn a_revoked_grant_needs_reauth_and_keeps_the_data(fx: Fixture) {
+    let (fx, server) = started(fx, 20).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    server.fake.revoke(&server.tenant(Kind::Entra));
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(run["integration"]["status"], "NEEDS_REAUTH");
+    assert!(
+        run["integration"]["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("re-authenticate")
+    );
+    assert_eq!(
+        user_count(&fx, json!({ "integrationId": id })).await,
+        20,
+        "the data stays"
+    );
+    let admin = fx.admin().await;
+    let refused = fx
+        .gql(
+            &admin,
+            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "NEEDS_REAUTH");
+}
+
+async fn sync_requests_are_deduplicated_and_scim_is_push_only(fx: Fixture) {
+    let (fx, server) = started(fx, 10).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    server.fake.inject(fake_directory::Fault {
+        route: "/v1.0/users".into(),
+        count: 1,
+        action: FaultAction::Slow { millis: 700 },
+    });
+    let admin = fx.admin().await;
+    let first = fx
+        .ok(
+            &admin,
+            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let second = fx
+        .ok(
+            &admin,
+            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        first["syncIntegration"]["id"], second["syncIntegration"]["id"],
+        "one run at a time (R6)"
+    );
+    fx.settle_syncs().await;
+    let scim = fx
+        .integration("Okta")
+        .kind(DirectoryKind::Scim)
+        .create()
+        .await;
+    let refused = fx
+        .gql(
+            &admin,
+            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            json!({ "id": dirgate::graphql::ids::encode("Integration", scim.id) }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "PUSH_ONLY_INTEGRATION");
+    let viewer = fx.viewer().await;
+    let forbidden = fx
+        .gql(
+            &viewer,
+            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(error_code(&forbidden), "FORBIDDEN");
+}
+
+async fn sync_assigns_waiting_devices_automatically(fx: Fixture) {
+    let (fx, server) = started(fx, 10).await;
+    let first_user = server.fake.directory().tenants[&server.tenant(Kind::Entra)]
+        .users
+        .values()
+        .next()
+        .unwrap()
+        .user_name
+        .clone();
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        "mutation($i: RegisterDeviceInput!) { registerDevice(input: $i) { id } }",
+        json!({ "i": { "serialNumber": "C02WAIT", "name": "Waiting", "platform": "MACOS", "enrollmentIdentity": first_user.to_uppercase() } }),
+    )
+    .await;
+    connect(&fx, "ENTRA_ID", "Contoso", true).await;
+    let data = fx
+        .ok(
+            &admin,
+            "{ devices { nodes { serialNumber user { userName } assignment { source } } } }",
+            json!({}),
+        )
+        .await;
+    let device = &data["devices"]["nodes"][0];
+    assert_eq!(device["user"]["userName"], first_user.as_str());
+    assert_eq!(device["assignment"]["source"], "AUTOMATIC");
+}
