@@ -9,7 +9,7 @@ use entity::{
     enums::{DirectoryKind, IntegrationStatus},
     integration,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select, TransactionSession};
 
 /// Longest integration name, in characters (R3).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -129,4 +129,188 @@ mod tests {
         // 64 characters, more than 64 bytes: characters count, not bytes.
         assert!(validate_name(&"é".repeat(64)).is_ok());
     }
+}
+
+/// Renames an integration (R3); its users show the new name as their origin.
+pub async fn rename<C: sea_orm::TransactionTrait>(
+    db: &C,
+    admin: &crate::auth::Admin,
+    id: IntegrationId,
+    raw: &str,
+) -> DomainResult<integration::Model> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, sea_query::Expr};
+    let name = validate_name(raw)?;
+    let txn = db.begin().await?;
+    let model = get(&txn, id).await?;
+    let taken = integration::Entity::find()
+        .filter(integration::Column::NameKey.eq(&name.key))
+        .filter(integration::Column::Id.ne(model.id))
+        .one(&txn)
+        .await?;
+    if taken.is_some() {
+        return Err(DomainError::NameTaken(name.display));
+    }
+    let old = model.name.clone();
+    let mut active = model.into_active_model();
+    active.name = Set(name.display.clone());
+    active.name_key = Set(name.key);
+    active.updated_at = Set(super::now());
+    let model = active.update(&txn).await.map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            DomainError::NameTaken(name.display.clone())
+        }
+        _ => e.into(),
+    })?;
+    entity::directory_user::Entity::update_many()
+        .col_expr(
+            entity::directory_user::Column::OriginName,
+            Expr::value(model.name.clone()),
+        )
+        .filter(entity::directory_user::Column::IntegrationId.eq(model.id))
+        .exec(&txn)
+        .await?;
+    super::audit::record(
+        &txn,
+        admin.actor(),
+        "renameIntegration",
+        Some(super::audit::Target::new("Integration", model.id)),
+        serde_json::json!({ "from": old, "to": model.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Settings an admin may change; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub auto_assign_devices: Option<bool>,
+    /// `Some(None)` goes back to the deployment's interval.
+    pub sync_interval_minutes: Option<Option<i32>>,
+}
+
+/// Changes an integration's settings.
+pub async fn update_settings<C: sea_orm::TransactionTrait>(
+    db: &C,
+    admin: &crate::auth::Admin,
+    id: IntegrationId,
+    settings: Settings,
+) -> DomainResult<integration::Model> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    if let Some(Some(minutes)) = settings.sync_interval_minutes
+        && !super::connect::SYNC_INTERVAL_MINUTES.contains(&minutes)
+    {
+        return Err(DomainError::invalid(
+            "syncIntervalMinutes",
+            format!(
+                "the sync interval must be between {} and {} minutes",
+                super::connect::SYNC_INTERVAL_MINUTES.start(),
+                super::connect::SYNC_INTERVAL_MINUTES.end()
+            ),
+        ));
+    }
+    let txn = db.begin().await?;
+    let model = get(&txn, id).await?;
+    let mut active = model.into_active_model();
+    if let Some(auto) = settings.auto_assign_devices {
+        active.auto_assign_devices = Set(auto);
+    }
+    if let Some(interval) = settings.sync_interval_minutes {
+        active.sync_interval_minutes = Set(interval);
+        active.next_sync_at = Set(None);
+    }
+    active.updated_at = Set(super::now());
+    let model = active.update(&txn).await?;
+    super::audit::record(
+        &txn,
+        admin.actor(),
+        "updateIntegrationSettings",
+        Some(super::audit::Target::new("Integration", model.id)),
+        serde_json::json!({ "autoAssignDevices": model.auto_assign_devices, "syncIntervalMinutes": model.sync_interval_minutes }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Typing the name confirms a deletion: trimmed, then exactly the name, case included (R9).
+pub fn check_confirmation(model: &integration::Model, typed: &str) -> DomainResult<()> {
+    if typed.trim() == model.name {
+        Ok(())
+    } else {
+        Err(DomainError::ConfirmationMismatch)
+    }
+}
+
+/// What deleting an integration did (R9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    pub users_removed: u64,
+    pub users_retained: u64,
+}
+
+/// Deletes an integration once its name is typed exactly (trimmed, case-sensitive; R9), in
+/// one transaction: its users without a device and its groups go; users with a device stay,
+/// archived, detached, still showing the integration's name. The caller cancels a running
+/// sync first.
+pub async fn delete<C: sea_orm::TransactionTrait>(
+    db: &C,
+    admin: &crate::auth::Admin,
+    id: IntegrationId,
+    confirm_name: &str,
+) -> DomainResult<Deleted> {
+    use entity::{device, directory_user, enums::UserStatus};
+    use sea_orm::{QuerySelect, sea_query::Expr};
+    let txn = db.begin().await?;
+    let model = get(&txn, id).await?;
+    check_confirmation(&model, confirm_name)?;
+    let with_devices = device::Entity::find()
+        .select_only()
+        .column(device::Column::UserId)
+        .filter(device::Column::UserId.is_not_null());
+    let at = super::now();
+    let retained = directory_user::Entity::update_many()
+        .col_expr(
+            directory_user::Column::Status,
+            Expr::value(UserStatus::Archived),
+        )
+        .col_expr(
+            directory_user::Column::IntegrationId,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            directory_user::Column::OriginName,
+            Expr::value(model.name.clone()),
+        )
+        .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
+        .col_expr(directory_user::Column::UpdatedAt, Expr::value(at))
+        .filter(directory_user::Column::IntegrationId.eq(model.id))
+        .filter(
+            directory_user::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(with_devices)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let removed = directory_user::Entity::delete_many()
+        .filter(directory_user::Column::IntegrationId.eq(model.id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    // Groups, memberships, runs and pending sign-ins go with the row (foreign keys).
+    integration::Entity::delete_by_id(model.id)
+        .exec(&txn)
+        .await?;
+    super::audit::record(
+        &txn,
+        admin.actor(),
+        "deleteIntegration",
+        Some(super::audit::Target::new("Integration", model.id)),
+        serde_json::json!({ "name": model.name, "usersRemoved": removed, "usersRetained": retained }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Deleted {
+        users_removed: removed,
+        users_retained: retained,
+    })
 }

@@ -8,7 +8,7 @@ use super::{
     types::{Device, DevicePlatform, DirectoryKind, Integration},
 };
 use crate::{
-    directory::{DeviceId, IntegrationId, SyncRunId, UserId, connect, devices},
+    directory::{DeviceId, IntegrationId, SyncRunId, UserId, connect, devices, integrations},
     sync::SyncHandle,
 };
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -74,6 +74,34 @@ pub struct RegisterDeviceInput {
     /// The email or UPN the person signed in with at enrollment; used for automatic
     /// assignment (R12).
     pub enrollment_identity: Option<String>,
+}
+
+/// Settings to change; a field left out stays as it is.
+#[derive(InputObject)]
+pub struct IntegrationSettingsInput {
+    pub id: ID,
+    /// Assign devices to this integration's users by enrollment identity (R12).
+    pub auto_assign_devices: Option<bool>,
+    /// 15–43200 minutes; null goes back to the deployment's interval.
+    pub sync_interval_minutes: async_graphql::MaybeUndefined<i32>,
+}
+
+/// Which integration to delete, and its name typed to confirm (R9).
+#[derive(InputObject)]
+pub struct DeleteIntegrationInput {
+    pub id: ID,
+    /// The integration's name, exactly (trimmed, case-sensitive).
+    pub confirm_name: String,
+}
+
+/// What deleting an integration did.
+#[derive(SimpleObject)]
+pub struct DeleteIntegrationPayload {
+    pub deleted_integration_id: ID,
+    /// Users without a device, deleted.
+    pub users_removed: i64,
+    /// Users with a device, kept as archived users.
+    pub users_retained: i64,
 }
 
 /// Every change made through the API. Needs an ADMIN token.
@@ -222,6 +250,65 @@ impl Mutation {
         )
         .await?;
         Ok(SyncRun(run))
+    }
+
+    /// Renames an integration; its users show the new name as their origin (R3).
+    async fn rename_integration(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        name: String,
+    ) -> Result<Integration> {
+        let admin = ctx.admin()?;
+        let id = IntegrationId(ids::decode(&id, kinds::INTEGRATION, "id")?);
+        Ok(Integration(
+            integrations::rename(ctx.db(), &admin, id, &name).await?,
+        ))
+    }
+
+    /// Changes an integration's settings; a field left out stays as it is.
+    async fn update_integration_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: IntegrationSettingsInput,
+    ) -> Result<Integration> {
+        let admin = ctx.admin()?;
+        let id = IntegrationId(ids::decode(&input.id, kinds::INTEGRATION, "id")?);
+        let settings = integrations::Settings {
+            auto_assign_devices: input.auto_assign_devices,
+            sync_interval_minutes: match input.sync_interval_minutes {
+                async_graphql::MaybeUndefined::Undefined => None,
+                async_graphql::MaybeUndefined::Null => Some(None),
+                async_graphql::MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+        };
+        Ok(Integration(
+            integrations::update_settings(ctx.db(), &admin, id, settings).await?,
+        ))
+    }
+
+    /// Deletes an integration once its name is typed exactly (R9): its users without a device
+    /// and its groups go; users with a device stay, archived, keeping the integration's name
+    /// as their origin. A sync in flight is cancelled first.
+    async fn delete_integration(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteIntegrationInput,
+    ) -> Result<DeleteIntegrationPayload> {
+        let admin = ctx.admin()?;
+        let id = IntegrationId(ids::decode(&input.id, kinds::INTEGRATION, "id")?);
+        // Check before cancelling a sync: a mistyped name must change nothing.
+        integrations::check_confirmation(
+            &integrations::get(ctx.db(), id).await?,
+            &input.confirm_name,
+        )?;
+        ctx.data_unchecked::<SyncHandle>().cancel(id).await?;
+        let deleted = integrations::delete(ctx.db(), &admin, id, &input.confirm_name).await?;
+        Ok(DeleteIntegrationPayload {
+            deleted_integration_id: input.id,
+            users_removed: deleted.users_removed as i64,
+            users_retained: deleted.users_retained as i64,
+        })
     }
 
     /// Removes a device's user (R11).

@@ -53,6 +53,27 @@ enum Command {
         run: SyncRunId,
         reply: oneshot::Sender<DomainResult<sync_run::Model>>,
     },
+    Cancel {
+        integration: IntegrationId,
+        reply: oneshot::Sender<DomainResult<()>>,
+    },
+}
+
+/// The runs in flight: their tasks, and which integration each serves.
+#[derive(Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    by_integration: std::collections::HashMap<i64, (i64, tokio::task::AbortHandle)>,
+}
+
+impl Running {
+    fn spawn(&mut self, deps: &SyncDeps, run: sync_run::Model, confirmed: bool) {
+        let handle = self
+            .tasks
+            .spawn(execute(deps.clone(), run.clone(), confirmed));
+        self.by_integration
+            .insert(run.integration_id, (run.id, handle));
+    }
 }
 
 /// Sends commands to the sync engine. Cheap to clone.
@@ -85,6 +106,16 @@ impl SyncHandle {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// Cancels the integration's run in flight, if any (before deleting it, R9).
+    pub async fn cancel(&self, integration: IntegrationId) -> DomainResult<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Cancel { integration, reply })
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
     /// Applies a HELD run: the sync runs again with removals allowed past the threshold (R15).
     pub async fn confirm(&self, run: SyncRunId) -> DomainResult<sync_run::Model> {
         let (reply, rx) = oneshot::channel();
@@ -108,7 +139,7 @@ pub fn start(
 }
 
 async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
-    let mut running: JoinSet<()> = JoinSet::new();
+    let mut running = Running::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -120,12 +151,15 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
                 Some(Command::Confirm { run, reply }) => {
                     let _ = reply.send(confirm(&deps, &mut running, run).await);
                 }
+                Some(Command::Cancel { integration, reply }) => {
+                    let _ = reply.send(cancel(&deps, &mut running, integration).await);
+                }
             },
-            Some(_) = running.join_next(), if !running.is_empty() => {}
+            Some(_) = running.tasks.join_next(), if !running.tasks.is_empty() => {}
         }
     }
-    running.abort_all();
-    while running.join_next().await.is_some() {}
+    running.tasks.abort_all();
+    while running.tasks.join_next().await.is_some() {}
     // Runs this engine left unfinished: say so.
     let _ = sync_run::Entity::update_many()
         .col_expr(
@@ -172,7 +206,7 @@ fn check_syncable(integration: &integration::Model) -> DomainResult<()> {
 
 async fn request(
     deps: &SyncDeps,
-    running: &mut JoinSet<()>,
+    running: &mut Running,
     id: IntegrationId,
     trigger: SyncTrigger,
 ) -> DomainResult<sync_run::Model> {
@@ -201,13 +235,13 @@ async fn request(
     .insert(&deps.db)
     .await?;
     deps.events.publish(run.clone());
-    running.spawn(execute(deps.clone(), run.clone(), false));
+    running.spawn(deps, run.clone(), false);
     Ok(run)
 }
 
 async fn confirm(
     deps: &SyncDeps,
-    running: &mut JoinSet<()>,
+    running: &mut Running,
     id: SyncRunId,
 ) -> DomainResult<sync_run::Model> {
     let run = sync_runs::get(&deps.db, id).await?;
@@ -235,8 +269,32 @@ async fn confirm(
     active.error = Set(None);
     let run = active.update(&deps.db).await?;
     deps.events.publish(run.clone());
-    running.spawn(execute(deps.clone(), run.clone(), true));
+    running.spawn(deps, run.clone(), true);
     Ok(run)
+}
+
+async fn cancel(deps: &SyncDeps, running: &mut Running, id: IntegrationId) -> DomainResult<()> {
+    if let Some((_, handle)) = running.by_integration.remove(&id.0) {
+        handle.abort();
+    }
+    sync_run::Entity::update_many()
+        .col_expr(
+            sync_run::Column::Status,
+            sea_orm::sea_query::Expr::value(SyncRunStatus::Cancelled),
+        )
+        .col_expr(
+            sync_run::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(now()),
+        )
+        .col_expr(
+            sync_run::Column::Error,
+            sea_orm::sea_query::Expr::value("cancelled; nothing was removed"),
+        )
+        .filter(sync_run::Column::IntegrationId.eq(id.0))
+        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+        .exec(&deps.db)
+        .await?;
+    Ok(())
 }
 
 fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {

@@ -10,6 +10,7 @@ mod constraints;
 mod contract;
 mod devices;
 mod http;
+mod lifecycle;
 mod loaders;
 mod providers;
 mod queries;
