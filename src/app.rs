@@ -9,7 +9,7 @@ use crate::{
     directory::connect::OAuthContext,
     graphql::{self, Authentication},
     providers::{self, ProviderSettings},
-    sync::{SyncDeps, SyncEvents, SyncHandle, engine, reconcile::Threshold},
+    sync::{SyncDeps, SyncEvents, SyncHandle, engine, reconcile::Threshold, schedule::Schedule},
 };
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Mutex};
@@ -65,6 +65,18 @@ impl App {
         providers: ProviderSettings,
         secrets: SecretBox,
     ) -> Self {
+        let schedule = Schedule::system(config.sync_interval_minutes);
+        Self::with_schedule(db, config, providers, secrets, schedule)
+    }
+
+    /// [`App::with_parts`] with a schedule of one's own (tests inject a clock).
+    pub fn with_schedule(
+        db: DatabaseConnection,
+        config: Config,
+        providers: ProviderSettings,
+        secrets: SecretBox,
+        schedule: Schedule,
+    ) -> Self {
         let services = Arc::new(Services {
             providers: Arc::new(providers),
             http: providers::http_client(),
@@ -80,6 +92,7 @@ impl App {
                 services: services.clone(),
                 events: events.clone(),
                 threshold: Threshold::default(),
+                schedule,
             },
             shutdown.clone(),
         );

@@ -54,6 +54,11 @@ pub struct Config {
     #[arg(long, env = "DIRGATE_MAX_BODY_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_body_bytes: usize,
 
+    /// Minutes between scheduled syncs of an integration that has no interval of its own.
+    #[arg(long, env = "DIRGATE_SYNC_INTERVAL_MINUTES", default_value_t = 240, global = true,
+          value_parser = clap::value_parser!(i32).range(15..=43_200))]
+    pub sync_interval_minutes: i32,
+
     /// Log filter (tracing's `EnvFilter` syntax).
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -164,6 +169,7 @@ impl Config {
             max_page_size: 500,
             max_body_bytes: 1 << 20,
             log: "info".into(),
+            sync_interval_minutes: 240,
             encryption_key: None,
             entra_client_id: String::new(),
             entra_client_secret: String::new(),

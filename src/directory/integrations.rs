@@ -190,11 +190,14 @@ pub struct Settings {
 }
 
 /// Changes an integration's settings.
+/// A new interval counts from the last sync: `default_interval_minutes` is the deployment's,
+/// for an integration that goes back to it.
 pub async fn update_settings<C: sea_orm::TransactionTrait>(
     db: &C,
     admin: &crate::auth::Admin,
     id: IntegrationId,
     settings: Settings,
+    default_interval_minutes: i32,
 ) -> DomainResult<integration::Model> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
     if let Some(Some(minutes)) = settings.sync_interval_minutes
@@ -211,13 +214,17 @@ pub async fn update_settings<C: sea_orm::TransactionTrait>(
     }
     let txn = db.begin().await?;
     let model = get(&txn, id).await?;
+    let last_synced_at = model.last_synced_at;
     let mut active = model.into_active_model();
     if let Some(auto) = settings.auto_assign_devices {
         active.auto_assign_devices = Set(auto);
     }
     if let Some(interval) = settings.sync_interval_minutes {
         active.sync_interval_minutes = Set(interval);
-        active.next_sync_at = Set(None);
+        if let Some(last) = last_synced_at {
+            let minutes = interval.unwrap_or(default_interval_minutes) as i64;
+            active.next_sync_at = Set(Some(last + chrono::Duration::minutes(minutes)));
+        }
     }
     active.updated_at = Set(super::now());
     let model = active.update(&txn).await?;

@@ -283,7 +283,14 @@ impl Mutation {
             },
         };
         Ok(Integration(
-            integrations::update_settings(ctx.db(), &admin, id, settings).await?,
+            integrations::update_settings(
+                ctx.db(),
+                &admin,
+                id,
+                settings,
+                ctx.config().sync_interval_minutes,
+            )
+            .await?,
         ))
     }
 

@@ -8,6 +8,7 @@
 use super::{
     SyncEvents,
     reconcile::{self, Counts, Outcome, ReconcileError, Threshold},
+    schedule::Schedule,
 };
 use crate::{
     app::Services,
@@ -41,6 +42,7 @@ pub struct SyncDeps {
     pub services: Arc<Services>,
     pub events: SyncEvents,
     pub threshold: Threshold,
+    pub schedule: Schedule,
 }
 
 enum Command {
@@ -140,9 +142,16 @@ pub fn start(
 
 async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
     let mut running = Running::default();
+    let mut ticks = tokio::time::interval(deps.schedule.tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = ticks.tick() => {
+                if let Err(err) = schedule_due(&deps, &mut running).await {
+                    tracing::warn!(error = %err, "the scheduler could not look for due syncs");
+                }
+            }
             command = rx.recv() => match command {
                 None => break,
                 Some(Command::Request { integration, trigger, reply }) => {
@@ -177,6 +186,38 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
         .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
         .exec(&deps.db)
         .await;
+}
+
+/// Requests a SCHEDULED sync of every ACTIVE Entra/Google integration that is due. Integrations
+/// needing re-authentication are not scheduled (R16).
+async fn schedule_due(deps: &SyncDeps, running: &mut Running) -> DomainResult<()> {
+    let now = deps.schedule.clock.now();
+    let due = integration::Entity::find()
+        .filter(integration::Column::Status.eq(IntegrationStatus::Active))
+        .filter(
+            integration::Column::Kind
+                .is_in([DirectoryKind::EntraId, DirectoryKind::GoogleWorkspace]),
+        )
+        .filter(
+            sea_orm::Condition::any()
+                .add(integration::Column::NextSyncAt.is_null())
+                .add(integration::Column::NextSyncAt.lte(now)),
+        )
+        .all(&deps.db)
+        .await?;
+    for candidate in due {
+        // Look for a run in flight first, then read the integration again: a run that
+        // finished in between has moved `next_sync_at` already.
+        if active_run(&deps.db, candidate.id).await?.is_some() {
+            continue;
+        }
+        let integration = integrations::get(&deps.db, IntegrationId(candidate.id)).await?;
+        let due = integration.next_sync_at.is_none_or(|at| at <= now);
+        if due && check_syncable(&integration).is_ok() {
+            start_run(deps, running, &integration, SyncTrigger::Scheduled).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn active_run(
@@ -215,6 +256,16 @@ async fn request(
     if let Some(run) = active_run(&deps.db, integration.id).await? {
         return Ok(run);
     }
+    start_run(deps, running, &integration, trigger).await
+}
+
+/// Queues and spawns a run of `integration`.
+async fn start_run(
+    deps: &SyncDeps,
+    running: &mut Running,
+    integration: &integration::Model,
+    trigger: SyncTrigger,
+) -> DomainResult<sync_run::Model> {
     let run = sync_run::ActiveModel {
         integration_id: Set(integration.id),
         trigger: Set(trigger),
@@ -408,13 +459,45 @@ async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
     }
 }
 
-/// Reads and applies the directory; stores a rotated refresh token whatever the outcome.
+/// Reads and applies the directory, then sets when the next scheduled sync is due, whatever
+/// the outcome (R5).
 async fn sync(
     deps: &SyncDeps,
     run: &sync_run::Model,
     confirmed: bool,
 ) -> Result<(Outcome, Vec<i64>), ReconcileError> {
     let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
+    let result = read_and_apply(deps, run, &integration, confirmed).await;
+    let next =
+        deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
+    let mut update = integration::Entity::update_many()
+        .col_expr(
+            integration::Column::NextSyncAt,
+            sea_orm::sea_query::Expr::value(next),
+        )
+        .filter(integration::Column::Id.eq(integration.id));
+    if result.is_ok() {
+        update = update.col_expr(
+            integration::Column::LastSyncedAt,
+            sea_orm::sea_query::Expr::value(deps.schedule.clock.now()),
+        );
+    }
+    update.exec(&deps.db).await?;
+    let (outcome, touched) = result?;
+    if integration.auto_assign_devices && !touched.is_empty() {
+        devices::auto_assign_users(&deps.db, &Actor::sync(), &touched).await?;
+    }
+    Ok((outcome, touched))
+}
+
+/// Opens a session with the integration's grant, reconciles, and stores a rotated refresh
+/// token whatever the outcome.
+async fn read_and_apply(
+    deps: &SyncDeps,
+    run: &sync_run::Model,
+    integration: &integration::Model,
+    confirmed: bool,
+) -> Result<(Outcome, Vec<i64>), ReconcileError> {
     let sealed = integration
         .refresh_token_enc
         .as_deref()
@@ -447,7 +530,7 @@ async fn sync(
             reconcile::full_sync(
                 &deps.db,
                 &provider,
-                &integration,
+                integration,
                 deps.threshold,
                 confirmed,
                 &progress,
@@ -463,7 +546,7 @@ async fn sync(
             reconcile::full_sync(
                 &deps.db,
                 &provider,
-                &integration,
+                integration,
                 deps.threshold,
                 confirmed,
                 &progress,
@@ -474,14 +557,7 @@ async fn sync(
     if let Some(rotated) = session.take_rotated_refresh_token() {
         store_refresh_token(deps, integration.id, &rotated).await?;
     }
-    let (outcome, touched) = result?;
-    let mut active = integration.clone().into_active_model();
-    active.last_synced_at = Set(Some(now()));
-    active.update(&deps.db).await?;
-    if integration.auto_assign_devices && !touched.is_empty() {
-        devices::auto_assign_users(&deps.db, &Actor::sync(), &touched).await?;
-    }
-    Ok((outcome, touched))
+    result
 }
 
 async fn store_refresh_token(deps: &SyncDeps, id: i64, token: &str) -> DomainResult<()> {

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod reconcile;
+pub mod schedule;
 
 pub use engine::{SyncDeps, SyncHandle};
 

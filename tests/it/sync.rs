@@ -438,3 +438,86 @@ async fn sync_assigns_waiting_devices_automatically(fx: Fixture) {
     assert_eq!(device["user"]["userName"], first_user.as_str());
     assert_eq!(device["assignment"]["source"], "AUTOMATIC");
 }
+
+/// Waits until the integration has `n` runs (at most 10 s).
+async fn wait_for_runs(fx: &Fixture, n: u64) {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while entity::sync_run::Entity::find()
+        .count(&fx.db)
+        .await
+        .unwrap()
+        < n
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run number {n} came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    fx.settle_syncs().await;
+}
+
+async fn run_count(fx: &Fixture) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    entity::sync_run::Entity::find()
+        .count(&fx.db)
+        .await
+        .unwrap()
+}
+
+on_both_databases!(scheduled_syncs_follow_the_interval_and_skip_needs_reauth);
+
+async fn scheduled_syncs_follow_the_interval_and_skip_needs_reauth(mut fx: Fixture) {
+    use dirgate::sync::schedule::{ManualClock, Schedule};
+    let server = FakeServer::start(10, 2).await;
+    let clock = ManualClock::new(chrono::Utc::now());
+    fx.use_providers_and_schedule(
+        server.settings(),
+        Schedule {
+            clock: std::sync::Arc::new(clock.clone()),
+            tick: std::time::Duration::from_millis(20),
+            interval_minutes: 240,
+        },
+    );
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    assert_eq!(run_count(&fx).await, 1);
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(200));
+    // Four hours less a minute: not yet.
+    clock.advance(chrono::Duration::minutes(239));
+    pause().await;
+    assert_eq!(run_count(&fx).await, 1, "not due before four hours");
+    clock.advance(chrono::Duration::minutes(2));
+    wait_for_runs(&fx, 2).await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["trigger"], "SCHEDULED");
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    // The integration's own interval wins over the deployment's, counted from the last sync.
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        "mutation($input: IntegrationSettingsInput!) { updateIntegrationSettings(input: $input) { id } }",
+        json!({ "input": { "id": id, "syncIntervalMinutes": 30 } }),
+    )
+    .await;
+    clock.advance(chrono::Duration::minutes(29));
+    pause().await;
+    assert_eq!(run_count(&fx).await, 2);
+    clock.advance(chrono::Duration::minutes(2));
+    wait_for_runs(&fx, 3).await;
+    // A revoked grant: NEEDS_REAUTH, and no more scheduled runs (R16).
+    server.fake.revoke(&server.tenant(Kind::Entra));
+    clock.advance(chrono::Duration::minutes(31));
+    wait_for_runs(&fx, 4).await;
+    assert_eq!(
+        last_run(&fx, &id).await["integration"]["status"],
+        "NEEDS_REAUTH"
+    );
+    clock.advance(chrono::Duration::hours(10));
+    pause().await;
+    assert_eq!(
+        run_count(&fx).await,
+        4,
+        "an integration needing re-authentication is not scheduled"
+    );
+}

@@ -97,11 +97,12 @@ impl Fixture {
         });
         dirgate::db::migrate(&db).await.expect("migrate");
         let providers = config.provider_settings();
-        let app = App::with_parts(
+        let app = App::with_schedule(
             db.clone(),
             config,
             providers,
             dirgate::crypto::SecretBox::new(&[42u8; 32]),
+            quiet_schedule(),
         );
         Self {
             app,
@@ -114,11 +115,21 @@ impl Fixture {
 
     /// Points the app's provider clients at `settings` (the fake directory).
     pub fn use_providers(&mut self, settings: dirgate::providers::ProviderSettings) {
-        self.app = App::with_parts(
+        self.use_providers_and_schedule(settings, quiet_schedule());
+    }
+
+    /// Points the app at `settings` and runs its scheduler on `schedule`.
+    pub fn use_providers_and_schedule(
+        &mut self,
+        settings: dirgate::providers::ProviderSettings,
+        schedule: dirgate::sync::schedule::Schedule,
+    ) {
+        self.app = App::with_schedule(
             self.db.clone(),
             (*self.app.config).clone(),
             settings,
             self.app.services.secrets.clone(),
+            schedule,
         );
     }
 
@@ -196,6 +207,14 @@ impl Fixture {
         );
         response["data"].clone()
     }
+}
+
+/// A scheduler that stays out of the way of tests that do not test it: it looks for due
+/// syncs once at start (when the test has seeded nothing yet) and then hourly.
+pub fn quiet_schedule() -> dirgate::sync::schedule::Schedule {
+    let mut schedule = dirgate::sync::schedule::Schedule::system(240);
+    schedule.tick = std::time::Duration::from_secs(3600);
+    schedule
 }
 
 /// The `extensions.code` of a response's first error.
