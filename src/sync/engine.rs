@@ -142,7 +142,11 @@ pub fn start(
 
 async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
     let mut running = Running::default();
-    let mut ticks = tokio::time::interval(deps.schedule.tick);
+    // The first look comes one tick after start, not at once.
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + deps.schedule.tick,
+        deps.schedule.tick,
+    );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {

@@ -209,8 +209,8 @@ impl Fixture {
     }
 }
 
-/// A scheduler that stays out of the way of tests that do not test it: it looks for due
-/// syncs once at start (when the test has seeded nothing yet) and then hourly.
+/// A scheduler that stays out of the way of tests that do not test it: it first looks for
+/// due syncs an hour after start.
 pub fn quiet_schedule() -> dirgate::sync::schedule::Schedule {
     let mut schedule = dirgate::sync::schedule::Schedule::system(240);
     schedule.tick = std::time::Duration::from_secs(3600);
