@@ -173,23 +173,42 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
     }
     running.tasks.abort_all();
     while running.tasks.join_next().await.is_some() {}
-    // Runs this engine left unfinished: say so.
-    let _ = sync_run::Entity::update_many()
+    // Only the runs this engine started: another process may share the database.
+    let mine: Vec<i64> = running
+        .by_integration
+        .values()
+        .map(|(run, _)| *run)
+        .collect();
+    if let Err(err) = mark_cancelled(
+        &deps.db,
+        sync_run::Column::Id.is_in(mine),
+        "stopped: dirgate shut down; nothing was removed",
+    )
+    .await
+    {
+        tracing::warn!(error = %err, "cannot mark the runs in flight as cancelled");
+    }
+}
+
+/// Marks the queued or running runs that `which` selects as CANCELLED, saying why.
+async fn mark_cancelled(
+    db: &DatabaseConnection,
+    which: sea_orm::sea_query::SimpleExpr,
+    why: &str,
+) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    sync_run::Entity::update_many()
         .col_expr(
             sync_run::Column::Status,
-            sea_orm::sea_query::Expr::value(SyncRunStatus::Cancelled),
+            Expr::value(SyncRunStatus::Cancelled),
         )
-        .col_expr(
-            sync_run::Column::FinishedAt,
-            sea_orm::sea_query::Expr::value(now()),
-        )
-        .col_expr(
-            sync_run::Column::Error,
-            sea_orm::sea_query::Expr::value("stopped: dirgate shut down; nothing was removed"),
-        )
+        .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
+        .col_expr(sync_run::Column::Error, Expr::value(why))
+        .filter(which)
         .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
-        .exec(&deps.db)
-        .await;
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Requests a SCHEDULED sync of every ACTIVE Entra/Google integration that is due. Integrations
@@ -332,23 +351,12 @@ async fn cancel(deps: &SyncDeps, running: &mut Running, id: IntegrationId) -> Do
     if let Some((_, handle)) = running.by_integration.remove(&id.0) {
         handle.abort();
     }
-    sync_run::Entity::update_many()
-        .col_expr(
-            sync_run::Column::Status,
-            sea_orm::sea_query::Expr::value(SyncRunStatus::Cancelled),
-        )
-        .col_expr(
-            sync_run::Column::FinishedAt,
-            sea_orm::sea_query::Expr::value(now()),
-        )
-        .col_expr(
-            sync_run::Column::Error,
-            sea_orm::sea_query::Expr::value("cancelled; nothing was removed"),
-        )
-        .filter(sync_run::Column::IntegrationId.eq(id.0))
-        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
-        .exec(&deps.db)
-        .await?;
+    mark_cancelled(
+        &deps.db,
+        sync_run::Column::IntegrationId.eq(id.0),
+        "cancelled; nothing was removed",
+    )
+    .await?;
     Ok(())
 }
 
