@@ -1,7 +1,7 @@
 //! Google Admin SDK Directory API: `/admin/directory/v1/users`, `/groups`,
 //! `/groups/{key}/members`, with `maxResults` and `pageToken`; Google's error body.
 
-use crate::{Fake, Kind, Tenant, bearer, page_token, read_page_token};
+use crate::{Fake, Kind, State_, bearer, page_token, read_page_token};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -11,6 +11,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 type Params = HashMap<String, String>;
 
@@ -48,7 +49,12 @@ fn error(status: StatusCode, reason: &str, message: &str) -> Response {
     (status, Json(error_body(status, reason, message))).into_response()
 }
 
-fn tenant(fake: &Fake, headers: &HeaderMap) -> Result<Tenant, Response> {
+/// The Google domain the request's access token was issued for: the locked state and the
+/// tenant's key.
+fn tenant<'a>(
+    fake: &'a Fake,
+    headers: &HeaderMap,
+) -> Result<(MutexGuard<'a, State_>, String), Response> {
     let Some((key, _)) = bearer(fake, headers) else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -56,8 +62,9 @@ fn tenant(fake: &Fake, headers: &HeaderMap) -> Result<Tenant, Response> {
             "Invalid Credentials",
         ));
     };
-    match fake.lock().dir.tenants.get(&key) {
-        Some(t) if t.kind == Kind::Google => Ok(t.clone()),
+    let guard = fake.lock();
+    match guard.dir.tenants.get(&key) {
+        Some(t) if t.kind == Kind::Google => Ok((guard, key)),
         _ => Err(error(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -102,10 +109,11 @@ async fn users(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     if !params.contains_key("customer") && !params.contains_key("domain") {
         return error(StatusCode::BAD_REQUEST, "badRequest", "Bad Request");
     }
@@ -142,10 +150,11 @@ async fn groups(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let (size, offset) = match paging(&params, 200) {
         Ok(p) => p,
         Err(r) => return r,
@@ -173,13 +182,14 @@ async fn groups(
 async fn members(
     State(fake): State<Fake>,
     headers: HeaderMap,
-    Path(key): Path<String>,
+    Path(group_key): Path<String>,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let (size, offset) = match paging(&params, 200) {
         Ok(p) => p,
         Err(r) => return r,
@@ -187,7 +197,7 @@ async fn members(
     let group = tenant
         .groups
         .values()
-        .find(|g| g.id == key || g.email.as_deref() == Some(key.as_str()));
+        .find(|g| g.id == group_key || g.email.as_deref() == Some(group_key.as_str()));
     let Some(group) = group else {
         return error(
             StatusCode::NOT_FOUND,

@@ -2,7 +2,7 @@
 //! (1–999) and `@odata.nextLink` paging; errors in Graph's `{"error":{...}}` body.
 
 use crate::{
-    Fake, Kind, Tenant, User, base_url, bearer, model::Change, page_token, read_page_token,
+    Fake, Kind, State_, Tenant, User, base_url, bearer, model::Change, page_token, read_page_token,
 };
 use axum::{
     Json, Router,
@@ -14,6 +14,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 type Params = HashMap<String, String>;
 
@@ -39,8 +40,12 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(error_body(code, message))).into_response()
 }
 
-/// The Entra tenant the request's access token was issued for.
-fn tenant(fake: &Fake, headers: &HeaderMap) -> Result<Tenant, Response> {
+/// The Entra tenant the request's access token was issued for: the locked state and the
+/// tenant's key (borrowing, not copying, a directory that may hold 100,000 users).
+fn tenant<'a>(
+    fake: &'a Fake,
+    headers: &HeaderMap,
+) -> Result<(MutexGuard<'a, State_>, String), Response> {
     let Some((key, _)) = bearer(fake, headers) else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -48,8 +53,9 @@ fn tenant(fake: &Fake, headers: &HeaderMap) -> Result<Tenant, Response> {
             "Access token validation failure. Invalid audience.",
         ));
     };
-    match fake.lock().dir.tenants.get(&key) {
-        Some(t) if t.kind == Kind::Entra => Ok(t.clone()),
+    let guard = fake.lock();
+    match guard.dir.tenants.get(&key) {
+        Some(t) if t.kind == Kind::Entra => Ok((guard, key)),
         _ => Err(error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
@@ -145,10 +151,11 @@ async fn users(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let (top, offset) = match paging(&params) {
         Ok(p) => p,
         Err(r) => return r,
@@ -176,10 +183,11 @@ async fn groups(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let (top, offset) = match paging(&params) {
         Ok(p) => p,
         Err(r) => return r,
@@ -217,10 +225,11 @@ async fn members(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let (top, offset) = match paging(&params) {
         Ok(p) => p,
         Err(r) => return r,
@@ -358,10 +367,11 @@ async fn users_delta(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let base = base_url(&headers);
     let size = max_page_size(&headers);
     match delta_step(&tenant, &params) {
@@ -416,10 +426,11 @@ async fn groups_delta(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let tenant = match tenant(&fake, &headers) {
-        Ok(t) => t,
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
         Err(r) => return r,
     };
+    let tenant = &guard.dir.tenants[&key];
     let base = base_url(&headers);
     let size = max_page_size(&headers);
     match delta_step(&tenant, &params) {
