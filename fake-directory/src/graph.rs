@@ -374,7 +374,7 @@ async fn users_delta(
     let tenant = &guard.dir.tenants[&key];
     let base = base_url(&headers);
     let size = max_page_size(&headers);
-    match delta_step(&tenant, &params) {
+    match delta_step(tenant, &params) {
         Err(r) => r,
         Ok(DeltaStep::Enumerate { seq, offset }) => {
             let items = tenant
@@ -385,7 +385,7 @@ async fn users_delta(
                 .map(user_json)
                 .collect();
             let next = (offset + size < tenant.users.len()).then_some((seq, offset + size));
-            delta_page(&base, "/v1.0/users/delta", items, &tenant, next)
+            delta_page(&base, "/v1.0/users/delta", items, tenant, next)
         }
         Ok(DeltaStep::Changes { seq }) => {
             let mut seen = std::collections::BTreeSet::new();
@@ -401,7 +401,7 @@ async fn users_delta(
                 }
             }
             items.reverse();
-            delta_page(&base, "/v1.0/users/delta", items, &tenant, None)
+            delta_page(&base, "/v1.0/users/delta", items, tenant, None)
         }
     }
 }
@@ -433,7 +433,7 @@ async fn groups_delta(
     let tenant = &guard.dir.tenants[&key];
     let base = base_url(&headers);
     let size = max_page_size(&headers);
-    match delta_step(&tenant, &params) {
+    match delta_step(tenant, &params) {
         Err(r) => r,
         Ok(DeltaStep::Enumerate { seq, offset }) => {
             let items = tenant
@@ -442,7 +442,7 @@ async fn groups_delta(
                 .skip(offset)
                 .take(size)
                 .filter_map(|id| {
-                    let mut g = group_json(&tenant, id)?;
+                    let mut g = group_json(tenant, id)?;
                     let members: Vec<Value> = tenant
                         .members
                         .get(id)
@@ -455,7 +455,7 @@ async fn groups_delta(
                 })
                 .collect();
             let next = (offset + size < tenant.groups.len()).then_some((seq, offset + size));
-            delta_page(&base, "/v1.0/groups/delta", items, &tenant, next)
+            delta_page(&base, "/v1.0/groups/delta", items, tenant, next)
         }
         Ok(DeltaStep::Changes { seq }) => {
             let mut touched: std::collections::BTreeMap<String, Vec<Value>> =
@@ -480,7 +480,7 @@ async fn groups_delta(
             }
             let items = touched
                 .into_iter()
-                .map(|(id, members)| match group_json(&tenant, &id) {
+                .map(|(id, members)| match group_json(tenant, &id) {
                     Some(mut g) => {
                         if !members.is_empty() {
                             g["members@delta"] = json!(members);
@@ -490,7 +490,7 @@ async fn groups_delta(
                     None => removed(&id),
                 })
                 .collect();
-            delta_page(&base, "/v1.0/groups/delta", items, &tenant, None)
+            delta_page(&base, "/v1.0/groups/delta", items, tenant, None)
         }
     }
 }
