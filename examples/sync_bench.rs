@@ -1,0 +1,314 @@
+//! The sync benchmark: a full sync, an unchanged re-sync and a sync after 1% of users
+//! changed, against the fake directory over loopback (in a child process, so the figures are
+//! dirgate's own), plus the time to fetch and parse the same pages without writing.
+//!
+//! ```sh
+//! cargo run --release --example sync_bench -- --users 100000 --groups 5000
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --release --example sync_bench
+//! ```
+
+use dirgate::{
+    App, Config,
+    auth::Admin,
+    directory::{IntegrationId, connect},
+    providers::{DirectoryProvider, entra::Entra, http::Session, http_client},
+    sync::schedule::Schedule,
+};
+use entity::enums::{DirectoryKind, SyncRunStatus, SyncTrigger};
+use fake_directory::{Directory, Fake};
+use sea_orm::{ConnectionTrait, EntityTrait};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let users = arg("--users", 100_000);
+    let groups = arg("--groups", 5_000);
+    if std::env::args().any(|a| a == "--serve-fake") {
+        let fake = Fake::new(Directory::generate(7, users, groups));
+        let addr = fake.spawn("127.0.0.1:0".parse()?).await?;
+        println!("http://{addr}");
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        return Ok(());
+    }
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--serve-fake",
+            "--users",
+            &users.to_string(),
+            "--groups",
+            &groups.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let base = BufReader::new(child.stdout.take().ok_or("no stdout")?)
+        .lines()
+        .next()
+        .ok_or("the fake did not start")??;
+    let result = run(&base, users, groups).await;
+    child.kill().ok();
+    result
+}
+
+async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("dirgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut config = Config::defaults();
+    config.data_dir = dir.clone();
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
+    let schema = format!("bench_{}", std::process::id());
+    let db = if url.starts_with("postgres") {
+        let admin = dirgate::db::connect(&url).await?;
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+            .await?;
+        dirgate::db::connect_with(&url, Some(&schema)).await?
+    } else {
+        dirgate::db::connect(&url).await?
+    };
+    dirgate::db::migrate(&db).await?;
+    config.entra_client_id = "bench".into();
+    config.entra_client_secret = "bench".into();
+    config.entra_login_url = base.to_owned();
+    config.graph_url = base.to_owned();
+    let providers = config.provider_settings();
+    let mut schedule = Schedule::system(240);
+    schedule.tick = Duration::from_secs(24 * 3600);
+    let app = App::with_schedule(
+        db.clone(),
+        config,
+        providers,
+        dirgate::crypto::SecretBox::new(&[3; 32]),
+        schedule,
+    );
+
+    // Connect the Entra tenant the way an admin would.
+    let new = connect::NewIntegration {
+        kind: DirectoryKind::EntraId,
+        name: "Bench".into(),
+        auto_assign_devices: false,
+        sync_interval_minutes: None,
+    };
+    let (integration, auth_url) =
+        connect::add(&db, &Admin::cli(), &app.services.oauth(), new).await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let back = http
+        .get(format!(
+            "{auth_url}&fake_account=admin@contoso.example&fake_decision=accept"
+        ))
+        .send()
+        .await?;
+    let location = url::Url::parse(back.headers()["location"].to_str()?)?;
+    let get = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let callback = connect::Callback {
+        state: get("state").unwrap_or_default(),
+        code: get("code"),
+        ..Default::default()
+    };
+    let integration = connect::complete(
+        &db,
+        &dirgate::auth::Actor::cli(),
+        &app.services.oauth(),
+        callback,
+    )
+    .await
+    .unwrap_or(integration);
+    println!(
+        "database: {}",
+        if url.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    println!("directory: {users} users, {groups} groups, ~{users} memberships");
+
+    // Fetch and parse only.
+    let grant_session = {
+        let sealed = entity::integration::Entity::find_by_id(integration.id)
+            .one(&db)
+            .await?
+            .ok_or("gone")?
+            .refresh_token_enc
+            .ok_or("no grant")?;
+        let token = String::from_utf8(
+            app.services
+                .secrets
+                .open(&connect::refresh_token_context(integration.id), &sealed)
+                .map_err(|_| "decrypt")?,
+        )?;
+        Arc::new(Session::new(
+            http_client(),
+            app.services.providers.clone(),
+            DirectoryKind::EntraId,
+            integration.tenant.clone(),
+            token,
+        ))
+    };
+    let provider = Entra::new(grant_session.clone(), base, 999);
+    let started = Instant::now();
+    let (mut n_users, mut n_groups, mut n_members) = (0, 0, 0);
+    let mut cursor = None;
+    loop {
+        let page = provider.users_page(cursor).await?;
+        n_users += page.items.len();
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let mut group_ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = provider.groups_page(cursor).await?;
+        n_groups += page.items.len();
+        group_ids.extend(page.items.into_iter().map(|g| g.external_id));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    for g in &group_ids {
+        let mut cursor = None;
+        loop {
+            let page = provider.members_page(g, cursor).await?;
+            n_members += page.items.len();
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+    }
+    let fetch = started.elapsed();
+    println!(
+        "fetch and parse only: {:.2} s ({n_users} users, {n_groups} groups, {n_members} memberships)",
+        fetch.as_secs_f64()
+    );
+    // The benchmark's own session rotated the refresh token: store it for the engine.
+    if let Some(rotated) = grant_session.take_rotated_refresh_token() {
+        let sealed = app.services.secrets.seal(
+            &connect::refresh_token_context(integration.id),
+            rotated.as_bytes(),
+        );
+        let mut row: entity::integration::ActiveModel =
+            entity::integration::Entity::find_by_id(integration.id)
+                .one(&db)
+                .await?
+                .ok_or("gone")?
+                .into();
+        row.refresh_token_enc = sea_orm::Set(Some(sealed));
+        sea_orm::ActiveModelTrait::update(row, &db).await?;
+    }
+
+    let timed_sync = |label: &'static str| {
+        let app = app.clone();
+        let db = db.clone();
+        async move {
+            let started = Instant::now();
+            let run = app
+                .sync
+                .request(IntegrationId(integration.id), SyncTrigger::Manual)
+                .await?;
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let now = entity::sync_run::Entity::find_by_id(run.id)
+                    .one(&db)
+                    .await?
+                    .ok_or("run gone")?;
+                if !matches!(now.status, SyncRunStatus::Queued | SyncRunStatus::Running) {
+                    let secs = started.elapsed().as_secs_f64();
+                    println!(
+                        "{label}: {secs:.2} s, {:?}; created {} updated {} removed {} groups {} (pages {}){}",
+                        now.status,
+                        now.users_created,
+                        now.users_updated,
+                        now.users_removed,
+                        now.groups_created,
+                        now.pages_read,
+                        now.error
+                            .map(|e| format!(" error: {e}"))
+                            .unwrap_or_default()
+                    );
+                    return Ok::<f64, Box<dyn std::error::Error>>(secs);
+                }
+            }
+        }
+    };
+    let full = timed_sync("full sync").await?;
+    let unchanged = timed_sync("unchanged re-sync").await?;
+    // Change 1% of the users.
+    let tenant = reqwest::get(format!("{base}/_control/directory"))
+        .await?
+        .json::<serde_json::Value>()
+        .await?;
+    let key = tenant["tenants"]
+        .as_object()
+        .ok_or("tenants")?
+        .iter()
+        .find(|(_, t)| t["kind"] == "entra")
+        .map(|(k, _)| k.clone())
+        .ok_or("entra")?;
+    let ids: Vec<String> = tenant["tenants"][&key]["users"]
+        .as_object()
+        .ok_or("users")?
+        .keys()
+        .cloned()
+        .collect();
+    let client = reqwest::Client::new();
+    for id in ids.iter().step_by(100) {
+        client
+            .patch(format!("{base}/_control/tenants/{key}/users/{id}"))
+            .json(&serde_json::json!({ "department": "Changed" }))
+            .send()
+            .await?;
+    }
+    let delta = timed_sync("sync after 1% changed").await?;
+    println!("unchanged re-sync / full: {:.0}%", unchanged / full * 100.0);
+    println!("1% sync / full: {:.0}%", delta / full * 100.0);
+    println!(
+        "dirgate's own overhead in the full sync: {:.2} s beyond fetch and parse",
+        full - fetch.as_secs_f64()
+    );
+    println!(
+        "peak RSS (dirgate and the benchmark, not the fake): {:.0} MB",
+        peak_rss_mb()
+    );
+    app.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
