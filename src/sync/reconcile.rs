@@ -312,39 +312,62 @@ async fn user_index(
         .collect())
 }
 
-/// Makes a group's memberships those the directory lists, in one transaction.
+/// Groups whose memberships are applied together, in one transaction.
+const MEMBERSHIP_BATCH: usize = 200;
+
+/// Makes the memberships of a batch of groups those the directory lists. Reads what is there
+/// in one statement, and writes only the difference, in one transaction (none when nothing
+/// changed).
 async fn apply_members(
     db: &DatabaseConnection,
-    group_id: i64,
-    members: HashSet<i64>,
+    batch: Vec<(i64, HashSet<i64>)>,
 ) -> DomainResult<()> {
-    let txn = db.begin().await?;
-    let have: HashSet<i64> = group_membership::Entity::find()
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = batch.iter().map(|(g, _)| *g).collect();
+    let mut have: HashMap<i64, HashSet<i64>> = HashMap::new();
+    for (group, user) in group_membership::Entity::find()
         .select_only()
+        .column(group_membership::Column::GroupId)
         .column(group_membership::Column::UserId)
-        .filter(group_membership::Column::GroupId.eq(group_id))
-        .into_tuple::<i64>()
-        .all(&txn)
+        .filter(group_membership::Column::GroupId.is_in(ids))
+        .into_tuple::<(i64, i64)>()
+        .all(db)
         .await?
-        .into_iter()
-        .collect();
-    let gone: Vec<i64> = have.difference(&members).copied().collect();
-    if !gone.is_empty() {
+    {
+        have.entry(group).or_default().insert(user);
+    }
+    let at = now();
+    let mut gone: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut new: Vec<group_membership::ActiveModel> = Vec::new();
+    for (group, members) in batch {
+        let current = have.remove(&group).unwrap_or_default();
+        let left: Vec<i64> = current.difference(&members).copied().collect();
+        if !left.is_empty() {
+            gone.push((group, left));
+        }
+        new.extend(
+            members
+                .difference(&current)
+                .map(|user| group_membership::ActiveModel {
+                    group_id: Set(group),
+                    user_id: Set(*user),
+                    created_at: Set(at),
+                }),
+        );
+    }
+    if gone.is_empty() && new.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    for (group, users) in gone {
         group_membership::Entity::delete_many()
-            .filter(group_membership::Column::GroupId.eq(group_id))
-            .filter(group_membership::Column::UserId.is_in(gone))
+            .filter(group_membership::Column::GroupId.eq(group))
+            .filter(group_membership::Column::UserId.is_in(users))
             .exec(&txn)
             .await?;
     }
-    let at = now();
-    let new: Vec<group_membership::ActiveModel> = members
-        .difference(&have)
-        .map(|user| group_membership::ActiveModel {
-            group_id: Set(group_id),
-            user_id: Set(*user),
-            created_at: Set(at),
-        })
-        .collect();
     for chunk in new.chunks(1000) {
         group_membership::Entity::insert_many(chunk.to_vec())
             .exec(&txn)
@@ -410,6 +433,7 @@ pub async fn full_sync<P: DirectoryProvider>(
         .await?
         .into_iter()
         .collect();
+    let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
     for external in &seen_groups {
         let Some(&group_id) = groups.get(external) else {
             continue;
@@ -429,8 +453,13 @@ pub async fn full_sync<P: DirectoryProvider>(
                 None => break,
             }
         }
-        apply_members(db, group_id, members).await?;
+        batch.push((group_id, members));
+        if batch.len() == MEMBERSHIP_BATCH {
+            apply_members(db, std::mem::take(&mut batch)).await?;
+            progress(&counts);
+        }
     }
+    apply_members(db, batch).await?;
     progress(&counts);
 
     // 4. Removals, now that the read is complete.
