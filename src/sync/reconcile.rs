@@ -393,12 +393,20 @@ pub async fn full_sync<P: DirectoryProvider>(
 
     // 1. Users, page by page.
     let mut seen_users: HashSet<String> = HashSet::new();
+    // PostgreSQL plans the per-page lookups from its statistics; during a bulk import they
+    // lag far behind (a plan for 50 rows scanning 100,000), so refresh them as the table
+    // doubles.
+    let mut analyze_at = 1_000;
     let mut cursor = None;
     loop {
         let page = provider.users_page(cursor).await?;
         counts.pages_read += 1;
         seen_users.extend(page.items.iter().map(|u| u.external_id.clone()));
         touched.extend(apply_users_page(db, integration, page.items, &mut counts).await?);
+        if counts.users_created >= analyze_at {
+            refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
+            analyze_at = analyze_at.saturating_mul(2);
+        }
         progress(&counts);
         match page.next {
             Some(next) => cursor = Some(next),
@@ -462,6 +470,10 @@ pub async fn full_sync<P: DirectoryProvider>(
     apply_members(db, batch).await?;
     progress(&counts);
 
+    if counts.users_created + counts.groups_created > 1_000 {
+        refresh_statistics(db, &["directory_groups", "group_memberships"]).await?;
+    }
+
     // 4. Removals, now that the read is complete.
     let missing: Vec<i64> = users
         .iter()
@@ -502,6 +514,15 @@ pub async fn full_sync<P: DirectoryProvider>(
     }
     progress(&counts);
     Ok((Outcome::Applied(counts), touched))
+}
+
+/// `ANALYZE` on PostgreSQL (SQLite's planner does not need it for these lookups).
+async fn refresh_statistics(db: &DatabaseConnection, tables: &[&str]) -> DomainResult<()> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_unprepared(&format!("ANALYZE {}", tables.join(", ")))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Users gone from the directory: deleted without a device, archived with one (R14).
