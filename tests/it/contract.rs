@@ -84,3 +84,36 @@ fn schema_keeps_the_names_of_the_spec() {
         );
     }
 }
+
+/// R10: device users come only from a directory integration; no mutation creates one.
+#[test]
+fn schema_has_no_mutation_that_creates_users() {
+    let sdl = dirgate::graphql::sdl();
+    let mutation = sdl
+        .split("type Mutation {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .expect("a Mutation type");
+    for line in mutation
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('"') && l.contains('('))
+    {
+        let name = line.split('(').next().unwrap_or_default().to_lowercase();
+        assert!(
+            !(name.contains("user")
+                && (name.starts_with("create")
+                    || name.starts_with("add")
+                    || name.starts_with("import"))),
+            "a mutation creates users: {line}"
+        );
+        assert!(
+            !line.contains("): User!"),
+            "a mutation returns a new User: {line}"
+        );
+    }
+    assert!(
+        mutation.contains("registerDevice("),
+        "the parse found the mutations"
+    );
+}
