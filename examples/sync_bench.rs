@@ -160,18 +160,11 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
 
     // Fetch and parse only.
     let grant_session = {
-        let sealed = entity::integration::Entity::find_by_id(integration.id)
+        let row = entity::integration::Entity::find_by_id(integration.id)
             .one(&db)
             .await?
-            .ok_or("gone")?
-            .refresh_token_enc
-            .ok_or("no grant")?;
-        let token = String::from_utf8(
-            app.services
-                .secrets
-                .open(&connect::refresh_token_context(integration.id), &sealed)
-                .map_err(|_| "decrypt")?,
-        )?;
+            .ok_or("gone")?;
+        let token = connect::open_refresh_token(&app.services.secrets, &row)?;
         Arc::new(Session::new(
             http_client(),
             app.services.providers.clone(),
@@ -221,10 +214,7 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
     );
     // The benchmark's own session rotated the refresh token: store it for the engine.
     if let Some(rotated) = grant_session.take_rotated_refresh_token() {
-        let sealed = app.services.secrets.seal(
-            &connect::refresh_token_context(integration.id),
-            rotated.as_bytes(),
-        );
+        let sealed = connect::seal_refresh_token(&app.services.secrets, integration.id, &rotated);
         let mut row: entity::integration::ActiveModel =
             entity::integration::Entity::find_by_id(integration.id)
                 .one(&db)

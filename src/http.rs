@@ -80,11 +80,14 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
     };
     let refused = DomainError::Unauthenticated("the Authorization header must be `Bearer <token>`");
     let value = value.to_str().map_err(|_| refused.clone())?;
-    let (scheme, token) = value.split_once(' ').ok_or(refused.clone())?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(refused);
-    }
-    Ok(Some(token.trim()))
+    bearer_token(value).map(Some).ok_or(refused)
+}
+
+/// The token of a `Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn authenticate(app: &App, headers: &HeaderMap) -> Authentication {
@@ -140,13 +143,7 @@ async fn graphql_ws(
                     let token = ["Authorization", "authorization"]
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
-                        .map(|v| {
-                            v.strip_prefix("Bearer ")
-                                .or_else(|| v.strip_prefix("bearer "))
-                                .unwrap_or(v)
-                                .trim()
-                                .to_owned()
-                        });
+                        .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
                     match app.authenticate(token.as_deref()).await {
                         Authentication::Caller(caller) => {
                             let loader = loaders::for_request(app.db.clone());

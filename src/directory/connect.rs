@@ -52,8 +52,27 @@ fn state_hash(state: &str) -> String {
 }
 
 /// Where the refresh token of integration `id` is sealed.
-pub fn refresh_token_context(id: i64) -> String {
+fn refresh_token_context(id: i64) -> String {
     format!("integration:{id}:refresh_token")
+}
+
+/// Seals a refresh token for integration `id`, bound to that row.
+pub fn seal_refresh_token(secrets: &SecretBox, id: i64, token: &str) -> Vec<u8> {
+    secrets.seal(&refresh_token_context(id), token.as_bytes())
+}
+
+/// The refresh token an integration holds: `INVALID_INPUT` when it holds none (never signed
+/// in), `INTERNAL` when it does not decrypt (a wrong key).
+pub fn open_refresh_token(secrets: &SecretBox, model: &integration::Model) -> DomainResult<String> {
+    let sealed = model
+        .refresh_token_enc
+        .as_deref()
+        .ok_or_else(|| DomainError::invalid("id", "the integration holds no grant"))?;
+    secrets
+        .open(&refresh_token_context(model.id), sealed)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .ok_or_else(|| DomainError::internal(crate::crypto::DecryptError))
 }
 
 fn verifier_context(state_hash: &str) -> String {
@@ -367,11 +386,11 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
     active.tenant = Set(grant.tenant.clone());
     active.authorized_by = Set(grant.account.clone());
     active.granted_scopes = Set(Some(grant.scopes.join(" ")));
-    active.refresh_token_enc = Set(Some(
-        oauth_ctx
-            .secrets
-            .seal(&refresh_token_context(id), refresh_token.as_bytes()),
-    ));
+    active.refresh_token_enc = Set(Some(seal_refresh_token(
+        oauth_ctx.secrets,
+        id,
+        &refresh_token,
+    )));
     active.updated_at = Set(now());
     let model = active.update(&txn).await?;
     record(

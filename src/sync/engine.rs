@@ -13,10 +13,7 @@ use super::{
 use crate::{
     app::Services,
     auth::Actor,
-    directory::{
-        IntegrationId, SyncRunId, connect::refresh_token_context, devices, integrations, now,
-        sync_runs,
-    },
+    directory::{IntegrationId, SyncRunId, connect, devices, integrations, now, sync_runs},
     error::{DomainError, DomainResult},
     providers::{ProviderError, entra::Entra, google::Google, http::Session},
 };
@@ -510,17 +507,7 @@ async fn read_and_apply(
     integration: &integration::Model,
     confirmed: bool,
 ) -> Result<(Outcome, Vec<i64>), ReconcileError> {
-    let sealed = integration
-        .refresh_token_enc
-        .as_deref()
-        .ok_or_else(|| DomainError::invalid("id", "the integration holds no grant"))?;
-    let refresh_token = deps
-        .services
-        .secrets
-        .open(&refresh_token_context(integration.id), sealed)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .ok_or_else(|| DomainError::internal(crate::crypto::DecryptError))?;
+    let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
     let settings = deps.services.providers.clone();
     let session = Arc::new(Session::new(
         deps.services.http.clone(),
@@ -573,10 +560,7 @@ async fn read_and_apply(
 }
 
 async fn store_refresh_token(deps: &SyncDeps, id: i64, token: &str) -> DomainResult<()> {
-    let sealed = deps
-        .services
-        .secrets
-        .seal(&refresh_token_context(id), token.as_bytes());
+    let sealed = connect::seal_refresh_token(&deps.services.secrets, id, token);
     integration::Entity::update_many()
         .col_expr(
             integration::Column::RefreshTokenEnc,

@@ -8,7 +8,7 @@ use crate::{
         fake::{FakeServer, authorize, param},
     },
 };
-use dirgate::directory::connect::refresh_token_context;
+use dirgate::directory::connect::open_refresh_token;
 use entity::{audit_event, integration, oauth_authorization};
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Set};
 use serde_json::{Value, json};
@@ -102,18 +102,13 @@ async fn entra_sign_in_makes_the_integration_active(mut fx: Fixture) {
             .any(|s| s == "GroupMember.Read.All")
     );
     let row = stored(&fx, &id).await;
-    let sealed = row.refresh_token_enc.expect("a refresh token is stored");
+    let sealed = row.refresh_token_enc.clone().expect("a refresh token is stored");
     assert!(
         !String::from_utf8_lossy(&sealed).contains("rt."),
         "stored encrypted"
     );
-    let plain = fx
-        .app
-        .services
-        .secrets
-        .open(&refresh_token_context(row.id), &sealed)
-        .unwrap();
-    assert!(String::from_utf8(plain).unwrap().starts_with("rt."));
+    let plain = open_refresh_token(&fx.app.services.secrets, &row).unwrap();
+    assert!(plain.starts_with("rt."));
     let actions: Vec<String> = audit_event::Entity::find()
         .all(&fx.db)
         .await
@@ -359,16 +354,12 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
     );
     fx.settle_syncs().await;
     let after = stored(&fx, &id).await;
-    let open = |sealed: &[u8]| {
-        fx.app
-            .services
-            .secrets
-            .open(&refresh_token_context(after.id), sealed)
-            .unwrap()
-    };
+    let mut before = after.clone();
+    before.refresh_token_enc = Some(first_grant.clone());
+    let secrets = &fx.app.services.secrets;
     assert_ne!(
-        open(after.refresh_token_enc.as_ref().unwrap()),
-        open(&first_grant)
+        open_refresh_token(secrets, &after).unwrap(),
+        open_refresh_token(secrets, &before).unwrap()
     );
     let data = fx
         .ok(
