@@ -102,7 +102,10 @@ async fn entra_sign_in_makes_the_integration_active(mut fx: Fixture) {
             .any(|s| s == "GroupMember.Read.All")
     );
     let row = stored(&fx, &id).await;
-    let sealed = row.refresh_token_enc.clone().expect("a refresh token is stored");
+    let sealed = row
+        .refresh_token_enc
+        .clone()
+        .expect("a refresh token is stored");
     assert!(
         !String::from_utf8_lossy(&sealed).contains("rt."),
         "stored encrypted"
