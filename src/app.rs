@@ -65,7 +65,10 @@ impl App {
         providers: ProviderSettings,
         secrets: SecretBox,
     ) -> Self {
-        let schedule = Schedule::system(config.sync_interval_minutes);
+        let mut schedule = Schedule::system(config.sync_interval_minutes);
+        schedule.tick = std::time::Duration::from_secs(config.scheduler_tick_seconds);
+        schedule.lease = std::time::Duration::from_secs(config.sync_lease_seconds);
+        schedule.full_every = chrono::Duration::hours(config.full_sync_hours.into());
         Self::with_schedule(db, config, providers, secrets, schedule)
     }
 
@@ -93,6 +96,7 @@ impl App {
                 events: events.clone(),
                 threshold: Threshold::default(),
                 schedule,
+                owner: engine::process_identity(),
             },
             shutdown.clone(),
         );

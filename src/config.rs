@@ -59,6 +59,23 @@ pub struct Config {
           value_parser = clap::value_parser!(i32).range(15..=43_200))]
     pub sync_interval_minutes: i32,
 
+    /// Hours between full reads of an Entra directory; in between, syncs read changes only
+    /// (Graph delta queries).
+    #[arg(long, env = "DIRGATE_FULL_SYNC_HOURS", default_value_t = 24, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub full_sync_hours: u32,
+
+    /// Seconds a process holds a sync run without renewing it; after that another process
+    /// marks the run failed and syncs the integration again.
+    #[arg(long, env = "DIRGATE_SYNC_LEASE_SECONDS", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sync_lease_seconds: u64,
+
+    /// Seconds between the scheduler's looks for due syncs and expired leases.
+    #[arg(long, env = "DIRGATE_SCHEDULER_TICK_SECONDS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub scheduler_tick_seconds: u64,
+
     /// Log filter (tracing's `EnvFilter` syntax).
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -170,6 +187,9 @@ impl Config {
             max_body_bytes: 1 << 20,
             log: "info".into(),
             sync_interval_minutes: 240,
+            full_sync_hours: 24,
+            sync_lease_seconds: 60,
+            scheduler_tick_seconds: 30,
             encryption_key: None,
             entra_client_id: String::new(),
             entra_client_secret: String::new(),

@@ -99,11 +99,7 @@ async fn put_user(
     Json(user): Json<User>,
 ) -> Response {
     with_tenant(&fake, &tenant, |t| {
-        t.users.insert(user.id.clone(), user.clone());
-        t.record(Change::User {
-            id: user.id.clone(),
-            removed: false,
-        });
+        t.put_user(user.clone());
         (StatusCode::CREATED, Json(json!(user))).into_response()
     })
 }
@@ -127,36 +123,33 @@ async fn patch_user(
     Json(patch): Json<UserPatch>,
 ) -> Response {
     with_tenant(&fake, &tenant, |t| {
-        let Some(user) = t.users.get_mut(&id) else {
-            return not_found("user");
-        };
-        if let Some(v) = patch.display_name {
-            user.display_name = v
-        }
-        if let Some(v) = patch.user_name {
-            user.user_name = v
-        }
-        if let Some(v) = patch.mail {
-            user.mail = Some(v)
-        }
-        if let Some(v) = patch.department {
-            user.department = Some(v)
-        }
-        if let Some(v) = patch.job_title {
-            user.job_title = Some(v)
-        }
-        if let Some(v) = patch.suspended {
-            user.suspended = v
-        }
-        if let Some(v) = patch.aliases {
-            user.aliases = v
-        }
-        let body = Json(json!(user)).into_response();
-        t.record(Change::User {
-            id: id.clone(),
-            removed: false,
+        let changed = t.change_user(&id, |user| {
+            if let Some(v) = patch.display_name {
+                user.display_name = v
+            }
+            if let Some(v) = patch.user_name {
+                user.user_name = v
+            }
+            if let Some(v) = patch.mail {
+                user.mail = Some(v)
+            }
+            if let Some(v) = patch.department {
+                user.department = Some(v)
+            }
+            if let Some(v) = patch.job_title {
+                user.job_title = Some(v)
+            }
+            if let Some(v) = patch.suspended {
+                user.suspended = v
+            }
+            if let Some(v) = patch.aliases {
+                user.aliases = v
+            }
         });
-        body
+        match changed {
+            Some(user) => Json(json!(user)).into_response(),
+            None => not_found("user"),
+        }
     })
 }
 
@@ -164,28 +157,9 @@ async fn delete_user(
     State(fake): State<Fake>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Response {
-    with_tenant(&fake, &tenant, |t| {
-        if t.users.remove(&id).is_none() {
-            return not_found("user");
-        }
-        let mut left = Vec::new();
-        for (group, members) in t.members.iter_mut() {
-            if members.remove(&id) {
-                left.push(group.clone());
-            }
-        }
-        for group in left {
-            t.record(Change::Member {
-                group,
-                user: id.clone(),
-                removed: true,
-            });
-        }
-        t.record(Change::User {
-            id: id.clone(),
-            removed: true,
-        });
-        StatusCode::NO_CONTENT.into_response()
+    with_tenant(&fake, &tenant, |t| match t.remove_user(&id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => not_found("user"),
     })
 }
 
@@ -227,19 +201,8 @@ async fn add_member(
     Path((tenant, id, user)): Path<(String, String, String)>,
 ) -> Response {
     with_tenant(&fake, &tenant, |t| {
-        if !t.groups.contains_key(&id) || !t.users.contains_key(&user) {
+        if !t.add_member(&id, &user) {
             return not_found("group or user");
-        }
-        if t.members
-            .entry(id.clone())
-            .or_default()
-            .insert(user.clone())
-        {
-            t.record(Change::Member {
-                group: id,
-                user,
-                removed: false,
-            });
         }
         StatusCode::NO_CONTENT.into_response()
     })
@@ -250,13 +213,7 @@ async fn remove_member(
     Path((tenant, id, user)): Path<(String, String, String)>,
 ) -> Response {
     with_tenant(&fake, &tenant, |t| {
-        if t.members.entry(id.clone()).or_default().remove(&user) {
-            t.record(Change::Member {
-                group: id,
-                user,
-                removed: true,
-            });
-        }
+        t.remove_member(&id, &user);
         StatusCode::NO_CONTENT.into_response()
     })
 }

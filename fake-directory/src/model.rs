@@ -121,6 +121,82 @@ impl Tenant {
         self.changes.push(change);
     }
 
+    /// Adds or replaces a user, as delta queries will report it.
+    pub fn put_user(&mut self, user: User) {
+        let id = user.id.clone();
+        self.users.insert(id.clone(), user);
+        self.record(Change::User { id, removed: false });
+    }
+
+    /// Changes a user in place, as delta queries will report it; `None` if there is no such user.
+    pub fn change_user(&mut self, id: &str, change: impl FnOnce(&mut User)) -> Option<&User> {
+        change(self.users.get_mut(id)?);
+        self.record(Change::User {
+            id: id.to_owned(),
+            removed: false,
+        });
+        self.users.get(id)
+    }
+
+    /// Makes a user a member of a group, as delta queries will report it (`false`: no such
+    /// group or user).
+    pub fn add_member(&mut self, group: &str, user: &str) -> bool {
+        if !self.groups.contains_key(group) || !self.users.contains_key(user) {
+            return false;
+        }
+        if self
+            .members
+            .entry(group.to_owned())
+            .or_default()
+            .insert(user.to_owned())
+        {
+            self.record(Change::Member {
+                group: group.to_owned(),
+                user: user.to_owned(),
+                removed: false,
+            });
+        }
+        true
+    }
+
+    /// Takes a user out of a group, as delta queries will report it.
+    pub fn remove_member(&mut self, group: &str, user: &str) {
+        if self
+            .members
+            .get_mut(group)
+            .is_some_and(|members| members.remove(user))
+        {
+            self.record(Change::Member {
+                group: group.to_owned(),
+                user: user.to_owned(),
+                removed: true,
+            });
+        }
+    }
+
+    /// Deletes a user and its memberships, as delta queries will report it.
+    pub fn remove_user(&mut self, id: &str) -> Option<User> {
+        let user = self.users.remove(id)?;
+        let mut left = Vec::new();
+        for (group, members) in self.members.iter_mut() {
+            if members.remove(id) {
+                left.push(group.clone());
+            }
+        }
+        for group in left {
+            self.record(Change::Member {
+                group,
+                user: id.to_owned(),
+                removed: true,
+            });
+        }
+        self.record(Change::User {
+            id: id.to_owned(),
+            removed: true,
+        });
+        Some(user)
+    }
+
     /// Whether `account` may sign in to this tenant.
     pub fn has_account(&self, account: &str) -> bool {
         self.admins.contains(account) || self.non_admins.contains(account)

@@ -19,6 +19,185 @@ pub struct GraphPage<T> {
     pub next_link: Option<String>,
 }
 
+/// A Graph delta page: `@odata.nextLink` while there is more, `@odata.deltaLink` on the last.
+#[derive(Debug, Deserialize)]
+pub struct DeltaPage<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    pub delta_link: Option<String>,
+}
+
+/// A page of changes, normalised.
+#[derive(Debug)]
+pub struct DeltaChanges<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+    pub delta_link: Option<String>,
+}
+
+/// The group properties a delta query selects (fixed by the first request).
+const GROUP_DELTA_SELECT: &str = "displayName,mail,description,members";
+
+/// Tells a property that is absent (unchanged, in a delta) from one that is `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A user in a delta page: removed, or changed with at least the changed properties (absent
+/// ones are unchanged).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDelta {
+    pub id: String,
+    #[serde(rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub user_principal_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub mail: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub surname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub job_title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub department: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub employee_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub account_enabled: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    pub other_mails: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub proxy_addresses: Option<Option<Vec<String>>>,
+}
+
+impl UserDelta {
+    /// The user after this change, given what dirgate holds of it (`None`: a new user).
+    pub fn merge(self, base: Option<&ExternalUser>) -> ExternalUser {
+        fn over<T>(change: Option<Option<T>>, old: Option<T>) -> Option<T> {
+            match change {
+                Some(new) => new,
+                None => old,
+            }
+        }
+        let base_user = base.map(|b| GraphUser {
+            id: b.external_id.clone(),
+            user_principal_name: Some(b.user_name.clone()),
+            mail: b.email.clone(),
+            display_name: Some(b.display_name.clone()),
+            given_name: b.given_name.clone(),
+            surname: b.family_name.clone(),
+            job_title: b.job_title.clone(),
+            department: b.department.clone(),
+            employee_id: b.employee_id.clone(),
+            account_enabled: Some(!b.suspended),
+            other_mails: b.aliases.clone(),
+            proxy_addresses: Vec::new(),
+        });
+        let b = base_user.unwrap_or(GraphUser {
+            id: self.id.clone(),
+            user_principal_name: None,
+            mail: None,
+            display_name: None,
+            given_name: None,
+            surname: None,
+            job_title: None,
+            department: None,
+            employee_id: None,
+            account_enabled: None,
+            other_mails: Vec::new(),
+            proxy_addresses: Vec::new(),
+        });
+        // The aliases come from both lists: a change to either recomputes them.
+        let (other_mails, proxy_addresses) =
+            if self.other_mails.is_some() || self.proxy_addresses.is_some() {
+                (
+                    self.other_mails.flatten().unwrap_or_default(),
+                    self.proxy_addresses.flatten().unwrap_or_default(),
+                )
+            } else {
+                (b.other_mails, b.proxy_addresses)
+            };
+        GraphUser {
+            id: self.id,
+            user_principal_name: over(self.user_principal_name, b.user_principal_name),
+            mail: over(self.mail, b.mail),
+            display_name: over(self.display_name, b.display_name),
+            given_name: over(self.given_name, b.given_name),
+            surname: over(self.surname, b.surname),
+            job_title: over(self.job_title, b.job_title),
+            department: over(self.department, b.department),
+            employee_id: over(self.employee_id, b.employee_id),
+            account_enabled: over(self.account_enabled, b.account_enabled),
+            other_mails,
+            proxy_addresses,
+        }
+        .into()
+    }
+}
+
+/// A group in a delta page: removed, or changed, with its membership changes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupDelta {
+    pub id: String,
+    #[serde(rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub mail: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    #[serde(rename = "members@delta", default)]
+    pub members: Vec<MemberDelta>,
+}
+
+/// One membership change of a group.
+#[derive(Debug, Deserialize)]
+pub struct MemberDelta {
+    pub id: String,
+    #[serde(rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
+}
+
+impl MemberDelta {
+    /// Users only: nested groups and devices are left out, as in a full read.
+    pub fn is_user(&self) -> bool {
+        self.odata_type.as_deref() == Some("#microsoft.graph.user")
+    }
+}
+
+impl GroupDelta {
+    /// The group after this change, given what dirgate holds of it (`None`: a new group).
+    pub fn merge(&self, base: Option<&ExternalGroup>) -> ExternalGroup {
+        let pick = |change: &Option<Option<String>>, old: Option<String>| match change {
+            Some(new) => new.clone(),
+            None => old,
+        };
+        ExternalGroup {
+            external_id: self.id.clone(),
+            display_name: pick(&self.display_name, base.map(|b| b.display_name.clone()))
+                .unwrap_or_else(|| self.id.clone()),
+            email: pick(&self.mail, base.and_then(|b| b.email.clone())),
+            description: pick(&self.description, base.and_then(|b| b.description.clone())),
+            members: None,
+        }
+    }
+}
+
 /// A Graph `user`, as selected.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,6 +288,7 @@ impl From<GraphGroup> for ExternalGroup {
             external_id: g.id,
             email: g.mail,
             description: g.description,
+            members: None,
         }
     }
 }
@@ -133,6 +313,70 @@ impl Entra {
     /// The session, to collect a rotated refresh token.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// Graph delta queries: the first round enumerates the directory and ends in a delta
+    /// link; later rounds start from that link and read changes only.
+    pub fn delta(&self) -> EntraDelta<'_> {
+        EntraDelta { graph: self }
+    }
+
+    /// A delta page, asking for the configured page size with `Prefer: odata.maxpagesize`.
+    async fn delta_page<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<(Vec<T>, Option<String>, Option<String>), ProviderError> {
+        let page: DeltaPage<T> = self
+            .session
+            .get_json_with(
+                url,
+                &[("prefer", format!("odata.maxpagesize={}", self.page_size))],
+            )
+            .await?;
+        let next = self.checked(page.next_link, url)?;
+        let delta = self.checked(page.delta_link, url)?;
+        if next.is_none() && delta.is_none() {
+            return Err(ProviderError::Malformed {
+                provider: "Microsoft",
+                url: url.to_owned(),
+                detail: "a delta page carries neither @odata.nextLink nor @odata.deltaLink".into(),
+            });
+        }
+        Ok((page.value, next, delta))
+    }
+
+    /// A page of user changes from `url` (a delta link or a next link).
+    pub async fn user_changes(&self, url: &str) -> Result<DeltaChanges<UserDelta>, ProviderError> {
+        let (value, next, delta_link) = self.delta_page::<UserDelta>(url).await?;
+        Ok(DeltaChanges {
+            items: value,
+            next,
+            delta_link,
+        })
+    }
+
+    /// A page of group changes from `url` (a delta link or a next link).
+    pub async fn group_changes(
+        &self,
+        url: &str,
+    ) -> Result<DeltaChanges<GroupDelta>, ProviderError> {
+        let (value, next, delta_link) = self.delta_page::<GroupDelta>(url).await?;
+        Ok(DeltaChanges {
+            items: value,
+            next,
+            delta_link,
+        })
+    }
+
+    fn users_delta_url(&self) -> String {
+        format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.base)
+    }
+
+    fn groups_delta_url(&self) -> String {
+        format!(
+            "{}/v1.0/groups/delta?$select={GROUP_DELTA_SELECT}",
+            self.base
+        )
     }
 
     /// A follow-up link must stay on the configured Graph host: the access token goes with it.
@@ -160,6 +404,7 @@ impl Entra {
         Ok(ProviderPage {
             items: page.value.into_iter().filter_map(map).collect(),
             next: self.checked(page.next_link, &url)?,
+            delta_link: None,
         })
     }
 }
@@ -204,5 +449,120 @@ impl DirectoryProvider for Entra {
             (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then_some(m.id)
         })
         .await
+    }
+}
+
+/// Graph through delta queries, as a [`DirectoryProvider`] for a full read: users and groups
+/// come from `/users/delta` and `/groups/delta` (members inline, as `members@delta`), and the
+/// last pages carry the delta links the next, incremental, sync starts from.
+pub struct EntraDelta<'a> {
+    graph: &'a Entra,
+}
+
+impl DirectoryProvider for EntraDelta<'_> {
+    async fn users_page(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
+        let url = cursor.unwrap_or_else(|| self.graph.users_delta_url());
+        let page = self.graph.user_changes(&url).await?;
+        Ok(ProviderPage {
+            // A first round lists what exists; an object removed meanwhile is left out.
+            items: page
+                .items
+                .into_iter()
+                .filter(|u| u.removed.is_none())
+                .map(|u| u.merge(None))
+                .collect(),
+            next: page.next,
+            delta_link: page.delta_link,
+        })
+    }
+
+    async fn groups_page(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        let url = cursor.unwrap_or_else(|| self.graph.groups_delta_url());
+        let page = self.graph.group_changes(&url).await?;
+        Ok(ProviderPage {
+            items: page
+                .items
+                .into_iter()
+                .filter(|g| g.removed.is_none())
+                .map(|g| {
+                    let mut group = g.merge(None);
+                    group.members = Some(
+                        g.members
+                            .iter()
+                            .filter(|m| m.is_user() && m.removed.is_none())
+                            .map(|m| m.id.clone())
+                            .collect(),
+                    );
+                    group
+                })
+                .collect(),
+            next: page.next,
+            delta_link: page.delta_link,
+        })
+    }
+
+    async fn members_page(
+        &self,
+        group_external_id: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<String>, ProviderError> {
+        self.graph.members_page(group_external_id, cursor).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> ExternalUser {
+        ExternalUser {
+            external_id: "u1".into(),
+            user_name: "adele@contoso.example".into(),
+            email: Some("adele@contoso.example".into()),
+            display_name: "Adele Vance".into(),
+            given_name: Some("Adele".into()),
+            family_name: Some("Vance".into()),
+            job_title: Some("Retail Manager".into()),
+            department: Some("Retail".into()),
+            employee_id: None,
+            suspended: false,
+            aliases: vec!["av@contoso.example".into()],
+        }
+    }
+
+    #[test]
+    fn a_partial_delta_changes_only_what_it_carries() {
+        let change: UserDelta =
+            serde_json::from_str(r#"{"id":"u1","department":"Sales","jobTitle":null}"#).unwrap();
+        let merged = change.merge(Some(&stored()));
+        assert_eq!(merged.department.as_deref(), Some("Sales"));
+        assert_eq!(merged.job_title, None, "an explicit null clears");
+        assert_eq!(merged.display_name, "Adele Vance", "absent stays");
+        assert_eq!(merged.aliases, vec!["av@contoso.example".to_owned()]);
+        assert!(!merged.suspended);
+    }
+
+    #[test]
+    fn a_delta_can_disable_a_user_and_replace_its_aliases() {
+        let change: UserDelta = serde_json::from_str(
+            r#"{"id":"u1","accountEnabled":false,"proxyAddresses":["SMTP:adele@contoso.example","smtp:a.vance@contoso.example"]}"#,
+        )
+        .unwrap();
+        let merged = change.merge(Some(&stored()));
+        assert!(merged.suspended);
+        assert_eq!(merged.aliases, vec!["a.vance@contoso.example".to_owned()]);
+    }
+
+    #[test]
+    fn a_removed_user_is_told_apart() {
+        let change: UserDelta =
+            serde_json::from_str(r#"{"id":"u1","@removed":{"reason":"changed"}}"#).unwrap();
+        assert!(change.removed.is_some());
     }
 }

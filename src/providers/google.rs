@@ -138,6 +138,7 @@ impl From<GoogleGroup> for ExternalGroup {
             external_id: g.id,
             email: g.email,
             description: g.description,
+            members: None,
         }
     }
 }
@@ -190,6 +191,7 @@ impl DirectoryProvider for Google {
         );
         let page: UsersPage = self.session.get_json(&url).await?;
         Ok(ProviderPage {
+            delta_link: None,
             items: page.users.into_iter().map(Into::into).collect(),
             next: page.next_page_token,
         })
@@ -206,6 +208,7 @@ impl DirectoryProvider for Google {
         );
         let page: GroupsPage = self.session.get_json(&url).await?;
         Ok(ProviderPage {
+            delta_link: None,
             items: page.groups.into_iter().map(Into::into).collect(),
             next: page.next_page_token,
         })
@@ -220,6 +223,7 @@ impl DirectoryProvider for Google {
         let url = self.url(&path, GROUP_PAGE, cursor.as_deref());
         let page: MembersPage = self.session.get_json(&url).await?;
         Ok(ProviderPage {
+            delta_link: None,
             items: page
                 .members
                 .into_iter()

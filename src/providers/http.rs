@@ -89,6 +89,15 @@ impl Session {
 
     /// GETs `url` and parses its JSON body as `T`, retrying as the module says.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, ProviderError> {
+        self.get_json_with(url, &[]).await
+    }
+
+    /// [`Session::get_json`] with extra request headers (Graph's `Prefer: odata.maxpagesize`).
+    pub async fn get_json_with<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+    ) -> Result<T, ProviderError> {
         let policy = &self.settings.retry;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
@@ -100,7 +109,11 @@ impl Session {
         let (mut failures, mut throttled, mut refreshed) = (0usize, 0usize, false);
         loop {
             let token = self.access_token().await?;
-            let response = match self.http.get(url).bearer_auth(&token).send().await {
+            let mut request = self.http.get(url).bearer_auth(&token);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let response = match request.send().await {
                 Ok(response) => response,
                 Err(err) => {
                     failures += 1;
@@ -141,6 +154,17 @@ impl Session {
                 status: status.as_u16(),
                 detail,
             };
+            if status == StatusCode::GONE
+                || matches!(
+                    reason.reason.as_str(),
+                    "syncStateNotFound" | "resyncRequired"
+                )
+            {
+                return Err(ProviderError::DeltaExpired {
+                    provider: self.provider(),
+                    detail: reason.message,
+                });
+            }
             if status == StatusCode::UNAUTHORIZED {
                 if refreshed {
                     return Err(ProviderError::NeedsReauth {

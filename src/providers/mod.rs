@@ -36,6 +36,9 @@ pub struct ExternalGroup {
     pub display_name: String,
     pub email: Option<String>,
     pub description: Option<String>,
+    /// The external ids of the group's direct user members when the listing carries them
+    /// (Graph delta's `members@delta`); `None`: read them with `members_page`.
+    pub members: Option<Vec<String>>,
 }
 
 /// One page of a listing, and where the next one starts.
@@ -44,6 +47,9 @@ pub struct ProviderPage<T> {
     pub items: Vec<T>,
     /// Opaque: the URL or token of the next page; `None` on the last page.
     pub next: Option<String>,
+    /// On the last page of a listing that supports incremental reads (Graph delta): where the
+    /// next read of changes starts.
+    pub delta_link: Option<String>,
 }
 
 /// What can go wrong talking to a provider.
@@ -69,6 +75,13 @@ pub enum ProviderError {
         provider: &'static str,
         url: String,
         status: u16,
+        detail: String,
+    },
+    /// A stored delta link is no longer valid (Graph `410 Gone`, `syncStateNotFound`): the
+    /// next read must be a full one.
+    #[error("{provider}: the delta token expired ({detail}); a full sync is needed")]
+    DeltaExpired {
+        provider: &'static str,
         detail: String,
     },
     /// The provider could not be reached.

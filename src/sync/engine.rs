@@ -7,7 +7,7 @@
 
 use super::{
     SyncEvents,
-    reconcile::{self, Counts, Outcome, ReconcileError, Threshold},
+    reconcile::{self, Counts, DeltaLinks, Job, Outcome, ReconcileError, Report, Threshold},
     schedule::Schedule,
 };
 use crate::{
@@ -40,7 +40,26 @@ pub struct SyncDeps {
     pub events: SyncEvents,
     pub threshold: Threshold,
     pub schedule: Schedule,
+    /// This process, as the owner of the runs it executes (several processes may share a
+    /// database).
+    pub owner: String,
 }
+
+/// A name for this process that no other process shares: host, pid and a random part.
+pub fn process_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// How long a stopping engine waits for its runs to reach a batch boundary before it aborts
+/// them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 enum Command {
     Request {
@@ -59,17 +78,19 @@ enum Command {
 }
 
 /// The runs in flight: their tasks, and which integration each serves.
-#[derive(Default)]
 struct Running {
     tasks: JoinSet<()>,
     by_integration: std::collections::HashMap<i64, (i64, tokio::task::AbortHandle)>,
+    /// Cancelled at shutdown: every run stops at its next batch boundary.
+    stops: CancellationToken,
 }
 
 impl Running {
     fn spawn(&mut self, deps: &SyncDeps, run: sync_run::Model, confirmed: bool) {
+        let stop = self.stops.child_token();
         let handle = self
             .tasks
-            .spawn(execute(deps.clone(), run.clone(), confirmed));
+            .spawn(execute(deps.clone(), run.clone(), confirmed, stop));
         self.by_integration
             .insert(run.integration_id, (run.id, handle));
     }
@@ -138,7 +159,11 @@ pub fn start(
 }
 
 async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
-    let mut running = Running::default();
+    let mut running = Running {
+        tasks: JoinSet::new(),
+        by_integration: Default::default(),
+        stops: CancellationToken::new(),
+    };
     // The first look comes one tick after start, not at once.
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + deps.schedule.tick,
@@ -168,8 +193,17 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
             Some(_) = running.tasks.join_next(), if !running.tasks.is_empty() => {}
         }
     }
-    running.tasks.abort_all();
-    while running.tasks.join_next().await.is_some() {}
+    // Let every run stop at its next batch boundary (it marks itself CANCELLED), then abort
+    // what is still going after the grace period.
+    running.stops.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while running.tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        running.tasks.abort_all();
+        while running.tasks.join_next().await.is_some() {}
+    }
     // Only the runs this engine started: another process may share the database.
     let mine: Vec<i64> = running
         .by_integration
@@ -179,7 +213,7 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
     if let Err(err) = mark_cancelled(
         &deps.db,
         sync_run::Column::Id.is_in(mine),
-        "stopped: dirgate shut down; nothing was removed",
+        "stopped: dirgate shut down mid-batch; nothing was removed",
     )
     .await
     {
@@ -211,6 +245,7 @@ async fn mark_cancelled(
 /// Requests a SCHEDULED sync of every ACTIVE Entra/Google integration that is due. Integrations
 /// needing re-authentication are not scheduled (R16).
 async fn schedule_due(deps: &SyncDeps, running: &mut Running) -> DomainResult<()> {
+    expire_leases(deps).await?;
     let now = deps.schedule.clock.now();
     let due = integration::Entity::find()
         .filter(integration::Column::Status.eq(IntegrationStatus::Active))
@@ -238,6 +273,67 @@ async fn schedule_due(deps: &SyncDeps, running: &mut Running) -> DomainResult<()
         }
     }
     Ok(())
+}
+
+/// Runs whose process stopped renewing its lease (killed, or cut off from the database) are
+/// marked FAILED without a sweep, and their integrations made due at once, so another process
+/// syncs them again.
+async fn expire_leases(deps: &SyncDeps) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    let now = now();
+    let stale = sync_run::Entity::find()
+        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+        .filter(sync_run::Column::LeaseExpiresAt.lt(now))
+        .all(&deps.db)
+        .await?;
+    for run in stale {
+        let owner = run.lease_owner.clone().unwrap_or_default();
+        let failed = sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::Status, Expr::value(SyncRunStatus::Failed))
+            .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
+            .col_expr(
+                sync_run::Column::Error,
+                Expr::value(format!(
+                    "the process running this sync ({owner}) stopped renewing its lease; nothing was removed"
+                )),
+            )
+            .filter(sync_run::Column::Id.eq(run.id))
+            .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+            .filter(sync_run::Column::LeaseExpiresAt.lt(now))
+            .exec(&deps.db)
+            .await?;
+        if failed.rows_affected == 1 {
+            tracing::warn!(
+                run = run.id,
+                owner,
+                "a sync run's lease expired; marked failed"
+            );
+            integration::Entity::update_many()
+                .col_expr(
+                    integration::Column::NextSyncAt,
+                    Expr::value(deps.schedule.clock.now()),
+                )
+                .filter(integration::Column::Id.eq(run.integration_id))
+                .exec(&deps.db)
+                .await?;
+            if let Some(run) = sync_run::Entity::find_by_id(run.id).one(&deps.db).await? {
+                deps.events.publish(run);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lease_until(deps: &SyncDeps) -> chrono::DateTime<chrono::Utc> {
+    now() + chrono::Duration::from_std(deps.schedule.lease).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Whether a database error is the one-run-in-flight index refusing a second run.
+fn is_conflict(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 async fn active_run(
@@ -301,10 +397,23 @@ async fn start_run(
         groups_created: Set(0),
         groups_updated: Set(0),
         groups_removed: Set(0),
+        lease_owner: Set(Some(deps.owner.clone())),
+        lease_expires_at: Set(Some(lease_until(deps))),
         ..Default::default()
     }
     .insert(&deps.db)
-    .await?;
+    .await;
+    let run = match run {
+        Ok(run) => run,
+        // Another process queued a run of this integration first: that one it is.
+        Err(err) if is_conflict(&err) => {
+            return match active_run(&deps.db, integration.id).await? {
+                Some(run) => Ok(run),
+                None => Err(err.into()),
+            };
+        }
+        Err(err) => return Err(err.into()),
+    };
     deps.events.publish(run.clone());
     running.spawn(deps, run.clone(), false);
     Ok(run)
@@ -338,7 +447,18 @@ async fn confirm(
     let mut active = run.into_active_model();
     active.status = Set(SyncRunStatus::Queued);
     active.error = Set(None);
-    let run = active.update(&deps.db).await?;
+    active.lease_owner = Set(Some(deps.owner.clone()));
+    active.lease_expires_at = Set(Some(lease_until(deps)));
+    let run = match active.update(&deps.db).await {
+        Ok(run) => run,
+        Err(err) if is_conflict(&err) => {
+            return Err(DomainError::invalid(
+                "id",
+                "a sync of this integration is running; confirm after it ends",
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
     deps.events.publish(run.clone());
     running.spawn(deps, run.clone(), true);
     Ok(run)
@@ -397,7 +517,12 @@ async fn save(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<sync_run::M
 }
 
 /// One run, from RUNNING to SUCCEEDED, HELD or FAILED.
-async fn execute(deps: SyncDeps, mut run: sync_run::Model, confirmed: bool) {
+async fn execute(
+    deps: SyncDeps,
+    mut run: sync_run::Model,
+    confirmed: bool,
+    stop: CancellationToken,
+) {
     run.status = SyncRunStatus::Running;
     run.started_at = Some(now());
     let run = match save(&deps, run).await {
@@ -407,10 +532,39 @@ async fn execute(deps: SyncDeps, mut run: sync_run::Model, confirmed: bool) {
             return;
         }
     };
-    let outcome = sync(&deps, &run, confirmed).await;
+    let outcome = {
+        let heartbeat = heartbeat(&deps, run.id, &stop);
+        tokio::pin!(heartbeat);
+        let sync = sync(&deps, &run, confirmed, &stop);
+        tokio::pin!(sync);
+        loop {
+            tokio::select! {
+                outcome = &mut sync => break outcome,
+                () = &mut heartbeat => {}
+            }
+        }
+    };
+    // A run whose lease was taken over is another process's business now.
+    let still_mine = sync_run::Entity::find_by_id(run.id)
+        .filter(sync_run::Column::LeaseOwner.eq(deps.owner.as_str()))
+        .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
+        .one(&deps.db)
+        .await;
+    if !matches!(still_mine, Ok(Some(_))) {
+        tracing::warn!(
+            run = run.id,
+            "this process lost the run's lease; its outcome is dropped"
+        );
+        return;
+    }
     let mut run = run;
     run.finished_at = Some(now());
     match outcome {
+        Err(ReconcileError::Stopped) => {
+            run.status = SyncRunStatus::Cancelled;
+            run.error =
+                Some("stopped at a batch boundary: dirgate shut down; nothing was removed".into());
+        }
         Ok((Outcome::Applied(counts), _)) => {
             run = with_counts(run, &counts);
             run.status = SyncRunStatus::Succeeded;
@@ -439,6 +593,7 @@ async fn execute(deps: SyncDeps, mut run: sync_run::Model, confirmed: bool) {
                     "internal error (see the server log); nothing was removed".into()
                 }
                 ReconcileError::Domain(d) => format!("{d}; nothing was removed"),
+                ReconcileError::Stopped => "stopped; nothing was removed".into(),
             });
             if let ReconcileError::Provider(ProviderError::NeedsReauth { detail, .. }) = &err {
                 mark_needs_reauth(&deps, run.integration_id, detail).await;
@@ -447,6 +602,34 @@ async fn execute(deps: SyncDeps, mut run: sync_run::Model, confirmed: bool) {
     }
     if let Err(err) = save(&deps, run).await {
         tracing::error!(error = %err, "cannot save a sync run");
+    }
+}
+
+/// Renews the run's lease until the future is dropped; stops the run when the lease was lost
+/// (another process marked it failed). Never completes by itself.
+async fn heartbeat(deps: &SyncDeps, run: i64, stop: &CancellationToken) {
+    use sea_orm::sea_query::Expr;
+    let every = (deps.schedule.lease / 3).max(std::time::Duration::from_millis(50));
+    loop {
+        tokio::time::sleep(every).await;
+        let renewed = sync_run::Entity::update_many()
+            .col_expr(
+                sync_run::Column::LeaseExpiresAt,
+                Expr::value(lease_until(deps)),
+            )
+            .filter(sync_run::Column::Id.eq(run))
+            .filter(sync_run::Column::LeaseOwner.eq(deps.owner.as_str()))
+            .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
+            .exec(&deps.db)
+            .await;
+        match renewed {
+            Ok(r) if r.rows_affected == 0 => {
+                tracing::warn!(run, "the run's lease was lost; stopping at the next batch");
+                stop.cancel();
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(run, error = %err, "cannot renew a sync run's lease"),
+        }
     }
 }
 
@@ -474,9 +657,10 @@ async fn sync(
     deps: &SyncDeps,
     run: &sync_run::Model,
     confirmed: bool,
+    stop: &CancellationToken,
 ) -> Result<(Outcome, Vec<i64>), ReconcileError> {
     let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
-    let result = read_and_apply(deps, run, &integration, confirmed).await;
+    let result = read_and_apply(deps, run, &integration, confirmed, stop).await;
     let next =
         deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
     let mut update = integration::Entity::update_many()
@@ -491,22 +675,46 @@ async fn sync(
             sea_orm::sea_query::Expr::value(deps.schedule.clock.now()),
         );
     }
+    if let Ok((_, Some(state))) = &result {
+        update = update.col_expr(
+            integration::Column::DeltaState,
+            sea_orm::sea_query::Expr::value(serde_json::to_string(state).ok()),
+        );
+    }
     update.exec(&deps.db).await?;
-    let (outcome, touched) = result?;
+    let (
+        Report {
+            outcome, touched, ..
+        },
+        _,
+    ) = result?;
     if integration.auto_assign_devices && !touched.is_empty() {
         devices::auto_assign_users(&deps.db, &Actor::sync(), &touched).await?;
     }
     Ok((outcome, touched))
 }
 
+/// Where an Entra integration's incremental reads start, and when it was last read in full;
+/// stored as JSON in `integrations.delta_state`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeltaState {
+    #[serde(flatten)]
+    pub links: DeltaLinks,
+    pub full_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Opens a session with the integration's grant, reconciles, and stores a rotated refresh
-/// token whatever the outcome.
+/// token whatever the outcome. Entra integrations read changes only (Graph delta) when they
+/// hold delta links from a full read less than `full_every` ago, else read everything (and
+/// so get fresh links); an expired delta token falls back to a full read. Returns the delta
+/// state to store, if any.
 async fn read_and_apply(
     deps: &SyncDeps,
     run: &sync_run::Model,
     integration: &integration::Model,
     confirmed: bool,
-) -> Result<(Outcome, Vec<i64>), ReconcileError> {
+    stop: &CancellationToken,
+) -> Result<(Report, Option<DeltaState>), ReconcileError> {
     let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
     let settings = deps.services.providers.clone();
     let session = Arc::new(Session::new(
@@ -519,6 +727,14 @@ async fn read_and_apply(
     let publish_run = run.clone();
     let events = deps.events.clone();
     let progress = move |c: &Counts| events.publish(with_counts(publish_run.clone(), c));
+    let job = Job {
+        db: &deps.db,
+        integration,
+        threshold: deps.threshold,
+        confirmed,
+        progress: &progress,
+        stop,
+    };
     let result = match integration.kind {
         DirectoryKind::GoogleWorkspace => {
             let provider = Google::new(
@@ -526,31 +742,56 @@ async fn read_and_apply(
                 &settings.google.api,
                 settings.google_page_size,
             );
-            reconcile::full_sync(
-                &deps.db,
-                &provider,
-                integration,
-                deps.threshold,
-                confirmed,
-                &progress,
-            )
-            .await
+            reconcile::full_sync(&job, &provider)
+                .await
+                .map(|report| (report, None))
         }
         _ => {
-            let provider = Entra::new(
+            let graph = Entra::new(
                 session.clone(),
                 &settings.entra.api,
                 settings.entra_page_size,
             );
-            reconcile::full_sync(
-                &deps.db,
-                &provider,
-                integration,
-                deps.threshold,
-                confirmed,
-                &progress,
-            )
-            .await
+            let started = deps.schedule.clock.now();
+            let stored = integration
+                .delta_state
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<DeltaState>(s).ok())
+                .filter(|state| started - state.full_at < deps.schedule.full_every);
+            let incremental = match &stored {
+                Some(state) => match reconcile::delta_sync(&job, &graph, &state.links).await {
+                    Err(ReconcileError::Provider(ProviderError::DeltaExpired {
+                        detail, ..
+                    })) => {
+                        tracing::info!(
+                            integration = integration.id,
+                            detail,
+                            "the delta token expired; reading the whole directory"
+                        );
+                        None
+                    }
+                    other => Some(other.map(|report| {
+                        let state = report.delta.clone().map(|links| DeltaState {
+                            links,
+                            full_at: state.full_at,
+                        });
+                        (report, state)
+                    })),
+                },
+                None => None,
+            };
+            match incremental {
+                Some(result) => result,
+                None => reconcile::full_sync(&job, &graph.delta())
+                    .await
+                    .map(|report| {
+                        let state = report.delta.clone().map(|links| DeltaState {
+                            links,
+                            full_at: started,
+                        });
+                        (report, state)
+                    }),
+            }
         }
     };
     if let Some(rotated) = session.take_rotated_refresh_token() {

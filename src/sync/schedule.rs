@@ -54,6 +54,12 @@ pub struct Schedule {
     pub tick: Duration,
     /// The deployment's interval, in minutes.
     pub interval_minutes: i32,
+    /// Entra integrations read changes only (Graph delta) between full reconciliations, which
+    /// run at least this often.
+    pub full_every: ChronoDuration,
+    /// How long a process holds a run it stopped renewing: after this, another process marks
+    /// the run failed and the integration syncs again (several processes on one database).
+    pub lease: Duration,
 }
 
 impl Schedule {
@@ -63,6 +69,8 @@ impl Schedule {
             clock: Arc::new(SystemClock),
             tick: Duration::from_secs(30),
             interval_minutes,
+            full_every: ChronoDuration::hours(24),
+            lease: Duration::from_secs(60),
         }
     }
 

@@ -8,6 +8,7 @@ mod cli;
 mod connect;
 mod constraints;
 mod contract;
+mod delta;
 mod devices;
 mod http;
 mod lifecycle;

@@ -13,10 +13,10 @@ use entity::enums::{DirectoryKind, UserStatus};
 use fake_directory::{FaultAction, Kind};
 use serde_json::{Value, json};
 
-const RUN_FIELDS: &str = "id status trigger error pagesRead usersCreated usersUpdated usersSuspended usersRemoved usersArchived usersRestored groupsCreated groupsRemoved";
+pub(crate) const RUN_FIELDS: &str = "id status trigger error pagesRead usersCreated usersUpdated usersSuspended usersRemoved usersArchived usersRestored groupsCreated groupsRemoved";
 
 /// Connects an integration of `kind` (signing in as its admin) and waits for its first sync.
-async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: bool) -> Value {
+pub(crate) async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: bool) -> Value {
     let admin = fx.admin().await;
     let data = fx
         .ok(
@@ -43,7 +43,7 @@ async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: bool) -> Val
 }
 
 /// The integration's newest run.
-async fn last_run(fx: &Fixture, id: &Value) -> Value {
+pub(crate) async fn last_run(fx: &Fixture, id: &Value) -> Value {
     let admin = fx.viewer().await;
     let query = format!(
         "query($id: ID!) {{ integration(id: $id) {{ status statusReason lastSyncedAt syncRuns(first: 1) {{ nodes {{ {RUN_FIELDS} }} }} }} }}"
@@ -55,7 +55,7 @@ async fn last_run(fx: &Fixture, id: &Value) -> Value {
 }
 
 /// Asks for a sync and waits for it.
-async fn sync(fx: &Fixture, id: &Value) -> Value {
+pub(crate) async fn sync(fx: &Fixture, id: &Value) -> Value {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
@@ -67,7 +67,7 @@ async fn sync(fx: &Fixture, id: &Value) -> Value {
     last_run(fx, id).await
 }
 
-async fn user_count(fx: &Fixture, filter: Value) -> i64 {
+pub(crate) async fn user_count(fx: &Fixture, filter: Value) -> i64 {
     let viewer = fx.viewer().await;
     fx.ok(
         &viewer,
@@ -79,7 +79,7 @@ async fn user_count(fx: &Fixture, filter: Value) -> i64 {
         .unwrap()
 }
 
-fn tenant_users(server: &FakeServer, kind: Kind) -> Vec<String> {
+pub(crate) fn tenant_users(server: &FakeServer, kind: Kind) -> Vec<String> {
     let tenant = server.tenant(kind);
     server.fake.directory().tenants[&tenant]
         .users
@@ -88,7 +88,7 @@ fn tenant_users(server: &FakeServer, kind: Kind) -> Vec<String> {
         .collect()
 }
 
-async fn started(mut fx: Fixture, users: usize) -> (Fixture, FakeServer) {
+pub(crate) async fn started(mut fx: Fixture, users: usize) -> (Fixture, FakeServer) {
     let server = FakeServer::start(users, 3).await;
     fx.use_providers(server.settings());
     (fx, server)
@@ -200,9 +200,9 @@ async fn gone_users_are_removed_or_archived_and_come_back_restored(fx: Fixture) 
     let key = server.tenant(Kind::Entra);
     let saved = server.fake.edit(|d| {
         let t = d.tenants.get_mut(&key).unwrap();
-        t.users.get_mut(&suspend).unwrap().suspended = true;
-        let saved = t.users.remove(&keep_device).unwrap();
-        t.users.remove(&plain);
+        t.change_user(&suspend, |u| u.suspended = true).unwrap();
+        let saved = t.remove_user(&keep_device).unwrap();
+        t.remove_user(&plain).unwrap();
         saved
     });
     let run = sync(&fx, &id).await;
@@ -224,11 +224,7 @@ async fn gone_users_are_removed_or_archived_and_come_back_restored(fx: Fixture) 
     // The archived user comes back.
     let key = server.tenant(Kind::Entra);
     server.fake.edit(|d| {
-        d.tenants
-            .get_mut(&key)
-            .unwrap()
-            .users
-            .insert(saved.id.clone(), saved);
+        d.tenants.get_mut(&key).unwrap().put_user(saved);
     });
     let run = sync(&fx, &id).await;
     assert_eq!(run["usersRestored"], 1, "{run}");
@@ -252,7 +248,7 @@ async fn a_sync_past_the_threshold_is_held_until_confirmed(fx: Fixture) {
     server.fake.edit(|d| {
         let t = d.tenants.get_mut(&key).unwrap();
         for gone in &ids[..15] {
-            t.users.remove(gone);
+            t.remove_user(gone).unwrap();
         }
     });
     let run = sync(&fx, &id).await;
@@ -298,7 +294,11 @@ async fn a_failure_part_way_removes_nothing(fx: Fixture) {
     let ids = tenant_users(&server, Kind::Entra);
     let key = server.tenant(Kind::Entra);
     server.fake.edit(|d| {
-        d.tenants.get_mut(&key).unwrap().users.remove(&ids[0]);
+        d.tenants
+            .get_mut(&key)
+            .unwrap()
+            .remove_user(&ids[0])
+            .unwrap();
     });
     // Users read fine; groups keep failing.
     server.fake.inject(fake_directory::Fault {
@@ -477,7 +477,7 @@ async fn scheduled_syncs_follow_the_interval_and_skip_needs_reauth(mut fx: Fixtu
         Schedule {
             clock: std::sync::Arc::new(clock.clone()),
             tick: std::time::Duration::from_millis(20),
-            interval_minutes: 240,
+            ..Schedule::system(240)
         },
     );
     let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
