@@ -9,7 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use entity::enums::DirectoryKind;
 use reqwest::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use tokio::sync::Mutex;
 
 /// One integration's authenticated session with its provider.
@@ -21,7 +21,13 @@ pub struct Session {
     refresh_token: Mutex<String>,
     access_token: Mutex<Option<String>>,
     rotated: std::sync::Mutex<Option<String>>,
+    on_rotate: Option<OnRotate>,
 }
+
+/// Stores a rotated refresh token; called before the new grant is used, since the provider may
+/// have spent the old one already.
+pub type OnRotate =
+    Arc<dyn Fn(String) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 impl Session {
     /// A session that will get its access tokens from `refresh_token`.
@@ -40,7 +46,15 @@ impl Session {
             refresh_token: Mutex::new(refresh_token),
             access_token: Mutex::new(None),
             rotated: std::sync::Mutex::new(None),
+            on_rotate: None,
         }
+    }
+
+    /// Calls `store` with every rotated refresh token as soon as the provider issues it, so a
+    /// process that dies mid-sync leaves the live token behind, not the spent one.
+    pub fn on_rotate(mut self, store: OnRotate) -> Self {
+        self.on_rotate = Some(store);
+        self
     }
 
     /// The provider's name, for errors.
@@ -82,6 +96,9 @@ impl Session {
         .await?;
         if let Some(new) = grant.refresh_token.filter(|new| *new != *refresh_token) {
             *refresh_token = new.clone();
+            if let Some(store) = &self.on_rotate {
+                store(new.clone()).await;
+            }
             *self.rotated.lock().unwrap_or_else(|e| e.into_inner()) = Some(new);
         }
         Ok(grant.access_token)

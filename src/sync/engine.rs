@@ -196,6 +196,10 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
     // Let every run stop at its next batch boundary (it marks itself CANCELLED), then abort
     // what is still going after the grace period.
     running.stops.cancel();
+    tracing::info!(
+        runs = running.tasks.len(),
+        "stopping the sync runs at their next batch boundary"
+    );
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while running.tasks.join_next().await.is_some() {}
     })
@@ -600,6 +604,13 @@ async fn execute(
             }
         }
     }
+    tracing::info!(
+        run = run.id,
+        integration = run.integration_id,
+        status = ?run.status,
+        error = run.error.as_deref().unwrap_or_default(),
+        "sync run finished"
+    );
     if let Err(err) = save(&deps, run).await {
         tracing::error!(error = %err, "cannot save a sync run");
     }
@@ -703,8 +714,8 @@ pub struct DeltaState {
     pub full_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Opens a session with the integration's grant, reconciles, and stores a rotated refresh
-/// token whatever the outcome. Entra integrations read changes only (Graph delta) when they
+/// Opens a session with the integration's grant (a rotated refresh token is stored the moment
+/// the provider issues it) and reconciles. Entra integrations read changes only (Graph delta) when they
 /// hold delta links from a full read less than `full_every` ago, else read everything (and
 /// so get fresh links); an expired delta token falls back to a full read. Returns the delta
 /// state to store, if any.
@@ -717,13 +728,27 @@ async fn read_and_apply(
 ) -> Result<(Report, Option<DeltaState>), ReconcileError> {
     let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
     let settings = deps.services.providers.clone();
-    let session = Arc::new(Session::new(
-        deps.services.http.clone(),
-        settings.clone(),
-        integration.kind,
-        integration.tenant.clone(),
-        refresh_token,
-    ));
+    let store = {
+        let (db, services, id) = (deps.db.clone(), deps.services.clone(), integration.id);
+        Arc::new(move |token: String| {
+            let (db, services) = (db.clone(), services.clone());
+            Box::pin(async move {
+                if let Err(err) = store_refresh_token(&db, &services, id, &token).await {
+                    tracing::error!(error = %err, integration = id, "cannot store a rotated refresh token");
+                }
+            }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        })
+    };
+    let session = Arc::new(
+        Session::new(
+            deps.services.http.clone(),
+            settings.clone(),
+            integration.kind,
+            integration.tenant.clone(),
+            refresh_token,
+        )
+        .on_rotate(store),
+    );
     let publish_run = run.clone();
     let events = deps.events.clone();
     let progress = move |c: &Counts| events.publish(with_counts(publish_run.clone(), c));
@@ -735,7 +760,7 @@ async fn read_and_apply(
         progress: &progress,
         stop,
     };
-    let result = match integration.kind {
+    match integration.kind {
         DirectoryKind::GoogleWorkspace => {
             let provider = Google::new(
                 session.clone(),
@@ -793,22 +818,23 @@ async fn read_and_apply(
                     }),
             }
         }
-    };
-    if let Some(rotated) = session.take_rotated_refresh_token() {
-        store_refresh_token(deps, integration.id, &rotated).await?;
     }
-    result
 }
 
-async fn store_refresh_token(deps: &SyncDeps, id: i64, token: &str) -> DomainResult<()> {
-    let sealed = connect::seal_refresh_token(&deps.services.secrets, id, token);
+async fn store_refresh_token(
+    db: &DatabaseConnection,
+    services: &Services,
+    id: i64,
+    token: &str,
+) -> DomainResult<()> {
+    let sealed = connect::seal_refresh_token(&services.secrets, id, token);
     integration::Entity::update_many()
         .col_expr(
             integration::Column::RefreshTokenEnc,
             sea_orm::sea_query::Expr::value(sealed),
         )
         .filter(integration::Column::Id.eq(id))
-        .exec(&deps.db)
+        .exec(db)
         .await?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! End to end: the `dirgate` binary itself, on SQLite and PostgreSQL.
 
-use crate::support::postgres_url;
-use sea_orm::ConnectionTrait;
+use crate::support::ScratchDatabase;
 use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader},
@@ -120,25 +119,9 @@ async fn cli_tokens_and_serve_on_sqlite() {
 
 #[tokio::test]
 async fn cli_tokens_and_serve_on_postgres() {
-    let base = postgres_url();
-    let name = format!("dirgate_cli_{}", std::process::id());
-    let admin = dirgate::db::connect(&base)
-        .await
-        .expect("PostgreSQL is required");
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    token_lifecycle_and_serve(&format!("{prefix}/{name}")).await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    let db = ScratchDatabase::create("dirgate_cli").await;
+    token_lifecycle_and_serve(&db.url).await;
+    db.drop().await;
 }
 
 #[test]

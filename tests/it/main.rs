@@ -13,6 +13,7 @@ mod devices;
 mod http;
 mod lifecycle;
 mod loaders;
+mod processes;
 mod providers;
 mod queries;
 mod sync;

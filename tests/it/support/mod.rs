@@ -239,6 +239,47 @@ fn rand_suffix() -> String {
     format!("{}_{nanos}", NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
+/// A PostgreSQL database of a test's own (for tests that run the `dirgate` binary, which
+/// migrates its database itself), dropped with [`ScratchDatabase::drop`].
+pub struct ScratchDatabase {
+    pub url: String,
+    name: String,
+    admin: sea_orm::DatabaseConnection,
+}
+
+impl ScratchDatabase {
+    /// Creates `NAME_PID`, dropping a leftover of the same name first.
+    pub async fn create(name: &str) -> Self {
+        let base = postgres_url();
+        let name = format!("{name}_{}", std::process::id());
+        let admin = dirgate::db::connect(&base)
+            .await
+            .expect("PostgreSQL is required");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.execute_unprepared(&sql).await.unwrap();
+        }
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        Self {
+            url: format!("{prefix}/{name}"),
+            name,
+            admin,
+        }
+    }
+
+    pub async fn drop(self) {
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+}
+
 /// Drops a test's PostgreSQL schema. Runs after the test, on its runtime, so rollbacks of
 /// transactions the test left behind can finish first (a `Drop` impl would block them).
 pub struct SchemaGuard(Option<String>);
@@ -249,9 +290,23 @@ impl SchemaGuard {
         let db = dirgate::db::connect(&postgres_url())
             .await
             .expect("PostgreSQL");
-        db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .await
-            .expect("drop test schema");
+        // A sync the test left running may still hold locks in the schema (a deadlock with
+        // the drop is possible): try again a few times.
+        let mut attempts = 0;
+        loop {
+            match db
+                .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await
+            {
+                Ok(_) => break,
+                Err(err) if attempts < 10 => {
+                    attempts += 1;
+                    eprintln!("dropping {schema} failed ({err}); trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(err) => panic!("cannot drop test schema {schema}: {err}"),
+            }
+        }
         db.close().await.ok();
     }
 }
