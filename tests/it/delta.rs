@@ -111,8 +111,10 @@ async fn entra_reads_only_changes_after_the_first_full_read(fx: Fixture) {
         (group, leaver)
     });
     let before = delta_requests(&server);
+    fx.reset_statements();
     let run = sync(&fx, &id).await;
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert!(fx.directory_writes() > 0, "the write counter sees writes");
     assert_eq!(
         delta_requests(&server) - before,
         2,
@@ -151,7 +153,9 @@ async fn entra_reads_only_changes_after_the_first_full_read(fx: Fixture) {
     );
 
     // Nothing changed: nothing written, two small reads.
+    fx.reset_statements();
     let run = sync(&fx, &id).await;
+    assert_eq!(fx.directory_writes(), 0);
     assert_eq!(run["pagesRead"], 2);
     for field in [
         "usersCreated",

@@ -152,9 +152,15 @@ async fn first_sync_imports_users_groups_and_memberships(fx: Fixture) {
 async fn unchanged_resync_changes_nothing(fx: Fixture) {
     let (fx, _server) = started(fx, 30).await;
     let id = connect(&fx, "GOOGLE_WORKSPACE", "Fabrikam", false).await;
+    fx.reset_statements();
     let run = sync(&fx, &id).await;
     assert_eq!(run["status"], "SUCCEEDED");
     assert_eq!(run["trigger"], "MANUAL");
+    assert_eq!(
+        fx.directory_writes(),
+        0,
+        "an unchanged directory is compared, not rewritten"
+    );
     for field in [
         "usersCreated",
         "usersUpdated",

@@ -40,6 +40,7 @@ pub struct Fixture {
     pub db: DatabaseConnection,
     pub backend: Backend,
     statements: Arc<AtomicUsize>,
+    directory_writes: Arc<AtomicUsize>,
     cleanup: Option<Cleanup>,
 }
 
@@ -87,10 +88,15 @@ impl Fixture {
             }
         };
         let statements = Arc::new(AtomicUsize::new(0));
+        let directory_writes = Arc::new(AtomicUsize::new(0));
         let counter = statements.clone();
+        let writes = directory_writes.clone();
         let log_sql = std::env::var_os("DIRGATE_TEST_LOG_SQL").is_some();
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::SeqCst);
+            if is_directory_write(&info.statement.sql) {
+                writes.fetch_add(1, Ordering::SeqCst);
+            }
             if log_sql {
                 eprintln!("SQL: {}", info.statement.sql);
             }
@@ -109,6 +115,7 @@ impl Fixture {
             db,
             backend,
             statements,
+            directory_writes,
             cleanup: Some(cleanup),
         }
     }
@@ -164,6 +171,13 @@ impl Fixture {
 
     pub fn reset_statements(&self) {
         self.statements.store(0, Ordering::SeqCst);
+        self.directory_writes.store(0, Ordering::SeqCst);
+    }
+
+    /// INSERT, UPDATE and DELETE statements on the imported directory (users, aliases, groups,
+    /// memberships) since the last [`Fixture::reset_statements`].
+    pub fn directory_writes(&self) -> usize {
+        self.directory_writes.load(Ordering::SeqCst)
     }
 
     /// A caller holding a fresh token of `role`.
@@ -237,6 +251,22 @@ fn rand_suffix() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{}_{nanos}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+fn is_directory_write(sql: &str) -> bool {
+    let sql = sql.trim_start();
+    let verb = ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .any(|v| sql.len() >= v.len() && sql[..v.len()].eq_ignore_ascii_case(v));
+    let head = &sql[..sql.len().min(60)];
+    verb && [
+        "directory_users",
+        "user_aliases",
+        "directory_groups",
+        "group_memberships",
+    ]
+    .iter()
+    .any(|t| head.contains(t))
 }
 
 /// A PostgreSQL database of a test's own (for tests that run the `dirgate` binary, which
