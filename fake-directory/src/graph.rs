@@ -294,6 +294,9 @@ fn max_page_size(headers: &HeaderMap) -> usize {
         .unwrap_or(100)
 }
 
+/// Members listed per group object in a first delta round; a bigger group comes in several.
+const MEMBERS_PER_OBJECT: usize = 10;
+
 fn sync_state_not_found() -> Response {
     error(
         StatusCode::GONE,
@@ -436,13 +439,14 @@ async fn groups_delta(
     match delta_step(tenant, &params) {
         Err(r) => r,
         Ok(DeltaStep::Enumerate { seq, offset }) => {
+            // As Graph does with big groups, a group's members come in several objects: the
+            // first with the group's properties, the next with only `id` and more members.
             let items = tenant
                 .groups
                 .keys()
                 .skip(offset)
                 .take(size)
-                .filter_map(|id| {
-                    let mut g = group_json(tenant, id)?;
+                .flat_map(|id| {
                     let members: Vec<Value> = tenant
                         .members
                         .get(id)
@@ -450,8 +454,22 @@ async fn groups_delta(
                         .flatten()
                         .map(|m| member_json(m, false))
                         .collect();
-                    g["members@delta"] = json!(members);
-                    Some(g)
+                    let mut objects = Vec::new();
+                    for (i, chunk) in members.chunks(MEMBERS_PER_OBJECT).enumerate() {
+                        let mut g = if i == 0 {
+                            group_json(tenant, id).unwrap_or_else(|| json!({ "id": id }))
+                        } else {
+                            json!({ "id": id })
+                        };
+                        g["members@delta"] = json!(chunk);
+                        objects.push(g);
+                    }
+                    if objects.is_empty() {
+                        let mut g = group_json(tenant, id).unwrap_or_else(|| json!({ "id": id }));
+                        g["members@delta"] = json!([]);
+                        objects.push(g);
+                    }
+                    objects
                 })
                 .collect();
             let next = (offset + size < tenant.groups.len()).then_some((seq, offset + size));

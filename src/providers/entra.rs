@@ -318,7 +318,10 @@ impl Entra {
     /// Graph delta queries: the first round enumerates the directory and ends in a delta
     /// link; later rounds start from that link and read changes only.
     pub fn delta(&self) -> EntraDelta<'_> {
-        EntraDelta { graph: self }
+        EntraDelta {
+            graph: self,
+            seen: Default::default(),
+        }
     }
 
     /// A delta page, asking for the configured page size with `Prefer: odata.maxpagesize`.
@@ -457,6 +460,9 @@ impl DirectoryProvider for Entra {
 /// last pages carry the delta links the next, incremental, sync starts from.
 pub struct EntraDelta<'a> {
     graph: &'a Entra,
+    /// Groups met so far in this round: Graph may list a big group again on a later page with
+    /// more members and without its other properties.
+    seen: std::sync::Mutex<std::collections::HashMap<String, ExternalGroup>>,
 }
 
 impl DirectoryProvider for EntraDelta<'_> {
@@ -485,13 +491,15 @@ impl DirectoryProvider for EntraDelta<'_> {
     ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
         let url = cursor.unwrap_or_else(|| self.graph.groups_delta_url());
         let page = self.graph.group_changes(&url).await?;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         Ok(ProviderPage {
             items: page
                 .items
                 .into_iter()
                 .filter(|g| g.removed.is_none())
                 .map(|g| {
-                    let mut group = g.merge(None);
+                    let mut group = g.merge(seen.get(&g.id));
+                    seen.insert(g.id.clone(), group.clone());
                     group.members = Some(
                         g.members
                             .iter()
