@@ -26,12 +26,14 @@ pub struct NewToken {
     pub token: String,
 }
 
-fn hash_secret(secret: &str) -> String {
+/// SHA-256 of a secret, hex: what is stored instead of a token.
+pub fn hash_secret(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_secret() -> String {
+/// 32 random bytes, base64url.
+pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

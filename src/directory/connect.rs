@@ -94,7 +94,7 @@ fn check_configured(settings: &ProviderSettings, kind: DirectoryKind) -> DomainR
     Ok(())
 }
 
-fn name_taken(err: DbErr, name: &str) -> DomainError {
+pub(crate) fn name_taken(err: DbErr, name: &str) -> DomainError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::NameTaken(name.to_owned()),
         _ => err.into(),

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod ids;
 pub mod integrations;
 pub mod page;
+pub mod scim;
 pub mod sync_runs;
 pub mod users;
 

@@ -8,7 +8,7 @@ use super::{
     types::{Device, DevicePlatform, DirectoryKind, Integration},
 };
 use crate::{
-    directory::{DeviceId, IntegrationId, SyncRunId, UserId, connect, devices, integrations},
+    directory::{DeviceId, IntegrationId, SyncRunId, UserId, connect, devices, integrations, scim},
     sync::SyncHandle,
 };
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -17,7 +17,7 @@ use entity::enums::SyncTrigger;
 /// An integration to add.
 #[derive(InputObject)]
 pub struct AddIntegrationInput {
-    /// ENTRA_ID or GOOGLE_WORKSPACE (SCIM is not available yet).
+    /// ENTRA_ID, GOOGLE_WORKSPACE or SCIM.
     pub kind: DirectoryKind,
     /// Unique among integrations, case-insensitively; 1–64 characters (R3).
     pub name: String,
@@ -32,9 +32,21 @@ pub struct AddIntegrationInput {
 pub struct AddIntegrationPayload {
     /// The new integration, AWAITING_CONSENT.
     pub integration: Integration,
-    /// Open this URL in a browser: the directory admin signs in and consents (R4). It works
-    /// once, for ten minutes.
+    /// Entra ID and Google Workspace: open this URL in a browser, where the directory admin
+    /// signs in and consents (R4). It works once, for ten minutes.
     pub authorization_url: Option<String>,
+    /// SCIM: the base URL to give the directory's provisioning app.
+    pub scim_base_url: Option<String>,
+    /// SCIM: the bearer token for that app. Shown this once: only a hash is kept (R13).
+    pub scim_token: Option<String>,
+}
+
+/// A SCIM integration's new token.
+#[derive(SimpleObject)]
+pub struct RotateScimTokenPayload {
+    pub integration: Integration,
+    /// The new bearer token, shown this once; the old one no longer works.
+    pub scim_token: String,
 }
 
 /// What the provider sent back to the redirect URI; the same as `GET /oauth/callback`.
@@ -158,11 +170,34 @@ impl Mutation {
             auto_assign_devices: input.auto_assign_devices.unwrap_or(false),
             sync_interval_minutes: input.sync_interval_minutes,
         };
+        if new.kind == entity::enums::DirectoryKind::Scim {
+            let (model, token) =
+                scim::add(ctx.db(), &admin, &new.name, new.auto_assign_devices).await?;
+            return Ok(AddIntegrationPayload {
+                scim_base_url: Some(scim::base_url(&ctx.config().public_url(), model.id)),
+                scim_token: Some(token),
+                integration: Integration(model),
+                authorization_url: None,
+            });
+        }
         let services = ctx.services();
         let (model, url) = connect::add(ctx.db(), &admin, &services.oauth(), new).await?;
         Ok(AddIntegrationPayload {
             integration: Integration(model),
             authorization_url: Some(url),
+            scim_base_url: None,
+            scim_token: None,
+        })
+    }
+
+    /// Replaces a SCIM integration's bearer token; the old token stops working at once (R13).
+    async fn rotate_scim_token(&self, ctx: &Context<'_>, id: ID) -> Result<RotateScimTokenPayload> {
+        let admin = ctx.admin()?;
+        let id = IntegrationId(ids::decode(&id, kinds::INTEGRATION, "id")?);
+        let (model, token) = scim::rotate(ctx.db(), &admin, id).await?;
+        Ok(RotateScimTokenPayload {
+            integration: Integration(model),
+            scim_token: token,
         })
     }
 

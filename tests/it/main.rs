@@ -16,4 +16,5 @@ mod loaders;
 mod processes;
 mod providers;
 mod queries;
+mod scim;
 mod sync;

@@ -78,6 +78,17 @@ impl Integration {
             .unwrap_or_default()
     }
 
+    /// SCIM only: the base URL to give the directory's provisioning app (R7, R13).
+    async fn scim_base_url(&self, ctx: &Context<'_>) -> Option<String> {
+        (self.0.kind == entity::enums::DirectoryKind::Scim)
+            .then(|| crate::directory::scim::base_url(&ctx.config().public_url(), self.0.id))
+    }
+
+    /// SCIM only: the end of the current SCIM token, to tell tokens apart; never the token.
+    async fn scim_token_hint(&self) -> Option<&str> {
+        self.0.scim_token_hint.as_deref()
+    }
+
     /// Whether devices are assigned automatically to this integration's users (R12).
     async fn auto_assign_devices(&self) -> bool {
         self.0.auto_assign_devices
