@@ -76,6 +76,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub scheduler_tick_seconds: u64,
 
+    /// Requests per second one SCIM token may make; more are answered 429 with Retry-After.
+    #[arg(long, env = "DIRGATE_SCIM_REQUESTS_PER_SECOND", default_value_t = 1000, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub scim_requests_per_second: u32,
+
     /// Log filter (tracing's `EnvFilter` syntax).
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -190,6 +195,7 @@ impl Config {
             full_sync_hours: 24,
             sync_lease_seconds: 60,
             scheduler_tick_seconds: 30,
+            scim_requests_per_second: 1000,
             encryption_key: None,
             entra_client_id: String::new(),
             entra_client_secret: String::new(),

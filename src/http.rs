@@ -34,6 +34,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/oauth/callback", get(oauth_callback))
+        .merge(crate::scim::router(app.clone()).with_state(()))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes));
     let origins: Vec<HeaderValue> = app
         .config
@@ -84,7 +85,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
 }
 
 /// The token of a `Bearer <token>` value (scheme case-insensitive).
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -13,6 +13,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod providers;
+pub mod scim;
 pub mod sync;
 
 pub use app::App;

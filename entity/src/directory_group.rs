@@ -15,6 +15,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_seen_run_id: Option<i64>,
+    /// SCIM integrations: the resource as the client sent it (canonical names), JSON.
+    pub scim_resource: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,6 +30,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub archived_at: Option<DateTimeUtc>,
     pub last_seen_run_id: Option<i64>,
+    /// SCIM integrations: the resource as the client sent it (canonical names), JSON.
+    pub scim_resource: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_initial;
 mod m20261128_000002_one_run_in_flight;
+mod m20261128_000003_scim_resources;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261128_000002_one_run_in_flight::Migration),
+            Box::new(m20261128_000003_scim_resources::Migration),
         ]
     }
 }

@@ -94,3 +94,565 @@ async fn rotating_a_scim_token_replaces_it(fx: Fixture) {
         .await;
     assert_eq!(error_code(&refused), "INVALID_INPUT");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The SCIM endpoint over real HTTP.
+
+/// The real router on a loopback port, and a SCIM integration's base URL and token.
+pub(crate) struct ScimClient {
+    pub base: String,
+    pub token: String,
+    pub integration: Value,
+    http: reqwest::Client,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for ScimClient {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl ScimClient {
+    pub(crate) async fn start(fx: &Fixture, name: &str) -> Self {
+        let added = add_scim(fx, name).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(dirgate::http::serve(
+            fx.app.clone(),
+            listener,
+            stop.clone().cancelled_owned(),
+        ));
+        let path = added["scimBaseUrl"].as_str().unwrap();
+        let path = &path[path.find("/scim/v2/").unwrap()..];
+        Self {
+            base: format!("http://{addr}{path}"),
+            token: added["scimToken"].as_str().unwrap().to_owned(),
+            integration: added["integration"].clone(),
+            http: reqwest::Client::new(),
+            stop,
+        }
+    }
+
+    /// Sends a request; returns the status and the JSON body (Null when empty).
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_with(method, path, body, &self.token).await
+    }
+
+    pub(crate) async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: &str,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        if status != 204 {
+            let kind = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(kind, "application/scim+json", "{method} {path}");
+        }
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn raw(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn enc(filter: &str) -> String {
+    url::form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+}
+
+/// The user GraphQL shows for a SCIM id.
+async fn graphql_user(fx: &Fixture, external: &str) -> Value {
+    let viewer = fx.viewer().await;
+    let data = fx
+        .ok(
+            &viewer,
+            "{ users(first: 500) { nodes { externalId userName email displayName givenName familyName department status origin groups { displayName } } } }",
+            json!({}),
+        )
+        .await;
+    data["users"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["externalId"] == external)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+on_both_databases!(
+    okta_provisioning_replayed,
+    entra_provisioning_replayed,
+    scim_tokens_only_open_their_own_integration,
+    bad_scim_input_is_refused_and_changes_nothing,
+);
+
+/// Okta: test connection, lookup before create, create (with a password never echoed), full
+/// PUT for an update, deactivation with `active: false`, a group pushed with members.
+async fn okta_provisioning_replayed(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Okta").await;
+    // Test connection.
+    let (status, list) = scim.call("GET", "/Users?startIndex=1&count=2", None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["totalResults"], 0);
+    assert_eq!(list["startIndex"], 1);
+    assert_eq!(
+        list["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    );
+    // Lookup before create.
+    let lookup = format!(
+        "/Users?filter={}&startIndex=1&count=100",
+        enc("userName eq \"dev.one@okta.example\"")
+    );
+    let (_, found) = scim.call("GET", &lookup, None).await;
+    assert_eq!(found["totalResults"], 0);
+    let create = json!({
+        "schemas": [USER_SCHEMA],
+        "userName": "dev.one@okta.example",
+        "name": { "givenName": "Dev", "familyName": "One" },
+        "emails": [{ "primary": true, "value": "dev.one@okta.example", "type": "work" }],
+        "displayName": "Dev One",
+        "locale": "en-US",
+        "externalId": "00u1okta",
+        "groups": [],
+        "password": "Sup3rSecret!",
+        "active": true
+    });
+    let (status, user) = scim.call("POST", "/Users", Some(create.clone())).await;
+    assert_eq!(status, 201, "{user}");
+    assert!(user.get("password").is_none(), "a password is never echoed");
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(user["meta"]["resourceType"], "User");
+    assert!(
+        user["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{id}"))
+    );
+    assert!(user["meta"]["version"].as_str().unwrap().starts_with("W/"));
+    assert_eq!(user["externalId"], "00u1okta");
+    // Seen by the lookup now, and in GraphQL at once.
+    let (_, found) = scim.call("GET", &lookup, None).await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+    let seen = graphql_user(&fx, &id).await;
+    assert_eq!(seen["userName"], "dev.one@okta.example");
+    assert_eq!(seen["givenName"], "Dev");
+    assert_eq!(seen["origin"], "Okta");
+    // The same userName again: 409 uniqueness.
+    let (status, err) = scim.call("POST", "/Users", Some(create.clone())).await;
+    assert_eq!(status, 409);
+    assert_eq!(err["scimType"], "uniqueness");
+    assert_eq!(err["status"], "409");
+    // Full PUT for an update.
+    let mut update = create.clone();
+    update["name"]["familyName"] = json!("Uno");
+    update[ENTERPRISE] = json!({ "department": "Platform" });
+    update["schemas"] = json!([USER_SCHEMA, ENTERPRISE]);
+    let (status, user) = scim
+        .call("PUT", &format!("/Users/{id}"), Some(update.clone()))
+        .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["name"]["familyName"], "Uno");
+    let seen = graphql_user(&fx, &id).await;
+    assert_eq!(seen["familyName"], "Uno");
+    assert_eq!(seen["department"], "Platform");
+    // Deactivation: active false, never DELETE.
+    let (status, user) = scim
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [PATCH_SCHEMA], "Operations": [{ "op": "replace", "value": { "active": false } }] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["active"], false);
+    assert_eq!(graphql_user(&fx, &id).await["status"], "SUSPENDED");
+    // Reactivation by full PUT.
+    update["active"] = json!(true);
+    let (_, user) = scim
+        .call("PUT", &format!("/Users/{id}"), Some(update))
+        .await;
+    assert_eq!(user["active"], true);
+    assert_eq!(graphql_user(&fx, &id).await["status"], "ACTIVE");
+    // A group with the user.
+    let (status, group) = scim
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({ "schemas": [GROUP_SCHEMA], "displayName": "Engineering", "members": [{ "value": id }] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    assert_eq!(group["members"][0]["value"], id.as_str());
+    assert_eq!(
+        graphql_user(&fx, &id).await["groups"],
+        json!([{ "displayName": "Engineering" }])
+    );
+}
+
+/// Entra provisioning: lookups by userName, externalId and work email; groups by displayName
+/// without members; the default PATCH dialect; member add and remove.
+async fn entra_provisioning_replayed(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Entra provisioning").await;
+    for filter in [
+        "userName eq \"AdeleV@contoso.example\"",
+        "externalId eq \"AdeleV\"",
+        "emails[type eq \"work\"].value eq \"AdeleV@contoso.example\"",
+    ] {
+        let (status, found) = scim
+            .call("GET", &format!("/Users?filter={}", enc(filter)), None)
+            .await;
+        assert_eq!(status, 200, "{filter}: {found}");
+        assert_eq!(found["totalResults"], 0, "{filter}");
+    }
+    let (status, user) = scim
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({
+                "schemas": [USER_SCHEMA, ENTERPRISE],
+                "externalId": "AdeleV",
+                "userName": "AdeleV@contoso.example",
+                "active": true,
+                "displayName": "Adele Vance",
+                "emails": [{ "primary": true, "type": "work", "value": "AdeleV@contoso.example" }],
+                "meta": { "resourceType": "User" },
+                "name": { "formatted": "Adele Vance", "familyName": "Vance", "givenName": "Adele" },
+                "title": "Retail Manager",
+                ENTERPRISE: { "department": "Retail", "employeeNumber": "1001" }
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_str().unwrap().to_owned();
+    for filter in [
+        "userName eq \"adelev@contoso.example\"",
+        "externalId eq \"AdeleV\"",
+        "emails[type eq \"work\"].value eq \"AdeleV@contoso.example\"",
+    ] {
+        let (_, found) = scim
+            .call("GET", &format!("/Users?filter={}", enc(filter)), None)
+            .await;
+        assert_eq!(found["totalResults"], 1, "{filter}: {found}");
+    }
+    // The default dialect: capitalised ops, a boolean as a string, one op per attribute.
+    let (status, user) = scim
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [PATCH_SCHEMA], "Operations": [
+                { "op": "Replace", "path": "title", "value": "Store Manager" },
+                { "op": "Replace", "path": "emails[type eq \"work\"].value", "value": "adele.vance@contoso.example" },
+                { "op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Sales" },
+                { "op": "Replace", "path": "active", "value": "False" }
+            ] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["active"], false);
+    assert_eq!(user[ENTERPRISE]["department"], "Sales");
+    let seen = graphql_user(&fx, &id).await;
+    assert_eq!(seen["email"], "adele.vance@contoso.example");
+    assert_eq!(seen["department"], "Sales");
+    assert_eq!(seen["status"], "SUSPENDED");
+    // aadOptscim062020: a path-less replace with dotted and URN keys, real booleans.
+    let (status, user) = scim
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(
+                json!({ "schemas": [PATCH_SCHEMA], "Operations": [{ "op": "replace", "value": {
+                "active": true,
+                "name.givenName": "Adèle",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "1002"
+            } }] }),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["name"]["givenName"], "Adèle");
+    assert_eq!(
+        user["name"]["familyName"], "Vance",
+        "the rest of `name` stays"
+    );
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], "1002");
+    assert_eq!(graphql_user(&fx, &id).await["status"], "ACTIVE");
+
+    // A second user, and a group found by displayName without members.
+    let (_, other) = scim
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({ "schemas": [USER_SCHEMA], "userName": "AlexW@contoso.example", "externalId": "AlexW" })),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_owned();
+    let by_name = format!(
+        "/Groups?excludedAttributes=members&filter={}",
+        enc("displayName eq \"Sales Team\"")
+    );
+    let (_, found) = scim.call("GET", &by_name, None).await;
+    assert_eq!(found["totalResults"], 0);
+    let (status, group) = scim
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({ "schemas": [GROUP_SCHEMA], "externalId": "sales", "displayName": "Sales Team", "members": [] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let (_, found) = scim.call("GET", &by_name, None).await;
+    assert_eq!(found["totalResults"], 1);
+    assert!(
+        found["Resources"][0].get("members").is_none(),
+        "members excluded"
+    );
+    // Members added, then removed both ways Entra does it.
+    let patch_group = |ops: Value| json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
+    let (status, _) = scim
+        .call(
+            "PATCH",
+            &format!("/Groups/{gid}"),
+            Some(patch_group(json!([{ "op": "Add", "path": "members", "value": [{ "value": id }, { "value": other }] }]))),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, g) = scim.call("GET", &format!("/Groups/{gid}"), None).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 2, "{g}");
+    scim.call(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(patch_group(
+            json!([{ "op": "Remove", "path": "members", "value": [{ "value": other }] }]),
+        )),
+    )
+    .await;
+    scim.call(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(patch_group(
+            json!([{ "op": "remove", "path": format!("members[value eq \"{id}\"]") }]),
+        )),
+    )
+    .await;
+    let (_, g) = scim.call("GET", &format!("/Groups/{gid}"), None).await;
+    assert_eq!(g["members"], json!([]), "{g}");
+    assert_eq!(graphql_user(&fx, &id).await["groups"], json!([]));
+    // Hard delete: a user without a device is removed (R14).
+    let (status, _) = scim.call("DELETE", &format!("/Users/{other}"), None).await;
+    assert_eq!(status, 204);
+    assert!(graphql_user(&fx, &other).await.is_null());
+    let (status, _) = scim.call("GET", &format!("/Users/{other}"), None).await;
+    assert_eq!(status, 404);
+}
+
+async fn scim_tokens_only_open_their_own_integration(fx: Fixture) {
+    let okta = ScimClient::start(&fx, "Okta").await;
+    let other = add_scim(&fx, "OneLogin").await;
+    let other_token = other["scimToken"].as_str().unwrap();
+    let (status, body) = okta.call_with("GET", "/Users", None, other_token).await;
+    assert_eq!(status, 401, "another integration's token: {body}");
+    assert_eq!(body["status"], "401");
+    let (status, _) = okta.call_with("GET", "/Users", None, "dgscim_wrong").await;
+    assert_eq!(status, 401);
+    let (status, _) = okta.call("GET", "/Users", None).await;
+    assert_eq!(status, 200);
+    // A rotated token stops the old one at once.
+    let admin = fx.admin().await;
+    let rotated = fx
+        .ok(
+            &admin,
+            "mutation($id: ID!) { rotateScimToken(id: $id) { scimToken } }",
+            json!({ "id": okta.integration["id"] }),
+        )
+        .await;
+    let (status, _) = okta.call("GET", "/Users", None).await;
+    assert_eq!(status, 401, "the old token");
+    let fresh = rotated["rotateScimToken"]["scimToken"].as_str().unwrap();
+    let (status, _) = okta.call_with("GET", "/Users", None, fresh).await;
+    assert_eq!(status, 200);
+    // Discovery answers what is supported.
+    let (_, config) = okta
+        .call_with("GET", "/ServiceProviderConfig", None, fresh)
+        .await;
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(config["bulk"]["supported"], false);
+    assert_eq!(config["filter"]["supported"], true);
+    let (_, types) = okta.call_with("GET", "/ResourceTypes", None, fresh).await;
+    assert_eq!(types["totalResults"], 2);
+    let (status, user_schema) = okta
+        .call_with("GET", &format!("/Schemas/{USER_SCHEMA}"), None, fresh)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(user_schema["id"], USER_SCHEMA);
+}
+
+async fn bad_scim_input_is_refused_and_changes_nothing(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Okta").await;
+    let (_, user) = scim
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({ "schemas": [USER_SCHEMA], "userName": "keep@x.example" })),
+        )
+        .await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let version = user["meta"]["version"].clone();
+    let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
+        (
+            "POST",
+            "/Users".into(),
+            Some("{ not json"),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "POST",
+            "/Users".into(),
+            Some(r#"{"schemas":["urn:wrong"],"userName":"a"}"#),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "POST",
+            "/Users".into(),
+            Some(r#"{"userName":"no-schemas"}"#),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "POST",
+            "/Users".into(),
+            Some(
+                r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","shoeSize":"9"}"#,
+            ),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "POST",
+            "/Users".into(),
+            Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"active":true}"#),
+            400,
+            "invalidValue",
+        ),
+        (
+            "POST",
+            "/Users".into(),
+            Some(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":42}"#),
+            400,
+            "invalidValue",
+        ),
+        (
+            "GET",
+            format!("/Users?filter={}", enc("userName eq")),
+            None,
+            400,
+            "invalidFilter",
+        ),
+        (
+            "GET",
+            format!("/Users?filter={}", enc("userName zz \"a\"")),
+            None,
+            400,
+            "invalidFilter",
+        ),
+        (
+            "GET",
+            "/Users?startIndex=abc".into(),
+            None,
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            format!("/Users/{id}"),
+            Some(
+                r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"shoeSize","value":"9"}]}"#,
+            ),
+            400,
+            "invalidPath",
+        ),
+        (
+            "PATCH",
+            format!("/Users/{id}"),
+            Some(
+                r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"userName"}]}"#,
+            ),
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            format!("/Users/{id}"),
+            Some(r#"{"Operations":[]}"#),
+            400,
+            "invalidSyntax",
+        ),
+    ];
+    for (method, path, body, status, scim_type) in cases {
+        let (got, err) = match body {
+            Some(b) => scim.raw(method, &path, b).await,
+            None => scim.call(method, &path, None).await,
+        };
+        assert_eq!(got, status, "{method} {path} {body:?}: {err}");
+        assert_eq!(
+            err["scimType"], scim_type,
+            "{method} {path} {body:?}: {err}"
+        );
+        assert_eq!(
+            err["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+    let (status, _) = scim.call("GET", "/Users/unknown", None).await;
+    assert_eq!(status, 404);
+    // Nothing changed.
+    let (_, after) = scim.call("GET", &format!("/Users/{id}"), None).await;
+    assert_eq!(after["meta"]["version"], version);
+    assert_eq!(after["userName"], "keep@x.example");
+    let (_, list) = scim.call("GET", "/Users", None).await;
+    assert_eq!(list["totalResults"], 1);
+    // A negative startIndex counts as 1, a negative count as 0.
+    let (_, list) = scim
+        .call("GET", "/Users?startIndex=-4&count=-1", None)
+        .await;
+    assert_eq!(list["startIndex"], 1);
+    assert_eq!(list["itemsPerPage"], 0);
+    assert_eq!(list["totalResults"], 1);
+}

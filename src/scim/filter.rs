@@ -1,0 +1,631 @@
+//! SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths (§3.5.2): a parser to an AST and an
+//! evaluator over a resource's JSON. Attribute names are case-insensitive; `eq`, `ne`, `co`,
+//! `sw`, `ew`, `gt`, `ge`, `lt`, `le`, `pr`, `and`, `or`, `not`, parentheses, sub-attributes,
+//! schema-URN prefixes and value filters (`emails[type eq "work"]`, and Entra's
+//! `emails[type eq "work"].value eq "…"`). Precedence: `not`, then `and`, then `or`.
+
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// An attribute path: `[urn:…:]attr[.sub]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrPath {
+    /// The schema URN, when given.
+    pub uri: Option<String>,
+    pub attr: String,
+    pub sub: Option<String>,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// A parsed filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Compare(AttrPath, Op, Value),
+    Present(AttrPath),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    /// `attr[filter]`: some element of the multi-valued `attr` matches `filter`.
+    ValuePath(AttrPath, Box<Filter>),
+}
+
+/// A PATCH target: `attr[.sub]`, or `attr[filter][.sub]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    pub attr: AttrPath,
+    pub filter: Option<Filter>,
+    /// The sub-attribute after a value filter (`emails[type eq "work"].value`).
+    pub sub: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Str(String),
+    Open,
+    Close,
+    LBracket,
+    RBracket,
+    /// `.sub` right after `]`.
+    Dot(String),
+}
+
+fn tokenize(input: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' | '\n' | '\r' => i += 1,
+            '(' => {
+                tokens.push(Token::Open);
+                i += 1;
+            }
+            ')' => {
+                tokens.push(Token::Close);
+                i += 1;
+            }
+            '[' => {
+                tokens.push(Token::LBracket);
+                i += 1;
+            }
+            ']' => {
+                tokens.push(Token::RBracket);
+                i += 1;
+                if chars.get(i) == Some(&'.') {
+                    let start = i + 1;
+                    let mut end = start;
+                    while end < chars.len() && (chars[end].is_alphanumeric() || chars[end] == '_') {
+                        end += 1;
+                    }
+                    if end == start {
+                        return Err("a sub-attribute name must follow `].`".into());
+                    }
+                    tokens.push(Token::Dot(chars[start..end].iter().collect()));
+                    i = end;
+                }
+            }
+            '"' => {
+                // A JSON string: find its end, honouring escapes, and let serde decode it.
+                let start = i;
+                i += 1;
+                let mut escaped = false;
+                while i < chars.len() {
+                    match chars[i] {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => break,
+                        _ => escaped = false,
+                    }
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err("a string is not closed".into());
+                }
+                let raw: String = chars[start..=i].iter().collect();
+                let value: String =
+                    serde_json::from_str(&raw).map_err(|e| format!("bad string {raw}: {e}"))?;
+                tokens.push(Token::Str(value));
+                i += 1;
+            }
+            _ => {
+                let start = i;
+                while i < chars.len() && !matches!(chars[i], ' ' | '(' | ')' | '[' | ']' | '"') {
+                    i += 1;
+                }
+                tokens.push(Token::Word(chars[start..i].iter().collect()));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+/// Parses `[urn:…:]attr[.sub]`.
+pub fn parse_attr_path(word: &str) -> Result<AttrPath, String> {
+    let (uri, rest) = if word.to_ascii_lowercase().starts_with("urn:") {
+        match word.rfind(':') {
+            Some(i) => (Some(word[..i].to_owned()), &word[i + 1..]),
+            None => (None, word),
+        }
+    } else {
+        (None, word)
+    };
+    let (attr, sub) = match rest.split_once('.') {
+        Some((a, s)) => (a, Some(s.to_owned())),
+        None => (rest, None),
+    };
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
+    };
+    if !valid(attr) || sub.as_deref().is_some_and(|s| !valid(s)) {
+        return Err(format!("`{word}` is not an attribute path"));
+    }
+    Ok(AttrPath {
+        uri,
+        attr: attr.to_owned(),
+        sub,
+    })
+}
+
+fn op_of(word: &str) -> Option<Op> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "eq" => Op::Eq,
+        "ne" => Op::Ne,
+        "co" => Op::Co,
+        "sw" => Op::Sw,
+        "ew" => Op::Ew,
+        "gt" => Op::Gt,
+        "ge" => Op::Ge,
+        "lt" => Op::Lt,
+        "le" => Op::Le,
+        _ => return None,
+    })
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.tokens.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn keyword(&self, k: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(k))
+    }
+
+    fn or(&mut self) -> Result<Filter, String> {
+        let mut left = self.and()?;
+        while self.keyword("or") {
+            self.pos += 1;
+            let right = self.and()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Filter, String> {
+        let mut left = self.unary()?;
+        while self.keyword("and") {
+            self.pos += 1;
+            let right = self.unary()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Filter, String> {
+        if self.keyword("not") {
+            self.pos += 1;
+            return match self.next() {
+                Some(Token::Open) => {
+                    let inner = self.or()?;
+                    self.expect_close()?;
+                    Ok(Filter::Not(Box::new(inner)))
+                }
+                _ => Err("`not` must be followed by `(`".into()),
+            };
+        }
+        match self.next() {
+            Some(Token::Open) => {
+                let inner = self.or()?;
+                self.expect_close()?;
+                Ok(inner)
+            }
+            Some(Token::Word(word)) => self.attr_expression(&word),
+            Some(other) => Err(format!("unexpected {other:?}")),
+            None => Err("the filter ends too soon".into()),
+        }
+    }
+
+    fn expect_close(&mut self) -> Result<(), String> {
+        match self.next() {
+            Some(Token::Close) => Ok(()),
+            _ => Err("a `(` is not closed".into()),
+        }
+    }
+
+    fn attr_expression(&mut self, word: &str) -> Result<Filter, String> {
+        let path = parse_attr_path(word)?;
+        if self.peek() == Some(&Token::LBracket) {
+            self.pos += 1;
+            let inner = self.or()?;
+            match self.next() {
+                Some(Token::RBracket) => {}
+                _ => return Err("a `[` is not closed".into()),
+            }
+            // Entra's form: `emails[type eq "work"].value eq "…"`.
+            if let Some(Token::Dot(sub)) = self.peek().cloned() {
+                self.pos += 1;
+                let sub_path = AttrPath {
+                    uri: None,
+                    attr: sub,
+                    sub: None,
+                };
+                let tail = self.comparison(sub_path)?;
+                return Ok(Filter::ValuePath(
+                    path,
+                    Box::new(Filter::And(Box::new(inner), Box::new(tail))),
+                ));
+            }
+            return Ok(Filter::ValuePath(path, Box::new(inner)));
+        }
+        self.comparison(path)
+    }
+
+    fn comparison(&mut self, path: AttrPath) -> Result<Filter, String> {
+        let op = match self.next() {
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("pr") => {
+                return Ok(Filter::Present(path));
+            }
+            Some(Token::Word(w)) => op_of(&w).ok_or_else(|| format!("`{w}` is not an operator"))?,
+            _ => return Err("an operator must follow the attribute".into()),
+        };
+        let value = match self.next() {
+            Some(Token::Str(s)) => Value::String(s),
+            Some(Token::Word(w)) => match w.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" => Value::Null,
+                number => serde_json::from_str::<serde_json::Number>(number)
+                    .map(Value::Number)
+                    .map_err(|_| format!("`{number}` is not a value"))?,
+            },
+            _ => return Err("a value must follow the operator".into()),
+        };
+        Ok(Filter::Compare(path, op, value))
+    }
+}
+
+/// Parses a filter; the error says why it is not one (`400 invalidFilter`).
+pub fn parse(input: &str) -> Result<Filter, String> {
+    let mut parser = Parser {
+        tokens: tokenize(input)?,
+        pos: 0,
+    };
+    let filter = parser.or()?;
+    if parser.pos < parser.tokens.len() {
+        return Err(format!(
+            "unexpected {:?} after the filter",
+            parser.tokens[parser.pos]
+        ));
+    }
+    Ok(filter)
+}
+
+/// Parses a PATCH path (`400 invalidPath` on error).
+pub fn parse_path(input: &str) -> Result<PatchPath, String> {
+    let tokens = tokenize(input)?;
+    let mut iter = tokens.into_iter();
+    let Some(Token::Word(word)) = iter.next() else {
+        return Err(format!("`{input}` is not a path"));
+    };
+    let attr = parse_attr_path(&word)?;
+    let rest: Vec<Token> = iter.collect();
+    if rest.is_empty() {
+        return Ok(PatchPath {
+            attr,
+            filter: None,
+            sub: None,
+        });
+    }
+    if rest.first() != Some(&Token::LBracket) {
+        return Err(format!("`{input}` is not a path"));
+    }
+    let close = rest
+        .iter()
+        .rposition(|t| *t == Token::RBracket)
+        .ok_or("a `[` is not closed")?;
+    let mut parser = Parser {
+        tokens: rest[1..close].to_vec(),
+        pos: 0,
+    };
+    let filter = parser.or()?;
+    if parser.pos < parser.tokens.len() {
+        return Err(format!("`{input}` is not a path"));
+    }
+    let sub = match &rest[close + 1..] {
+        [] => None,
+        [Token::Dot(sub)] => Some(sub.clone()),
+        _ => return Err(format!("`{input}` is not a path")),
+    };
+    Ok(PatchPath {
+        attr,
+        filter: Some(filter),
+        sub,
+    })
+}
+
+/// `object[name]`, ignoring case.
+pub fn get_ci<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// Attributes compared exactly; every other string compares ignoring case.
+fn case_exact(attr: &str) -> bool {
+    ["id", "externalId", "value", "$ref"]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(attr))
+}
+
+/// The values `path` names in `resource` (several for a multi-valued attribute).
+fn values_at<'a>(resource: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
+    let scope = match &path.uri {
+        Some(uri) if !uri.to_ascii_lowercase().contains(":core:") => match get_ci(resource, uri) {
+            Some(ext) => ext,
+            None => return Vec::new(),
+        },
+        _ => resource,
+    };
+    let Some(value) = get_ci(scope, &path.attr) else {
+        return Vec::new();
+    };
+    let items: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    match &path.sub {
+        Some(sub) => items.into_iter().filter_map(|v| get_ci(v, sub)).collect(),
+        // A multi-valued attribute compared as a whole compares its elements' `value`.
+        None if value.is_array() => items
+            .into_iter()
+            .map(|v| get_ci(v, "value").unwrap_or(v))
+            .collect(),
+        None => items,
+    }
+}
+
+fn compare(found: &Value, op: Op, wanted: &Value, exact: bool) -> bool {
+    match (found, wanted) {
+        (Value::String(a), Value::String(b)) => {
+            let (a, b) = if exact {
+                (a.clone(), b.clone())
+            } else {
+                (a.to_lowercase(), b.to_lowercase())
+            };
+            match op {
+                Op::Eq => a == b,
+                Op::Ne => a != b,
+                Op::Co => a.contains(&b),
+                Op::Sw => a.starts_with(&b),
+                Op::Ew => a.ends_with(&b),
+                Op::Gt => a > b,
+                Op::Ge => a >= b,
+                Op::Lt => a < b,
+                Op::Le => a <= b,
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => {
+            let ordering = a
+                .as_f64()
+                .zip(b.as_f64())
+                .and_then(|(a, b)| a.partial_cmp(&b));
+            match (op, ordering) {
+                (Op::Eq, Some(o)) => o == Ordering::Equal,
+                (Op::Ne, Some(o)) => o != Ordering::Equal,
+                (Op::Gt, Some(o)) => o == Ordering::Greater,
+                (Op::Ge, Some(o)) => o != Ordering::Less,
+                (Op::Lt, Some(o)) => o == Ordering::Less,
+                (Op::Le, Some(o)) => o != Ordering::Greater,
+                _ => false,
+            }
+        }
+        (Value::Bool(a), Value::Bool(b)) => match op {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            _ => false,
+        },
+        // Entra sends booleans as strings ("True").
+        (Value::Bool(a), Value::String(b)) => match b.to_ascii_lowercase().as_str() {
+            "true" => compare(&Value::Bool(*a), op, &Value::Bool(true), exact),
+            "false" => compare(&Value::Bool(*a), op, &Value::Bool(false), exact),
+            _ => false,
+        },
+        (_, Value::Null) => match op {
+            Op::Eq => found.is_null(),
+            Op::Ne => !found.is_null(),
+            _ => false,
+        },
+        _ => op == Op::Ne,
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+impl Filter {
+    /// Whether `resource` matches.
+    pub fn matches(&self, resource: &Value) -> bool {
+        match self {
+            Filter::Compare(path, op, wanted) => {
+                let exact = case_exact(path.sub.as_deref().unwrap_or(&path.attr));
+                let found = values_at(resource, path);
+                if found.is_empty() {
+                    return *op == Op::Ne && !wanted.is_null()
+                        || (*op == Op::Eq && wanted.is_null());
+                }
+                if *op == Op::Ne {
+                    return found.iter().all(|v| compare(v, Op::Ne, wanted, exact));
+                }
+                found.iter().any(|v| compare(v, *op, wanted, exact))
+            }
+            Filter::Present(path) => values_at(resource, path).iter().any(|v| !is_empty(v)),
+            Filter::And(a, b) => a.matches(resource) && b.matches(resource),
+            Filter::Or(a, b) => a.matches(resource) || b.matches(resource),
+            Filter::Not(inner) => !inner.matches(resource),
+            Filter::ValuePath(path, inner) => {
+                let scope = match &path.uri {
+                    Some(uri) if !uri.to_ascii_lowercase().contains(":core:") => {
+                        get_ci(resource, uri)
+                    }
+                    _ => Some(resource),
+                };
+                match scope.and_then(|s| get_ci(s, &path.attr)) {
+                    Some(Value::Array(items)) => items.iter().any(|item| inner.matches(item)),
+                    Some(single @ Value::Object(_)) => inner.matches(single),
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// `Some((attribute, value))` when the filter is one `attr eq "value"` on a top-level
+    /// attribute: the case a database index can answer (Okta's and Entra's lookups).
+    pub fn simple_eq(&self) -> Option<(&str, &str)> {
+        match self {
+            Filter::Compare(path, Op::Eq, Value::String(value))
+                if path.sub.is_none()
+                    && path
+                        .uri
+                        .as_deref()
+                        .is_none_or(|u| u.to_ascii_lowercase().contains(":core:")) =>
+            {
+                Some((path.attr.as_str(), value.as_str()))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user() -> Value {
+        json!({
+            "userName": "Adele@Contoso.example",
+            "externalId": "ext-1",
+            "active": true,
+            "name": { "givenName": "Adele", "familyName": "Vance" },
+            "emails": [
+                { "value": "adele@contoso.example", "type": "work", "primary": true },
+                { "value": "adele@home.example", "type": "home" }
+            ],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { "department": "Retail" }
+        })
+    }
+
+    fn check(filter: &str) -> bool {
+        parse(filter)
+            .unwrap_or_else(|e| panic!("{filter}: {e}"))
+            .matches(&user())
+    }
+
+    #[test]
+    fn operators_and_case() {
+        assert!(check(r#"userName eq "adele@contoso.example""#));
+        assert!(check(r#"USERNAME Eq "ADELE@CONTOSO.EXAMPLE""#));
+        assert!(
+            !check(r#"externalId eq "EXT-1""#),
+            "externalId is case-exact"
+        );
+        assert!(check(r#"userName co "contoso""#));
+        assert!(check(r#"userName sw "adele""#));
+        assert!(check(r#"userName ew ".example""#));
+        assert!(check(r#"userName ne "someone""#));
+        assert!(check("name.givenName pr"));
+        assert!(!check("title pr"));
+        assert!(check("active eq true"));
+        assert!(check(r#"userName gt "a" and userName lt "b""#));
+    }
+
+    #[test]
+    fn logic_precedence_and_grouping() {
+        assert!(check(
+            r#"userName eq "x" or userName sw "adele" and active eq true"#
+        ));
+        assert!(!check(
+            r#"(userName eq "x" or userName sw "adele") and active eq false"#
+        ));
+        assert!(check(r#"not (userName eq "x")"#));
+    }
+
+    #[test]
+    fn value_paths_and_urns() {
+        assert!(check(r#"emails[type eq "work" and value co "contoso"]"#));
+        assert!(!check(r#"emails[type eq "work" and value co "home"]"#));
+        assert!(check(
+            r#"emails[type eq "work"].value eq "adele@contoso.example""#
+        ));
+        assert!(check(r#"emails eq "adele@home.example""#));
+        assert!(check(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "retail""#
+        ));
+        assert!(check(
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "adele""#
+        ));
+    }
+
+    #[test]
+    fn bad_filters_are_refused() {
+        for bad in [
+            "",
+            "userName",
+            r#"userName eq"#,
+            r#"userName zz "x""#,
+            r#"(userName eq "x""#,
+            r#"userName eq "x" and"#,
+            r#"emails[type eq "work""#,
+            r#"userName eq "unterminated"#,
+            "not userName pr",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patch_paths() {
+        let p = parse_path(r#"members[value eq "abc"]"#).unwrap();
+        assert_eq!(p.attr.attr, "members");
+        assert!(p.filter.is_some());
+        let p = parse_path(r#"emails[type eq "work"].value"#).unwrap();
+        assert_eq!(p.sub.as_deref(), Some("value"));
+        let p = parse_path("name.givenName").unwrap();
+        assert_eq!(p.attr.sub.as_deref(), Some("givenName"));
+        let p =
+            parse_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+                .unwrap();
+        assert_eq!(p.attr.attr, "manager");
+        assert_eq!(p.attr.sub.as_deref(), Some("value"));
+        assert!(parse_path("members[value eq").is_err());
+        assert!(parse_path("9bad").is_err());
+    }
+}
