@@ -25,7 +25,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get, post},
 };
 use entity::{
     device, directory_group, directory_user,
@@ -194,6 +194,10 @@ pub fn router(app: App) -> Router {
                 .patch(patch_group)
                 .delete(delete_group),
         )
+        .route(&format!("{BASE}/Users/.search"), post(search_users))
+        .route(&format!("{BASE}/Groups/.search"), post(search_groups))
+        .route(&format!("{BASE}/.search"), post(search_all))
+        .route(&format!("{BASE}/{{*rest}}"), any(unknown_endpoint))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -325,6 +329,102 @@ async fn schema_by_id(
     {
         Some(found) => scim_json(StatusCode::OK, &found, None),
         None => ScimError::not_found("schema").into_response(),
+    }
+}
+
+async fn unknown_endpoint() -> Response {
+    ScimError::not_found("endpoint").into_response()
+}
+
+/// The body of `POST /.search` (RFC 7644 §3.4.3).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchRequest {
+    #[serde(default)]
+    schemas: Vec<String>,
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    #[serde(default)]
+    attributes: Vec<String>,
+    #[serde(default)]
+    excluded_attributes: Vec<String>,
+}
+
+fn search_params(body: &Bytes) -> ScimResult<ListParams> {
+    let search: SearchRequest = serde_json::from_slice(body)
+        .map_err(|e| ScimError::bad("invalidSyntax", format!("not a SearchRequest: {e}")))?;
+    const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+    if !search
+        .schemas
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(SEARCH))
+    {
+        return Err(ScimError::bad(
+            "invalidSyntax",
+            format!("`schemas` must be [\"{SEARCH}\"]"),
+        ));
+    }
+    let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join(","));
+    Ok(ListParams {
+        filter: search.filter,
+        start_index: search.start_index.map(|n| n.to_string()),
+        count: search.count.map(|n| n.to_string()),
+        attributes: join(search.attributes),
+        excluded_attributes: join(search.excluded_attributes),
+    })
+}
+
+async fn search_users(scim: State<Scim>, i: Integration, body: Bytes) -> Response {
+    match search_params(&body) {
+        Ok(params) => list_users(scim, i, Query(params)).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `POST /.search` at the root: users and groups together.
+async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> Response {
+    let run = async {
+        let params = search_params(&body)?;
+        let paging = params.paging()?;
+        let filter = params.filter()?;
+        let base = scim.base(&i);
+        let users = directory_user::Entity::find()
+            .filter(directory_user::Column::IntegrationId.eq(i.id))
+            .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+            .order_by_asc(directory_user::Column::Id)
+            .all(scim.db())
+            .await?;
+        let groups = directory_group::Entity::find()
+            .filter(directory_group::Column::IntegrationId.eq(i.id))
+            .order_by_asc(directory_group::Column::Id)
+            .all(scim.db())
+            .await?;
+        let members = if params.wants_members() {
+            let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+            Some(members_of(scim.db(), &ids).await?)
+        } else {
+            None
+        };
+        let empty = Vec::new();
+        let matching: Vec<Value> = users
+            .iter()
+            .map(|u| render_user(&base, u))
+            .chain(groups.iter().map(|g| {
+                let m = members.as_ref().map(|m| m.get(&g.id).unwrap_or(&empty));
+                render_group(&base, g, m)
+            }))
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+            .collect();
+        Ok::<_, ScimError>(list_response(&params, matching, &paging))
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn search_groups(scim: State<Scim>, i: Integration, body: Bytes) -> Response {
+    match search_params(&body) {
+        Ok(params) => list_groups(scim, i, Query(params)).await,
+        Err(err) => err.into_response(),
     }
 }
 
@@ -685,7 +785,10 @@ fn render_user(base: &str, row: &directory_user::Model) -> Value {
     }
     resource.insert("schemas".into(), Value::Array(schemas));
     resource.insert("id".into(), json!(row.external_id));
-    resource.insert("active".into(), json!(row.status == UserStatus::Active));
+    // `active` is answered when the client set it, or when the user is suspended.
+    if resource.contains_key("active") || row.status == UserStatus::Suspended {
+        resource.insert("active".into(), json!(row.status == UserStatus::Active));
+    }
     resource.insert(
         "meta".into(),
         json!({
@@ -1055,10 +1158,9 @@ fn render_group(
             Value::Array(
                 members
                     .iter()
-                    .map(|(id, name)| {
+                    .map(|(id, _)| {
                         json!({
                             "value": id,
-                            "display": name,
                             "type": "User",
                             "$ref": format!("{base}/Users/{id}"),
                         })

@@ -75,6 +75,10 @@ pub fn apply(resource: &mut Value, body: &Value, known: KnownPath<'_>) -> Result
         };
         let value = get_ci(op, "value").cloned();
         match get_ci(op, "path").and_then(Value::as_str) {
+            // The whole enterprise extension at once.
+            Some(path) if path.eq_ignore_ascii_case(super::schema::ENTERPRISE) => {
+                apply_extension(resource, kind, path, value)?;
+            }
             Some(path) => {
                 let parsed = parse_path(path).map_err(|e| error("invalidPath", e))?;
                 if !known(&parsed) {
@@ -99,6 +103,40 @@ pub fn apply(resource: &mut Value, body: &Value, known: KnownPath<'_>) -> Result
                     apply_pathless(resource, kind, &key, v, known)?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn apply_extension(
+    resource: &mut Value,
+    kind: Kind,
+    uri: &str,
+    value: Option<Value>,
+) -> Result<(), PatchError> {
+    let Some(root) = resource.as_object_mut() else {
+        return Err(error("invalidSyntax", "the resource is not an object"));
+    };
+    let key = find_key(root, uri).unwrap_or_else(|| super::schema::ENTERPRISE.to_owned());
+    match (kind, value) {
+        (Kind::Remove, _) => {
+            root.remove(&key);
+        }
+        (_, Some(Value::Object(fields))) => {
+            let target = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
+            if kind == Kind::Replace || !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let target = target.as_object_mut().expect("an object");
+            for (k, v) in fields {
+                set_ci(target, &k, v);
+            }
+        }
+        _ => {
+            return Err(error(
+                "invalidValue",
+                "the extension's value must be an object",
+            ));
         }
     }
     Ok(())

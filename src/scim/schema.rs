@@ -38,6 +38,8 @@ pub struct Attr {
     /// `none`, `server`.
     pub uniqueness: &'static str,
     pub canonical: &'static [&'static str],
+    /// For references: what they point to (`external`, `User`, ...).
+    pub ref_types: &'static [&'static str],
     pub sub: Vec<Attr>,
 }
 
@@ -52,6 +54,7 @@ fn attr(name: &'static str, kind: Kind) -> Attr {
         returned: "default",
         uniqueness: "none",
         canonical: &[],
+        ref_types: &["external"],
         sub: Vec::new(),
     }
 }
@@ -117,7 +120,7 @@ impl Attr {
             v["canonicalValues"] = json!(self.canonical);
         }
         if self.kind == Kind::Reference {
-            v["referenceTypes"] = json!(["external"]);
+            v["referenceTypes"] = json!(self.ref_types);
         }
         if !self.sub.is_empty() {
             v["subAttributes"] = Value::Array(self.sub.iter().map(Attr::to_json).collect());
@@ -244,7 +247,8 @@ pub fn group_attributes() -> Vec<Attr> {
                 },
                 Attr {
                     mutability: "immutable",
-                    ..s("display")
+                    ref_types: &["User"],
+                    ..attr("$ref", Kind::Reference)
                 },
                 Attr {
                     mutability: "immutable",
@@ -381,6 +385,10 @@ fn canonical_single(attr: &Attr, value: &Value, path: &str) -> Result<Option<Val
             };
             let mut out = Map::new();
             for (key, v) in fields {
+                // Some clients repeat an extension's `schemas` inside it.
+                if key == "schemas" {
+                    continue;
+                }
                 let Some(sub) = attr.sub.iter().find(|a| a.name.eq_ignore_ascii_case(key)) else {
                     return Err(invalid(
                         "invalidSyntax",
