@@ -217,6 +217,7 @@ on_both_databases!(
     entra_provisioning_replayed,
     scim_tokens_only_open_their_own_integration,
     bad_scim_input_is_refused_and_changes_nothing,
+    scim_users_are_auto_assigned_and_deleted_per_r14,
 );
 
 /// Okta: test connection, lookup before create, create (with a password never echoed), full
@@ -655,4 +656,98 @@ async fn bad_scim_input_is_refused_and_changes_nothing(fx: Fixture) {
     assert_eq!(list["startIndex"], 1);
     assert_eq!(list["itemsPerPage"], 0);
     assert_eq!(list["totalResults"], 1);
+}
+
+/// R12: a user pushed by SCIM whose email matches an unassigned device's enrollment identity
+/// gets it (autoAssignDevices on); R14: deleting a user with a device archives it, without
+/// one removes it; a user created again after its deletion comes back.
+async fn scim_users_are_auto_assigned_and_deleted_per_r14(fx: Fixture) {
+    let admin = fx.admin().await;
+    let scim = ScimClient::start(&fx, "Okta").await;
+    fx.ok(
+        &admin,
+        "mutation($id: ID!) { updateIntegrationSettings(input: { id: $id, autoAssignDevices: true }) { id } }",
+        json!({ "id": scim.integration["id"] }),
+    )
+    .await;
+    fx.ok(
+        &admin,
+        "mutation { registerDevice(input: { serialNumber: \"C02SCIM\", name: \"Mac\", platform: MACOS, enrollmentIdentity: \"kim@okta.example\" }) { id } }",
+        json!({}),
+    )
+    .await;
+    let (status, kim) = scim
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({ "schemas": [USER_SCHEMA], "userName": "kim@okta.example", "emails": [{ "value": "kim@okta.example", "primary": true }] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{kim}");
+    let kim_id = kim["id"].as_str().unwrap().to_owned();
+    let viewer = fx.viewer().await;
+    let device = fx
+        .ok(
+            &viewer,
+            "{ devices { nodes { serialNumber user { externalId } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        device["devices"]["nodes"][0]["user"]["externalId"],
+        kim_id.as_str(),
+        "assigned at once (R12): {device}"
+    );
+    // Deleted with a device: archived, gone for SCIM, kept for the device.
+    let (status, _) = scim.call("DELETE", &format!("/Users/{kim_id}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(graphql_user(&fx, &kim_id).await["status"], "ARCHIVED");
+    let (status, _) = scim.call("GET", &format!("/Users/{kim_id}"), None).await;
+    assert_eq!(status, 404);
+    let (_, list) = scim.call("GET", "/Users", None).await;
+    assert_eq!(list["totalResults"], 0);
+    // Created again: the same person comes back, device and all.
+    let (status, again) = scim
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({ "schemas": [USER_SCHEMA], "userName": "KIM@okta.example" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["id"], kim_id.as_str(), "restored, not duplicated");
+    assert_eq!(graphql_user(&fx, &kim_id).await["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn scim_rate_limit_and_body_limit() {
+    let mut config = dirgate::Config::defaults();
+    config.scim_requests_per_second = 5;
+    config.max_body_bytes = 4096;
+    let fx = Fixture::with_config(crate::support::Backend::Sqlite, config).await;
+    let scim = ScimClient::start(&fx, "Okta").await;
+    let mut limited = None;
+    for _ in 0..20 {
+        let response = scim
+            .http
+            .get(format!("{}/Users", scim.base))
+            .bearer_auth(&scim.token)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.expect("more than 5 requests in a second are refused");
+    assert_eq!(limited.headers()["retry-after"], "1");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["status"], "429");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let big = json!({ "schemas": [USER_SCHEMA], "userName": "big@x.example", "displayName": "x".repeat(5000) });
+    let (status, _) = scim.raw("POST", "/Users", &big.to_string()).await;
+    assert_eq!(status, 413, "the body limit applies to SCIM too");
+    let (_, list) = scim.call("GET", "/Users", None).await;
+    assert_eq!(list["totalResults"], 0, "nothing was created");
 }
