@@ -17,6 +17,8 @@ pub struct Model {
     pub last_seen_run_id: Option<i64>,
     /// SCIM integrations: the resource as the client sent it (canonical names), JSON.
     pub scim_resource: Option<String>,
+    /// SCIM integrations: the client's `externalId`, indexed for its lookups.
+    pub scim_external_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -506,6 +506,37 @@ impl Filter {
         }
     }
 
+    /// The address an `emails[… value eq "x" …]` or `emails[…].value eq "x"` filter requires,
+    /// when it requires one (a database lookup can narrow the candidates to it).
+    pub fn email_eq(&self) -> Option<&str> {
+        fn required_value(f: &Filter) -> Option<&str> {
+            match f {
+                Filter::Compare(p, Op::Eq, Value::String(v))
+                    if p.attr.eq_ignore_ascii_case("value") && p.sub.is_none() =>
+                {
+                    Some(v)
+                }
+                Filter::And(a, b) => required_value(a).or_else(|| required_value(b)),
+                _ => None,
+            }
+        }
+        match self {
+            Filter::ValuePath(p, inner) if p.attr.eq_ignore_ascii_case("emails") => {
+                required_value(inner)
+            }
+            Filter::Compare(p, Op::Eq, Value::String(v))
+                if p.attr.eq_ignore_ascii_case("emails")
+                    && p.sub
+                        .as_deref()
+                        .is_none_or(|s| s.eq_ignore_ascii_case("value")) =>
+            {
+                Some(v)
+            }
+            Filter::And(a, b) => a.email_eq().or_else(|| b.email_eq()),
+            _ => None,
+        }
+    }
+
     /// `Some((attribute, value))` when the filter is one `attr eq "value"` on a top-level
     /// attribute: the case a database index can answer (Okta's and Entra's lookups).
     pub fn simple_eq(&self) -> Option<(&str, &str)> {

@@ -34,7 +34,8 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Set,
+    TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -898,6 +899,7 @@ async fn save_user(
     active.status = Set(status);
     active.archived_at = Set(None);
     active.updated_at = Set(at);
+    active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
     let row = match existing {
         Some(_) => active.update(&txn).await?,
@@ -1070,7 +1072,26 @@ async fn list_users(
             Some((attr, value)) if attr.eq_ignore_ascii_case("id") => {
                 query = query.filter(directory_user::Column::ExternalId.eq(value));
             }
-            _ => {}
+            Some((attr, value)) if attr.eq_ignore_ascii_case("externalId") => {
+                query = query.filter(directory_user::Column::ScimExternalId.eq(value));
+            }
+            _ => {
+                // Entra's `emails[type eq "work"].value eq "…"`: only users with that address
+                // can match; the filter itself then decides.
+                if let Some(address) = filter.as_ref().and_then(filter::Filter::email_eq) {
+                    let key = match_key(address);
+                    let with_alias = user_alias::Entity::find()
+                        .select_only()
+                        .column(user_alias::Column::UserId)
+                        .filter(user_alias::Column::AliasKey.eq(key.clone()))
+                        .into_query();
+                    query = query.filter(
+                        sea_orm::Condition::any()
+                            .add(directory_user::Column::EmailKey.eq(key))
+                            .add(directory_user::Column::Id.in_subquery(with_alias)),
+                    );
+                }
+            }
         }
         if filter.is_none() {
             // No filter: count in the database, read one page.
@@ -1257,6 +1278,7 @@ async fn save_group(
     active.display_name = Set(display_name);
     active.email = Set(None);
     active.updated_at = Set(at);
+    active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
     let row = match existing {
         Some(_) => active.update(&txn).await?,
@@ -1445,6 +1467,9 @@ async fn list_groups(
             }
             Some((attr, value)) if attr.eq_ignore_ascii_case("id") => {
                 query = query.filter(directory_group::Column::ExternalId.eq(value));
+            }
+            Some((attr, value)) if attr.eq_ignore_ascii_case("externalId") => {
+                query = query.filter(directory_group::Column::ScimExternalId.eq(value));
             }
             _ => {}
         }
