@@ -173,6 +173,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         group_times.push(took);
     }
     let groups_wall = started.elapsed();
+    // Entra's lookup by work email, on the full directory.
+    let mut entra = Vec::new();
+    for n in (0..users).step_by((users / 1000).max(1)) {
+        let filter: String = url::form_urlencoded::byte_serialize(
+            format!("emails[type eq \"work\"].value eq \"user{n:05}@okta.example\"").as_bytes(),
+        )
+        .collect();
+        let (took, status, body) = send(
+            reqwest::Method::GET,
+            format!("/Users?filter={filter}"),
+            None,
+        )
+        .await?;
+        assert!(status.is_success() && body["totalResults"] == 1, "{body}");
+        entra.push(took);
+    }
     let mut all: Vec<Duration> = lookups
         .iter()
         .chain(&creates)
@@ -191,6 +207,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "all requests, one at a time",
         all,
         Some(users_wall + groups_wall),
+    );
+    report(
+        "Entra-style lookups by work email, after the push",
+        entra,
+        None,
     );
     stop.cancel();
     app.stop().await;
