@@ -158,6 +158,9 @@ fn scim_json(status: StatusCode, body: &Value, etag: Option<&str>) -> Response {
 pub struct Scim {
     app: App,
     windows: Arc<Mutex<HashMap<i64, (Instant, u32)>>>,
+    /// One user write at a time per integration, so two concurrent creates of one `userName`
+    /// cannot both pass the uniqueness check (within this process).
+    writers: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// The SCIM routes, ready to merge into the server's router.
@@ -165,6 +168,7 @@ pub fn router(app: App) -> Router {
     let state = Scim {
         app,
         windows: Arc::default(),
+        writers: Arc::default(),
     };
     const BASE: &str = "/scim/v2/{integration}";
     Router::new()
@@ -262,6 +266,15 @@ impl Scim {
 
     fn db(&self) -> &DatabaseConnection {
         &self.app.db
+    }
+
+    fn writer(&self, integration: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(integration)
+            .or_default()
+            .clone()
     }
 
     fn base(&self, integration: &integration::Model) -> String {
@@ -845,6 +858,8 @@ async fn save_user(
     resource: Map<String, Value>,
 ) -> ScimResult<directory_user::Model> {
     let columns = user_columns(&resource)?;
+    let writer = scim.writer(integration.id);
+    let _one_at_a_time = writer.lock().await;
     let db = scim.db();
     let key = match_key(&columns.user_name);
     let txn = db.begin().await?;

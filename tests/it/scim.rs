@@ -218,6 +218,7 @@ on_both_databases!(
     scim_tokens_only_open_their_own_integration,
     bad_scim_input_is_refused_and_changes_nothing,
     scim_users_are_auto_assigned_and_deleted_per_r14,
+    concurrent_creates_of_one_user_name_make_one_user,
 );
 
 /// Okta: test connection, lookup before create, create (with a password never echoed), full
@@ -750,4 +751,27 @@ async fn scim_rate_limit_and_body_limit() {
     assert_eq!(status, 413, "the body limit applies to SCIM too");
     let (_, list) = scim.call("GET", "/Users", None).await;
     assert_eq!(list["totalResults"], 0, "nothing was created");
+}
+
+async fn concurrent_creates_of_one_user_name_make_one_user(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Okta").await;
+    let body = json!({ "schemas": [USER_SCHEMA], "userName": "twice@okta.example" });
+    let calls = (0..8).map(|_| scim.call("POST", "/Users", Some(body.clone())));
+    let statuses: Vec<u16> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
+    let (_, list) = scim.call("GET", "/Users", None).await;
+    assert_eq!(list["totalResults"], 1);
 }
