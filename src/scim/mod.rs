@@ -302,12 +302,17 @@ fn list_of(resources: Vec<Value>) -> Value {
     })
 }
 
+/// One discovery document by id, or a SCIM 404.
+fn one_of(all: Vec<Value>, id: &str, what: &str) -> Response {
+    match all.into_iter().find(|r| r["id"] == id) {
+        Some(found) => scim_json(StatusCode::OK, &found, None),
+        None => ScimError::not_found(what).into_response(),
+    }
+}
+
 async fn resource_types(State(scim): State<Scim>, i: Integration) -> Response {
-    scim_json(
-        StatusCode::OK,
-        &list_of(schema::resource_types(&scim.base(&i))),
-        None,
-    )
+    let all = schema::resource_types(&scim.base(&i));
+    scim_json(StatusCode::OK, &list_of(all), None)
 }
 
 async fn resource_type(
@@ -315,21 +320,12 @@ async fn resource_type(
     i: Integration,
     Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    match schema::resource_types(&scim.base(&i))
-        .into_iter()
-        .find(|r| r["id"] == id.as_str())
-    {
-        Some(found) => scim_json(StatusCode::OK, &found, None),
-        None => ScimError::not_found("resource type").into_response(),
-    }
+    one_of(schema::resource_types(&scim.base(&i)), &id, "resource type")
 }
 
 async fn schemas(State(scim): State<Scim>, i: Integration) -> Response {
-    scim_json(
-        StatusCode::OK,
-        &list_of(schema::schemas(&scim.base(&i))),
-        None,
-    )
+    let all = schema::schemas(&scim.base(&i));
+    scim_json(StatusCode::OK, &list_of(all), None)
 }
 
 async fn schema_by_id(
@@ -337,13 +333,7 @@ async fn schema_by_id(
     i: Integration,
     Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    match schema::schemas(&scim.base(&i))
-        .into_iter()
-        .find(|s| s["id"] == id.as_str())
-    {
-        Some(found) => scim_json(StatusCode::OK, &found, None),
-        None => ScimError::not_found("schema").into_response(),
-    }
+    one_of(schema::schemas(&scim.base(&i)), &id, "schema")
 }
 
 async fn unknown_endpoint() -> Response {
@@ -421,9 +411,9 @@ async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> Re
             None
         };
         let empty = Vec::new();
-        let matching: Vec<Value> = users
-            .iter()
-            .map(|u| render_user(&base, u))
+        let matching: Vec<Value> = render_users(scim.db(), &base, &users)
+            .await?
+            .into_iter()
             .chain(groups.iter().map(|g| {
                 let m = members.as_ref().map(|m| m.get(&g.id).unwrap_or(&empty));
                 render_group(&base, g, m)
@@ -787,7 +777,55 @@ fn stored_resource(raw: Option<&str>) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn render_user(base: &str, row: &directory_user::Model) -> Value {
+/// The groups users are direct members of: `user row id → [(group SCIM id, name)]`.
+async fn groups_of(
+    db: &DatabaseConnection,
+    users: &[i64],
+) -> ScimResult<HashMap<i64, Vec<(String, String)>>> {
+    let mut out: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+    for chunk in users.chunks(1000) {
+        let rows: Vec<(i64, String, String)> = group_membership::Entity::find()
+            .select_only()
+            .column(group_membership::Column::UserId)
+            .column_as(directory_group::Column::ExternalId, "external_id")
+            .column_as(directory_group::Column::DisplayName, "display_name")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                group_membership::Relation::Group.def(),
+            )
+            .filter(group_membership::Column::UserId.is_in(chunk.iter().copied()))
+            .order_by_asc(directory_group::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (user, id, name) in rows {
+            out.entry(user).or_default().push((id, name));
+        }
+    }
+    Ok(out)
+}
+
+/// Users rendered with their groups, in one query for all of them.
+async fn render_users(
+    db: &DatabaseConnection,
+    base: &str,
+    rows: &[directory_user::Model],
+) -> ScimResult<Vec<Value>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let groups = groups_of(db, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            render_user(
+                base,
+                r,
+                groups.get(&r.id).map(Vec::as_slice).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+fn render_user(base: &str, row: &directory_user::Model, groups: &[(String, String)]) -> Value {
     let mut resource = stored_resource(row.scim_resource.as_deref());
     if resource.is_empty() {
         resource.insert("userName".into(), json!(row.user_name));
@@ -803,6 +841,24 @@ fn render_user(base: &str, row: &directory_user::Model) -> Value {
     if resource.contains_key("active") || row.status == UserStatus::Suspended {
         resource.insert("active".into(), json!(row.status == UserStatus::Active));
     }
+    if !groups.is_empty() {
+        resource.insert(
+            "groups".into(),
+            Value::Array(
+                groups
+                    .iter()
+                    .map(|(id, name)| {
+                        json!({
+                            "value": id,
+                            "display": name,
+                            "type": "direct",
+                            "$ref": format!("{base}/Groups/{id}"),
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
     resource.insert(
         "meta".into(),
         json!({
@@ -816,12 +872,26 @@ fn render_user(base: &str, row: &directory_user::Model) -> Value {
     Value::Object(resource)
 }
 
-fn user_response(status: StatusCode, base: &str, row: &directory_user::Model) -> Response {
-    scim_json(
-        status,
-        &render_user(base, row),
-        Some(&version_of(row.updated_at)),
+async fn user_response(
+    scim: &Scim,
+    integration: &integration::Model,
+    status: StatusCode,
+    row: &directory_user::Model,
+    params: &ListParams,
+) -> ScimResult<Response> {
+    let rendered = render_users(
+        scim.db(),
+        &scim.base(integration),
+        std::slice::from_ref(row),
     )
+    .await?
+    .pop()
+    .unwrap_or_default();
+    Ok(scim_json(
+        status,
+        &params.project(rendered),
+        Some(&version_of(row.updated_at)),
+    ))
 }
 
 fn canonical_user(body: &Value) -> ScimResult<Map<String, Value>> {
@@ -952,7 +1022,7 @@ async fn create_user(State(scim): State<Scim>, i: Integration, body: Bytes) -> R
     let run = async {
         let resource = canonical_user(&parse_body(&body)?)?;
         let row = save_user(&scim, &i, None, resource).await?;
-        Ok::<_, ScimError>(user_response(StatusCode::CREATED, &scim.base(&i), &row))
+        user_response(&scim, &i, StatusCode::CREATED, &row, &ListParams::default()).await
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -963,13 +1033,11 @@ async fn get_user(
     Path((_, id)): Path<(String, String)>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    match find_user(scim.db(), i.id, &id).await {
-        Ok(row) => {
-            let rendered = params.project(render_user(&scim.base(&i), &row));
-            scim_json(StatusCode::OK, &rendered, Some(&version_of(row.updated_at)))
-        }
-        Err(err) => err.into_response(),
-    }
+    let run = async {
+        let row = find_user(scim.db(), i.id, &id).await?;
+        user_response(&scim, &i, StatusCode::OK, &row, &params).await
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn replace_user(
@@ -984,7 +1052,7 @@ async fn replace_user(
         check_if_match(&headers, &version_of(row.updated_at))?;
         let resource = canonical_user(&parse_body(&body)?)?;
         let row = save_user(&scim, &i, Some(row), resource).await?;
-        Ok::<_, ScimError>(user_response(StatusCode::OK, &scim.base(&i), &row))
+        user_response(&scim, &i, StatusCode::OK, &row, &ListParams::default()).await
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -1020,11 +1088,11 @@ async fn patch_user(
         let row = find_user(scim.db(), i.id, &id).await?;
         check_if_match(&headers, &version_of(row.updated_at))?;
         let body = parse_body(&body)?;
-        let mut current = render_user(&scim.base(&i), &row);
+        let mut current = render_user(&scim.base(&i), &row, &[]);
         patch::apply(&mut current, &body, &known_user_path)?;
         let resource = canonical_user(&current)?;
         let row = save_user(&scim, &i, Some(row), resource).await?;
-        Ok::<_, ScimError>(user_response(StatusCode::OK, &scim.base(&i), &row))
+        user_response(&scim, &i, StatusCode::OK, &row, &ListParams::default()).await
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -1116,10 +1184,10 @@ async fn list_users(
                 .limit(paging.count as u64)
                 .all(scim.db())
                 .await?;
-            let base = scim.base(&i);
-            let page: Vec<Value> = rows
-                .iter()
-                .map(|r| params.project(render_user(&base, r)))
+            let page: Vec<Value> = render_users(scim.db(), &scim.base(&i), &rows)
+                .await?
+                .into_iter()
+                .map(|r| params.project(r))
                 .collect();
             return Ok::<_, ScimError>(scim_json(
                 StatusCode::OK,
@@ -1133,11 +1201,10 @@ async fn list_users(
                 None,
             ));
         }
-        let base = scim.base(&i);
         let rows = query.all(scim.db()).await?;
-        let matching: Vec<Value> = rows
-            .iter()
-            .map(|r| render_user(&base, r))
+        let matching: Vec<Value> = render_users(scim.db(), &scim.base(&i), &rows)
+            .await?
+            .into_iter()
             .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
             .collect();
         Ok(list_response(&params, matching, &paging))

@@ -324,6 +324,10 @@ async fn okta_provisioning_replayed(fx: Fixture) {
         graphql_user(&fx, &id).await["groups"],
         json!([{ "displayName": "Engineering" }])
     );
+    // The user's read-only `groups` says so too.
+    let (_, user) = scim.call("GET", &format!("/Users/{id}"), None).await;
+    assert_eq!(user["groups"][0]["value"], group["id"]);
+    assert_eq!(user["groups"][0]["display"], "Engineering");
 }
 
 /// Entra provisioning: lookups by userName, externalId and work email; groups by displayName
