@@ -33,9 +33,9 @@ use entity::{
     group_membership, integration, user_alias,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    RelationTrait, Set, TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -918,6 +918,10 @@ async fn find_user(
         .ok_or_else(|| ScimError::not_found("user"))
 }
 
+/// The first key of the PostgreSQL advisory lock that serialises SCIM user writes of one
+/// integration (the second is the integration's id).
+const SCIM_USER_LOCK: i32 = 0x5c1d;
+
 /// Writes a user (a new one when `existing` is `None`) from its canonical resource, refusing
 /// a `userName` another user of the integration has (409). A user created or changed here is
 /// auto-assigned (R12).
@@ -933,6 +937,15 @@ async fn save_user(
     let db = scim.db();
     let key = match_key(&columns.user_name);
     let txn = db.begin().await?;
+    // Across processes sharing a PostgreSQL database: the same, held until the transaction ends.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            [SCIM_USER_LOCK.into(), (integration.id as i32).into()],
+        ))
+        .await?;
+    }
     let clash = directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(integration.id))
         .filter(directory_user::Column::UserNameKey.eq(&key))
