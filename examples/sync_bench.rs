@@ -187,10 +187,11 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
             None => break,
         }
     }
+    let mut group_ids = std::collections::HashSet::new();
     let mut cursor = None;
     loop {
         let page = provider.groups_page(cursor).await?;
-        n_groups += page.items.len();
+        group_ids.extend(page.items.iter().map(|g| g.external_id.clone()));
         n_members += page
             .items
             .iter()
@@ -201,10 +202,12 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
             None => break,
         }
     }
+    n_groups += group_ids.len();
     let fetch = started.elapsed();
     println!(
-        "fetch and parse only: {:.2} s ({n_users} users, {n_groups} groups, {n_members} memberships)",
-        fetch.as_secs_f64()
+        "fetch and parse only: {:.2} s ({n_users} users, {n_groups} groups, {n_members} memberships); peak RSS so far {:.0} MB",
+        fetch.as_secs_f64(),
+        peak_rss_mb()
     );
     // The benchmark's own session rotated the refresh token: store it for the engine.
     if let Some(rotated) = grant_session.take_rotated_refresh_token() {
@@ -254,6 +257,7 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
         }
     };
     let full = timed_sync("full sync").await?;
+    println!("peak RSS after the full sync: {:.0} MB", peak_rss_mb());
     let unchanged = timed_sync("unchanged re-sync (delta)").await?;
     // The daily full reconciliation of an unchanged directory (and what every Google re-sync
     // is): forget the delta links so the engine reads everything again.

@@ -10,7 +10,7 @@ pub mod oauth;
 use std::{sync::Arc, time::Duration};
 
 /// A user as a directory describes it, normalised across providers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExternalUser {
     /// The directory's id of the user.
     pub external_id: String,

@@ -248,11 +248,82 @@ async fn replace_aliases<C: ConnectionTrait>(
 /// Applies one page of users in one transaction: one read of the page's rows and aliases,
 /// then multi-row writes of only what differs (nothing when nothing changed). Returns the ids
 /// of the users it created or changed (for automatic device assignment).
+/// What a full read knows of a stored user without reading its row again.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    id: i64,
+    status: UserStatus,
+    fingerprint: u64,
+}
+
+/// The integration's users by external id: read in one pass when a full read starts, kept up
+/// to date as pages are written, and used to skip unchanged users, resolve members and decide
+/// removals.
+type Fingerprints = HashMap<String, Stored>;
+
+/// A user's fingerprint: its directory fields, aliases, status and origin name. Equal
+/// fingerprints mean nothing to write.
+fn fingerprint(user: &ExternalUser, status: UserStatus, origin: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    user.hash(&mut hasher);
+    status.hash(&mut hasher);
+    origin.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Rows read per statement while fingerprinting.
+const FINGERPRINT_CHUNK: u64 = 5_000;
+
+/// Fingerprints every user of the integration, a chunk of rows (and their aliases) at a time.
+async fn fingerprints(db: &DatabaseConnection, integration_id: i64) -> DomainResult<Fingerprints> {
+    let mut out = HashMap::new();
+    let mut after = 0i64;
+    loop {
+        let rows = directory_user::Entity::find()
+            .filter(directory_user::Column::IntegrationId.eq(integration_id))
+            .filter(directory_user::Column::Id.gt(after))
+            .order_by_asc(directory_user::Column::Id)
+            .limit(FINGERPRINT_CHUNK)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.id;
+        let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+        for alias in user_alias::Entity::find()
+            .filter(user_alias::Column::UserId.is_in(rows.iter().map(|r| r.id)))
+            .order_by_asc(user_alias::Column::Id)
+            .all(db)
+            .await?
+        {
+            aliases.entry(alias.user_id).or_default().push(alias.alias);
+        }
+        for row in &rows {
+            let user = external_of(row, aliases.get(&row.id));
+            out.insert(
+                row.external_id.clone(),
+                Stored {
+                    id: row.id,
+                    status: row.status,
+                    fingerprint: fingerprint(&user, row.status, &row.origin_name),
+                },
+            );
+        }
+        if (rows.len() as u64) < FINGERPRINT_CHUNK {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 async fn apply_users_page(
     db: &DatabaseConnection,
     integration: &integration::Model,
     users: Vec<ExternalUser>,
     counts: &mut Counts,
+    known: Option<&mut Fingerprints>,
 ) -> DomainResult<Vec<i64>> {
     // A directory may list a user twice (Graph delta pages may repeat an object): last wins.
     let mut latest: HashMap<String, usize> = HashMap::new();
@@ -265,7 +336,32 @@ async fn apply_users_page(
         .filter(|(i, u)| latest.get(&u.external_id) == Some(i))
         .map(|(_, u)| u)
         .collect();
-    let external_ids: Vec<String> = users.iter().map(|u| u.external_id.clone()).collect();
+    // With fingerprints (a full read): unchanged users need nothing, and only users already
+    // stored need their rows read.
+    let (users, external_ids): (Vec<ExternalUser>, Vec<String>) = match known.as_deref() {
+        Some(known) => {
+            let users: Vec<ExternalUser> = users
+                .into_iter()
+                .filter(|u| {
+                    known.get(&u.external_id).map(|s| s.fingerprint)
+                        != Some(fingerprint(u, status_of(u), &integration.name))
+                })
+                .collect();
+            let stored = users
+                .iter()
+                .filter(|u| known.contains_key(&u.external_id))
+                .map(|u| u.external_id.clone())
+                .collect();
+            (users, stored)
+        }
+        None => {
+            let ids = users.iter().map(|u| u.external_id.clone()).collect();
+            (users, ids)
+        }
+    };
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
     let (existing, aliases) = load_users(db, integration.id, &external_ids).await?;
 
     let mut rows = Vec::new();
@@ -319,6 +415,20 @@ async fn apply_users_page(
     let had: HashSet<i64> = aliases.keys().copied().collect();
     replace_aliases(&txn, alias_writes, &had).await?;
     txn.commit().await?;
+    if let Some(known) = known {
+        for user in &users {
+            if let Some(&id) = ids.get(user.external_id.as_str()) {
+                known.insert(
+                    user.external_id.clone(),
+                    Stored {
+                        id,
+                        status: status_of(user),
+                        fingerprint: fingerprint(user, status_of(user), &integration.name),
+                    },
+                );
+            }
+        }
+    }
     Ok(written.iter().map(|u| u.id).collect())
 }
 
@@ -439,26 +549,6 @@ async fn apply_groups_page(
     }
     txn.commit().await?;
     Ok(())
-}
-
-/// The integration's rows as `external id → (id, status)`.
-async fn user_index(
-    db: &DatabaseConnection,
-    integration_id: i64,
-) -> DomainResult<HashMap<String, (i64, UserStatus)>> {
-    let rows: Vec<(i64, String, UserStatus)> = directory_user::Entity::find()
-        .select_only()
-        .column(directory_user::Column::Id)
-        .column(directory_user::Column::ExternalId)
-        .column(directory_user::Column::Status)
-        .filter(directory_user::Column::IntegrationId.eq(integration_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, ext, status)| (ext, (id, status)))
-        .collect())
 }
 
 /// Groups whose memberships are applied together, in one transaction.
@@ -585,18 +675,22 @@ pub async fn full_sync<P: DirectoryProvider>(
     let mut touched = Vec::new();
 
     // 1. Users, page by page.
-    let mut seen_users: HashSet<String> = HashSet::new();
+    let mut seen_users: HashSet<i64> = HashSet::new();
     // PostgreSQL plans the per-page lookups from its statistics; during a bulk import they
     // lag far behind (a plan for 50 rows scanning 100,000), so refresh them as the table
     // doubles.
     let mut analyze_at = 1_000;
+    let mut known = fingerprints(db, integration.id).await?;
     let mut cursor = None;
     let users_link = loop {
         job.check_stop()?;
         let page = provider.users_page(cursor).await?;
         counts.pages_read += 1;
-        seen_users.extend(page.items.iter().map(|u| u.external_id.clone()));
-        touched.extend(apply_users_page(db, integration, page.items, &mut counts).await?);
+        let listed: Vec<String> = page.items.iter().map(|u| u.external_id.clone()).collect();
+        touched.extend(
+            apply_users_page(db, integration, page.items, &mut counts, Some(&mut known)).await?,
+        );
+        seen_users.extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
         if counts.users_created >= analyze_at {
             refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
             analyze_at = analyze_at.saturating_mul(2);
@@ -611,7 +705,8 @@ pub async fn full_sync<P: DirectoryProvider>(
     // 2. Groups, page by page; a group may come more than once with parts of its members.
     let mut seen_groups: Vec<String> = Vec::new();
     let mut seen_group_set: HashSet<String> = HashSet::new();
-    let mut inline: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut inline: HashMap<String, HashSet<i64>> = HashMap::new();
+    let resolve = |ext: &String| known.get(ext).map(|s| s.id);
     let mut cursor = None;
     let groups_link = loop {
         job.check_stop()?;
@@ -625,7 +720,7 @@ pub async fn full_sync<P: DirectoryProvider>(
                 inline
                     .entry(group.external_id.clone())
                     .or_default()
-                    .extend(members.iter().cloned());
+                    .extend(members.iter().filter_map(resolve));
             }
         }
         apply_groups_page(db, integration, page.items, &mut counts).await?;
@@ -637,7 +732,6 @@ pub async fn full_sync<P: DirectoryProvider>(
     };
 
     // 3. Memberships, a batch of groups at a time.
-    let users = user_index(db, integration.id).await?;
     let groups: HashMap<String, i64> = directory_group::Entity::find()
         .select_only()
         .column(directory_group::Column::ExternalId)
@@ -648,14 +742,13 @@ pub async fn full_sync<P: DirectoryProvider>(
         .await?
         .into_iter()
         .collect();
-    let resolve = |ext: &String| users.get(ext).map(|(id, _)| *id);
     let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
     for external in &seen_groups {
         let Some(&group_id) = groups.get(external) else {
             continue;
         };
         let members: HashSet<i64> = match inline.remove(external) {
-            Some(listed) => listed.iter().filter_map(resolve).collect(),
+            Some(listed) => listed,
             None => {
                 let mut members = HashSet::new();
                 let mut cursor = None;
@@ -687,14 +780,14 @@ pub async fn full_sync<P: DirectoryProvider>(
     }
 
     // 4. Removals, now that the read is complete.
-    let missing: Vec<i64> = users
-        .iter()
-        .filter(|(ext, (_, status))| *status != UserStatus::Archived && !seen_users.contains(*ext))
-        .map(|(_, (id, _))| *id)
-        .collect();
-    let present = users
+    let missing: Vec<i64> = known
         .values()
-        .filter(|(_, s)| *s != UserStatus::Archived)
+        .filter(|s| s.status != UserStatus::Archived && !seen_users.contains(&s.id))
+        .map(|s| s.id)
+        .collect();
+    let present = known
+        .values()
+        .filter(|s| s.status != UserStatus::Archived)
         .count() as u64;
     let would_remove = missing.len() as u64;
     if must_hold(job, would_remove, present) {
@@ -798,7 +891,7 @@ pub async fn delta_sync(
                     u.merge(base.as_ref())
                 })
                 .collect();
-            touched.extend(apply_users_page(db, integration, merged, &mut counts).await?);
+            touched.extend(apply_users_page(db, integration, merged, &mut counts, None).await?);
         }
         (job.progress)(&counts);
         match page.next {
