@@ -162,28 +162,21 @@ pub async fn add<C: TransactionTrait>(
         ));
     }
     let txn = db.begin().await?;
-    let taken = integration::Entity::find()
-        .filter(integration::Column::NameKey.eq(&name.key))
-        .one(&txn)
-        .await?;
-    if taken.is_some() {
-        return Err(DomainError::NameTaken(name.display));
-    }
     let at = now();
-    let model = integration::ActiveModel {
-        name: Set(name.display.clone()),
-        name_key: Set(name.key),
-        kind: Set(new.kind),
-        status: Set(IntegrationStatus::AwaitingConsent),
-        auto_assign_devices: Set(new.auto_assign_devices),
-        sync_interval_minutes: Set(new.sync_interval_minutes),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| name_taken(e, &name.display))?;
+    let model = integrations::insert_new(
+        &txn,
+        name,
+        integration::ActiveModel {
+            kind: Set(new.kind),
+            status: Set(IntegrationStatus::AwaitingConsent),
+            auto_assign_devices: Set(new.auto_assign_devices),
+            sync_interval_minutes: Set(new.sync_interval_minutes),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        },
+    )
+    .await?;
     let url = begin(&txn, oauth_ctx, &model, AuthorizationPurpose::Connect).await?;
     audit::record(
         &txn,

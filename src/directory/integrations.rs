@@ -9,7 +9,10 @@ use entity::{
     enums::{DirectoryKind, IntegrationStatus},
     integration,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select, TransactionSession};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select,
+    TransactionSession,
+};
 
 /// Longest integration name, in characters (R3).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -19,6 +22,29 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub struct IntegrationName {
     pub display: String,
     pub key: String,
+}
+
+/// Inserts a new integration named `name` (`model` has every other column set), refusing a
+/// name another integration has, case-insensitively (R3): checked first for a clear error, and
+/// by the unique index for a race.
+pub async fn insert_new<C: ConnectionTrait>(
+    db: &C,
+    name: IntegrationName,
+    mut model: integration::ActiveModel,
+) -> DomainResult<integration::Model> {
+    let taken = integration::Entity::find()
+        .filter(integration::Column::NameKey.eq(&name.key))
+        .one(db)
+        .await?;
+    if taken.is_some() {
+        return Err(DomainError::NameTaken(name.display));
+    }
+    model.name = sea_orm::Set(name.display.clone());
+    model.name_key = sea_orm::Set(name.key);
+    model
+        .insert(db)
+        .await
+        .map_err(|e| super::connect::name_taken(e, &name.display))
 }
 
 /// Checks a proposed integration name: trimmed, 1–64 characters, no control characters (R3).

@@ -2,7 +2,7 @@
 //! stored as a SHA-256 hash (the details show a hint), rotated at once by `rotate`. The SCIM
 //! endpoint itself is `crate::scim`.
 
-use super::{IntegrationId, audit, connect, integrations, now};
+use super::{IntegrationId, audit, integrations, now};
 use crate::{
     auth::{
         Admin,
@@ -14,10 +14,7 @@ use entity::{
     enums::{DirectoryKind, IntegrationStatus},
     integration,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionSession, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionSession, TransactionTrait};
 use subtle::ConstantTimeEq;
 
 /// Every SCIM token starts so, to be recognisable in a secret scanner.
@@ -63,29 +60,22 @@ pub async fn add<C: TransactionTrait>(
     let name = integrations::validate_name(name)?;
     let token = new_token();
     let txn = db.begin().await?;
-    let taken = integration::Entity::find()
-        .filter(integration::Column::NameKey.eq(&name.key))
-        .one(&txn)
-        .await?;
-    if taken.is_some() {
-        return Err(DomainError::NameTaken(name.display));
-    }
     let at = now();
-    let model = integration::ActiveModel {
-        name: Set(name.display.clone()),
-        name_key: Set(name.key),
-        kind: Set(DirectoryKind::Scim),
-        status: Set(IntegrationStatus::Active),
-        auto_assign_devices: Set(auto_assign_devices),
-        scim_token_hash: Set(Some(token.hash)),
-        scim_token_hint: Set(Some(token.hint)),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| connect::name_taken(e, &name.display))?;
+    let model = integrations::insert_new(
+        &txn,
+        name,
+        integration::ActiveModel {
+            kind: Set(DirectoryKind::Scim),
+            status: Set(IntegrationStatus::Active),
+            auto_assign_devices: Set(auto_assign_devices),
+            scim_token_hash: Set(Some(token.hash)),
+            scim_token_hint: Set(Some(token.hint)),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        },
+    )
+    .await?;
     audit::record(
         &txn,
         admin.actor(),
