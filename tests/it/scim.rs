@@ -219,6 +219,7 @@ on_both_databases!(
     bad_scim_input_is_refused_and_changes_nothing,
     scim_users_are_auto_assigned_and_deleted_per_r14,
     concurrent_creates_of_one_user_name_make_one_user,
+    deleting_a_scim_integration_closes_its_endpoint,
 );
 
 /// Okta: test connection, lookup before create, create (with a password never echoed), full
@@ -778,4 +779,67 @@ async fn concurrent_creates_of_one_user_name_make_one_user(fx: Fixture) {
     );
     let (_, list) = scim.call("GET", "/Users", None).await;
     assert_eq!(list["totalResults"], 1);
+}
+
+/// R9 for a SCIM integration: its users without devices and its groups go, a user with a
+/// device stays archived with the integration's name; its token opens nothing any more.
+async fn deleting_a_scim_integration_closes_its_endpoint(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Okta").await;
+    let mut ids = Vec::new();
+    for name in ["keep@okta.example", "go@okta.example"] {
+        let (_, user) = scim
+            .call(
+                "POST",
+                "/Users",
+                Some(json!({ "schemas": [USER_SCHEMA], "userName": name })),
+            )
+            .await;
+        ids.push(user["id"].as_str().unwrap().to_owned());
+    }
+    scim.call(
+        "POST",
+        "/Groups",
+        Some(json!({ "schemas": [GROUP_SCHEMA], "displayName": "All", "members": [{ "value": ids[0] }, { "value": ids[1] }] })),
+    )
+    .await;
+    let admin = fx.admin().await;
+    let viewer = fx.viewer().await;
+    let keep = fx
+        .ok(
+            &viewer,
+            "{ users(first: 10) { nodes { id userName } } }",
+            json!({}),
+        )
+        .await["users"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["userName"] == "keep@okta.example")
+        .unwrap()["id"]
+        .clone();
+    let device = fx.device("C02KEEPSCIM", None).await;
+    fx.ok(
+        &admin,
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        json!({ "d": dirgate::graphql::ids::encode("Device", device.id).as_str(), "u": keep }),
+    )
+    .await;
+    let deleted = fx
+        .ok(
+            &admin,
+            "mutation($id: ID!) { deleteIntegration(input: { id: $id, confirmName: \"Okta\" }) { usersRemoved usersRetained } }",
+            json!({ "id": scim.integration["id"] }),
+        )
+        .await;
+    assert_eq!(deleted["deleteIntegration"]["usersRemoved"], 1, "{deleted}");
+    assert_eq!(deleted["deleteIntegration"]["usersRetained"], 1);
+    let kept = graphql_user(&fx, &ids[0]).await;
+    assert_eq!(kept["status"], "ARCHIVED");
+    assert_eq!(kept["origin"], "Okta");
+    assert_eq!(kept["groups"], json!([]));
+    let (status, _) = scim.call("GET", "/Users", None).await;
+    assert_eq!(
+        status, 401,
+        "the token opens nothing once its integration is gone"
+    );
 }
