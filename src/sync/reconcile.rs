@@ -21,7 +21,7 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
 };
 use std::collections::{HashMap, HashSet};
 use tokio_util::sync::CancellationToken;
@@ -272,48 +272,89 @@ fn fingerprint(user: &ExternalUser, status: UserStatus, origin: &str) -> u64 {
     hasher.finish()
 }
 
-/// Rows read per statement while fingerprinting.
-const FINGERPRINT_CHUNK: u64 = 5_000;
-
-/// Fingerprints every user of the integration, a chunk of rows (and their aliases) at a time.
+/// Fingerprints every user of the integration: one query for the aliases, then the users as
+/// a stream (a chunked read would sort the table once per chunk on SQLite).
 async fn fingerprints(db: &DatabaseConnection, integration_id: i64) -> DomainResult<Fingerprints> {
+    use futures_util::TryStreamExt;
+    let of_integration = directory_user::Entity::find()
+        .select_only()
+        .column(directory_user::Column::Id)
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .into_query();
+    let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+    for (user, alias) in user_alias::Entity::find()
+        .select_only()
+        .column(user_alias::Column::UserId)
+        .column(user_alias::Column::Alias)
+        .filter(user_alias::Column::UserId.in_subquery(of_integration))
+        .order_by_asc(user_alias::Column::Id)
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+    {
+        aliases.entry(user).or_default().push(alias);
+    }
+    /// The columns a fingerprint needs (no timestamps to parse).
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        id: i64,
+        external_id: String,
+        user_name: String,
+        email: Option<String>,
+        display_name: String,
+        given_name: Option<String>,
+        family_name: Option<String>,
+        job_title: Option<String>,
+        department: Option<String>,
+        employee_id: Option<String>,
+        status: UserStatus,
+        origin_name: String,
+    }
+    use directory_user::Column as C;
     let mut out = HashMap::new();
-    let mut after = 0i64;
-    loop {
-        let rows = directory_user::Entity::find()
-            .filter(directory_user::Column::IntegrationId.eq(integration_id))
-            .filter(directory_user::Column::Id.gt(after))
-            .order_by_asc(directory_user::Column::Id)
-            .limit(FINGERPRINT_CHUNK)
-            .all(db)
-            .await?;
-        let Some(last) = rows.last() else {
-            break;
+    let mut rows = directory_user::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::ExternalId,
+            C::UserName,
+            C::Email,
+            C::DisplayName,
+            C::GivenName,
+            C::FamilyName,
+            C::JobTitle,
+            C::Department,
+            C::EmployeeId,
+            C::Status,
+            C::OriginName,
+        ])
+        .filter(C::IntegrationId.eq(integration_id))
+        .into_model::<Row>()
+        .stream(db)
+        .await?;
+    while let Some(row) = rows.try_next().await? {
+        let user = ExternalUser {
+            aliases: aliases.remove(&row.id).unwrap_or_default(),
+            suspended: row.status == UserStatus::Suspended,
+            user_name: row.user_name,
+            email: row.email,
+            display_name: row.display_name,
+            given_name: row.given_name,
+            family_name: row.family_name,
+            job_title: row.job_title,
+            department: row.department,
+            employee_id: row.employee_id,
+            external_id: row.external_id,
         };
-        after = last.id;
-        let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
-        for alias in user_alias::Entity::find()
-            .filter(user_alias::Column::UserId.is_in(rows.iter().map(|r| r.id)))
-            .order_by_asc(user_alias::Column::Id)
-            .all(db)
-            .await?
-        {
-            aliases.entry(alias.user_id).or_default().push(alias.alias);
-        }
-        for row in &rows {
-            let user = external_of(row, aliases.get(&row.id));
-            out.insert(
-                row.external_id.clone(),
-                Stored {
-                    id: row.id,
-                    status: row.status,
-                    fingerprint: fingerprint(&user, row.status, &row.origin_name),
-                },
-            );
-        }
-        if (rows.len() as u64) < FINGERPRINT_CHUNK {
-            break;
-        }
+        let fingerprint = fingerprint(&user, row.status, &row.origin_name);
+        out.insert(
+            user.external_id,
+            Stored {
+                id: row.id,
+                status: row.status,
+                fingerprint,
+            },
+        );
     }
     Ok(out)
 }
