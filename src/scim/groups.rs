@@ -1,0 +1,363 @@
+//! SCIM Groups: rendering with members, create, read, replace, patch, delete and list; members
+//! are the integration's users.
+
+use super::*;
+/// Members of groups, as `(group row id → [(user SCIM id, display name)])`.
+pub(super) async fn members_of(
+    db: &DatabaseConnection,
+    groups: &[i64],
+) -> ScimResult<HashMap<i64, Vec<(String, String)>>> {
+    let mut out: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+    if groups.is_empty() {
+        return Ok(out);
+    }
+    for chunk in groups.chunks(1000) {
+        let rows: Vec<(i64, String, String)> = group_membership::Entity::find()
+            .select_only()
+            .column(group_membership::Column::GroupId)
+            .column_as(directory_user::Column::ExternalId, "external_id")
+            .column_as(directory_user::Column::DisplayName, "display_name")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                group_membership::Relation::User.def(),
+            )
+            .filter(group_membership::Column::GroupId.is_in(chunk.iter().copied()))
+            .order_by_asc(directory_user::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (group, id, name) in rows {
+            out.entry(group).or_default().push((id, name));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn render_group(
+    base: &str,
+    row: &directory_group::Model,
+    members: Option<&Vec<(String, String)>>,
+) -> Value {
+    let mut resource = stored_resource(row.scim_resource.as_deref());
+    resource.insert("schemas".into(), json!([schema::GROUP]));
+    resource.insert("id".into(), json!(row.external_id));
+    resource.insert("displayName".into(), json!(row.display_name));
+    if let Some(members) = members {
+        resource.insert(
+            "members".into(),
+            Value::Array(
+                members
+                    .iter()
+                    .map(|(id, _)| {
+                        json!({
+                            "value": id,
+                            "type": "User",
+                            "$ref": format!("{base}/Users/{id}"),
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    resource.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "Group",
+            "created": row.created_at.to_rfc3339(),
+            "lastModified": row.updated_at.to_rfc3339(),
+            "location": format!("{base}/Groups/{}", row.external_id),
+            "version": version_of(row.updated_at),
+        }),
+    );
+    Value::Object(resource)
+}
+
+pub(super) async fn find_group(
+    db: &DatabaseConnection,
+    integration: i64,
+    id: &str,
+) -> ScimResult<directory_group::Model> {
+    directory_group::Entity::find()
+        .filter(directory_group::Column::IntegrationId.eq(integration))
+        .filter(directory_group::Column::ExternalId.eq(id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ScimError::not_found("group"))
+}
+
+pub(super) fn canonical_group(body: &Value) -> ScimResult<Map<String, Value>> {
+    Ok(schema::canonical_resource(
+        body,
+        &schema::group_attributes(),
+        schema::GROUP,
+        None,
+    )?)
+}
+
+/// Writes a group and makes its members exactly those listed (when `members` is given).
+pub(super) async fn save_group(
+    scim: &Scim,
+    integration: &integration::Model,
+    existing: Option<directory_group::Model>,
+    mut resource: Map<String, Value>,
+) -> ScimResult<directory_group::Model> {
+    let display_name = text(resource.get("displayName"))
+        .ok_or_else(|| ScimError::bad("invalidValue", "`displayName` is required"))?;
+    let members: Option<Vec<String>> = resource.remove("members").map(|m| {
+        m.as_array()
+            .map(|a| a.iter().filter_map(|x| text(x.get("value"))).collect())
+            .unwrap_or_default()
+    });
+    let db = scim.db();
+    let txn = db.begin().await?;
+    let wanted: Option<HashSet<i64>> = match &members {
+        Some(ids) if !ids.is_empty() => {
+            let found: Vec<(i64, String)> = directory_user::Entity::find()
+                .select_only()
+                .column(directory_user::Column::Id)
+                .column(directory_user::Column::ExternalId)
+                .filter(directory_user::Column::IntegrationId.eq(integration.id))
+                .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+                .filter(directory_user::Column::ExternalId.is_in(ids.iter().cloned()))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            let known: HashSet<&str> = found.iter().map(|(_, e)| e.as_str()).collect();
+            if let Some(missing) = ids.iter().find(|id| !known.contains(id.as_str())) {
+                return Err(ScimError::bad(
+                    "invalidValue",
+                    format!("member `{missing}` is not a user of this integration"),
+                ));
+            }
+            Some(found.into_iter().map(|(id, _)| id).collect())
+        }
+        Some(_) => Some(HashSet::new()),
+        None => None,
+    };
+    let at = now();
+    let mut active = match &existing {
+        Some(row) => row.clone().into_active_model(),
+        None => directory_group::ActiveModel {
+            integration_id: Set(integration.id),
+            external_id: Set(new_scim_id()),
+            created_at: Set(at),
+            ..Default::default()
+        },
+    };
+    active.display_name = Set(display_name);
+    active.email = Set(None);
+    active.updated_at = Set(at);
+    active.scim_external_id = Set(text(resource.get("externalId")));
+    active.scim_resource = Set(Some(Value::Object(resource).to_string()));
+    let row = match existing {
+        Some(_) => active.update(&txn).await?,
+        None => active.insert(&txn).await?,
+    };
+    if let Some(wanted) = wanted {
+        let have: HashSet<i64> = group_membership::Entity::find()
+            .select_only()
+            .column(group_membership::Column::UserId)
+            .filter(group_membership::Column::GroupId.eq(row.id))
+            .into_tuple::<i64>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
+        let gone: Vec<i64> = have.difference(&wanted).copied().collect();
+        if !gone.is_empty() {
+            group_membership::Entity::delete_many()
+                .filter(group_membership::Column::GroupId.eq(row.id))
+                .filter(group_membership::Column::UserId.is_in(gone))
+                .exec(&txn)
+                .await?;
+        }
+        let new: Vec<group_membership::ActiveModel> = wanted
+            .difference(&have)
+            .map(|user| group_membership::ActiveModel {
+                group_id: Set(row.id),
+                user_id: Set(*user),
+                created_at: Set(at),
+            })
+            .collect();
+        for chunk in new.chunks(5000) {
+            group_membership::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(row)
+}
+
+pub(super) async fn group_response(
+    scim: &Scim,
+    integration: &integration::Model,
+    status: StatusCode,
+    row: &directory_group::Model,
+    params: &ListParams,
+) -> ScimResult<Response> {
+    let members = if params.wants_members() {
+        members_of(scim.db(), &[row.id])
+            .await?
+            .remove(&row.id)
+            .or(Some(Vec::new()))
+    } else {
+        None
+    };
+    let rendered = params.project(render_group(&scim.base(integration), row, members.as_ref()));
+    Ok(scim_json(
+        status,
+        &rendered,
+        Some(&version_of(row.updated_at)),
+    ))
+}
+
+pub(super) async fn create_group(
+    State(scim): State<Scim>,
+    i: Integration,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let resource = canonical_group(&parse_body(&body)?)?;
+    let row = save_group(&scim, &i, None, resource).await?;
+    group_response(&scim, &i, StatusCode::CREATED, &row, &ListParams::default()).await
+}
+
+pub(super) async fn get_group(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    Query(params): Query<ListParams>,
+) -> ScimResult<Response> {
+    let row = find_group(scim.db(), i.id, &id).await?;
+    group_response(&scim, &i, StatusCode::OK, &row, &params).await
+}
+
+pub(super) async fn replace_group(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let row = find_group(scim.db(), i.id, &id).await?;
+    check_if_match(&headers, &version_of(row.updated_at))?;
+    let mut resource = canonical_group(&parse_body(&body)?)?;
+    // A PUT without `members` leaves them empty, as a replacement does.
+    resource
+        .entry("members")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let row = save_group(&scim, &i, Some(row), resource).await?;
+    group_response(&scim, &i, StatusCode::OK, &row, &ListParams::default()).await
+}
+
+pub(super) fn known_group_path(path: &filter::PatchPath) -> bool {
+    let a = &path.attr;
+    if a.uri
+        .as_deref()
+        .is_some_and(|u| !u.eq_ignore_ascii_case(schema::GROUP))
+    {
+        return false;
+    }
+    a.attr.eq_ignore_ascii_case("externalId")
+        || schema::group_attributes().iter().any(|x| {
+            x.name.eq_ignore_ascii_case(&a.attr)
+                && a.sub
+                    .as_deref()
+                    .is_none_or(|s| x.sub.iter().any(|y| y.name.eq_ignore_ascii_case(s)))
+        })
+}
+
+pub(super) async fn patch_group(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let row = find_group(scim.db(), i.id, &id).await?;
+    check_if_match(&headers, &version_of(row.updated_at))?;
+    let body = parse_body(&body)?;
+    let members = members_of(scim.db(), &[row.id]).await?.remove(&row.id);
+    let mut current = render_group(&scim.base(&i), &row, Some(&members.unwrap_or_default()));
+    // Members are compared by `value` only.
+    if let Some(Value::Array(items)) = current.get_mut("members") {
+        for item in items.iter_mut() {
+            *item = json!({ "value": item["value"] });
+        }
+    }
+    patch::apply(&mut current, &body, &known_group_path)?;
+    let mut resource = canonical_group(&current)?;
+    resource
+        .entry("members")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let row = save_group(&scim, &i, Some(row), resource).await?;
+    group_response(&scim, &i, StatusCode::OK, &row, &ListParams::default()).await
+}
+
+pub(super) async fn delete_group(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ScimResult<Response> {
+    let row = find_group(scim.db(), i.id, &id).await?;
+    check_if_match(&headers, &version_of(row.updated_at))?;
+    directory_group::Entity::delete_by_id(row.id)
+        .exec(scim.db())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn list_groups(
+    State(scim): State<Scim>,
+    i: Integration,
+    Query(params): Query<ListParams>,
+) -> ScimResult<Response> {
+    let paging = params.paging()?;
+    let filter = params.filter()?;
+    let mut query = directory_group::Entity::find()
+        .filter(directory_group::Column::IntegrationId.eq(i.id))
+        .order_by_asc(directory_group::Column::Id);
+    match filter.as_ref().and_then(filter::Filter::simple_eq) {
+        Some((attr, value)) if attr.eq_ignore_ascii_case("displayName") => {
+            query = query.filter(directory_group::Column::DisplayName.eq(value));
+        }
+        Some((attr, value)) if attr.eq_ignore_ascii_case("id") => {
+            query = query.filter(directory_group::Column::ExternalId.eq(value));
+        }
+        Some((attr, value)) if attr.eq_ignore_ascii_case("externalId") => {
+            query = query.filter(directory_group::Column::ScimExternalId.eq(value));
+        }
+        _ => {}
+    }
+    let rows = query.all(scim.db()).await?;
+    let filter_needs_members = params
+        .filter
+        .as_deref()
+        .is_some_and(|f| f.to_ascii_lowercase().contains("members"));
+    let members = if params.wants_members() || filter_needs_members {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        Some(members_of(scim.db(), &ids).await?)
+    } else {
+        None
+    };
+    let base = scim.base(&i);
+    let empty = Vec::new();
+    let matching: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let m = members.as_ref().map(|m| m.get(&r.id).unwrap_or(&empty));
+            render_group(&base, r, m)
+        })
+        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+        .map(|mut r| {
+            if !params.wants_members()
+                && let Some(o) = r.as_object_mut()
+            {
+                o.remove("members");
+            }
+            r
+        })
+        .collect();
+    Ok(list_response(&params, matching, &paging))
+}

@@ -1,0 +1,522 @@
+//! SCIM Users: the columns derived from a user resource, rendering (with the user's groups),
+//! create, read, replace, patch, delete (R14) and list.
+
+use super::*;
+/// What dirgate's columns hold, derived from a SCIM user.
+pub(super) struct UserColumns {
+    user_name: String,
+    email: Option<String>,
+    aliases: Vec<String>,
+    display_name: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    title: Option<String>,
+    department: Option<String>,
+    employee_number: Option<String>,
+    manager: Option<String>,
+    active: bool,
+}
+
+pub(super) fn user_columns(resource: &Map<String, Value>) -> ScimResult<UserColumns> {
+    let user_name = text(resource.get("userName"))
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| ScimError::bad("invalidValue", "`userName` is required"))?;
+    let name = resource.get("name");
+    let given_name = text(name.and_then(|n| n.get("givenName")));
+    let family_name = text(name.and_then(|n| n.get("familyName")));
+    let emails: Vec<(&Value, String)> = resource
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| text(e.get("value")).map(|v| (e, v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let primary = emails
+        .iter()
+        .find(|(e, _)| e.get("primary") == Some(&Value::Bool(true)))
+        .or_else(|| {
+            emails
+                .iter()
+                .find(|(e, _)| e.get("type").and_then(Value::as_str) == Some("work"))
+        })
+        .or(emails.first())
+        .map(|(_, v)| v.clone());
+    let aliases = emails
+        .iter()
+        .map(|(_, v)| v.clone())
+        .filter(|v| Some(v) != primary.as_ref())
+        .collect();
+    let display_name = text(resource.get("displayName"))
+        .or_else(|| text(name.and_then(|n| n.get("formatted"))))
+        .or_else(|| {
+            let parts: Vec<&str> = [given_name.as_deref(), family_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        })
+        .unwrap_or_else(|| user_name.clone());
+    let enterprise = resource.get(schema::ENTERPRISE);
+    Ok(UserColumns {
+        email: primary,
+        aliases,
+        display_name,
+        given_name,
+        family_name,
+        title: text(resource.get("title")),
+        department: text(enterprise.and_then(|e| e.get("department"))),
+        employee_number: text(enterprise.and_then(|e| e.get("employeeNumber"))),
+        manager: text(
+            enterprise
+                .and_then(|e| e.get("manager"))
+                .and_then(|m| m.get("value")),
+        ),
+        active: resource.get("active") != Some(&Value::Bool(false)),
+        user_name,
+    })
+}
+
+pub(super) fn stored_resource(raw: Option<&str>) -> Map<String, Value> {
+    raw.and_then(|r| serde_json::from_str::<Map<String, Value>>(r).ok())
+        .unwrap_or_default()
+}
+
+/// The groups users are direct members of: `user row id → [(group SCIM id, name)]`.
+pub(super) async fn groups_of(
+    db: &DatabaseConnection,
+    users: &[i64],
+) -> ScimResult<HashMap<i64, Vec<(String, String)>>> {
+    let mut out: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+    for chunk in users.chunks(1000) {
+        let rows: Vec<(i64, String, String)> = group_membership::Entity::find()
+            .select_only()
+            .column(group_membership::Column::UserId)
+            .column_as(directory_group::Column::ExternalId, "external_id")
+            .column_as(directory_group::Column::DisplayName, "display_name")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                group_membership::Relation::Group.def(),
+            )
+            .filter(group_membership::Column::UserId.is_in(chunk.iter().copied()))
+            .order_by_asc(directory_group::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (user, id, name) in rows {
+            out.entry(user).or_default().push((id, name));
+        }
+    }
+    Ok(out)
+}
+
+/// Users rendered with their groups, in one query for all of them.
+pub(super) async fn render_users(
+    db: &DatabaseConnection,
+    base: &str,
+    rows: &[directory_user::Model],
+) -> ScimResult<Vec<Value>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let groups = groups_of(db, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            render_user(
+                base,
+                r,
+                groups.get(&r.id).map(Vec::as_slice).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+pub(super) fn render_user(
+    base: &str,
+    row: &directory_user::Model,
+    groups: &[(String, String)],
+) -> Value {
+    let mut resource = stored_resource(row.scim_resource.as_deref());
+    if resource.is_empty() {
+        resource.insert("userName".into(), json!(row.user_name));
+        resource.insert("displayName".into(), json!(row.display_name));
+    }
+    let mut schemas = vec![json!(schema::USER)];
+    if resource.contains_key(schema::ENTERPRISE) {
+        schemas.push(json!(schema::ENTERPRISE));
+    }
+    resource.insert("schemas".into(), Value::Array(schemas));
+    resource.insert("id".into(), json!(row.external_id));
+    // `active` is answered when the client set it, or when the user is suspended.
+    if resource.contains_key("active") || row.status == UserStatus::Suspended {
+        resource.insert("active".into(), json!(row.status == UserStatus::Active));
+    }
+    if !groups.is_empty() {
+        resource.insert(
+            "groups".into(),
+            Value::Array(
+                groups
+                    .iter()
+                    .map(|(id, name)| {
+                        json!({
+                            "value": id,
+                            "display": name,
+                            "type": "direct",
+                            "$ref": format!("{base}/Groups/{id}"),
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    resource.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": row.created_at.to_rfc3339(),
+            "lastModified": row.updated_at.to_rfc3339(),
+            "location": format!("{base}/Users/{}", row.external_id),
+            "version": version_of(row.updated_at),
+        }),
+    );
+    Value::Object(resource)
+}
+
+pub(super) async fn user_response(
+    scim: &Scim,
+    integration: &integration::Model,
+    status: StatusCode,
+    row: &directory_user::Model,
+    params: &ListParams,
+) -> ScimResult<Response> {
+    let rendered = render_users(
+        scim.db(),
+        &scim.base(integration),
+        std::slice::from_ref(row),
+    )
+    .await?
+    .pop()
+    .unwrap_or_default();
+    Ok(scim_json(
+        status,
+        &params.project(rendered),
+        Some(&version_of(row.updated_at)),
+    ))
+}
+
+pub(super) fn canonical_user(body: &Value) -> ScimResult<Map<String, Value>> {
+    Ok(schema::canonical_resource(
+        body,
+        &schema::user_attributes(),
+        schema::USER,
+        Some((schema::ENTERPRISE, schema::enterprise_attributes())),
+    )?)
+}
+
+/// The integration's user with SCIM id `id` (archived users are gone, for SCIM).
+pub(super) async fn find_user(
+    db: &DatabaseConnection,
+    integration: i64,
+    id: &str,
+) -> ScimResult<directory_user::Model> {
+    directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(integration))
+        .filter(directory_user::Column::ExternalId.eq(id))
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+        .one(db)
+        .await?
+        .ok_or_else(|| ScimError::not_found("user"))
+}
+
+/// The first key of the PostgreSQL advisory lock that serialises SCIM user writes of one
+/// integration (the second is the integration's id).
+pub(super) const SCIM_USER_LOCK: i32 = 0x5c1d;
+
+/// Writes a user (a new one when `existing` is `None`) from its canonical resource, refusing
+/// a `userName` another user of the integration has (409). A user created or changed here is
+/// auto-assigned (R12).
+pub(super) async fn save_user(
+    scim: &Scim,
+    integration: &integration::Model,
+    existing: Option<directory_user::Model>,
+    resource: Map<String, Value>,
+) -> ScimResult<directory_user::Model> {
+    let columns = user_columns(&resource)?;
+    let writer = scim.writer(integration.id);
+    let _one_at_a_time = writer.lock().await;
+    let db = scim.db();
+    let key = match_key(&columns.user_name);
+    let txn = db.begin().await?;
+    // Across processes sharing a PostgreSQL database: the same, held until the transaction ends.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            [SCIM_USER_LOCK.into(), (integration.id as i32).into()],
+        ))
+        .await?;
+    }
+    let clash = directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(integration.id))
+        .filter(directory_user::Column::UserNameKey.eq(&key))
+        .all(&txn)
+        .await?;
+    let mut existing = existing;
+    for other in clash {
+        if existing.as_ref().is_some_and(|e| e.id == other.id) {
+            continue;
+        }
+        if other.status == UserStatus::Archived && existing.is_none() {
+            // A user deleted here (kept for its devices, R14) and created again comes back.
+            existing = Some(other);
+            continue;
+        }
+        return Err(ScimError::new(
+            StatusCode::CONFLICT,
+            Some("uniqueness"),
+            format!("userName `{}` is taken", columns.user_name),
+        ));
+    }
+    let at = now();
+    let status = if columns.active {
+        UserStatus::Active
+    } else {
+        UserStatus::Suspended
+    };
+    let mut active = match &existing {
+        Some(row) => row.clone().into_active_model(),
+        None => directory_user::ActiveModel {
+            integration_id: Set(Some(integration.id)),
+            external_id: Set(new_scim_id()),
+            created_at: Set(at),
+            ..Default::default()
+        },
+    };
+    active.origin_name = Set(integration.name.clone());
+    active.user_name = Set(columns.user_name.clone());
+    active.user_name_key = Set(key);
+    active.email_key = Set(columns.email.as_deref().map(match_key));
+    active.email = Set(columns.email.clone());
+    active.display_name = Set(columns.display_name.clone());
+    active.given_name = Set(columns.given_name.clone());
+    active.family_name = Set(columns.family_name.clone());
+    active.job_title = Set(columns.title.clone());
+    active.department = Set(columns.department.clone());
+    active.employee_id = Set(columns.employee_number.clone());
+    active.manager_external_id = Set(columns.manager.clone());
+    active.status = Set(status);
+    active.archived_at = Set(None);
+    active.updated_at = Set(at);
+    active.scim_external_id = Set(text(resource.get("externalId")));
+    active.scim_resource = Set(Some(Value::Object(resource).to_string()));
+    let row = match existing {
+        Some(_) => active.update(&txn).await?,
+        None => active.insert(&txn).await?,
+    };
+    user_alias::Entity::delete_many()
+        .filter(user_alias::Column::UserId.eq(row.id))
+        .exec(&txn)
+        .await?;
+    let mut seen = HashSet::new();
+    let aliases: Vec<user_alias::ActiveModel> = columns
+        .aliases
+        .iter()
+        .filter(|a| seen.insert(match_key(a)))
+        .map(|a| user_alias::ActiveModel {
+            user_id: Set(row.id),
+            alias: Set(a.clone()),
+            alias_key: Set(match_key(a)),
+            ..Default::default()
+        })
+        .collect();
+    if !aliases.is_empty() {
+        user_alias::Entity::insert_many(aliases)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    if integration.auto_assign_devices {
+        devices::auto_assign_users(db, &Actor::sync(), &[row.id]).await?;
+    }
+    Ok(row)
+}
+
+pub(super) async fn create_user(
+    State(scim): State<Scim>,
+    i: Integration,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let resource = canonical_user(&parse_body(&body)?)?;
+    let row = save_user(&scim, &i, None, resource).await?;
+    user_response(&scim, &i, StatusCode::CREATED, &row, &ListParams::default()).await
+}
+
+pub(super) async fn get_user(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    Query(params): Query<ListParams>,
+) -> ScimResult<Response> {
+    let row = find_user(scim.db(), i.id, &id).await?;
+    user_response(&scim, &i, StatusCode::OK, &row, &params).await
+}
+
+pub(super) async fn replace_user(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let row = find_user(scim.db(), i.id, &id).await?;
+    check_if_match(&headers, &version_of(row.updated_at))?;
+    let resource = canonical_user(&parse_body(&body)?)?;
+    let row = save_user(&scim, &i, Some(row), resource).await?;
+    user_response(&scim, &i, StatusCode::OK, &row, &ListParams::default()).await
+}
+
+pub(super) fn known_user_path(path: &filter::PatchPath) -> bool {
+    let a = &path.attr;
+    if a.attr.eq_ignore_ascii_case("externalId") && a.uri.is_none() {
+        return true;
+    }
+    let attrs = match &a.uri {
+        Some(uri) if uri.eq_ignore_ascii_case(schema::ENTERPRISE) => {
+            schema::enterprise_attributes()
+        }
+        Some(uri) if !uri.eq_ignore_ascii_case(schema::USER) => return false,
+        _ => schema::user_attributes(),
+    };
+    attrs.iter().any(|x| {
+        x.name.eq_ignore_ascii_case(&a.attr)
+            && a.sub
+                .as_deref()
+                .is_none_or(|s| x.sub.iter().any(|y| y.name.eq_ignore_ascii_case(s)))
+    })
+}
+
+pub(super) async fn patch_user(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let row = find_user(scim.db(), i.id, &id).await?;
+    check_if_match(&headers, &version_of(row.updated_at))?;
+    let body = parse_body(&body)?;
+    let mut current = render_user(&scim.base(&i), &row, &[]);
+    patch::apply(&mut current, &body, &known_user_path)?;
+    let resource = canonical_user(&current)?;
+    let row = save_user(&scim, &i, Some(row), resource).await?;
+    user_response(&scim, &i, StatusCode::OK, &row, &ListParams::default()).await
+}
+
+/// Deletes a user: removed without a device, archived (detached from its groups) with one
+/// (R14). Either way it is gone for SCIM.
+pub(super) async fn delete_user(
+    State(scim): State<Scim>,
+    i: Integration,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ScimResult<Response> {
+    let row = find_user(scim.db(), i.id, &id).await?;
+    check_if_match(&headers, &version_of(row.updated_at))?;
+    let txn = scim.db().begin().await?;
+    let has_device = device::Entity::find()
+        .filter(device::Column::UserId.eq(row.id))
+        .count(&txn)
+        .await?
+        > 0;
+    if has_device {
+        let mut active = row.into_active_model();
+        active.status = Set(UserStatus::Archived);
+        active.archived_at = Set(Some(now()));
+        active.updated_at = Set(now());
+        let row = active.update(&txn).await?;
+        group_membership::Entity::delete_many()
+            .filter(group_membership::Column::UserId.eq(row.id))
+            .exec(&txn)
+            .await?;
+    } else {
+        directory_user::Entity::delete_by_id(row.id)
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn list_users(
+    State(scim): State<Scim>,
+    i: Integration,
+    Query(params): Query<ListParams>,
+) -> ScimResult<Response> {
+    let paging = params.paging()?;
+    let filter = params.filter()?;
+    let mut query = directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(i.id))
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+        .order_by_asc(directory_user::Column::Id);
+    // The lookups clients make before every create go to an index.
+    match filter.as_ref().and_then(filter::Filter::simple_eq) {
+        Some((attr, value)) if attr.eq_ignore_ascii_case("userName") => {
+            query = query.filter(directory_user::Column::UserNameKey.eq(match_key(value)));
+        }
+        Some((attr, value)) if attr.eq_ignore_ascii_case("id") => {
+            query = query.filter(directory_user::Column::ExternalId.eq(value));
+        }
+        Some((attr, value)) if attr.eq_ignore_ascii_case("externalId") => {
+            query = query.filter(directory_user::Column::ScimExternalId.eq(value));
+        }
+        _ => {
+            // Entra's `emails[type eq "work"].value eq "…"`: only users with that address
+            // can match; the filter itself then decides.
+            if let Some(address) = filter.as_ref().and_then(filter::Filter::email_eq) {
+                let key = match_key(address);
+                let with_alias = user_alias::Entity::find()
+                    .select_only()
+                    .column(user_alias::Column::UserId)
+                    .filter(user_alias::Column::AliasKey.eq(key.clone()))
+                    .into_query();
+                query = query.filter(
+                    sea_orm::Condition::any()
+                        .add(directory_user::Column::EmailKey.eq(key))
+                        .add(directory_user::Column::Id.in_subquery(with_alias)),
+                );
+            }
+        }
+    }
+    if filter.is_none() {
+        // No filter: count in the database, read one page.
+        let total = query.clone().count(scim.db()).await? as usize;
+        let rows = query
+            .offset((paging.start - 1) as u64)
+            .limit(paging.count as u64)
+            .all(scim.db())
+            .await?;
+        let page: Vec<Value> = render_users(scim.db(), &scim.base(&i), &rows)
+            .await?
+            .into_iter()
+            .map(|r| params.project(r))
+            .collect();
+        return Ok(scim_json(
+            StatusCode::OK,
+            &json!({
+                "schemas": [schema::LIST],
+                "totalResults": total,
+                "startIndex": paging.start,
+                "itemsPerPage": page.len(),
+                "Resources": page,
+            }),
+            None,
+        ));
+    }
+    let rows = query.all(scim.db()).await?;
+    let matching: Vec<Value> = render_users(scim.db(), &scim.base(&i), &rows)
+        .await?
+        .into_iter()
+        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+        .collect();
+    Ok(list_response(&params, matching, &paging))
+}
