@@ -9,6 +9,7 @@ use crate::{
     directory::connect::OAuthContext,
     graphql::{self, Authentication},
     providers::{self, ProviderSettings},
+    ratelimit::RateLimits,
     sync::{SyncDeps, SyncEvents, SyncHandle, engine, reconcile::Threshold, schedule::Schedule},
 };
 use sea_orm::DatabaseConnection;
@@ -45,6 +46,8 @@ pub struct App {
     pub services: Arc<Services>,
     pub sync: SyncHandle,
     pub schema: graphql::DirgateSchema,
+    /// The per-token rate limits of the GraphQL and SCIM edges.
+    pub limits: Arc<RateLimits>,
     shutdown: CancellationToken,
     engine: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -107,6 +110,10 @@ impl App {
             services.clone(),
             sync.clone(),
         );
+        let limits = Arc::new(RateLimits::new(
+            config.graphql_requests_per_second,
+            config.scim_requests_per_second,
+        ));
         Self {
             db,
             config,
@@ -114,6 +121,7 @@ impl App {
             services,
             sync,
             schema,
+            limits,
             shutdown,
             engine: Arc::new(Mutex::new(Some(engine))),
         }
@@ -153,13 +161,29 @@ impl App {
         }
     }
 
-    /// Runs one GraphQL request as `auth`.
+    /// Runs one GraphQL request as `auth`, within the request budget
+    /// (`--request-timeout-seconds`): past it the work is dropped and the answer is `TIMEOUT`.
     pub async fn execute(
         &self,
         request: impl Into<async_graphql::Request>,
         auth: Authentication,
     ) -> async_graphql::Response {
+        use async_graphql::ErrorExtensions;
         let request = graphql::prepare(request.into(), &self.db, auth);
-        self.schema.execute(request).await
+        let seconds = self.config.request_timeout_seconds;
+        let budget = std::time::Duration::from_secs(seconds);
+        match tokio::time::timeout(budget, self.schema.execute(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(
+                    seconds,
+                    "a GraphQL request ran past its budget and was dropped"
+                );
+                let err = crate::DomainError::Timeout { seconds }.extend();
+                async_graphql::Response::from_errors(vec![
+                    err.into_server_error(Default::default()),
+                ])
+            }
+        }
     }
 }

@@ -81,6 +81,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub scim_requests_per_second: u32,
 
+    /// Requests per second one API token may make to `/graphql` (a burst of as many is
+    /// allowed); more are answered 429 with `RATE_LIMITED` and Retry-After.
+    #[arg(long, env = "DIRGATE_GRAPHQL_REQUESTS_PER_SECOND", default_value_t = 100, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub graphql_requests_per_second: u32,
+
+    /// Seconds a GraphQL query or mutation may run; then its work is dropped and the caller
+    /// gets `TIMEOUT`.
+    #[arg(long, env = "DIRGATE_REQUEST_TIMEOUT_SECONDS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_seconds: u64,
+
     /// Log filter (tracing's `EnvFilter` syntax).
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -196,6 +208,8 @@ impl Config {
             sync_lease_seconds: 60,
             scheduler_tick_seconds: 30,
             scim_requests_per_second: 1000,
+            graphql_requests_per_second: 100,
+            request_timeout_seconds: 30,
             encryption_key: None,
             entra_client_id: String::new(),
             entra_client_secret: String::new(),

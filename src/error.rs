@@ -39,6 +39,12 @@ pub enum DomainError {
     /// Too many requests; try again later.
     #[error("too many requests, retry later")]
     RateLimited,
+    /// A request is over one of the edge's bounds (document size, nesting, fields, ...).
+    #[error("the request exceeds the {limit} limit of {max}")]
+    LimitExceeded { limit: &'static str, max: usize },
+    /// The request ran past its wall-clock budget and was dropped.
+    #[error("the request took longer than {seconds} s and was stopped")]
+    Timeout { seconds: u64 },
     /// Anything else. The cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
@@ -58,6 +64,8 @@ impl DomainError {
             Self::PushOnlyIntegration => "PUSH_ONLY_INTEGRATION",
             Self::NeedsReauth => "NEEDS_REAUTH",
             Self::RateLimited => "RATE_LIMITED",
+            Self::LimitExceeded { .. } => "LIMIT_EXCEEDED",
+            Self::Timeout { .. } => "TIMEOUT",
             Self::Internal(_) => "INTERNAL",
         }
     }

@@ -2,19 +2,27 @@
 //! `/`, `/healthz`; CORS for the configured origins, a body size limit, graceful shutdown.
 //!
 //! A request's path: router → [`graphql_post`] reads the bearer token → `App::authenticate`
-//! → `App::execute` runs the schema with a fresh loader → resolvers call `directory::*`.
+//! (no valid token: 401, the document is never read) → the token's rate limit (429) → the
+//! body as one JSON request (else 400) → `App::execute` runs the schema, whose
+//! `graphql::limits::Guard` bounds the document before parsing and validation, within the
+//! request budget → resolvers call `directory::*`. Every 4xx body is GraphQL JSON with
+//! `extensions.code` ([`typed_errors`] converts the framework's plain-text ones).
 
 use crate::{
     app::App,
     error::DomainError,
-    graphql::{Authentication, loaders},
+    graphql::{Authentication, error as gql_error, limits, loaders},
 };
-use async_graphql::{ErrorExtensions, Response as GqlResponse, http::GraphiQLSource, parser};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::{
+    ErrorExtensions, Response as GqlResponse, ServerError, http::GraphiQLSource, parser,
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Json, Router,
-    extract::{State, WebSocketUpgrade},
+    body::Bytes,
+    extract::{RawQuery, State, WebSocketUpgrade},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
@@ -35,7 +43,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/oauth/callback", get(oauth_callback))
         .merge(crate::scim::router(app.clone()).with_state(()))
-        .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes));
+        .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
+        .layer(middleware::from_fn(typed_errors));
     let origins: Vec<HeaderValue> = app
         .config
         .cors_origins
@@ -98,34 +107,153 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Authentication {
     }
 }
 
-async fn graphql_post(
-    State(app): State<App>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let auth = authenticate(&app, &headers).await;
-    app.execute(request.into_inner(), auth).await.into()
+/// A GraphQL answer made outside execution: `status` and `{"errors": [err]}`.
+fn graphql_error(status: StatusCode, err: ServerError) -> Response {
+    let body = GqlResponse::from_errors(vec![err]);
+    (status, Json(body)).into_response()
+}
+
+/// What every GraphQL request passes before its document is read: a valid token (else 401,
+/// and the document is never parsed) and the token's rate limit (else 429 with Retry-After).
+async fn admit(app: &App, headers: &HeaderMap) -> Result<Authentication, Response> {
+    let auth = authenticate(app, headers).await;
+    let caller = match &auth {
+        Authentication::Caller(caller) => caller,
+        Authentication::Refused(err) => {
+            let err = err.extend().into_server_error(Default::default());
+            return Err(unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err)));
+        }
+        Authentication::Missing => {
+            let err = DomainError::Unauthenticated(
+                "send an API token as `Authorization: Bearer <token>`",
+            );
+            let err = err.extend().into_server_error(Default::default());
+            return Err(unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err)));
+        }
+    };
+    if let Some(token) = caller.actor().token_id()
+        && let Err(wait) = app.limits.graphql(token)
+    {
+        let err = DomainError::RateLimited
+            .extend()
+            .into_server_error(Default::default());
+        let mut response = graphql_error(StatusCode::TOO_MANY_REQUESTS, err);
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::ratelimit::retry_after_secs(wait)),
+        );
+        return Err(response);
+    }
+    Ok(auth)
+}
+
+fn unauthorized(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"dirgate\""),
+    );
+    response
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    graphql_error(
+        StatusCode::BAD_REQUEST,
+        gql_error::coded(message, gql_error::BAD_REQUEST),
+    )
+}
+
+async fn graphql_post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let auth = match admit(&app, &headers).await {
+        Ok(auth) => auth,
+        Err(refused) => return refused,
+    };
+    // serde_json stops at 128 levels of nesting: deeper variables are a typed 400, never a
+    // stack overflow; `limits::Guard` then bounds them tighter.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return bad_request("batched requests are not supported; send one operation per request");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad_request(format!(
+                "the body must be a JSON object with `query` (and optional `variables`, `operationName`): {err}"
+            ));
+        }
+    };
+    GraphQLResponse::from(app.execute(request, auth).await).into_response()
 }
 
 /// Queries may be sent with GET; mutations only with POST.
 async fn graphql_get(
     State(app): State<App>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let request = request.into_inner();
-    let is_mutation = parser::parse_query(&request.query).is_ok_and(|doc| {
-        doc.operations
-            .iter()
-            .any(|(_, op)| op.node.ty == parser::types::OperationType::Mutation)
-    });
+    let auth = match admit(&app, &headers).await {
+        Ok(auth) => auth,
+        Err(refused) => return refused,
+    };
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad_request(format!("the query string is not a GraphQL request: {err}"));
+        }
+    };
+    // Bounded before the parser runs; a document over a bound gets its error from `execute`.
+    let is_mutation = limits::scan(&request.query).is_ok()
+        && parser::parse_query(&request.query).is_ok_and(|doc| {
+            doc.operations
+                .iter()
+                .any(|(_, op)| op.node.ty == parser::types::OperationType::Mutation)
+        });
     if is_mutation {
         let err = DomainError::invalid("query", "mutations must be sent with POST").extend();
         let body = GqlResponse::from_errors(vec![err.into_server_error(Default::default())]);
         return (StatusCode::METHOD_NOT_ALLOWED, GraphQLResponse::from(body)).into_response();
     }
-    let auth = authenticate(&app, &headers).await;
     GraphQLResponse::from(app.execute(request, auth).await).into_response()
+}
+
+/// Plain-text 4xx answers of the framework (a body over the limit, a malformed query string,
+/// a wrong method) become the edge's own error format: SCIM errors under `/scim/`, GraphQL
+/// errors elsewhere.
+async fn typed_errors(request: axum::extract::Request, next: Next) -> Response {
+    let scim = request.uri().path().starts_with("/scim/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !status.is_client_error() || !plain || status == StatusCode::NOT_FOUND {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let mut message = String::from_utf8_lossy(&text).trim().to_owned();
+    if message.is_empty() {
+        message = status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_owned();
+    }
+    let mut rebuilt = if scim {
+        crate::scim::plain_error(status, message)
+    } else {
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "LIMIT_EXCEEDED"
+        } else {
+            gql_error::BAD_REQUEST
+        };
+        graphql_error(status, gql_error::coded(message, code))
+    };
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rebuilt.headers_mut().insert(name, value.clone());
+        }
+    }
+    rebuilt
 }
 
 /// Subscriptions. The token comes in the `connection_init` payload as
@@ -135,7 +263,10 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // A message is bounded like a request body (the default would be 64 MiB).
     upgrade
+        .max_message_size(app.config.max_body_bytes)
+        .max_frame_size(app.config.max_body_bytes)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {
             let schema = app.schema.clone();

@@ -13,8 +13,10 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod providers;
+pub mod ratelimit;
 pub mod scim;
 pub mod sync;
+pub mod text;
 
 pub use app::App;
 pub use config::Config;

@@ -1,8 +1,17 @@
-//! The one place where domain errors become GraphQL errors: `extensions.code` (and
-//! `extensions.field` for input errors). Internal causes are logged, never sent.
+//! The one place where errors become GraphQL errors: domain errors get `extensions.code` (and
+//! `extensions.field` for input errors, `extensions.limit`/`max` for a bound), parse and
+//! validation errors the codes the GraphQL ecosystem uses. Internal causes are logged, never
+//! sent.
 
 use crate::error::DomainError;
-use async_graphql::ErrorExtensions;
+use async_graphql::{ErrorExtensions, ServerError};
+
+/// The code of a document that does not parse.
+pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// The code of a document that parses but does not validate against the schema.
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+/// The code of an HTTP request that is not a GraphQL request (bad JSON, a batch, no query).
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
 
 impl From<DomainError> for async_graphql::Error {
     fn from(err: DomainError) -> Self {
@@ -20,6 +29,60 @@ impl ErrorExtensions for DomainError {
             if let Some(field) = self.field() {
                 ext.set("field", field);
             }
+            if let DomainError::LimitExceeded { limit, max } = self {
+                ext.set("limit", *limit);
+                ext.set("max", *max as u64);
+            }
         })
     }
+}
+
+fn with_code(mut err: ServerError, code: &str) -> ServerError {
+    let has_code = err
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
+    if !has_code {
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+    err
+}
+
+/// A parser error, coded `GRAPHQL_PARSE_FAILED`.
+pub fn parse_failed(err: impl Into<ServerError>) -> ServerError {
+    with_code(err.into(), PARSE_FAILED)
+}
+
+/// A validation error, coded `GRAPHQL_VALIDATION_FAILED` (async-graphql's complexity limit,
+/// a validation rule of its own, is `LIMIT_EXCEEDED` like the other bounds).
+pub fn validation_failed(err: ServerError) -> ServerError {
+    if err.message.starts_with("Query is too complex") {
+        let mut coded = DomainError::LimitExceeded {
+            limit: "complexity",
+            max: super::MAX_COMPLEXITY,
+        }
+        .extend()
+        .into_server_error(Default::default());
+        coded.message = err.message;
+        coded.locations = err.locations;
+        return coded;
+    }
+    with_code(err, VALIDATION_FAILED)
+}
+
+/// An argument or variable refused by the edge's text policy: `INVALID_INPUT` on `field`.
+pub fn invalid_argument(field: &str, message: &str) -> ServerError {
+    async_graphql::Error::new(message)
+        .extend_with(|_, ext| {
+            ext.set("code", "INVALID_INPUT");
+            ext.set("field", field);
+        })
+        .into_server_error(Default::default())
+}
+
+/// An error answered outside the schema (HTTP layer) with `code`.
+pub fn coded(message: impl Into<String>, code: &str) -> ServerError {
+    with_code(ServerError::new(message, None), code)
 }

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -20,15 +21,17 @@ use std::sync::Arc;
 /// The schema type.
 pub type DirgateSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Deepest query accepted.
-pub const MAX_DEPTH: usize = 12;
+/// Deepest query accepted (introspection has a bound of its own, see [`limits`]).
+pub const MAX_DEPTH: usize = limits::MAX_DEPTH;
 /// Most complex query accepted (each field counts one).
 pub const MAX_COMPLEXITY: usize = 1000;
 
 fn builder()
 -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    // The depth limit is `limits::Guard`'s: async-graphql's would count introspection's own
+    // `ofType` chain and refuse the standard introspection query.
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .limit_depth(MAX_DEPTH)
+        .extension(limits::Guard)
         .limit_complexity(MAX_COMPLEXITY)
 }
 

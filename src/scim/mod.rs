@@ -47,7 +47,6 @@ use serde_json::{Map, Value, json};
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
 };
 
 /// The most resources one list answer carries.
@@ -89,15 +88,42 @@ impl ScimError {
     }
 }
 
+/// The one mapping of domain errors to SCIM answers (RFC 7644 §3.12). Only an internal error
+/// is a 5xx, and it logs its cause; its detail never carries database text.
 impl From<DomainError> for ScimError {
     fn from(err: DomainError) -> Self {
-        tracing::error!(error = %err, "SCIM request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            "internal error (see the server log)",
-        )
+        use DomainError as E;
+        let detail = err.to_string();
+        match err {
+            E::Unauthenticated(_) => Self::unauthorized(),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, None, detail),
+            E::NotFound { what } => Self::not_found(what),
+            E::InvalidInput { .. } | E::ConfirmationMismatch | E::PushOnlyIntegration => {
+                Self::bad("invalidValue", detail)
+            }
+            E::LimitExceeded { .. } => Self::bad("tooMany", detail),
+            E::NameTaken(_) | E::AlreadyExists { .. } => {
+                Self::new(StatusCode::CONFLICT, Some("uniqueness"), detail)
+            }
+            E::NeedsReauth => Self::new(StatusCode::CONFLICT, None, detail),
+            E::RateLimited => Self::new(StatusCode::TOO_MANY_REQUESTS, None, detail),
+            E::Timeout { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail),
+            E::Internal(cause) => {
+                tracing::error!(error = %cause, source = ?cause.source(), "SCIM request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    "internal error (see the server log)",
+                )
+            }
+        }
     }
+}
+
+/// A SCIM error answer for a plain-text refusal of the framework (`http::typed_errors`).
+pub fn plain_error(status: StatusCode, detail: String) -> Response {
+    let scim_type = (status == StatusCode::BAD_REQUEST).then_some("invalidSyntax");
+    ScimError::new(status, scim_type, detail).into_response()
 }
 
 impl From<sea_orm::DbErr> for ScimError {
@@ -158,11 +184,10 @@ fn scim_json(status: StatusCode, body: &Value, etag: Option<&str>) -> Response {
     response
 }
 
-/// The endpoint's state: the app, and each integration's request count this second.
+/// The endpoint's state: the app, and each integration's writer lock.
 #[derive(Clone)]
 pub struct Scim {
     app: App,
-    windows: Arc<Mutex<HashMap<i64, (Instant, u32)>>>,
     /// One user write at a time per integration, so two concurrent creates of one `userName`
     /// cannot both pass the uniqueness check (within this process).
     writers: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
@@ -172,7 +197,6 @@ pub struct Scim {
 pub fn router(app: App) -> Router {
     let state = Scim {
         app,
-        windows: Arc::default(),
         writers: Arc::default(),
     };
     const BASE: &str = "/scim/v2/{integration}";
@@ -241,13 +265,13 @@ async fn authenticate(
     else {
         return ScimError::unauthorized().into_response();
     };
-    if let Some(wait) = scim.throttle(model.id) {
+    if let Err(wait) = scim.app.limits.scim(model.id) {
         let mut err = ScimError::new(
             StatusCode::TOO_MANY_REQUESTS,
             None,
             "too many requests for this token; retry later",
         );
-        err.retry_after = Some(wait);
+        err.retry_after = Some(crate::ratelimit::retry_after_secs(wait));
         return err.into_response();
     }
     request.extensions_mut().insert(model);
@@ -255,20 +279,6 @@ async fn authenticate(
 }
 
 impl Scim {
-    /// Counts a request of `integration` in the current one-second window; `Some(seconds)`
-    /// to wait when the window is full.
-    fn throttle(&self, integration: i64) -> Option<u64> {
-        let limit = self.app.config.scim_requests_per_second;
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let window = windows.entry(integration).or_insert((now, 0));
-        if now.duration_since(window.0) >= Duration::from_secs(1) {
-            *window = (now, 0);
-        }
-        window.1 += 1;
-        (window.1 > limit).then_some(1)
-    }
-
     fn db(&self) -> &DatabaseConnection {
         &self.app.db
     }

@@ -194,14 +194,40 @@ async fn http_health_and_graphiql_need_no_token() {
     let page = res.text().await.unwrap();
     assert!(page.to_lowercase().contains("graphiql"));
     assert!(page.contains("/graphql/ws"));
-    // Introspection works without a token, so GraphiQL can show the schema.
-    let (_, body) = post(
-        &server,
-        None,
-        json!({ "query": "{ __schema { queryType { name } } }" }),
-    )
-    .await;
-    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
+#[tokio::test]
+async fn http_introspection_needs_a_token_and_the_standard_query_loads() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let query = json!({ "query": "{ __schema { types { name } } }" });
+    let (status, body) = post(&server, None, query.clone()).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    let (status, body) = post(&server, Some(&token), query).await;
+    assert_eq!(status, 200);
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
+    // What GraphiQL, codegen tools and schema registries send (graphql-js
+    // `getIntrospectionQuery()`, default options and every option on).
+    for (name, document) in [
+        ("standard", include_str!("fixtures/introspection.graphql")),
+        ("full", include_str!("fixtures/introspection-full.graphql")),
+    ] {
+        let (status, body) = post(&server, Some(&token), json!({ "query": document })).await;
+        assert_eq!(status, 200, "{name}");
+        assert!(body["errors"].is_null(), "{name}: {body}");
+        assert_eq!(
+            body["data"]["__schema"]["queryType"]["name"], "Query",
+            "{name}"
+        );
+        let (status, body) = post(&server, None, json!({ "query": document })).await;
+        assert_eq!(status, 401, "{name}");
+        assert!(
+            body.get("data").is_none_or(Value::is_null),
+            "{name}: {body}"
+        );
+    }
 }
 
 async fn ws_connect(
@@ -302,7 +328,7 @@ async fn http_subscription_streams_sync_runs_to_authenticated_clients() {
 async fn http_complexity_limit_refuses_huge_queries() {
     let server = Server::start(Backend::Sqlite, Config::defaults()).await;
     let token = server.fx.token(TokenRole::Viewer).await;
-    let fields: String = (0..1100).map(|i| format!("a{i}: totalCount ")).collect();
+    let fields: String = "totalCount ".repeat(1100);
     let query = format!("{{ users {{ {fields} }} }}");
     let (_, body) = post(&server, Some(&token), json!({ "query": query })).await;
     let message = body["errors"][0]["message"].as_str().unwrap();
