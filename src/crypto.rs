@@ -57,7 +57,7 @@ impl SecretBox {
         match std::fs::read_to_string(&path) {
             Ok(encoded) => Ok(Self::new(&decode_key(&encoded)?)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(file_error)?;
+                crate::files::create_private_dir(data_dir).map_err(file_error)?;
                 let mut key = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut key);
                 write_private(&path, STANDARD.encode(key).as_bytes()).map_err(file_error)?;

@@ -5,7 +5,8 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
-/// Opens a pool on `url`. For SQLite, the file's directory is created when missing.
+/// Opens a pool on `url`. For SQLite, the file's directory is created (`0700`) when missing,
+/// and the file is made `0600` (`crate::files`).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, None).await
 }
@@ -17,9 +18,13 @@ pub async fn connect_with(url: &str, schema: Option<&str>) -> Result<DatabaseCon
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
-        if let Some(dir) = sqlite_parent_dir(url) {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+        if let Some(file) = sqlite_file(url) {
+            if let Some(dir) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::files::create_private_dir(dir)
+                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            crate::files::ensure_private_file(&file)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", file.display())))?;
         }
         opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -43,16 +48,14 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+/// The database file of an SQLite URL (`None` in memory).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
-    let path = path.split('?').next()?;
-    if path.is_empty() || path == ":memory:" {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
         return None;
     }
-    std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| p.to_path_buf())
+    Some(std::path::PathBuf::from(path))
 }

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod directory;
 pub mod error;
+pub mod files;
 pub mod graphql;
 pub mod http;
 pub mod providers;

@@ -47,12 +47,13 @@ pub async fn create<C: TransactionTrait>(
     role: TokenRole,
 ) -> DomainResult<NewToken> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
+    if name.is_empty() {
         return Err(DomainError::invalid(
             "name",
             "a token name must be 1 to 64 characters",
         ));
     }
+    crate::text::require("name", name, crate::text::Lines::Single, 64)?;
     let secret = random_secret();
     let txn = db.begin().await?;
     let model = api_token::ActiveModel {

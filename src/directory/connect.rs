@@ -101,6 +101,19 @@ pub(crate) fn name_taken(err: DbErr, name: &str) -> DomainError {
     }
 }
 
+/// Erases the PKCE verifier of every authorization that expired unused (a spent one loses it
+/// when it is spent): a row that can no longer complete keeps no secret. Called whenever an
+/// authorization starts and on every scheduler tick.
+pub async fn forget_spent_verifiers<C: ConnectionTrait>(db: &C) -> DomainResult<u64> {
+    let forgotten = oauth_authorization::Entity::update_many()
+        .col_expr(oauth_authorization::Column::CodeVerifier, Expr::value(""))
+        .filter(oauth_authorization::Column::ExpiresAt.lt(now()))
+        .filter(oauth_authorization::Column::CodeVerifier.ne(""))
+        .exec(db)
+        .await?;
+    Ok(forgotten.rows_affected)
+}
+
 /// Starts an authorization for `integration` and stores what finishing it needs.
 async fn begin<C: ConnectionTrait>(
     db: &C,
@@ -115,6 +128,7 @@ async fn begin<C: ConnectionTrait>(
         .secrets
         .seal(&verifier_context(&hash), start.verifier.as_bytes());
     let at = now();
+    forget_spent_verifiers(db).await?;
     oauth_authorization::ActiveModel {
         integration_id: Set(integration.id),
         state_hash: Set(hash),
@@ -252,9 +266,11 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
     if pending.consumed_at.is_some() || pending.expires_at < now() {
         return Err(invalid_state());
     }
-    // Spend the state first, atomically: of two requests with it, one goes on.
+    // Spend the state first, atomically: of two requests with it, one goes on. The verifier
+    // leaves the row at the same moment (this request holds it in memory).
     let spent = oauth_authorization::Entity::update_many()
         .col_expr(oauth_authorization::Column::ConsumedAt, Expr::value(now()))
+        .col_expr(oauth_authorization::Column::CodeVerifier, Expr::value(""))
         .filter(oauth_authorization::Column::Id.eq(pending.id))
         .filter(oauth_authorization::Column::ConsumedAt.is_null())
         .exec(db)

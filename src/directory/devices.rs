@@ -111,12 +111,7 @@ fn optional_text(
     if value.is_empty() {
         return Ok(None);
     }
-    if value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            field,
-            format!("`{field}` must be at most {max} printable characters"),
-        ));
-    }
+    crate::text::require(field, value, crate::text::Lines::Single, max)?;
     Ok(Some(value.to_owned()))
 }
 

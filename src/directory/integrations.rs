@@ -60,12 +60,7 @@ pub fn validate_name(raw: &str) -> DomainResult<IntegrationName> {
             format!("the name must be at most {MAX_NAME_CHARS} characters"),
         ));
     }
-    if display.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name",
-            "the name must not contain control characters",
-        ));
-    }
+    crate::text::require("name", display, crate::text::Lines::Single, MAX_NAME_CHARS)?;
     Ok(IntegrationName {
         display: display.to_owned(),
         key: super::match_key(display),

@@ -7,6 +7,13 @@
 use serde_json::Value;
 use std::cmp::Ordering;
 
+/// Longest filter (or PATCH path) accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 8 * 1024;
+/// Deepest nesting of `(`, `not (` and `[` in a filter (kanidm's `SCIM_FILTER_MAX_DEPTH`).
+pub const MAX_FILTER_DEPTH: usize = 128;
+/// Most comparisons (`attr op value`, `attr pr`) in one filter.
+pub const MAX_FILTER_TERMS: usize = 64;
+
 /// An attribute path: `[urn:…:]attr[.sub]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttrPath {
@@ -64,6 +71,11 @@ enum Token {
 }
 
 fn tokenize(input: &str) -> Result<Vec<Token>, String> {
+    if input.len() > MAX_FILTER_BYTES {
+        return Err(format!(
+            "the filter is longer than {MAX_FILTER_BYTES} bytes"
+        ));
+    }
     let chars: Vec<char> = input.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -118,6 +130,8 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
                 let raw: String = chars[start..=i].iter().collect();
                 let value: String =
                     serde_json::from_str(&raw).map_err(|e| format!("bad string {raw}: {e}"))?;
+                crate::text::check(&value, crate::text::Lines::Single)
+                    .map_err(|refusal| format!("a filter value {refusal}"))?;
                 tokens.push(Token::Str(value));
                 i += 1;
             }
@@ -183,9 +197,48 @@ fn op_of(word: &str) -> Option<Op> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Open `(`, `not (` and `[` around the current position.
+    depth: usize,
+    /// Comparisons read so far.
+    terms: usize,
 }
 
 impl Parser {
+    fn new(tokens: Vec<Token>) -> Self {
+        Self {
+            tokens,
+            pos: 0,
+            depth: 0,
+            terms: 0,
+        }
+    }
+
+    /// `inner` one nesting level down, refused past [`MAX_FILTER_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(format!(
+                "the filter nests deeper than {MAX_FILTER_DEPTH} levels"
+            ));
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
+    fn term(&mut self) -> Result<(), String> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(format!(
+                "the filter has more than {MAX_FILTER_TERMS} comparisons"
+            ));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.pos)
     }
@@ -225,7 +278,7 @@ impl Parser {
             self.pos += 1;
             return match self.next() {
                 Some(Token::Open) => {
-                    let inner = self.or()?;
+                    let inner = self.nested(Self::or)?;
                     self.expect_close()?;
                     Ok(Filter::Not(Box::new(inner)))
                 }
@@ -234,7 +287,7 @@ impl Parser {
         }
         match self.next() {
             Some(Token::Open) => {
-                let inner = self.or()?;
+                let inner = self.nested(Self::or)?;
                 self.expect_close()?;
                 Ok(inner)
             }
@@ -255,7 +308,7 @@ impl Parser {
         let path = parse_attr_path(word)?;
         if self.peek() == Some(&Token::LBracket) {
             self.pos += 1;
-            let inner = self.or()?;
+            let inner = self.nested(Self::or)?;
             match self.next() {
                 Some(Token::RBracket) => {}
                 _ => return Err("a `[` is not closed".into()),
@@ -280,6 +333,7 @@ impl Parser {
     }
 
     fn comparison(&mut self, path: AttrPath) -> Result<Filter, String> {
+        self.term()?;
         let op = match self.next() {
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("pr") => {
                 return Ok(Filter::Present(path));
@@ -305,10 +359,7 @@ impl Parser {
 
 /// Parses a filter; the error says why it is not one (`400 invalidFilter`).
 pub fn parse(input: &str) -> Result<Filter, String> {
-    let mut parser = Parser {
-        tokens: tokenize(input)?,
-        pos: 0,
-    };
+    let mut parser = Parser::new(tokenize(input)?);
     let filter = parser.or()?;
     if parser.pos < parser.tokens.len() {
         return Err(format!(
@@ -342,10 +393,7 @@ pub fn parse_path(input: &str) -> Result<PatchPath, String> {
         .iter()
         .rposition(|t| *t == Token::RBracket)
         .ok_or("a `[` is not closed")?;
-    let mut parser = Parser {
-        tokens: rest[1..close].to_vec(),
-        pos: 0,
-    };
+    let mut parser = Parser::new(rest[1..close].to_vec());
     let filter = parser.or()?;
     if parser.pos < parser.tokens.len() {
         return Err(format!("`{input}` is not a path"));
@@ -658,5 +706,72 @@ mod tests {
         assert_eq!(p.attr.sub.as_deref(), Some("value"));
         assert!(parse_path("members[value eq").is_err());
         assert!(parse_path("9bad").is_err());
+    }
+
+    #[test]
+    fn parse_refuses_nesting_at_ten_times_the_cap() {
+        let depth = MAX_FILTER_DEPTH * 10;
+        for (open, close) in [("(", ")"), ("not (", ")"), ("emails[", "]")] {
+            let filter = format!(
+                "{}userName eq \"a\"{}",
+                open.repeat(depth),
+                close.repeat(depth)
+            );
+            let input = &filter[..filter.len().min(MAX_FILTER_BYTES)];
+            let err = parse(input).unwrap_err();
+            assert!(err.contains("deeper") || err.contains("longer"), "{err}");
+        }
+        let at_cap = format!(
+            "{}userName eq \"a\"{}",
+            "(".repeat(MAX_FILTER_DEPTH),
+            ")".repeat(MAX_FILTER_DEPTH)
+        );
+        assert!(parse(&at_cap).is_ok());
+    }
+
+    #[test]
+    fn parse_refuses_too_many_terms_and_too_long_filters() {
+        let terms = |n: usize| vec!["userName eq \"a\""; n].join(" or ");
+        assert!(parse(&terms(MAX_FILTER_TERMS)).is_ok());
+        let err = parse(&terms(MAX_FILTER_TERMS + 1)).unwrap_err();
+        assert!(err.contains("comparisons"), "{err}");
+        // The report's payload: 40,000 `or` terms (930 KB).
+        let err = parse(&terms(40_000)).unwrap_err();
+        assert!(err.contains("longer"), "{err}");
+        let err = parse_path(&format!("members[{}]", terms(MAX_FILTER_TERMS * 10))).unwrap_err();
+        assert!(
+            err.contains("comparisons") || err.contains("longer"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parse_refuses_control_characters_in_values() {
+        assert!(parse(r#"userName eq "a\u0000b""#).is_err());
+        assert!(parse("userName eq \"a\u{202E}b\"").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_on_any_text(input in "\\PC{0,300}") {
+            let _ = parse(&input);
+            let _ = parse_path(&input);
+        }
+
+        #[test]
+        fn parse_never_panics_on_filter_shaped_text(
+            input in r#"((not ?)?\(|emails\[|\)|\]|\]\.value|userName|eq|sw|pr|and|or| |"x"|"\\"|true|1|urn:ietf:params:scim:schemas:core:2.0:User:)*"#
+        ) {
+            let _ = parse(&input);
+            let _ = parse_path(&input);
+        }
+
+        #[test]
+        fn parse_bounds_any_nesting(depth in 0usize..2_000, open in 0usize..3) {
+            let (o, c) = [("(", ")"), ("not(", ")"), ("emails[", "]")][open];
+            let filter = format!("{}userName eq \"a\"{}", o.repeat(depth), c.repeat(depth));
+            let parsed = parse(&filter);
+            proptest::prop_assert_eq!(parsed.is_ok(), depth <= MAX_FILTER_DEPTH && filter.len() <= MAX_FILTER_BYTES);
+        }
     }
 }

@@ -77,6 +77,9 @@ pub(super) async fn find_group(
     integration: i64,
     id: &str,
 ) -> ScimResult<directory_group::Model> {
+    if !plausible_id(id) {
+        return Err(ScimError::not_found("group"));
+    }
     directory_group::Entity::find()
         .filter(directory_group::Column::IntegrationId.eq(integration))
         .filter(directory_group::Column::ExternalId.eq(id))

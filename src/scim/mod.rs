@@ -371,7 +371,7 @@ struct SearchRequest {
 }
 
 fn search_params(body: &Bytes) -> ScimResult<ListParams> {
-    let search: SearchRequest = serde_json::from_slice(body)
+    let search: SearchRequest = serde_json::from_value(parse_body(body)?)
         .map_err(|e| ScimError::bad("invalidSyntax", format!("not a SearchRequest: {e}")))?;
     const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
     if !search
@@ -672,9 +672,13 @@ fn check_if_match(headers: &HeaderMap, current: &str) -> ScimResult<()> {
     }
 }
 
+/// Every SCIM request body: JSON (serde_json refuses nesting past 128 and lone surrogates),
+/// then [`schema::check_body`] (nesting, list lengths, the text policy).
 fn parse_body(body: &Bytes) -> ScimResult<Value> {
-    serde_json::from_slice(body)
-        .map_err(|e| ScimError::bad("invalidSyntax", format!("the body is not JSON: {e}")))
+    let value = serde_json::from_slice(body)
+        .map_err(|e| ScimError::bad("invalidSyntax", format!("the body is not JSON: {e}")))?;
+    schema::check_body(&value)?;
+    Ok(value)
 }
 
 /// A non-empty string value.
@@ -682,6 +686,12 @@ fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str)
         .map(str::to_owned)
         .filter(|s| !s.is_empty())
+}
+
+/// Whether `id` could name a resource: ids are at most 128 characters and pass the text
+/// policy. Anything else is a 404 without a query (PostgreSQL refuses a NUL in text).
+fn plausible_id(id: &str) -> bool {
+    crate::text::check_len(id, crate::text::Lines::Single, 128).is_ok()
 }
 
 fn new_scim_id() -> String {

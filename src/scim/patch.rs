@@ -31,6 +31,9 @@ enum Kind {
 /// Whether `path` names something the caller accepts (checked before anything is applied).
 pub type KnownPath<'a> = &'a dyn Fn(&PatchPath) -> bool;
 
+/// Most operations in one PATCH request.
+pub const MAX_OPERATIONS: usize = 1_000;
+
 /// Applies a PatchOp body's `Operations` to `resource`, in order.
 pub fn apply(resource: &mut Value, body: &Value, known: KnownPath<'_>) -> Result<(), PatchError> {
     let Some(body) = body.as_object() else {
@@ -58,6 +61,12 @@ pub fn apply(resource: &mut Value, body: &Value, known: KnownPath<'_>) -> Result
     else {
         return Err(error("invalidSyntax", "`Operations` must be a list"));
     };
+    if ops.len() > MAX_OPERATIONS {
+        return Err(error(
+            "tooMany",
+            format!("a PATCH may carry at most {MAX_OPERATIONS} operations"),
+        ));
+    }
     for op in ops {
         let kind = match get_ci(op, "op")
             .and_then(Value::as_str)

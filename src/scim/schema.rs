@@ -320,6 +320,7 @@ pub fn service_provider_config(base: &str, max_results: usize) -> Value {
         "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": max_results },
+        // RFC 7643 has no place for the PATCH or per-attribute caps; README lists them.
         "changePassword": { "supported": false },
         "sort": { "supported": false },
         "etag": { "supported": true },
@@ -334,6 +335,74 @@ pub fn service_provider_config(base: &str, max_results: usize) -> Value {
             "location": format!("{base}/ServiceProviderConfig"),
         },
     })
+}
+
+/// Most values of one multi-valued attribute of a user or a group other than `members`
+/// (emails, phone numbers, addresses, ...).
+pub const MAX_VALUES: usize = 100;
+/// Most items in any list of one request body (a group's `members`, a PATCH's values).
+pub const MAX_LIST_ITEMS: usize = 10_000;
+/// Deepest nesting of a request body (a SCIM resource needs 4).
+pub const MAX_BODY_NESTING: usize = 16;
+/// Longest string in a request body, in characters (so the indexed columns a value lands in
+/// stay under PostgreSQL's B-tree row limit of 2,704 bytes even in 4-byte characters).
+pub const MAX_STRING_CHARS: usize = 512;
+/// Longest value of `x509Certificates` (base64 DER), in characters.
+pub const MAX_CERTIFICATE_CHARS: usize = 16_384;
+
+/// Checks every value of a request body before anything reads it: nesting, list lengths, and
+/// every string (and key) against the text policy; multi-line text only in `formatted`.
+/// Iterative, so no body can overflow the stack.
+pub fn check_body(body: &Value) -> Result<(), Invalid> {
+    use crate::text::{Lines, check_len};
+    // (value, its key, the top-level attribute it is under, depth)
+    let mut stack = vec![(body, "", "", 0usize)];
+    while let Some((value, key, top, depth)) = stack.pop() {
+        if depth > MAX_BODY_NESTING {
+            return Err(invalid(
+                "invalidSyntax",
+                format!("the body nests deeper than {MAX_BODY_NESTING} levels"),
+            ));
+        }
+        match value {
+            Value::String(text) => {
+                let lines = if key.to_ascii_lowercase().ends_with("formatted") {
+                    Lines::Multi
+                } else {
+                    Lines::Single
+                };
+                // Certificates are long base64 and land in no indexed column.
+                let max = if top.eq_ignore_ascii_case("x509Certificates") {
+                    MAX_CERTIFICATE_CHARS
+                } else {
+                    MAX_STRING_CHARS
+                };
+                check_len(text, lines, max).map_err(|refusal| {
+                    invalid("invalidValue", format!("the value of `{key}` {refusal}"))
+                })?;
+            }
+            Value::Array(items) => {
+                if items.len() > MAX_LIST_ITEMS {
+                    return Err(invalid(
+                        "invalidValue",
+                        format!("`{key}` has more than {MAX_LIST_ITEMS} values"),
+                    ));
+                }
+                stack.extend(items.iter().map(|v| (v, key, top, depth + 1)));
+            }
+            Value::Object(fields) => {
+                for (k, v) in fields {
+                    check_len(k, Lines::Single, MAX_STRING_CHARS).map_err(|refusal| {
+                        invalid("invalidSyntax", format!("an attribute name {refusal}"))
+                    })?;
+                    let top = if depth == 0 { k.as_str() } else { top };
+                    stack.push((v, k.as_str(), top, depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Why a resource body is refused.
@@ -363,6 +432,14 @@ fn canonical_value(attr: &Attr, value: &Value, path: &str) -> Result<Option<Valu
             // A single value where a list is expected: accepted as a list of one.
             other => vec![other.clone()],
         };
+        // A group's members are bounded per request (`check_body`), not per resource: a big
+        // group grows over many requests.
+        if attr.name != "members" && items.len() > MAX_VALUES {
+            return Err(invalid(
+                "invalidValue",
+                format!("`{path}` has more than {MAX_VALUES} values"),
+            ));
+        }
         let mut out = Vec::new();
         for item in &items {
             if let Some(v) = canonical_single(attr, item, path)? {

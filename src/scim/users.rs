@@ -219,6 +219,9 @@ pub(super) async fn find_user(
     integration: i64,
     id: &str,
 ) -> ScimResult<directory_user::Model> {
+    if !plausible_id(id) {
+        return Err(ScimError::not_found("user"));
+    }
     directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(integration))
         .filter(directory_user::Column::ExternalId.eq(id))

@@ -250,6 +250,7 @@ async fn mark_cancelled(
 /// needing re-authentication are not scheduled (R16).
 async fn schedule_due(deps: &SyncDeps, running: &mut Running) -> DomainResult<()> {
     expire_leases(deps).await?;
+    crate::directory::connect::forget_spent_verifiers(&deps.db).await?;
     let now = deps.schedule.clock.now();
     let due = integration::Entity::find()
         .filter(integration::Column::Status.eq(IntegrationStatus::Active))

@@ -140,6 +140,44 @@ fn cli_with_no_configuration_uses_sqlite_in_the_data_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("data/dirgate.db").exists());
+    // Other local users read none of dirgate's files.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("data"), 0o700, "the data directory");
+    assert_eq!(mode("data/dirgate.db"), 0o600, "the SQLite database");
+    // A database file made more open by hand is tightened at the next start.
+    let db = dir.path().join("data/dirgate.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "evil\u{202E}name",
+            "--role",
+            "viewer",
+        ])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("DIRGATE_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a bidi override in a token name is refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("U+202E"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode("data/dirgate.db"), 0o600, "tightened");
 }
 
 #[test]

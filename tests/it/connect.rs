@@ -185,6 +185,16 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
         "ACTIVE"
     );
     fx.settle_syncs().await;
+    let spent = oauth_authorization::Entity::find()
+        .all(&fx.db)
+        .await
+        .unwrap();
+    assert_eq!(spent.len(), 1);
+    assert!(spent[0].consumed_at.is_some());
+    assert_eq!(
+        spent[0].code_verifier, "",
+        "a spent authorization keeps no verifier"
+    );
     let before = stored(&fx, &id).await;
     let replay = complete(&fx, &back).await;
     assert_eq!(error_code(&replay), "INVALID_INPUT");
@@ -204,6 +214,20 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
     }
     let expired = complete(&fx, &back).await;
     assert_eq!(error_code(&expired), "INVALID_INPUT");
+    let forgotten = dirgate::directory::connect::forget_spent_verifiers(&fx.db)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1, "the expired authorization's verifier");
+    for row in oauth_authorization::Entity::find()
+        .all(&fx.db)
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            row.code_verifier, "",
+            "an expired authorization keeps no verifier"
+        );
+    }
     assert_eq!(
         stored(&fx, &id).await.status,
         entity::enums::IntegrationStatus::AwaitingConsent
