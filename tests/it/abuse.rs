@@ -380,7 +380,9 @@ async fn abuse(database_url: &str) {
             close.repeat(n)
         ))
     };
-    let scim: Vec<(String, Method, String, Option<Vec<u8>>, u16)> = vec![
+    /// (name, method, path below the base URL, body, the status it must get)
+    type Case = (String, Method, String, Option<Vec<u8>>, u16);
+    let scim: Vec<Case> = vec![
         ("filter with 2,000 (".into(), Method::GET, deep_filter("(", ")", 2_000), None, 400),
         (
             "search with 20,000 (".into(),
