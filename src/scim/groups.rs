@@ -318,49 +318,54 @@ pub(super) async fn list_groups(
 ) -> ScimResult<Response> {
     let paging = params.paging()?;
     let filter = params.filter()?;
-    let mut query = directory_group::Entity::find()
+    let groups = directory_group::Entity::find()
         .filter(directory_group::Column::IntegrationId.eq(i.id))
         .order_by_asc(directory_group::Column::Id);
-    match filter.as_ref().and_then(filter::Filter::simple_eq) {
-        Some((attr, value)) if attr.eq_ignore_ascii_case("displayName") => {
-            query = query.filter(directory_group::Column::DisplayName.eq(value));
+    let condition = params.condition(scim.db(), query::Resource::Group)?;
+    let base = scim.base(&i);
+    match window(scim.db(), groups, condition, &paging).await? {
+        Window::Page { total, rows } => {
+            let page = render_groups(scim.db(), &base, &rows, params.wants_members()).await?;
+            Ok(page_response(&params, total, page, &paging))
         }
-        Some((attr, value)) if attr.eq_ignore_ascii_case("id") => {
-            query = query.filter(directory_group::Column::ExternalId.eq(value));
+        Window::Candidates(rows) => {
+            let matching = render_groups(scim.db(), &base, &rows, true)
+                .await?
+                .into_iter()
+                .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+                .map(|mut r| {
+                    if !params.wants_members()
+                        && let Some(o) = r.as_object_mut()
+                    {
+                        o.remove("members");
+                    }
+                    r
+                })
+                .collect();
+            Ok(list_response(&params, matching, &paging))
         }
-        Some((attr, value)) if attr.eq_ignore_ascii_case("externalId") => {
-            query = query.filter(directory_group::Column::ScimExternalId.eq(value));
-        }
-        _ => {}
     }
-    let rows = query.all(scim.db()).await?;
-    let filter_needs_members = params
-        .filter
-        .as_deref()
-        .is_some_and(|f| f.to_ascii_lowercase().contains("members"));
-    let members = if params.wants_members() || filter_needs_members {
+}
+
+/// Groups rendered, with their members (one query for all of them) when `with_members`.
+pub(super) async fn render_groups(
+    db: &DatabaseConnection,
+    base: &str,
+    rows: &[directory_group::Model],
+    with_members: bool,
+) -> ScimResult<Vec<Value>> {
+    let members = if with_members {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        Some(members_of(scim.db(), &ids).await?)
+        Some(members_of(db, &ids).await?)
     } else {
         None
     };
-    let base = scim.base(&i);
     let empty = Vec::new();
-    let matching: Vec<Value> = rows
+    Ok(rows
         .iter()
         .map(|r| {
             let m = members.as_ref().map(|m| m.get(&r.id).unwrap_or(&empty));
-            render_group(&base, r, m)
+            render_group(base, r, m)
         })
-        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
-        .map(|mut r| {
-            if !params.wants_members()
-                && let Some(o) = r.as_object_mut()
-            {
-                o.remove("members");
-            }
-            r
-        })
-        .collect();
-    Ok(list_response(&params, matching, &paging))
+        .collect())
 }

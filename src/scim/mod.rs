@@ -11,6 +11,7 @@
 pub mod filter;
 mod groups;
 pub mod patch;
+pub mod query;
 pub mod schema;
 mod users;
 
@@ -39,8 +40,8 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    RelationTrait, Set, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -398,7 +399,8 @@ async fn search_users(scim: State<Scim>, i: Integration, body: Bytes) -> ScimRes
     list_users(scim, i, Query(search_params(&body)?)).await
 }
 
-/// `POST /.search` at the root: users and groups together.
+/// `POST /.search` at the root: users and groups together, users first. A filter on an
+/// attribute one type lacks matches nothing of that type.
 async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> ScimResult<Response> {
     let params = search_params(&body)?;
     let paging = params.paging()?;
@@ -407,31 +409,70 @@ async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> Sc
     let users = directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(i.id))
         .filter(directory_user::Column::Status.ne(UserStatus::Archived))
-        .order_by_asc(directory_user::Column::Id)
-        .all(scim.db())
-        .await?;
+        .order_by_asc(directory_user::Column::Id);
     let groups = directory_group::Entity::find()
         .filter(directory_group::Column::IntegrationId.eq(i.id))
-        .order_by_asc(directory_group::Column::Id)
-        .all(scim.db())
-        .await?;
-    let members = if params.wants_members() {
-        let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
-        Some(members_of(scim.db(), &ids).await?)
-    } else {
-        None
+        .order_by_asc(directory_group::Column::Id);
+    let user_condition = params.condition(scim.db(), query::Resource::User);
+    let group_condition = params.condition(scim.db(), query::Resource::Group);
+    // `None`: no filter. A type whose attributes the filter does not have matches nothing.
+    let (user_condition, group_condition) = match (user_condition, group_condition) {
+        (Err(err), Err(_)) => return Err(err),
+        (Ok(u), Err(_)) => (u, Some(query::Translated::nothing())),
+        (Err(_), Ok(g)) => (Some(query::Translated::nothing()), g),
+        (Ok(u), Ok(g)) => (u, g),
     };
-    let empty = Vec::new();
-    let matching: Vec<Value> = render_users(scim.db(), &base, &users)
-        .await?
-        .into_iter()
-        .chain(groups.iter().map(|g| {
-            let m = members.as_ref().map(|m| m.get(&g.id).unwrap_or(&empty));
-            render_group(&base, g, m)
-        }))
-        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
-        .collect();
-    Ok(list_response(&params, matching, &paging))
+    let inexact = [&user_condition, &group_condition]
+        .iter()
+        .any(|c| c.as_ref().is_some_and(|t| !t.exact));
+    if inexact {
+        // Bounded candidates of both types; the evaluator decides.
+        let everything = Paging {
+            start: 1,
+            count: query::MAX_INEXACT_ROWS as usize,
+        };
+        let users = match window(scim.db(), users, user_condition.clone(), &everything).await? {
+            Window::Page { rows, .. } | Window::Candidates(rows) => rows,
+        };
+        let groups = match window(scim.db(), groups, group_condition.clone(), &everything).await? {
+            Window::Page { rows, .. } | Window::Candidates(rows) => rows,
+        };
+        let matching: Vec<Value> = render_users(scim.db(), &base, &users)
+            .await?
+            .into_iter()
+            .chain(render_groups(scim.db(), &base, &groups, params.wants_members()).await?)
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+            .collect();
+        return Ok(list_response(&params, matching, &paging));
+    }
+    let user_total = count(scim.db(), users.clone(), user_condition.clone()).await?;
+    let group_total = count(scim.db(), groups.clone(), group_condition.clone()).await?;
+    let offset = (paging.start - 1) as u64;
+    let wanted = paging.count as u64;
+    let mut page = Vec::new();
+    if offset < user_total && wanted > 0 {
+        let rows = apply(users, user_condition.clone())
+            .offset(offset)
+            .limit(wanted)
+            .all(scim.db())
+            .await?;
+        page.extend(render_users(scim.db(), &base, &rows).await?);
+    }
+    let left = wanted - page.len() as u64;
+    if left > 0 {
+        let rows = apply(groups, group_condition.clone())
+            .offset(offset.saturating_sub(user_total))
+            .limit(left)
+            .all(scim.db())
+            .await?;
+        page.extend(render_groups(scim.db(), &base, &rows, params.wants_members()).await?);
+    }
+    Ok(page_response(
+        &params,
+        user_total + group_total,
+        page,
+        &paging,
+    ))
 }
 
 async fn search_groups(scim: State<Scim>, i: Integration, body: Bytes) -> ScimResult<Response> {
@@ -482,6 +523,20 @@ impl ListParams {
             .as_deref()
             .filter(|f| !f.trim().is_empty())
             .map(|f| filter::parse(f).map_err(|e| ScimError::bad("invalidFilter", e)))
+            .transpose()
+    }
+
+    /// The filter as a condition on `resource` (`None` without a filter).
+    fn condition(
+        &self,
+        db: &DatabaseConnection,
+        resource: query::Resource,
+    ) -> ScimResult<Option<query::Translated>> {
+        self.filter()?
+            .map(|f| {
+                query::translate(&f, resource, db.get_database_backend())
+                    .map_err(|e| ScimError::bad("invalidFilter", e))
+            })
             .transpose()
     }
 
@@ -652,6 +707,96 @@ fn list_response(params: &ListParams, matching: Vec<Value>, paging: &Paging) -> 
         }),
         None,
     )
+}
+
+/// A list answer for one page counted in the database.
+fn page_response(params: &ListParams, total: u64, page: Vec<Value>, paging: &Paging) -> Response {
+    let page: Vec<Value> = page.into_iter().map(|r| params.project(r)).collect();
+    scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": [schema::LIST],
+            "totalResults": total,
+            "startIndex": paging.start,
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        }),
+        None,
+    )
+}
+
+/// What a list reads from the database.
+enum Window<M> {
+    /// The filter was decided in SQL: the number of matches and the requested page.
+    Page { total: u64, rows: Vec<M> },
+    /// The filter's condition is a superset: every candidate (at most
+    /// `query::MAX_INEXACT_ROWS`), for the evaluator to decide and page.
+    Candidates(Vec<M>),
+}
+
+fn apply<E: EntityTrait>(
+    select: sea_orm::Select<E>,
+    condition: Option<query::Translated>,
+) -> sea_orm::Select<E> {
+    match condition {
+        Some(t) => select.filter(t.condition),
+        None => select,
+    }
+}
+
+async fn count<E>(
+    db: &DatabaseConnection,
+    select: sea_orm::Select<E>,
+    condition: Option<query::Translated>,
+) -> ScimResult<u64>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+{
+    Ok(apply(select, condition).count(db).await?)
+}
+
+/// Reads what a list needs: a count and one page, or the bounded candidates of an inexact
+/// filter (more than `query::MAX_INEXACT_ROWS` is `400 tooMany`).
+async fn window<E>(
+    db: &DatabaseConnection,
+    select: sea_orm::Select<E>,
+    condition: Option<query::Translated>,
+    paging: &Paging,
+) -> ScimResult<Window<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+{
+    if let Some(t) = condition.as_ref().filter(|t| !t.exact) {
+        let rows = select
+            .filter(t.condition.clone())
+            .limit(query::MAX_INEXACT_ROWS + 1)
+            .all(db)
+            .await?;
+        if rows.len() as u64 > query::MAX_INEXACT_ROWS {
+            return Err(ScimError::bad(
+                "tooMany",
+                format!(
+                    "the filter leaves more than {} candidates; narrow it by value",
+                    query::MAX_INEXACT_ROWS
+                ),
+            ));
+        }
+        return Ok(Window::Candidates(rows));
+    }
+    let select = apply(select, condition);
+    let total = select.clone().count(db).await?;
+    let rows = if paging.count == 0 || (paging.start - 1) as u64 >= total {
+        Vec::new()
+    } else {
+        select
+            .offset((paging.start - 1) as u64)
+            .limit(paging.count as u64)
+            .all(db)
+            .await?
+    };
+    Ok(Window::Page { total, rows })
 }
 
 fn version_of(updated: chrono::DateTime<chrono::Utc>) -> String {

@@ -457,69 +457,24 @@ pub(super) async fn list_users(
 ) -> ScimResult<Response> {
     let paging = params.paging()?;
     let filter = params.filter()?;
-    let mut query = directory_user::Entity::find()
+    let users = directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(i.id))
         .filter(directory_user::Column::Status.ne(UserStatus::Archived))
         .order_by_asc(directory_user::Column::Id);
-    // The lookups clients make before every create go to an index.
-    match filter.as_ref().and_then(filter::Filter::simple_eq) {
-        Some((attr, value)) if attr.eq_ignore_ascii_case("userName") => {
-            query = query.filter(directory_user::Column::UserNameKey.eq(match_key(value)));
+    let condition = params.condition(scim.db(), query::Resource::User)?;
+    let base = scim.base(&i);
+    match window(scim.db(), users, condition, &paging).await? {
+        Window::Page { total, rows } => {
+            let page = render_users(scim.db(), &base, &rows).await?;
+            Ok(page_response(&params, total, page, &paging))
         }
-        Some((attr, value)) if attr.eq_ignore_ascii_case("id") => {
-            query = query.filter(directory_user::Column::ExternalId.eq(value));
-        }
-        Some((attr, value)) if attr.eq_ignore_ascii_case("externalId") => {
-            query = query.filter(directory_user::Column::ScimExternalId.eq(value));
-        }
-        _ => {
-            // Entra's `emails[type eq "work"].value eq "…"`: only users with that address
-            // can match; the filter itself then decides.
-            if let Some(address) = filter.as_ref().and_then(filter::Filter::email_eq) {
-                let key = match_key(address);
-                let with_alias = user_alias::Entity::find()
-                    .select_only()
-                    .column(user_alias::Column::UserId)
-                    .filter(user_alias::Column::AliasKey.eq(key.clone()))
-                    .into_query();
-                query = query.filter(
-                    sea_orm::Condition::any()
-                        .add(directory_user::Column::EmailKey.eq(key))
-                        .add(directory_user::Column::Id.in_subquery(with_alias)),
-                );
-            }
+        Window::Candidates(rows) => {
+            let matching = render_users(scim.db(), &base, &rows)
+                .await?
+                .into_iter()
+                .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+                .collect();
+            Ok(list_response(&params, matching, &paging))
         }
     }
-    if filter.is_none() {
-        // No filter: count in the database, read one page.
-        let total = query.clone().count(scim.db()).await? as usize;
-        let rows = query
-            .offset((paging.start - 1) as u64)
-            .limit(paging.count as u64)
-            .all(scim.db())
-            .await?;
-        let page: Vec<Value> = render_users(scim.db(), &scim.base(&i), &rows)
-            .await?
-            .into_iter()
-            .map(|r| params.project(r))
-            .collect();
-        return Ok(scim_json(
-            StatusCode::OK,
-            &json!({
-                "schemas": [schema::LIST],
-                "totalResults": total,
-                "startIndex": paging.start,
-                "itemsPerPage": page.len(),
-                "Resources": page,
-            }),
-            None,
-        ));
-    }
-    let rows = query.all(scim.db()).await?;
-    let matching: Vec<Value> = render_users(scim.db(), &scim.base(&i), &rows)
-        .await?
-        .into_iter()
-        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
-        .collect();
-    Ok(list_response(&params, matching, &paging))
 }

@@ -18,4 +18,5 @@ mod processes;
 mod providers;
 mod queries;
 mod scim;
+mod scim_lists;
 mod sync;
