@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_initial;
 mod m20261128_000002_one_run_in_flight;
 mod m20261128_000003_scim_resources;
+mod m20261129_000004_list_order;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261128_000002_one_run_in_flight::Migration),
             Box::new(m20261128_000003_scim_resources::Migration),
+            Box::new(m20261129_000004_list_order::Migration),
         ]
     }
 }

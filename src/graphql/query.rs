@@ -136,6 +136,15 @@ fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<&str>) -> Doma
 /// Every read of the API. Needs an API token (ADMIN or VIEWER).
 pub struct Query;
 
+/// Every read of the API. Needs an API token (ADMIN or VIEWER), sent as
+/// `Authorization: Bearer <token>`; without one the request is refused (HTTP 401) before its
+/// document is read.
+///
+/// Errors carry `extensions.code`: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INVALID_INPUT
+/// (with `extensions.field`), ALREADY_EXISTS, NAME_TAKEN, CONFIRMATION_MISMATCH,
+/// PUSH_ONLY_INTEGRATION, NEEDS_REAUTH, RATE_LIMITED (HTTP 429, Retry-After), LIMIT_EXCEEDED
+/// (with `extensions.limit` and `extensions.max`), TIMEOUT, GRAPHQL_PARSE_FAILED,
+/// GRAPHQL_VALIDATION_FAILED, BAD_REQUEST (HTTP 400) or INTERNAL.
 #[Object]
 impl Query {
     /// Any object by its global id; null when it does not exist.

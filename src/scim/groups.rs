@@ -318,9 +318,8 @@ pub(super) async fn list_groups(
 ) -> ScimResult<Response> {
     let paging = params.paging()?;
     let filter = params.filter()?;
-    let groups = directory_group::Entity::find()
-        .filter(directory_group::Column::IntegrationId.eq(i.id))
-        .order_by_asc(directory_group::Column::Id);
+    let groups =
+        directory_group::Entity::find().filter(directory_group::Column::IntegrationId.eq(i.id));
     let condition = params.condition(scim.db(), query::Resource::Group)?;
     let base = scim.base(&i);
     match window(scim.db(), groups, condition, &paging).await? {

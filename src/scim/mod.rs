@@ -408,11 +408,9 @@ async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> Sc
     let base = scim.base(&i);
     let users = directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(i.id))
-        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
-        .order_by_asc(directory_user::Column::Id);
-    let groups = directory_group::Entity::find()
-        .filter(directory_group::Column::IntegrationId.eq(i.id))
-        .order_by_asc(directory_group::Column::Id);
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived));
+    let groups =
+        directory_group::Entity::find().filter(directory_group::Column::IntegrationId.eq(i.id));
     let user_condition = params.condition(scim.db(), query::Resource::User);
     let group_condition = params.condition(scim.db(), query::Resource::Group);
     // `None`: no filter. A type whose attributes the filter does not have matches nothing.
@@ -452,6 +450,7 @@ async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> Sc
     let mut page = Vec::new();
     if offset < user_total && wanted > 0 {
         let rows = apply(users, user_condition.clone())
+            .order_by_asc(directory_user::Column::Id)
             .offset(offset)
             .limit(wanted)
             .all(scim.db())
@@ -461,6 +460,7 @@ async fn search_all(State(scim): State<Scim>, i: Integration, body: Bytes) -> Sc
     let left = wanted - page.len() as u64;
     if left > 0 {
         let rows = apply(groups, group_condition.clone())
+            .order_by_asc(directory_group::Column::Id)
             .offset(offset.saturating_sub(user_total))
             .limit(left)
             .all(scim.db())
@@ -757,7 +757,12 @@ where
 }
 
 /// Reads what a list needs: a count and one page, or the bounded candidates of an inexact
-/// filter (more than `query::MAX_INEXACT_ROWS` is `400 tooMany`).
+/// filter (more than `query::MAX_INEXACT_ROWS` is `400 tooMany`). Rows come in id order.
+///
+/// The page is found by id first (an index-only read on `(integration_id, id, status)`), then
+/// read whole. When the count is small, the matching ids are read without `ORDER BY … LIMIT`
+/// and sorted here: with a selective filter a planner would otherwise walk the id index and
+/// test every row.
 async fn window<E>(
     db: &DatabaseConnection,
     select: sea_orm::Select<E>,
@@ -768,8 +773,18 @@ where
     E: EntityTrait,
     E::Model: Send + Sync,
 {
+    const SMALL: u64 = 1_000;
+    use sea_orm::{Iterable, ModelTrait, PrimaryKeyToColumn};
+    let id = E::PrimaryKey::iter()
+        .next()
+        .expect("every entity has a primary key")
+        .into_column();
+    let id_of = |model: &E::Model| match model.get(id) {
+        sea_orm::Value::BigInt(Some(v)) => v,
+        _ => 0,
+    };
     if let Some(t) = condition.as_ref().filter(|t| !t.exact) {
-        let rows = select
+        let mut rows = select
             .filter(t.condition.clone())
             .limit(query::MAX_INEXACT_ROWS + 1)
             .all(db)
@@ -783,19 +798,37 @@ where
                 ),
             ));
         }
+        rows.sort_by_key(|m| id_of(m));
         return Ok(Window::Candidates(rows));
     }
     let select = apply(select, condition);
     let total = select.clone().count(db).await?;
-    let rows = if paging.count == 0 || (paging.start - 1) as u64 >= total {
-        Vec::new()
+    let offset = (paging.start - 1) as u64;
+    if paging.count == 0 || offset >= total {
+        return Ok(Window::Page {
+            total,
+            rows: Vec::new(),
+        });
+    }
+    let ids_of = select.clone().select_only().column(id);
+    let ids: Vec<i64> = if total <= SMALL {
+        let mut all: Vec<i64> = ids_of.into_tuple().all(db).await?;
+        all.sort_unstable();
+        all.into_iter()
+            .skip(offset as usize)
+            .take(paging.count)
+            .collect()
     } else {
-        select
-            .offset((paging.start - 1) as u64)
+        ids_of
+            .order_by_asc(id)
+            .offset(offset)
             .limit(paging.count as u64)
+            .into_tuple()
             .all(db)
             .await?
     };
+    let mut rows = E::find().filter(id.is_in(ids)).all(db).await?;
+    rows.sort_by_key(|m| id_of(m));
     Ok(Window::Page { total, rows })
 }
 

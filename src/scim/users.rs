@@ -459,8 +459,7 @@ pub(super) async fn list_users(
     let filter = params.filter()?;
     let users = directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(i.id))
-        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
-        .order_by_asc(directory_user::Column::Id);
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived));
     let condition = params.condition(scim.db(), query::Resource::User)?;
     let base = scim.base(&i);
     match window(scim.db(), users, condition, &paging).await? {

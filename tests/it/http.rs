@@ -335,3 +335,88 @@ async fn http_complexity_limit_refuses_huge_queries() {
     assert!(message.contains("too complex"), "{message}");
     assert!(body["data"].is_null());
 }
+
+#[tokio::test]
+async fn http_graphql_rate_limit_is_per_token_with_retry_after() {
+    let mut config = Config::defaults();
+    config.graphql_requests_per_second = 2;
+    let server = Server::start(Backend::Sqlite, config).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let other = server.fx.token(TokenRole::Viewer).await;
+    let query = json!({ "query": "{ devices { totalCount } }" });
+    for _ in 0..2 {
+        let (status, _) = post(&server, Some(&token), query.clone()).await;
+        assert_eq!(status, 200);
+    }
+    let res = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry_after, 1, "a wait under a second rounds up to one");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let (status, _) = post(&server, Some(&other), query.clone()).await;
+    assert_eq!(status, 200, "another token has a budget of its own");
+}
+
+#[tokio::test]
+async fn http_4xx_bodies_are_graphql_json() {
+    let mut config = Config::defaults();
+    config.max_body_bytes = 4096;
+    let server = Server::start(Backend::Sqlite, config).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let client = reqwest::Client::new();
+    for (body, status, code) in [
+        ("{\"query\": ".to_owned(), 400, "BAD_REQUEST"),
+        (
+            "[{\"query\": \"{ __typename }\"}]".to_owned(),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            format!("{{\"query\": \"{}\"}}", " ".repeat(8192)),
+            413,
+            "LIMIT_EXCEEDED",
+        ),
+    ] {
+        let res = client
+            .post(server.url("/graphql"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status);
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["errors"][0]["extensions"]["code"], code, "{answer}");
+    }
+    let res = client
+        .get(server.url("/graphql?variables=%7B"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{answer}"
+    );
+    let res = client
+        .get(server.url("/graphql?query=%7B%20users%20%7B%20totalCount%20%7D%20%7D"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "GET needs a token too");
+    assert!(res.headers().contains_key("www-authenticate"));
+}

@@ -5,12 +5,14 @@
 
 use crate::{on_both_databases, scim::ScimClient, support::Fixture};
 use dirgate::scim::filter;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 on_both_databases!(
     scim_list_filters_agree_with_the_evaluator,
     scim_list_pages_in_the_database,
     scim_list_refuses_filters_it_cannot_run_in_sql,
+    scim_list_pages_big_lists_in_id_order,
 );
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -286,5 +288,35 @@ async fn scim_list_refuses_filters_it_cannot_run_in_sql(fx: Fixture) {
             .await;
         assert_eq!(status, 400, "{f}: {err}");
         assert_eq!(err["scimType"], "invalidFilter", "{f}");
+    }
+}
+
+async fn scim_list_pages_big_lists_in_id_order(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Okta").await;
+    let integration = entity::integration::Entity::find()
+        .one(&fx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    // Past the count under which matching ids are sorted in memory.
+    fx.bulk(&integration, 1_500, 3).await;
+    let page = |filter: &str, start: usize| {
+        format!("/Users?count=100&startIndex={start}&filter={}", enc(filter))
+    };
+    for (filter, start, total, first) in [
+        ("active eq true", 1_201, 1_500, 1_200),
+        ("userName sw \"user01\"", 401, 500, 1_400),
+        ("userName sw \"user014\"", 1, 100, 1_400),
+    ] {
+        let (_, list) = scim.call("GET", &page(filter, start), None).await;
+        assert_eq!(list["totalResults"], total, "{filter}");
+        let ids: Vec<&str> = list["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        let wanted: Vec<String> = (0..100).map(|k| format!("ext-{}", first + k)).collect();
+        assert_eq!(ids, wanted, "{filter} from {start}");
     }
 }
