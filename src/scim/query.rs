@@ -345,11 +345,24 @@ impl Translator {
                     v.clone(),
                     false,
                 );
-                let any = primary.or(Expr::col((
-                    directory_user::Entity,
-                    directory_user::Column::Id,
-                ))
-                .in_subquery(aliases(Some(self.text_op(alias_key, positive, v, false)))));
+                let alias = self.text_op(alias_key, positive, v, false);
+                let id = || Expr::col((directory_user::Entity, directory_user::Column::Id));
+                let any = if positive == Op::Eq {
+                    // One id set, the primary address's and the aliases': each half is an
+                    // index lookup, and the outer query reads rows by id (SQLite, without
+                    // statistics, would otherwise scan the integration for `a OR b`).
+                    let mut with_value = directory_user::Entity::find()
+                        .select_only()
+                        .column(directory_user::Column::Id)
+                        .filter(primary)
+                        .into_query();
+                    with_value.union(sea_orm::sea_query::UnionType::All, aliases(Some(alias)));
+                    id().in_subquery(with_value)
+                } else {
+                    // `co`, `sw`, `ew`, ordering: a scan either way; PostgreSQL hashes the
+                    // alias subquery once.
+                    primary.or(id().in_subquery(aliases(Some(alias))))
+                };
                 // A multi-valued `ne`: no value equals.
                 Ok(if op == Op::Ne { any.not() } else { any })
             }

@@ -544,3 +544,41 @@ async fn abuse_payloads_never_take_the_process_down_on_postgres() {
     abuse(&db.url).await;
     db.drop().await;
 }
+
+/// A mutation stuck behind a lock another connection holds is dropped at the request budget
+/// (`--request-timeout-seconds`), answered `TIMEOUT`, and changes nothing. (The budget is
+/// `App::execute`'s, the same on both databases; only PostgreSQL makes a writer wait: SQLite
+/// refuses a deferred transaction's upgrade to a write at once, `SQLITE_BUSY`.)
+#[tokio::test]
+async fn request_budget_drops_a_stuck_mutation_on_postgres() {
+    use crate::support::{Backend, Fixture, error_code};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let mut config = dirgate::Config::defaults();
+    config.request_timeout_seconds = 1;
+    let fx = Fixture::with_config(Backend::Postgres, config).await;
+    let guard = fx.guard();
+    let admin = fx.admin().await;
+    let holder = fx.db.begin().await.unwrap();
+    holder
+        .execute_unprepared("LOCK TABLE devices IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let answer = fx
+        .gql(
+            &admin,
+            r#"mutation { registerDevice(input: {serialNumber: "C02STUCK", name: "Stuck", platform: MACOS}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(error_code(&answer), "TIMEOUT", "{answer}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    holder.rollback().await.unwrap();
+    let devices = fx.ok(&admin, "{ devices { totalCount } }", json!({})).await;
+    assert_eq!(
+        devices["devices"]["totalCount"], 0,
+        "the dropped mutation changed nothing"
+    );
+    guard.drop_schema().await;
+}
