@@ -688,25 +688,16 @@ fn remove_path(resource: &mut Value, path: &str) {
     }
 }
 
+/// A list answer paged in memory (discovery lists, and the bounded candidates of an inexact
+/// filter).
 fn list_response(params: &ListParams, matching: Vec<Value>, paging: &Paging) -> Response {
-    let total = matching.len();
+    let total = matching.len() as u64;
     let page: Vec<Value> = matching
         .into_iter()
         .skip(paging.start - 1)
         .take(paging.count)
-        .map(|r| params.project(r))
         .collect();
-    scim_json(
-        StatusCode::OK,
-        &json!({
-            "schemas": [schema::LIST],
-            "totalResults": total,
-            "startIndex": paging.start,
-            "itemsPerPage": page.len(),
-            "Resources": page,
-        }),
-        None,
-    )
+    page_response(params, total, page, paging)
 }
 
 /// A list answer for one page counted in the database.
