@@ -320,6 +320,24 @@ async fn oauth_callback(
             "The request carries no state.",
         );
     };
+    // What the browser brings is outside input like any other: the text policy, and a cap.
+    let fields = [
+        &query.code,
+        &query.error,
+        &query.error_description,
+        &query.error_subcode,
+    ];
+    if std::iter::once(&Some(state.clone()))
+        .chain(fields)
+        .flatten()
+        .any(|v| crate::text::check_len(v, crate::text::Lines::Multi, 4096).is_err())
+    {
+        return callback_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The request carries a value that is too long or holds control characters.",
+        );
+    }
     let callback = crate::directory::connect::Callback {
         state,
         code: query.code,

@@ -444,6 +444,22 @@ async fn abuse(database_url: &str) {
             peak / 1024
         );
     }
+    // The OAuth callback: what a browser brings is checked like any input.
+    for query in [
+        "state=a%00b&code=c".to_owned(),
+        format!("state={}&code=c", "s".repeat(10_000)),
+        "state=abc&error=access_denied&error_description=%E2%80%AEevil".to_owned(),
+        "state=unknown&code=c".to_owned(),
+    ] {
+        let res = served
+            .client
+            .get(format!("{}/oauth/callback?{query}", served.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{}", &query[..query.len().min(60)]);
+        assert!(served.alive());
+    }
     // A PATCH with too many operations on a user that exists.
     let (status, created) = served
         .scim(Method::POST, "/Users", Some(user("real@example.com", 1)))
