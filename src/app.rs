@@ -180,9 +180,9 @@ impl App {
                     "a GraphQL request ran past its budget and was dropped"
                 );
                 let err = crate::DomainError::Timeout { seconds }.extend();
-                async_graphql::Response::from_errors(vec![
-                    err.into_server_error(Default::default()),
-                ])
+                async_graphql::Response::from_errors(vec![crate::graphql::error::request_error(
+                    err,
+                )])
             }
         }
     }

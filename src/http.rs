@@ -120,23 +120,21 @@ async fn admit(app: &App, headers: &HeaderMap) -> Result<Authentication, Respons
     let caller = match &auth {
         Authentication::Caller(caller) => caller,
         Authentication::Refused(err) => {
-            let err = err.extend().into_server_error(Default::default());
+            let err = gql_error::request_error(err.extend());
             return Err(unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err)));
         }
         Authentication::Missing => {
             let err = DomainError::Unauthenticated(
                 "send an API token as `Authorization: Bearer <token>`",
             );
-            let err = err.extend().into_server_error(Default::default());
+            let err = gql_error::request_error(err.extend());
             return Err(unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err)));
         }
     };
     if let Some(token) = caller.actor().token_id()
         && let Err(wait) = app.limits.graphql(token)
     {
-        let err = DomainError::RateLimited
-            .extend()
-            .into_server_error(Default::default());
+        let err = gql_error::request_error(DomainError::RateLimited.extend());
         let mut response = graphql_error(StatusCode::TOO_MANY_REQUESTS, err);
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -208,7 +206,7 @@ async fn graphql_get(
         });
     if is_mutation {
         let err = DomainError::invalid("query", "mutations must be sent with POST").extend();
-        let body = GqlResponse::from_errors(vec![err.into_server_error(Default::default())]);
+        let body = GqlResponse::from_errors(vec![gql_error::request_error(err)]);
         return (StatusCode::METHOD_NOT_ALLOWED, GraphQLResponse::from(body)).into_response();
     }
     GraphQLResponse::from(app.execute(request, auth).await).into_response()

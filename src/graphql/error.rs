@@ -59,12 +59,13 @@ pub fn parse_failed(err: impl Into<ServerError>) -> ServerError {
 /// a validation rule of its own, is `LIMIT_EXCEEDED` like the other bounds).
 pub fn validation_failed(err: ServerError) -> ServerError {
     if err.message.starts_with("Query is too complex") {
-        let mut coded = DomainError::LimitExceeded {
-            limit: "complexity",
-            max: super::MAX_COMPLEXITY,
-        }
-        .extend()
-        .into_server_error(Default::default());
+        let mut coded = request_error(
+            DomainError::LimitExceeded {
+                limit: "complexity",
+                max: super::MAX_COMPLEXITY,
+            }
+            .extend(),
+        );
         coded.message = err.message;
         coded.locations = err.locations;
         return coded;
@@ -74,12 +75,18 @@ pub fn validation_failed(err: ServerError) -> ServerError {
 
 /// An argument or variable refused by the edge's text policy: `INVALID_INPUT` on `field`.
 pub fn invalid_argument(field: &str, message: &str) -> ServerError {
-    async_graphql::Error::new(message)
-        .extend_with(|_, ext| {
-            ext.set("code", "INVALID_INPUT");
-            ext.set("field", field);
-        })
-        .into_server_error(Default::default())
+    request_error(async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", "INVALID_INPUT");
+        ext.set("field", field);
+    }))
+}
+
+/// `err` as a response error about the request as a whole: no `locations` (a default
+/// position would claim line 0, column 0).
+pub fn request_error(err: async_graphql::Error) -> ServerError {
+    let mut err = err.into_server_error(Default::default());
+    err.locations.clear();
+    err
 }
 
 /// An error answered outside the schema (HTTP layer) with `code`.

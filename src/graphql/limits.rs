@@ -118,13 +118,11 @@ fn authenticated(ctx: &ExtensionContext<'_>) -> ServerResult<()> {
             DomainError::Unauthenticated("send an API token as `Authorization: Bearer <token>`")
         }
     };
-    Err(refused.extend().into_server_error(Pos::default()))
+    Err(gql_error::request_error(refused.extend()))
 }
 
 fn exceeded(limit: &'static str, max: usize) -> ServerError {
-    DomainError::LimitExceeded { limit, max }
-        .extend()
-        .into_server_error(Pos::default())
+    gql_error::request_error(DomainError::LimitExceeded { limit, max }.extend())
 }
 
 /// Step 2: size, tokens and bracket nesting, in one linear pass over the bytes.

@@ -204,6 +204,10 @@ async fn http_introspection_needs_a_token_and_the_standard_query_loads() {
     let (status, body) = post(&server, None, query.clone()).await;
     assert_eq!(status, 401);
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert!(
+        body["errors"][0].get("locations").is_none(),
+        "an error about the whole request claims no position: {body}"
+    );
     assert!(body.get("data").is_none_or(Value::is_null), "{body}");
     let (status, body) = post(&server, Some(&token), query).await;
     assert_eq!(status, 200);
