@@ -130,16 +130,13 @@ async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, Box<dyn st
 }
 
 /// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
+fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
         }
-        _ => url.to_owned(),
+        _ => raw.to_owned(),
     }
 }
 
@@ -350,4 +347,25 @@ async fn token(config: &Config, command: TokenCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://dirgate:s3cret@db.example:5432/dirgate"),
+            "postgres://dirgate:***@db.example:5432/dirgate"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
+        assert_eq!(
+            redact("sqlite://./data/dirgate.db?mode=rwc"),
+            "sqlite://./data/dirgate.db?mode=rwc"
+        );
+    }
 }

@@ -28,8 +28,7 @@ pub struct NewToken {
 
 /// SHA-256 of a secret, hex: what is stored instead of a token.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// 32 random bytes, base64url.

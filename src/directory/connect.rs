@@ -45,10 +45,7 @@ pub struct OAuthContext<'a> {
 }
 
 fn state_hash(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(state.as_bytes()))
 }
 
 /// Where the refresh token of integration `id` is sealed.
