@@ -3,39 +3,18 @@
 //! the HTTP server, the CLI and the tests.
 
 use crate::{
-    auth::tokens,
     config::Config,
     crypto::{KeyError, SecretBox},
-    directory::connect::OAuthContext,
+    directory::tokens,
     graphql::{self, Authentication},
     providers::{self, ProviderSettings},
     ratelimit::RateLimits,
+    services::Services,
     sync::{SyncDeps, SyncEvents, SyncHandle, engine, reconcile::Threshold, schedule::Schedule},
 };
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
-
-/// What the OAuth and provider steps need.
-pub struct Services {
-    pub providers: Arc<ProviderSettings>,
-    pub http: reqwest::Client,
-    pub secrets: SecretBox,
-    /// PUBLIC_URL/oauth/callback.
-    pub redirect_uri: String,
-}
-
-impl Services {
-    /// The OAuth context, borrowed.
-    pub fn oauth(&self) -> OAuthContext<'_> {
-        OAuthContext {
-            settings: &self.providers,
-            http: &self.http,
-            secrets: &self.secrets,
-            redirect_uri: &self.redirect_uri,
-        }
-    }
-}
 
 /// Everything a request needs. Cheap to clone.
 #[derive(Clone)]

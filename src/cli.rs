@@ -2,9 +2,11 @@
 
 use crate::{
     app::App,
-    auth::{Admin, TokenRole, tokens},
+    auth::{Admin, TokenRole},
     config::Config,
-    db, graphql, http,
+    db,
+    directory::tokens,
+    graphql, http,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;

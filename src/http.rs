@@ -10,6 +10,7 @@
 
 use crate::{
     app::App,
+    auth::bearer_token,
     error::DomainError,
     graphql::{Authentication, error as gql_error, limits, loaders},
 };
@@ -91,13 +92,6 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
     let refused = DomainError::Unauthenticated("the Authorization header must be `Bearer <token>`");
     let value = value.to_str().map_err(|_| refused.clone())?;
     bearer_token(value).map(Some).ok_or(refused)
-}
-
-/// The token of a `Bearer <token>` value (scheme case-insensitive).
-pub(crate) fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn authenticate(app: &App, headers: &HeaderMap) -> Authentication {

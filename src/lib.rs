@@ -16,6 +16,7 @@ pub mod http;
 pub mod providers;
 pub mod ratelimit;
 pub mod scim;
+pub mod services;
 pub mod sync;
 pub mod text;
 

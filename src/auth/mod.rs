@@ -2,10 +2,16 @@
 //! [`Caller::admin`], and every service function that changes something takes one, so a code
 //! path that never checked the role cannot call it.
 
-pub mod tokens;
-
 use crate::error::{DomainError, DomainResult};
 pub use entity::enums::TokenRole;
+
+/// The token of a `Bearer <token>` header value (scheme case-insensitive), for the GraphQL
+/// and SCIM edges alike.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
 
 /// Whoever performed an action, as written to the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod integrations;
 pub mod page;
 pub mod scim;
 pub mod sync_runs;
+pub mod tokens;
 pub mod users;
 
 pub use ids::{DeviceId, GroupId, IntegrationId, SyncRunId, UserId};

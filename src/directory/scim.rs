@@ -2,12 +2,12 @@
 //! stored as a SHA-256 hash (the details show a hint), rotated at once by `rotate`. The SCIM
 //! endpoint itself is `crate::scim`.
 
-use super::{IntegrationId, audit, integrations, now};
+use super::{
+    IntegrationId, audit, integrations, now,
+    tokens::{hash_secret, random_secret},
+};
 use crate::{
-    auth::{
-        Admin,
-        tokens::{hash_secret, random_secret},
-    },
+    auth::Admin,
     error::{DomainError, DomainResult},
 };
 use entity::{

@@ -30,7 +30,7 @@ pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
     fn config(&self) -> &Config;
     fn loaders(&self) -> &Arc<Loaders>;
-    fn services(&self) -> &Arc<crate::app::Services>;
+    fn services(&self) -> &Arc<crate::services::Services>;
 }
 
 impl ContextExt for Context<'_> {
@@ -60,7 +60,7 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<Arc<Loaders>>()
     }
 
-    fn services(&self) -> &Arc<crate::app::Services> {
-        self.data_unchecked::<Arc<crate::app::Services>>()
+    fn services(&self) -> &Arc<crate::services::Services> {
+        self.data_unchecked::<Arc<crate::services::Services>>()
     }
 }

@@ -12,7 +12,7 @@ pub mod query;
 pub mod subscription;
 pub mod types;
 
-use crate::{app::Services, config::Config, sync::SyncEvents};
+use crate::{config::Config, services::Services, sync::SyncEvents};
 use async_graphql::{Request, Schema};
 pub use context::Authentication;
 use sea_orm::DatabaseConnection;

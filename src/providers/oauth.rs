@@ -17,7 +17,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The delegated scopes asked of Microsoft (SPEC §2).
+/// The delegated scopes asked of Microsoft (docs/rules.md; the providers' documented scopes).
 pub const ENTRA_SCOPES: &[&str] = &[
     "openid",
     "profile",
@@ -28,7 +28,7 @@ pub const ENTRA_SCOPES: &[&str] = &[
     "GroupMember.Read.All",
 ];
 
-/// The scopes asked of Google (SPEC §2).
+/// The scopes asked of Google (docs/rules.md; the providers' documented scopes).
 pub const GOOGLE_SCOPES: &[&str] = &[
     "openid",
     "email",

@@ -249,7 +249,7 @@ async fn authenticate(
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::http::bearer_token);
+        .and_then(crate::auth::bearer_token);
     let id: Option<i64> = params.get("integration").and_then(|i| i.parse().ok());
     let (Some(presented), Some(id)) = (presented, id) else {
         return ScimError::unauthorized().into_response();

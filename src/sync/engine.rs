@@ -11,11 +11,11 @@ use super::{
     schedule::Schedule,
 };
 use crate::{
-    app::Services,
     auth::Actor,
     directory::{IntegrationId, SyncRunId, connect, devices, integrations, now, sync_runs},
     error::{DomainError, DomainResult},
     providers::{ProviderError, entra::Entra, google::Google, http::Session},
+    services::Services,
 };
 use entity::{
     enums::{DirectoryKind, IntegrationStatus, SyncRunStatus, SyncTrigger},

@@ -1,11 +1,12 @@
-//! API tokens, roles and the audit log (SPEC §4).
+//! API tokens, roles and the audit log (docs/rules.md, "Who may call what").
 
 use crate::{
     on_both_databases,
     support::{Fixture, error_code, no_vars},
 };
 use dirgate::{
-    auth::{Admin, TokenRole, tokens},
+    auth::{Admin, TokenRole},
+    directory::tokens,
     graphql::Authentication,
 };
 use entity::{api_token, audit_event, device};

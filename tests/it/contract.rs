@@ -13,7 +13,7 @@ fn schema_graphql_matches_exported_sdl() {
     );
 }
 
-/// The names SPEC §3 gives must stay: extending is fine, renaming is not.
+/// The names the contract (docs/rules.md) gives must stay: extending is fine, renaming is not.
 #[test]
 fn schema_keeps_the_names_of_the_spec() {
     let sdl = dirgate::graphql::sdl();

@@ -6,7 +6,8 @@ pub mod seed;
 
 use dirgate::{
     App, Config,
-    auth::{Admin, TokenRole, tokens},
+    auth::{Admin, TokenRole},
+    directory::tokens,
     graphql::Authentication,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};

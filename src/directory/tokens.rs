@@ -1,9 +1,9 @@
 //! API tokens: `dg_<id>_<secret>`. Only the SHA-256 of the secret is stored; a presented
 //! token is looked up by id and its hash compared in constant time.
 
-use super::{Admin, Caller, TokenRole};
+use super::{audit, now};
 use crate::{
-    directory::{audit, now},
+    auth::{Admin, Caller, TokenRole},
     error::{DomainError, DomainResult},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
