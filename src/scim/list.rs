@@ -1,0 +1,490 @@
+//! Listing: `GET /Users`, `GET /Groups` and the `.search` forms take a filter, paging and
+//! attribute selection; [`window`] counts and reads one page in the database (the filter as a
+//! condition from `query.rs`), and the answers are built here.
+
+use super::*;
+
+/// The body of `POST /.search` (RFC 7644 §3.4.3).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SearchRequest {
+    #[serde(default)]
+    schemas: Vec<String>,
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    #[serde(default)]
+    attributes: Vec<String>,
+    #[serde(default)]
+    excluded_attributes: Vec<String>,
+}
+
+pub(super) fn search_params(body: &Bytes) -> ScimResult<ListParams> {
+    let search: SearchRequest = serde_json::from_value(parse_body(body)?)
+        .map_err(|e| ScimError::bad("invalidSyntax", format!("not a SearchRequest: {e}")))?;
+    const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+    if !search
+        .schemas
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(SEARCH))
+    {
+        return Err(ScimError::bad(
+            "invalidSyntax",
+            format!("`schemas` must be [\"{SEARCH}\"]"),
+        ));
+    }
+    let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join(","));
+    Ok(ListParams {
+        filter: search.filter,
+        start_index: search.start_index.map(|n| n.to_string()),
+        count: search.count.map(|n| n.to_string()),
+        attributes: join(search.attributes),
+        excluded_attributes: join(search.excluded_attributes),
+    })
+}
+
+pub(super) async fn search_users(
+    scim: State<Scim>,
+    i: Integration,
+    body: Bytes,
+) -> ScimResult<Response> {
+    list_users(scim, i, Query(search_params(&body)?)).await
+}
+
+/// `POST /.search` at the root: users and groups together, users first. A filter on an
+/// attribute one type lacks matches nothing of that type.
+pub(super) async fn search_all(
+    State(scim): State<Scim>,
+    i: Integration,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let params = search_params(&body)?;
+    let paging = params.paging()?;
+    let filter = params.filter()?;
+    let base = scim.base(&i);
+    let users = directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(i.id))
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived));
+    let groups =
+        directory_group::Entity::find().filter(directory_group::Column::IntegrationId.eq(i.id));
+    let user_condition = params.condition(scim.db(), query::Resource::User);
+    let group_condition = params.condition(scim.db(), query::Resource::Group);
+    // `None`: no filter. A type whose attributes the filter does not have matches nothing.
+    let (user_condition, group_condition) = match (user_condition, group_condition) {
+        (Err(err), Err(_)) => return Err(err),
+        (Ok(u), Err(_)) => (u, Some(query::Translated::nothing())),
+        (Err(_), Ok(g)) => (Some(query::Translated::nothing()), g),
+        (Ok(u), Ok(g)) => (u, g),
+    };
+    let inexact = [&user_condition, &group_condition]
+        .iter()
+        .any(|c| c.as_ref().is_some_and(|t| !t.exact));
+    if inexact {
+        // Bounded candidates of both types; the evaluator decides.
+        let everything = Paging {
+            start: 1,
+            count: query::MAX_INEXACT_ROWS as usize,
+        };
+        let users = match window(scim.db(), users, user_condition.clone(), &everything).await? {
+            Window::Page { rows, .. } | Window::Candidates(rows) => rows,
+        };
+        let groups = match window(scim.db(), groups, group_condition.clone(), &everything).await? {
+            Window::Page { rows, .. } | Window::Candidates(rows) => rows,
+        };
+        let matching: Vec<Value> = render_users(scim.db(), &base, &users)
+            .await?
+            .into_iter()
+            .chain(render_groups(scim.db(), &base, &groups, params.wants_members()).await?)
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+            .collect();
+        return Ok(list_response(&params, matching, &paging));
+    }
+    let user_total = count(scim.db(), users.clone(), user_condition.clone()).await?;
+    let group_total = count(scim.db(), groups.clone(), group_condition.clone()).await?;
+    let offset = (paging.start - 1) as u64;
+    let wanted = paging.count as u64;
+    let mut page = Vec::new();
+    if offset < user_total && wanted > 0 {
+        let rows = apply(users, user_condition.clone())
+            .order_by_asc(directory_user::Column::Id)
+            .offset(offset)
+            .limit(wanted)
+            .all(scim.db())
+            .await?;
+        page.extend(render_users(scim.db(), &base, &rows).await?);
+    }
+    let left = wanted - page.len() as u64;
+    if left > 0 {
+        let rows = apply(groups, group_condition.clone())
+            .order_by_asc(directory_group::Column::Id)
+            .offset(offset.saturating_sub(user_total))
+            .limit(left)
+            .all(scim.db())
+            .await?;
+        page.extend(render_groups(scim.db(), &base, &rows, params.wants_members()).await?);
+    }
+    Ok(page_response(
+        &params,
+        user_total + group_total,
+        page,
+        &paging,
+    ))
+}
+
+pub(super) async fn search_groups(
+    scim: State<Scim>,
+    i: Integration,
+    body: Bytes,
+) -> ScimResult<Response> {
+    list_groups(scim, i, Query(search_params(&body)?)).await
+}
+
+/// The query parameters of a list or a read.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    start_index: Option<String>,
+    count: Option<String>,
+    attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    excluded_attributes: Option<String>,
+}
+
+pub(super) struct Paging {
+    pub(super) start: usize,
+    pub(super) count: usize,
+}
+
+impl ListParams {
+    pub(super) fn paging(&self) -> ScimResult<Paging> {
+        let number = |raw: &Option<String>, name: &str| -> ScimResult<Option<i64>> {
+            raw.as_deref()
+                .map(|v| {
+                    v.trim().parse::<i64>().map_err(|_| {
+                        ScimError::bad("invalidValue", format!("`{name}` must be an integer"))
+                    })
+                })
+                .transpose()
+        };
+        // RFC 7644 §3.4.2.4: below 1 means 1; a negative count means 0.
+        let start = number(&self.start_index, "startIndex")?.unwrap_or(1).max(1) as usize;
+        let count = number(&self.count, "count")?
+            .unwrap_or(MAX_RESULTS as i64)
+            .clamp(0, MAX_RESULTS as i64) as usize;
+        Ok(Paging { start, count })
+    }
+
+    pub(super) fn filter(&self) -> ScimResult<Option<filter::Filter>> {
+        self.filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| filter::parse(f).map_err(|e| ScimError::bad("invalidFilter", e)))
+            .transpose()
+    }
+
+    /// The filter as a condition on `resource` (`None` without a filter).
+    pub(super) fn condition(
+        &self,
+        db: &DatabaseConnection,
+        resource: query::Resource,
+    ) -> ScimResult<Option<query::Translated>> {
+        self.filter()?
+            .map(|f| {
+                query::translate(&f, resource, db.get_database_backend())
+                    .map_err(|e| ScimError::bad("invalidFilter", e))
+            })
+            .transpose()
+    }
+
+    pub(super) fn wants_members(&self) -> bool {
+        let listed = |raw: &Option<String>| {
+            raw.as_deref().is_some_and(|a| {
+                a.split(',')
+                    .any(|x| x.trim().eq_ignore_ascii_case("members"))
+            })
+        };
+        if self.attributes.is_some() {
+            return listed(&self.attributes);
+        }
+        !listed(&self.excluded_attributes)
+    }
+
+    /// Applies `attributes` / `excludedAttributes` to a rendered resource.
+    pub(super) fn project(&self, resource: Value) -> Value {
+        let paths = |raw: &str| -> Vec<String> {
+            raw.split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect()
+        };
+        if let Some(wanted) = self.attributes.as_deref() {
+            let mut out = Map::new();
+            for always in ["schemas", "id"] {
+                if let Some(v) = resource.get(always) {
+                    out.insert(always.into(), v.clone());
+                }
+            }
+            for path in paths(wanted) {
+                copy_path(&resource, &mut out, &path);
+            }
+            return Value::Object(out);
+        }
+        if let Some(excluded) = self.excluded_attributes.as_deref() {
+            let mut resource = resource;
+            for path in paths(excluded) {
+                remove_path(&mut resource, &path);
+            }
+            return resource;
+        }
+        resource
+    }
+}
+
+pub(super) fn copy_path(from: &Value, to: &mut Map<String, Value>, path: &str) {
+    let Ok(parsed) = filter::parse_attr_path(path) else {
+        return;
+    };
+    let (source, target) = match &parsed.uri {
+        Some(uri) if !uri.to_ascii_lowercase().contains(":core:") => {
+            let Some((key, ext)) = from
+                .as_object()
+                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(uri)))
+            else {
+                return;
+            };
+            let holder = to
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            (ext, holder.as_object_mut().expect("an object"))
+        }
+        _ => (from, &mut *to),
+    };
+    let Some((key, value)) = source
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(&parsed.attr)))
+    else {
+        return;
+    };
+    match &parsed.sub {
+        None => {
+            target.insert(key.clone(), value.clone());
+        }
+        Some(sub) => {
+            let pick = |v: &Value| {
+                let mut o = Map::new();
+                if let Some((k, x)) = v
+                    .as_object()
+                    .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(sub)))
+                {
+                    o.insert(k.clone(), x.clone());
+                }
+                Value::Object(o)
+            };
+            let picked = match value {
+                Value::Array(items) => Value::Array(items.iter().map(pick).collect()),
+                other => pick(other),
+            };
+            target.insert(key.clone(), picked);
+        }
+    }
+}
+
+pub(super) fn remove_path(resource: &mut Value, path: &str) {
+    let Ok(parsed) = filter::parse_attr_path(path) else {
+        return;
+    };
+    if ["id", "schemas"]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&parsed.attr))
+        && parsed.uri.is_none()
+    {
+        return;
+    }
+    let Some(root) = resource.as_object_mut() else {
+        return;
+    };
+    let scope = match &parsed.uri {
+        Some(uri) if !uri.to_ascii_lowercase().contains(":core:") => {
+            match root
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(uri))
+                .and_then(|(_, v)| v.as_object_mut())
+            {
+                Some(ext) => ext,
+                None => return,
+            }
+        }
+        _ => root,
+    };
+    let Some(key) = scope
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&parsed.attr))
+        .cloned()
+    else {
+        return;
+    };
+    match &parsed.sub {
+        None => {
+            scope.remove(&key);
+        }
+        Some(sub) => {
+            let strip = |v: &mut Value| {
+                if let Some(o) = v.as_object_mut()
+                    && let Some(k) = o.keys().find(|k| k.eq_ignore_ascii_case(sub)).cloned()
+                {
+                    o.remove(&k);
+                }
+            };
+            match scope.get_mut(&key) {
+                Some(Value::Array(items)) => items.iter_mut().for_each(strip),
+                Some(other) => strip(other),
+                None => {}
+            }
+        }
+    }
+}
+
+/// A list answer paged in memory (discovery lists, and the bounded candidates of an inexact
+/// filter).
+pub(super) fn list_response(
+    params: &ListParams,
+    matching: Vec<Value>,
+    paging: &Paging,
+) -> Response {
+    let total = matching.len() as u64;
+    let page: Vec<Value> = matching
+        .into_iter()
+        .skip(paging.start - 1)
+        .take(paging.count)
+        .collect();
+    page_response(params, total, page, paging)
+}
+
+/// A list answer for one page counted in the database.
+pub(super) fn page_response(
+    params: &ListParams,
+    total: u64,
+    page: Vec<Value>,
+    paging: &Paging,
+) -> Response {
+    let page: Vec<Value> = page.into_iter().map(|r| params.project(r)).collect();
+    scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": [schema::LIST],
+            "totalResults": total,
+            "startIndex": paging.start,
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        }),
+        None,
+    )
+}
+
+/// What a list reads from the database.
+pub(super) enum Window<M> {
+    /// The filter was decided in SQL: the number of matches and the requested page.
+    Page { total: u64, rows: Vec<M> },
+    /// The filter's condition is a superset: every candidate (at most
+    /// `query::MAX_INEXACT_ROWS`), for the evaluator to decide and page.
+    Candidates(Vec<M>),
+}
+
+pub(super) fn apply<E: EntityTrait>(
+    select: sea_orm::Select<E>,
+    condition: Option<query::Translated>,
+) -> sea_orm::Select<E> {
+    match condition {
+        Some(t) => select.filter(t.condition),
+        None => select,
+    }
+}
+
+pub(super) async fn count<E>(
+    db: &DatabaseConnection,
+    select: sea_orm::Select<E>,
+    condition: Option<query::Translated>,
+) -> ScimResult<u64>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+{
+    Ok(apply(select, condition).count(db).await?)
+}
+
+/// Reads what a list needs: a count and one page, or the bounded candidates of an inexact
+/// filter (more than `query::MAX_INEXACT_ROWS` is `400 tooMany`). Rows come in id order.
+///
+/// The page is found by id first (an index-only read on `(integration_id, id, status)`), then
+/// read whole. When the count is small, the matching ids are read without `ORDER BY … LIMIT`
+/// and sorted here: with a selective filter a planner would otherwise walk the id index and
+/// test every row.
+pub(super) async fn window<E>(
+    db: &DatabaseConnection,
+    select: sea_orm::Select<E>,
+    condition: Option<query::Translated>,
+    paging: &Paging,
+) -> ScimResult<Window<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+{
+    const SMALL: u64 = 1_000;
+    use sea_orm::{Iterable, ModelTrait, PrimaryKeyToColumn};
+    let id = E::PrimaryKey::iter()
+        .next()
+        .expect("every entity has a primary key")
+        .into_column();
+    let id_of = |model: &E::Model| match model.get(id) {
+        sea_orm::Value::BigInt(Some(v)) => v,
+        _ => 0,
+    };
+    if let Some(t) = condition.as_ref().filter(|t| !t.exact) {
+        let mut rows = select
+            .filter(t.condition.clone())
+            .limit(query::MAX_INEXACT_ROWS + 1)
+            .all(db)
+            .await?;
+        if rows.len() as u64 > query::MAX_INEXACT_ROWS {
+            return Err(ScimError::bad(
+                "tooMany",
+                format!(
+                    "the filter leaves more than {} candidates; narrow it by value",
+                    query::MAX_INEXACT_ROWS
+                ),
+            ));
+        }
+        rows.sort_by_key(|m| id_of(m));
+        return Ok(Window::Candidates(rows));
+    }
+    let select = apply(select, condition);
+    let total = select.clone().count(db).await?;
+    let offset = (paging.start - 1) as u64;
+    if paging.count == 0 || offset >= total {
+        return Ok(Window::Page {
+            total,
+            rows: Vec::new(),
+        });
+    }
+    let ids_of = select.clone().select_only().column(id);
+    let ids: Vec<i64> = if total <= SMALL {
+        let mut all: Vec<i64> = ids_of.into_tuple().all(db).await?;
+        all.sort_unstable();
+        all.into_iter()
+            .skip(offset as usize)
+            .take(paging.count)
+            .collect()
+    } else {
+        ids_of
+            .order_by_asc(id)
+            .offset(offset)
+            .limit(paging.count as u64)
+            .into_tuple()
+            .all(db)
+            .await?
+    };
+    let mut rows = E::find().filter(id.is_in(ids)).all(db).await?;
+    rows.sort_by_key(|m| id_of(m));
+    Ok(Window::Page { total, rows })
+}
