@@ -115,18 +115,9 @@ impl App {
         }
     }
 
-    /// After a sign-in completed: the first sync starts at once (R5).
+    /// After a sign-in completed: the first sync starts at once (R5, `SyncHandle::authorized`).
     pub async fn authorized(&self, integration: &entity::integration::Model) {
-        if integration.status == entity::enums::IntegrationStatus::Active {
-            let id = crate::directory::IntegrationId(integration.id);
-            if let Err(err) = self
-                .sync
-                .request(id, entity::enums::SyncTrigger::Initial)
-                .await
-            {
-                tracing::warn!(error = %err, integration = integration.id, "the first sync did not start");
-            }
-        }
+        self.sync.authorized(integration).await;
     }
 
     /// Authenticates a bearer token (`None`: no header was sent).

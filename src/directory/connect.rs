@@ -24,9 +24,6 @@ use sha2::{Digest, Sha256};
 /// How long an authorization may take.
 pub const STATE_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 
-/// Shortest and longest per-integration sync interval.
-pub const SYNC_INTERVAL_MINUTES: std::ops::RangeInclusive<i32> = 15..=43_200;
-
 /// What an admin gives to add an integration.
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
@@ -160,17 +157,8 @@ pub async fn add<C: TransactionTrait>(
         ));
     }
     check_configured(oauth_ctx.settings, new.kind)?;
-    if let Some(minutes) = new.sync_interval_minutes
-        && !SYNC_INTERVAL_MINUTES.contains(&minutes)
-    {
-        return Err(DomainError::invalid(
-            "syncIntervalMinutes",
-            format!(
-                "the sync interval must be between {} and {} minutes",
-                SYNC_INTERVAL_MINUTES.start(),
-                SYNC_INTERVAL_MINUTES.end()
-            ),
-        ));
+    if let Some(minutes) = new.sync_interval_minutes {
+        integrations::check_sync_interval(minutes)?;
     }
     let txn = db.begin().await?;
     let at = now();

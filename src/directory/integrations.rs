@@ -47,6 +47,24 @@ pub async fn insert_new<C: ConnectionTrait>(
         .map_err(|e| super::connect::name_taken(e, &name.display))
 }
 
+/// Shortest and longest per-integration sync interval (R5).
+pub const SYNC_INTERVAL_MINUTES: std::ops::RangeInclusive<i32> = 15..=43_200;
+
+/// Checks a per-integration sync interval against [`SYNC_INTERVAL_MINUTES`].
+pub fn check_sync_interval(minutes: i32) -> DomainResult<()> {
+    if SYNC_INTERVAL_MINUTES.contains(&minutes) {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        "syncIntervalMinutes",
+        format!(
+            "the sync interval must be between {} and {} minutes",
+            SYNC_INTERVAL_MINUTES.start(),
+            SYNC_INTERVAL_MINUTES.end()
+        ),
+    ))
+}
+
 /// Checks a proposed integration name: trimmed, 1–64 characters, no control characters (R3).
 pub fn validate_name(raw: &str) -> DomainResult<IntegrationName> {
     let display = raw.trim();
@@ -221,17 +239,8 @@ pub async fn update_settings<C: sea_orm::TransactionTrait>(
     default_interval_minutes: i32,
 ) -> DomainResult<integration::Model> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-    if let Some(Some(minutes)) = settings.sync_interval_minutes
-        && !super::connect::SYNC_INTERVAL_MINUTES.contains(&minutes)
-    {
-        return Err(DomainError::invalid(
-            "syncIntervalMinutes",
-            format!(
-                "the sync interval must be between {} and {} minutes",
-                super::connect::SYNC_INTERVAL_MINUTES.start(),
-                super::connect::SYNC_INTERVAL_MINUTES.end()
-            ),
-        ));
+    if let Some(Some(minutes)) = settings.sync_interval_minutes {
+        check_sync_interval(minutes)?;
     }
     let txn = db.begin().await?;
     let model = get(&txn, id).await?;

@@ -218,16 +218,7 @@ impl Mutation {
         };
         let services = ctx.services();
         let model = connect::complete(ctx.db(), admin.actor(), &services.oauth(), callback).await?;
-        if model.status == entity::enums::IntegrationStatus::Active {
-            // The first sync starts at once (R5); its failure to start is not this call's.
-            let sync = ctx.data_unchecked::<SyncHandle>();
-            if let Err(err) = sync
-                .request(IntegrationId(model.id), SyncTrigger::Initial)
-                .await
-            {
-                tracing::warn!(error = %err, "the first sync did not start");
-            }
-        }
+        ctx.data_unchecked::<SyncHandle>().authorized(&model).await;
         Ok(Integration(model))
     }
 

@@ -126,6 +126,21 @@ impl SyncHandle {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// After a sign-in completed (the OAuth callback or `completeAuthorization`): an ACTIVE
+    /// integration's first sync starts at once (R5). A failure to start is logged, not the
+    /// caller's error: the scheduler picks the integration up.
+    pub async fn authorized(&self, integration: &entity::integration::Model) {
+        if integration.status != entity::enums::IntegrationStatus::Active {
+            return;
+        }
+        if let Err(err) = self
+            .request(IntegrationId(integration.id), SyncTrigger::Initial)
+            .await
+        {
+            tracing::warn!(error = %err, integration = integration.id, "the first sync did not start");
+        }
+    }
+
     /// Cancels the integration's run in flight, if any (before deleting it, R9).
     pub async fn cancel(&self, integration: IntegrationId) -> DomainResult<()> {
         let (reply, rx) = oneshot::channel();
