@@ -75,7 +75,12 @@ impl Served {
             .unwrap()
             .to_owned();
         std::thread::spawn(move || for _ in lines {});
-        let client = reqwest::Client::new();
+        // A fresh connection per request: the server rightly closes one after refusing a body
+        // it did not read (413), and a pooled client could race that close.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         let added: Value = client
             .post(format!("{base}/graphql"))
             .bearer_auth(&token)
