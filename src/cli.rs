@@ -30,6 +30,7 @@ pub enum Command {
     Serve,
     /// `serve` with a simulated Entra ID tenant and Google Workspace domain in-process, a few
     /// devices, and an admin token printed at start: try dirgate without any real directory.
+    #[cfg(feature = "demo")]
     Demo {
         /// Where the simulated directory listens (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -155,6 +156,7 @@ async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Serve => serve(config).await,
+        #[cfg(feature = "demo")]
         Command::Demo {
             fake_listen,
             fake_users,
@@ -199,6 +201,7 @@ async fn run_server(app: App, listener: tokio::net::TcpListener) -> CliResult {
 }
 
 /// Devices the demo registers, with the enrollment identity of a simulated user each.
+#[cfg(feature = "demo")]
 const DEMO_DEVICES: &[(&str, &str, entity::enums::DevicePlatform)] = &[
     (
         "C02DEMO0001",
@@ -222,6 +225,7 @@ const DEMO_DEVICES: &[(&str, &str, entity::enums::DevicePlatform)] = &[
     ),
 ];
 
+#[cfg(feature = "demo")]
 async fn demo(
     mut config: Config,
     fake_listen: std::net::SocketAddr,
