@@ -296,43 +296,13 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
     id: IntegrationId,
     confirm_name: &str,
 ) -> DomainResult<Deleted> {
-    use entity::{device, directory_user, enums::UserStatus};
-    use sea_orm::{QuerySelect, sea_query::Expr};
     let txn = db.begin().await?;
     let model = get(&txn, id).await?;
     check_confirmation(&model, confirm_name)?;
-    let with_devices = device::Entity::find()
-        .select_only()
-        .column(device::Column::UserId)
-        .filter(device::Column::UserId.is_not_null());
-    let at = super::now();
-    let retained = directory_user::Entity::update_many()
-        .col_expr(
-            directory_user::Column::Status,
-            Expr::value(UserStatus::Archived),
-        )
-        .col_expr(
-            directory_user::Column::IntegrationId,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            directory_user::Column::OriginName,
-            Expr::value(model.name.clone()),
-        )
-        .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
-        .col_expr(directory_user::Column::UpdatedAt, Expr::value(at))
-        .filter(directory_user::Column::IntegrationId.eq(model.id))
-        .filter(
-            directory_user::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(with_devices)),
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    let removed = directory_user::Entity::delete_many()
-        .filter(directory_user::Column::IntegrationId.eq(model.id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let super::users::Departed {
+        removed,
+        archived: retained,
+    } = super::users::remove_or_detach_all(&txn, id, &model.name).await?;
     // Groups, memberships, runs and pending sign-ins go with the row (foreign keys).
     integration::Entity::delete_by_id(model.id)
         .exec(&txn)

@@ -1,5 +1,6 @@
-//! Directory users: reading and filtering them. Users are never created here: only a
-//! directory integration creates them (R10).
+//! Directory users: reading and filtering them, and the one place that decides what happens to
+//! a user who leaves (R9, R14): removed without a device, archived with one. Users are never
+//! created here: only a directory integration creates them (R10).
 
 use super::{
     GroupId, IntegrationId, UserId,
@@ -115,4 +116,107 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: UserId) -> DomainResult<directo
         .one(db)
         .await?
         .ok_or(DomainError::NotFound { what: "user" })
+}
+
+/// Of `users`, those assigned to at least one device.
+async fn with_devices<C: ConnectionTrait>(
+    db: &C,
+    users: &[i64],
+) -> DomainResult<std::collections::HashSet<i64>> {
+    Ok(device::Entity::find()
+        .select_only()
+        .column(device::Column::UserId)
+        .filter(device::Column::UserId.is_in(users.iter().copied()))
+        .into_tuple::<Option<i64>>()
+        .all(db)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// What [`remove_or_archive`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Departed {
+    pub removed: u64,
+    pub archived: u64,
+}
+
+/// Users who left their directory (R14; the sync engine after a complete read, SCIM DELETE):
+/// each is removed when it has no device, and archived when it has one (status `ARCHIVED`, out
+/// of its groups, keeping its devices and its integration's name). Runs in the caller's
+/// transaction; at most 1,000 ids at a time.
+pub async fn remove_or_archive<C: ConnectionTrait>(
+    txn: &C,
+    users: &[i64],
+) -> DomainResult<Departed> {
+    debug_assert!(users.len() <= 1000, "callers chunk the ids");
+    let keep = with_devices(txn, users).await?;
+    let (archive, remove): (Vec<i64>, Vec<i64>) = users.iter().partition(|id| keep.contains(id));
+    if !archive.is_empty() {
+        let at = super::now();
+        directory_user::Entity::update_many()
+            .col_expr(
+                directory_user::Column::Status,
+                Expr::value(UserStatus::Archived),
+            )
+            .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
+            .col_expr(directory_user::Column::UpdatedAt, Expr::value(at))
+            .filter(directory_user::Column::Id.is_in(archive.iter().copied()))
+            .exec(txn)
+            .await?;
+        group_membership::Entity::delete_many()
+            .filter(group_membership::Column::UserId.is_in(archive.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    if !remove.is_empty() {
+        directory_user::Entity::delete_many()
+            .filter(directory_user::Column::Id.is_in(remove.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(Departed {
+        removed: remove.len() as u64,
+        archived: archive.len() as u64,
+    })
+}
+
+/// The users of an integration being deleted (R9): those with a device stay, archived and
+/// detached from the integration (they keep `origin_name`, the integration's name); the others
+/// are removed. Runs in the caller's transaction, in two statements whatever the size.
+pub async fn remove_or_detach_all<C: ConnectionTrait>(
+    txn: &C,
+    integration: IntegrationId,
+    origin_name: &str,
+) -> DomainResult<Departed> {
+    let with_a_device = device::Entity::find()
+        .select_only()
+        .column(device::Column::UserId)
+        .filter(device::Column::UserId.is_not_null())
+        .into_query();
+    let at = super::now();
+    let archived = directory_user::Entity::update_many()
+        .col_expr(
+            directory_user::Column::Status,
+            Expr::value(UserStatus::Archived),
+        )
+        .col_expr(
+            directory_user::Column::IntegrationId,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(directory_user::Column::OriginName, Expr::value(origin_name))
+        .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
+        .col_expr(directory_user::Column::UpdatedAt, Expr::value(at))
+        .filter(directory_user::Column::IntegrationId.eq(integration.0))
+        .filter(directory_user::Column::Id.in_subquery(with_a_device))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    let removed = directory_user::Entity::delete_many()
+        .filter(directory_user::Column::IntegrationId.eq(integration.0))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(Departed { removed, archived })
 }

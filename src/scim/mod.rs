@@ -36,7 +36,7 @@ use axum::{
     routing::{any, get, post},
 };
 use entity::{
-    device, directory_group, directory_user,
+    directory_group, directory_user,
     enums::{DirectoryKind, UserStatus},
     group_membership, integration, user_alias,
 };

@@ -426,26 +426,7 @@ pub(super) async fn delete_user(
     let row = find_user(scim.db(), i.id, &id).await?;
     check_if_match(&headers, &version_of(row.updated_at))?;
     let txn = scim.db().begin().await?;
-    let has_device = device::Entity::find()
-        .filter(device::Column::UserId.eq(row.id))
-        .count(&txn)
-        .await?
-        > 0;
-    if has_device {
-        let mut active = row.into_active_model();
-        active.status = Set(UserStatus::Archived);
-        active.archived_at = Set(Some(now()));
-        active.updated_at = Set(now());
-        let row = active.update(&txn).await?;
-        group_membership::Entity::delete_many()
-            .filter(group_membership::Column::UserId.eq(row.id))
-            .exec(&txn)
-            .await?;
-    } else {
-        directory_user::Entity::delete_by_id(row.id)
-            .exec(&txn)
-            .await?;
-    }
+    crate::directory::users::remove_or_archive(&txn, &[row.id]).await?;
     txn.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

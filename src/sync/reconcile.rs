@@ -16,8 +16,7 @@ use crate::{
     },
 };
 use entity::{
-    device, directory_group, directory_user, enums::UserStatus, group_membership, integration,
-    user_alias,
+    directory_group, directory_user, enums::UserStatus, group_membership, integration, user_alias,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -1113,7 +1112,8 @@ async fn refresh_statistics(db: &DatabaseConnection, tables: &[&str]) -> DomainR
     Ok(())
 }
 
-/// Users gone from the directory: deleted without a device, archived with one (R14).
+/// Users gone from the directory (R14): `directory::users::remove_or_archive`, a transaction
+/// per 1,000.
 async fn remove_users(
     db: &DatabaseConnection,
     missing: &[i64],
@@ -1121,50 +1121,10 @@ async fn remove_users(
 ) -> DomainResult<()> {
     for chunk in missing.chunks(1000) {
         let txn = db.begin().await?;
-        let with_devices: HashSet<i64> = device::Entity::find()
-            .select_only()
-            .column(device::Column::UserId)
-            .filter(device::Column::UserId.is_in(chunk.iter().copied()))
-            .into_tuple::<Option<i64>>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        let (archive, delete): (Vec<i64>, Vec<i64>) =
-            chunk.iter().partition(|id| with_devices.contains(id));
-        if !archive.is_empty() {
-            let at = now();
-            directory_user::Entity::update_many()
-                .col_expr(
-                    directory_user::Column::Status,
-                    sea_orm::sea_query::Expr::value(UserStatus::Archived),
-                )
-                .col_expr(
-                    directory_user::Column::ArchivedAt,
-                    sea_orm::sea_query::Expr::value(at),
-                )
-                .col_expr(
-                    directory_user::Column::UpdatedAt,
-                    sea_orm::sea_query::Expr::value(at),
-                )
-                .filter(directory_user::Column::Id.is_in(archive.iter().copied()))
-                .exec(&txn)
-                .await?;
-            group_membership::Entity::delete_many()
-                .filter(group_membership::Column::UserId.is_in(archive.iter().copied()))
-                .exec(&txn)
-                .await?;
-            counts.users_archived += archive.len() as i32;
-        }
-        if !delete.is_empty() {
-            directory_user::Entity::delete_many()
-                .filter(directory_user::Column::Id.is_in(delete.iter().copied()))
-                .exec(&txn)
-                .await?;
-            counts.users_removed += delete.len() as i32;
-        }
+        let departed = crate::directory::users::remove_or_archive(&txn, chunk).await?;
         txn.commit().await?;
+        counts.users_archived += departed.archived as i32;
+        counts.users_removed += departed.removed as i32;
     }
     Ok(())
 }
