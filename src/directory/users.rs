@@ -220,3 +220,136 @@ pub async fn remove_or_detach_all<C: ConnectionTrait>(
         .rows_affected;
     Ok(Departed { removed, archived })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entity::{directory_group, enums::DevicePlatform, integration};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, PaginatorTrait};
+
+    /// An in-memory database, migrated, with one integration, three users (the second with a
+    /// device) and a group holding all three.
+    async fn fixture() -> (sea_orm::DatabaseConnection, i64, Vec<i64>) {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let now = super::super::now();
+        let it = integration::ActiveModel {
+            name: Set("Okta".into()),
+            name_key: Set("okta".into()),
+            kind: Set(entity::enums::DirectoryKind::Scim),
+            status: Set(entity::enums::IntegrationStatus::Active),
+            auto_assign_devices: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let group = directory_group::ActiveModel {
+            integration_id: Set(it.id),
+            external_id: Set("g".into()),
+            display_name: Set("G".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let mut users = Vec::new();
+        for n in 0..3 {
+            let user = directory_user::ActiveModel {
+                integration_id: Set(Some(it.id)),
+                origin_name: Set("Okta".into()),
+                external_id: Set(format!("u{n}")),
+                user_name: Set(format!("u{n}@example.com")),
+                user_name_key: Set(format!("u{n}@example.com")),
+                display_name: Set(format!("U{n}")),
+                status: Set(UserStatus::Active),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+            group_membership::ActiveModel {
+                group_id: Set(group.id),
+                user_id: Set(user.id),
+                created_at: Set(now),
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+            users.push(user.id);
+        }
+        device::ActiveModel {
+            serial_number: Set("C02X".into()),
+            name: Set("Mac".into()),
+            platform: Set(DevicePlatform::Macos),
+            user_id: Set(Some(users[1])),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        (db, it.id, users)
+    }
+
+    #[tokio::test]
+    async fn remove_or_archive_keeps_users_with_a_device_archived_out_of_their_groups() {
+        let (db, _, users) = fixture().await;
+        let departed = remove_or_archive(&db, &users[..2]).await.unwrap();
+        assert_eq!(
+            departed,
+            Departed {
+                removed: 1,
+                archived: 1
+            }
+        );
+        assert!(
+            directory_user::Entity::find_by_id(users[0])
+                .one(&db)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let kept = directory_user::Entity::find_by_id(users[1])
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.status, UserStatus::Archived);
+        assert!(kept.archived_at.is_some());
+        assert!(kept.integration_id.is_some(), "R14 keeps the integration");
+        let memberships = group_membership::Entity::find().count(&db).await.unwrap();
+        assert_eq!(
+            memberships, 1,
+            "only the untouched user is still in the group"
+        );
+    }
+
+    #[tokio::test]
+    async fn remove_or_detach_all_keeps_users_with_a_device_detached_with_their_origin() {
+        let (db, integration, users) = fixture().await;
+        let departed = remove_or_detach_all(&db, IntegrationId(integration), "Okta (old)")
+            .await
+            .unwrap();
+        assert_eq!(
+            departed,
+            Departed {
+                removed: 2,
+                archived: 1
+            }
+        );
+        let kept = directory_user::Entity::find().all(&db).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].id, users[1]);
+        assert_eq!(kept[0].status, UserStatus::Archived);
+        assert_eq!(kept[0].integration_id, None);
+        assert_eq!(kept[0].origin_name, "Okta (old)");
+    }
+}
