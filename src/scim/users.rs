@@ -296,20 +296,22 @@ pub(super) async fn save_user(
         },
     };
     active.origin_name = Set(integration.name.clone());
-    active.user_name = Set(columns.user_name.clone());
-    active.user_name_key = Set(key);
-    active.email_key = Set(columns.email.as_deref().map(match_key));
-    active.email = Set(columns.email.clone());
-    active.display_name = Set(columns.display_name.clone());
-    active.given_name = Set(columns.given_name.clone());
-    active.family_name = Set(columns.family_name.clone());
-    active.job_title = Set(columns.title.clone());
-    active.department = Set(columns.department.clone());
-    active.employee_id = Set(columns.employee_number.clone());
+    crate::directory::users::set_columns(
+        &mut active,
+        &crate::directory::users::UserColumns {
+            user_name: &columns.user_name,
+            email: columns.email.as_deref(),
+            display_name: &columns.display_name,
+            given_name: columns.given_name.as_deref(),
+            family_name: columns.family_name.as_deref(),
+            job_title: columns.title.as_deref(),
+            department: columns.department.as_deref(),
+            employee_id: columns.employee_number.as_deref(),
+            status,
+        },
+        at,
+    );
     active.manager_external_id = Set(columns.manager.clone());
-    active.status = Set(status);
-    active.archived_at = Set(None);
-    active.updated_at = Set(at);
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
     let row = match existing {

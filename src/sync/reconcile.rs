@@ -113,19 +113,18 @@ fn user_differs(row: &directory_user::Model, user: &ExternalUser, origin: &str) 
 }
 
 fn apply_user(active: &mut directory_user::ActiveModel, user: &ExternalUser) {
-    active.user_name = Set(user.user_name.clone());
-    active.user_name_key = Set(match_key(&user.user_name));
-    active.email = Set(user.email.clone());
-    active.email_key = Set(user.email.as_deref().map(match_key));
-    active.display_name = Set(user.display_name.clone());
-    active.given_name = Set(user.given_name.clone());
-    active.family_name = Set(user.family_name.clone());
-    active.job_title = Set(user.job_title.clone());
-    active.department = Set(user.department.clone());
-    active.employee_id = Set(user.employee_id.clone());
-    active.status = Set(status_of(user));
-    active.archived_at = Set(None);
-    active.updated_at = Set(now());
+    let columns = crate::directory::users::UserColumns {
+        user_name: &user.user_name,
+        email: user.email.as_deref(),
+        display_name: &user.display_name,
+        given_name: user.given_name.as_deref(),
+        family_name: user.family_name.as_deref(),
+        job_title: user.job_title.as_deref(),
+        department: user.department.as_deref(),
+        employee_id: user.employee_id.as_deref(),
+        status: status_of(user),
+    };
+    crate::directory::users::set_columns(active, &columns, now());
 }
 
 /// The most bind parameters one statement may carry: SQLite's limit is 32,766, PostgreSQL's
