@@ -111,20 +111,10 @@ fn graphql_error(status: StatusCode, err: ServerError) -> Response {
 /// and the document is never parsed) and the token's rate limit (else 429 with Retry-After).
 async fn admit(app: &App, headers: &HeaderMap) -> Result<Authentication, Response> {
     let auth = authenticate(app, headers).await;
-    let caller = match &auth {
-        Authentication::Caller(caller) => caller,
-        Authentication::Refused(err) => {
-            let err = gql_error::request_error(err.extend());
-            return Err(unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err)));
-        }
-        Authentication::Missing => {
-            let err = DomainError::Unauthenticated(
-                "send an API token as `Authorization: Bearer <token>`",
-            );
-            let err = gql_error::request_error(err.extend());
-            return Err(unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err)));
-        }
-    };
+    let caller = auth.caller().map_err(|refused| {
+        let err = gql_error::request_error(refused.extend());
+        unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err))
+    })?;
     if let Some(token) = caller.actor().token_id()
         && let Err(wait) = app.limits.graphql(token)
     {

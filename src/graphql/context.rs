@@ -21,6 +21,19 @@ pub enum Authentication {
     Refused(DomainError),
 }
 
+impl Authentication {
+    /// The caller, or why there is none (`UNAUTHENTICATED`): the one answer every edge gives.
+    pub fn caller(&self) -> DomainResult<&Caller> {
+        match self {
+            Authentication::Caller(caller) => Ok(caller),
+            Authentication::Refused(err) => Err(err.clone()),
+            Authentication::Missing => Err(DomainError::Unauthenticated(
+                "send an API token as `Authorization: Bearer <token>`",
+            )),
+        }
+    }
+}
+
 /// Accessors for the request data every resolver needs.
 pub trait ContextExt {
     /// The authenticated caller, or `UNAUTHENTICATED`.
@@ -35,13 +48,9 @@ pub trait ContextExt {
 
 impl ContextExt for Context<'_> {
     fn caller(&self) -> DomainResult<&Caller> {
-        match self.data_opt::<Authentication>() {
-            Some(Authentication::Caller(caller)) => Ok(caller),
-            Some(Authentication::Refused(err)) => Err(err.clone()),
-            Some(Authentication::Missing) | None => Err(DomainError::Unauthenticated(
-                "send an API token as `Authorization: Bearer <token>`",
-            )),
-        }
+        self.data_opt::<Authentication>()
+            .unwrap_or(&Authentication::Missing)
+            .caller()
     }
 
     fn admin(&self) -> DomainResult<Admin> {

@@ -111,14 +111,11 @@ impl Extension for Guard {
 }
 
 fn authenticated(ctx: &ExtensionContext<'_>) -> ServerResult<()> {
-    let refused = match ctx.data_opt::<Authentication>() {
-        Some(Authentication::Caller(_)) => return Ok(()),
-        Some(Authentication::Refused(err)) => err.clone(),
-        Some(Authentication::Missing) | None => {
-            DomainError::Unauthenticated("send an API token as `Authorization: Bearer <token>`")
-        }
-    };
-    Err(gql_error::request_error(refused.extend()))
+    ctx.data_opt::<Authentication>()
+        .unwrap_or(&Authentication::Missing)
+        .caller()
+        .map(drop)
+        .map_err(|refused| gql_error::request_error(refused.extend()))
 }
 
 fn exceeded(limit: &'static str, max: usize) -> ServerError {

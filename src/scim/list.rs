@@ -151,13 +151,37 @@ pub struct ListParams {
     excluded_attributes: Option<String>,
 }
 
+/// Most paths one `attributes` or `excludedAttributes` may name: each is applied to every
+/// resource of a page.
+pub const MAX_ATTRIBUTE_PATHS: usize = 100;
+
+fn attribute_paths(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
 pub(super) struct Paging {
     pub(super) start: usize,
     pub(super) count: usize,
 }
 
 impl ListParams {
+    /// The paging of a list; also refuses an attribute selection over
+    /// [`MAX_ATTRIBUTE_PATHS`], whose cost a page multiplies.
     pub(super) fn paging(&self) -> ScimResult<Paging> {
+        for (name, raw) in [
+            ("attributes", &self.attributes),
+            ("excludedAttributes", &self.excluded_attributes),
+        ] {
+            if raw
+                .as_deref()
+                .is_some_and(|r| attribute_paths(r).count() > MAX_ATTRIBUTE_PATHS)
+            {
+                return Err(ScimError::bad(
+                    "invalidValue",
+                    format!("`{name}` may name at most {MAX_ATTRIBUTE_PATHS} attributes"),
+                ));
+            }
+        }
         let number = |raw: &Option<String>, name: &str| -> ScimResult<Option<i64>> {
             raw.as_deref()
                 .map(|v| {
@@ -212,12 +236,6 @@ impl ListParams {
 
     /// Applies `attributes` / `excludedAttributes` to a rendered resource.
     pub(super) fn project(&self, resource: Value) -> Value {
-        let paths = |raw: &str| -> Vec<String> {
-            raw.split(',')
-                .map(|p| p.trim().to_owned())
-                .filter(|p| !p.is_empty())
-                .collect()
-        };
         if let Some(wanted) = self.attributes.as_deref() {
             let mut out = Map::new();
             for always in ["schemas", "id"] {
@@ -225,15 +243,15 @@ impl ListParams {
                     out.insert(always.into(), v.clone());
                 }
             }
-            for path in paths(wanted) {
-                copy_path(&resource, &mut out, &path);
+            for path in attribute_paths(wanted) {
+                copy_path(&resource, &mut out, path);
             }
             return Value::Object(out);
         }
         if let Some(excluded) = self.excluded_attributes.as_deref() {
             let mut resource = resource;
-            for path in paths(excluded) {
-                remove_path(&mut resource, &path);
+            for path in attribute_paths(excluded) {
+                remove_path(&mut resource, path);
             }
             return resource;
         }

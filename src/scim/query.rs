@@ -246,7 +246,7 @@ impl Translator {
             }
             Filter::Present(sub) if sub.attr.eq_ignore_ascii_case("value") => self.present(field),
             Filter::Compare(sub, ..) | Filter::Present(sub)
-                if field_is_emails(field)
+                if matches!(field, Field::Emails)
                     && ["type", "primary", "display"]
                         .iter()
                         .any(|a| sub.attr.eq_ignore_ascii_case(a)) =>
@@ -454,10 +454,6 @@ fn or(a: SimpleExpr, b: SimpleExpr) -> SimpleExpr {
     } else {
         a.or(b)
     }
-}
-
-fn field_is_emails(field: Field) -> bool {
-    matches!(field, Field::Emails)
 }
 
 fn text(value: &Value) -> Result<&str, Refused> {

@@ -8,7 +8,6 @@
 use crate::support::ScratchDatabase;
 use serde_json::{Value, json};
 use std::{
-    io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -67,14 +66,7 @@ impl Served {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
-        std::thread::spawn(move || for _ in lines {});
+        let base = crate::support::serve_base(&mut child);
         // A fresh connection per request: the server rightly closes one after refusing a body
         // it did not read (413), and a pooled client could race that close.
         let client = reqwest::Client::builder()
@@ -427,6 +419,13 @@ async fn abuse(database_url: &str) {
         ("body nested 20,000".into(), Method::POST, "/Users".into(), Some(deep_body), 400),
         ("NUL in a resource id".into(), Method::GET, "/Users/a%00b".into(), None, 404),
         ("not JSON".into(), Method::POST, "/Users".into(), Some(b"{\"schemas\": ".to_vec()), 400),
+        (
+            "1,000 attribute paths".into(),
+            Method::GET,
+            format!("/Users?count=1000&attributes={}", vec!["userName"; 1_000].join(",")),
+            None,
+            400,
+        ),
         ("startIndex past i64".into(), Method::GET, "/Users?startIndex=99999999999999999999".into(), None, 400),
         ("huge startIndex".into(), Method::GET, "/Users?startIndex=9223372036854775807&count=100".into(), None, 200),
     ];

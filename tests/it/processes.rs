@@ -11,7 +11,6 @@ use fake_directory::{Fault, FaultAction};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use std::{
-    io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -46,15 +45,7 @@ impl Serve {
             .stderr(Stdio::null())
             .spawn()
             .expect("start serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        // Keep reading, so the process never writes to a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        let base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("serve prints where it listens: {first}"))
-            .to_owned();
+        let base = crate::support::serve_base(&mut child);
         Self { child, base }
     }
 

@@ -373,3 +373,17 @@ macro_rules! on_both_databases {
         }
     )*};
 }
+
+/// Where a `dirgate serve` child process listens: the URL on the first line it prints. The
+/// rest of its output is read on a thread, so it never writes to a closed pipe.
+pub fn serve_base(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("serve prints where it listens: {first}"))
+        .to_owned()
+}
