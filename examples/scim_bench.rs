@@ -13,7 +13,7 @@
 //! cargo run --release --example scim_bench -- --users 100000 --groups 5000 --bulk
 //! ```
 
-use dirgate::{App, Config, auth::Admin, directory::scim};
+use dirgate::{Config, Core, auth::Admin, directory::scim};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -192,12 +192,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.data_dir = dir.clone();
     config.scim_requests_per_second = 100_000;
     let providers = config.provider_settings();
-    let app = App::with_parts(
+    let core = Core::with_parts(
         db.clone(),
         config,
         providers,
         dirgate::crypto::SecretBox::new(&[5; 32]),
     );
+    let app = core.app.clone();
     let (integration, token) = scim::add(&db, &Admin::cli(), "Okta", false).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -428,7 +429,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss_peak.saturating_sub(rss_before) / 1024
     );
     stop.cancel();
-    app.stop().await;
+    core.stop().await;
     if url.starts_with("postgres") {
         let admin = dirgate::db::connect(&url).await?;
         admin

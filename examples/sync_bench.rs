@@ -8,7 +8,7 @@
 //! ```
 
 use dirgate::{
-    App, Config,
+    Config, Core,
     auth::Admin,
     directory::{IntegrationId, connect},
     providers::{DirectoryProvider, entra::Entra, http::Session, http_client},
@@ -102,13 +102,14 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
     let providers = config.provider_settings();
     let mut schedule = Schedule::system(240);
     schedule.tick = Duration::from_secs(24 * 3600);
-    let app = App::with_schedule(
+    let core = Core::with_schedule(
         db.clone(),
         config,
         providers,
         dirgate::crypto::SecretBox::new(&[3; 32]),
         schedule,
     );
+    let app = core.app.clone();
 
     // Connect the Entra tenant the way an admin would.
     let new = connect::NewIntegration {
@@ -301,7 +302,7 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
         "peak RSS (dirgate and the benchmark, not the fake): {rss_after_syncs:.0} MB after the full and unchanged syncs, {:.0} MB at the end",
         peak_rss_mb()
     );
-    app.stop().await;
+    core.stop().await;
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

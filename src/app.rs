@@ -1,6 +1,8 @@
-//! The running application: database, configuration, the services resolvers need (provider
-//! settings, HTTP client, secret box), the sync event bus and the GraphQL schema, shared by
-//! the HTTP server, the CLI and the tests.
+//! The running application, in two parts. [`App`] is what a request sees: database,
+//! configuration, the services resolvers need (provider settings, HTTP client, secret box),
+//! the sync event bus, the sync handle and the GraphQL schema; cheap to clone. [`Core`] owns
+//! the background work (the sync engine's task) and shuts it down: whoever starts dirgate (the
+//! CLI, a test, a benchmark) holds the `Core`, and dropping it stops the background work.
 
 use crate::{
     config::Config,
@@ -13,7 +15,7 @@ use crate::{
     sync::{SyncDeps, SyncEvents, SyncHandle, engine, reconcile::Threshold, schedule::Schedule},
 };
 use sea_orm::DatabaseConnection;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Everything a request needs. Cheap to clone.
@@ -27,20 +29,26 @@ pub struct App {
     pub schema: graphql::DirgateSchema,
     /// The per-token rate limits of the GraphQL and SCIM edges.
     pub limits: Arc<RateLimits>,
-    shutdown: CancellationToken,
-    engine: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
-impl App {
-    /// Builds the application on a connected, migrated database, with the encryption key
+/// The owner of dirgate's background work: the sync engine's task and the token that stops
+/// it. Holds the [`App`] that requests use.
+pub struct Core {
+    pub app: App,
+    shutdown: CancellationToken,
+    engine: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Core {
+    /// Starts the application on a connected, migrated database, with the encryption key
     /// from the configuration or the data directory.
-    pub fn new(db: DatabaseConnection, config: Config) -> Result<Self, KeyError> {
+    pub fn start(db: DatabaseConnection, config: Config) -> Result<Self, KeyError> {
         let secrets = SecretBox::load(config.encryption_key.as_deref(), &config.data_dir)?;
         let providers = config.provider_settings();
         Ok(Self::with_parts(db, config, providers, secrets))
     }
 
-    /// Builds the application from its parts (tests bring their own provider settings).
+    /// Starts the application from its parts (tests bring their own provider settings).
     pub fn with_parts(
         db: DatabaseConnection,
         config: Config,
@@ -54,7 +62,7 @@ impl App {
         Self::with_schedule(db, config, providers, secrets, schedule)
     }
 
-    /// [`App::with_parts`] with a schedule of one's own (tests inject a clock).
+    /// [`Core::with_parts`] with a schedule of one's own (tests inject a clock).
     pub fn with_schedule(
         db: DatabaseConnection,
         config: Config,
@@ -93,7 +101,7 @@ impl App {
             config.graphql_requests_per_second,
             config.scim_requests_per_second,
         ));
-        Self {
+        let app = App {
             db,
             config,
             events,
@@ -101,20 +109,32 @@ impl App {
             sync,
             schema,
             limits,
+        };
+        Self {
+            app,
             shutdown,
-            engine: Arc::new(Mutex::new(Some(engine))),
+            engine: Some(engine),
         }
     }
 
     /// Stops the background work (the sync engine cancels its runs in flight) and waits for it.
-    pub async fn stop(&self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(engine) = engine {
+        if let Some(engine) = self.engine.take() {
             let _ = engine.await;
         }
     }
+}
 
+impl Drop for Core {
+    /// A `Core` dropped without [`Core::stop`] still stops its background work (without
+    /// waiting for it).
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl App {
     /// After a sign-in completed: the first sync starts at once (R5, `SyncHandle::authorized`).
     pub async fn authorized(&self, integration: &entity::integration::Model) {
         self.sync.authorized(integration).await;

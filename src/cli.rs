@@ -1,7 +1,7 @@
 //! The command line: `serve` (the default), `migrate`, `schema`, and `token create|list|revoke`.
 
 use crate::{
-    app::App,
+    app::Core,
     auth::{Admin, TokenRole},
     config::Config,
     db,
@@ -181,8 +181,7 @@ async fn serve(mut config: Config) -> CliResult {
         println!("    cargo run -- token create --name admin --role admin");
         println!("  and paste {{\"Authorization\": \"Bearer <token>\"}} into GraphiQL's headers.");
     }
-    let app = App::new(db, config)?;
-    run_server(app, listener).await
+    run_server(Core::start(db, config)?, listener).await
 }
 
 async fn bind(config: &Config) -> Result<tokio::net::TcpListener, Box<dyn std::error::Error>> {
@@ -191,11 +190,11 @@ async fn bind(config: &Config) -> Result<tokio::net::TcpListener, Box<dyn std::e
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?)
 }
 
-async fn run_server(app: App, listener: tokio::net::TcpListener) -> CliResult {
+async fn run_server(core: Core, listener: tokio::net::TcpListener) -> CliResult {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    http::serve(app.clone(), listener, shutdown.cancelled_owned()).await?;
-    app.stop().await;
+    http::serve(core.app.clone(), listener, shutdown.cancelled_owned()).await?;
+    core.stop().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -287,8 +286,7 @@ async fn demo(
     println!("  sign in there as admin@contoso.example or admin@fabrikam.example");
     println!("  database:            {}", redact(&config.database_url()));
     println!("admin token: {}", token.token);
-    let app = App::new(db, config)?;
-    run_server(app, listener).await
+    run_server(Core::start(db, config)?, listener).await
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

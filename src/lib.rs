@@ -20,6 +20,6 @@ pub mod services;
 pub mod sync;
 pub mod text;
 
-pub use app::App;
+pub use app::{App, Core};
 pub use config::Config;
 pub use error::DomainError;

@@ -16,8 +16,8 @@ use entity::{
     integration, oauth_authorization,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -86,13 +86,6 @@ fn check_configured(settings: &ProviderSettings, kind: DirectoryKind) -> DomainR
         ));
     }
     Ok(())
-}
-
-pub(crate) fn name_taken(err: DbErr, name: &str) -> DomainError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::NameTaken(name.to_owned()),
-        _ => err.into(),
-    }
 }
 
 /// Erases the PKCE verifier of every authorization that expired unused (a spent one loses it

@@ -44,7 +44,7 @@ pub async fn insert_new<C: ConnectionTrait>(
     model
         .insert(db)
         .await
-        .map_err(|e| super::connect::name_taken(e, &name.display))
+        .map_err(|e| name_taken(e, &name.display))
 }
 
 /// Shortest and longest per-integration sync interval (R5).
@@ -140,6 +140,16 @@ pub async fn find<C: ConnectionTrait>(
     id: IntegrationId,
 ) -> DomainResult<Option<integration::Model>> {
     Ok(integration::Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// A unique-name violation is the name being taken (R3); anything else is the database's.
+fn name_taken(err: sea_orm::DbErr, name: &str) -> DomainError {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            DomainError::NameTaken(name.to_owned())
+        }
+        _ => err.into(),
+    }
 }
 
 #[cfg(test)]

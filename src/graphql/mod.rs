@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod context;
 pub mod error;
+mod gate;
 pub mod ids;
 pub mod limits;
 pub mod loaders;

@@ -2,7 +2,8 @@
 //! `@odata.nextLink`.
 
 use super::{
-    DirectoryProvider, ExternalGroup, ExternalUser, ProviderError, ProviderPage, http::Session,
+    DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
+    ObjectChange, ProviderError, ProviderPage, http::Session,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -26,14 +27,6 @@ pub struct DeltaPage<T> {
     #[serde(rename = "@odata.nextLink")]
     pub next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink")]
-    pub delta_link: Option<String>,
-}
-
-/// A page of changes, normalised.
-#[derive(Debug)]
-pub struct DeltaChanges<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
     pub delta_link: Option<String>,
 }
 
@@ -348,29 +341,6 @@ impl Entra {
         Ok((page.value, next, delta))
     }
 
-    /// A page of user changes from `url` (a delta link or a next link).
-    pub async fn user_changes(&self, url: &str) -> Result<DeltaChanges<UserDelta>, ProviderError> {
-        let (value, next, delta_link) = self.delta_page::<UserDelta>(url).await?;
-        Ok(DeltaChanges {
-            items: value,
-            next,
-            delta_link,
-        })
-    }
-
-    /// A page of group changes from `url` (a delta link or a next link).
-    pub async fn group_changes(
-        &self,
-        url: &str,
-    ) -> Result<DeltaChanges<GroupDelta>, ProviderError> {
-        let (value, next, delta_link) = self.delta_page::<GroupDelta>(url).await?;
-        Ok(DeltaChanges {
-            items: value,
-            next,
-            delta_link,
-        })
-    }
-
     fn users_delta_url(&self) -> String {
         format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.base)
     }
@@ -452,6 +422,74 @@ impl DirectoryProvider for Entra {
             (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then_some(m.id)
         })
         .await
+    }
+}
+
+impl ObjectChange<ExternalUser> for UserDelta {
+    fn external_id(&self) -> &str {
+        &self.id
+    }
+
+    fn is_removal(&self) -> bool {
+        self.removed.is_some()
+    }
+
+    fn merged(self, base: Option<&ExternalUser>) -> ExternalUser {
+        self.merge(base)
+    }
+}
+
+impl ObjectChange<ExternalGroup> for GroupDelta {
+    fn external_id(&self) -> &str {
+        &self.id
+    }
+
+    fn is_removal(&self) -> bool {
+        self.removed.is_some()
+    }
+
+    fn merged(self, base: Option<&ExternalGroup>) -> ExternalGroup {
+        self.merge(base)
+    }
+}
+
+impl GroupChange for GroupDelta {
+    fn member_changes(&self) -> Vec<MemberChange> {
+        self.members
+            .iter()
+            .filter(|m| m.is_user())
+            .map(|m| MemberChange {
+                user: m.id.clone(),
+                removed: m.removed.is_some(),
+            })
+            .collect()
+    }
+}
+
+impl IncrementalProvider for Entra {
+    type UserChange = UserDelta;
+    type GroupChange = GroupDelta;
+
+    fn full_read(&self) -> impl DirectoryProvider + '_ {
+        self.delta()
+    }
+
+    async fn user_changes(&self, url: &str) -> Result<ProviderPage<UserDelta>, ProviderError> {
+        let (items, next, delta_link) = self.delta_page::<UserDelta>(url).await?;
+        Ok(ProviderPage {
+            items,
+            next,
+            delta_link,
+        })
+    }
+
+    async fn group_changes(&self, url: &str) -> Result<ProviderPage<GroupDelta>, ProviderError> {
+        let (items, next, delta_link) = self.delta_page::<GroupDelta>(url).await?;
+        Ok(ProviderPage {
+            items,
+            next,
+            delta_link,
+        })
     }
 }
 

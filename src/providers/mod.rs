@@ -143,6 +143,55 @@ pub trait DirectoryProvider: Send + Sync {
     ) -> impl Future<Output = Result<ProviderPage<String>, ProviderError>> + Send;
 }
 
+/// A change to one directory object, as an incremental read reports it: a removal, or the
+/// object's changed properties (absent ones are unchanged).
+pub trait ObjectChange<T>: Send {
+    /// The directory's id of the object.
+    fn external_id(&self) -> &str;
+    /// Deleted in the directory, or gone out of scope.
+    fn is_removal(&self) -> bool;
+    /// The object after this change, given what dirgate holds of it (`None`: new to dirgate).
+    fn merged(self, base: Option<&T>) -> T;
+}
+
+/// One change to a group's direct user members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChange {
+    /// The user's external id.
+    pub user: String,
+    /// Left the group (else joined it).
+    pub removed: bool,
+}
+
+/// A change to a group, with the changes to its user members (other member types left out).
+pub trait GroupChange: ObjectChange<ExternalGroup> {
+    fn member_changes(&self) -> Vec<MemberChange>;
+}
+
+/// A directory that can read what changed since an earlier read (Graph delta queries), as well
+/// as read everything. A full read through [`IncrementalProvider::full_read`] ends with the
+/// links (`ProviderPage::delta_link`) the next incremental read starts from.
+pub trait IncrementalProvider: Send + Sync {
+    type UserChange: ObjectChange<ExternalUser>;
+    type GroupChange: GroupChange;
+
+    /// A read of the whole directory that ends in delta links.
+    fn full_read(&self) -> impl DirectoryProvider + '_;
+
+    /// A page of user changes from `link` (a stored delta link, or the previous page's `next`).
+    /// An expired link is [`ProviderError::DeltaExpired`].
+    fn user_changes(
+        &self,
+        link: &str,
+    ) -> impl Future<Output = Result<ProviderPage<Self::UserChange>, ProviderError>> + Send;
+
+    /// A page of group changes from `link`.
+    fn group_changes(
+        &self,
+        link: &str,
+    ) -> impl Future<Output = Result<ProviderPage<Self::GroupChange>, ProviderError>> + Send;
+}
+
 /// Where a provider's services are, and who dirgate is to them. Defaults are the real services.
 #[derive(Debug, Clone)]
 pub struct ProviderEndpoints {

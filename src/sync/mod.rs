@@ -2,12 +2,19 @@
 //! directory read, and the bus on which runs announce their progress (`syncRunUpdated`).
 
 pub mod engine;
+mod leases;
 pub mod reconcile;
+mod run;
 pub mod schedule;
 
-pub use engine::{SyncDeps, SyncHandle};
+pub use engine::SyncHandle;
 
+use crate::services::Services;
 use entity::sync_run;
+use reconcile::Threshold;
+use schedule::Schedule;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// Progress of sync runs, broadcast to every subscriber.
@@ -34,4 +41,17 @@ impl SyncEvents {
     pub fn subscribe(&self) -> broadcast::Receiver<sync_run::Model> {
         self.tx.subscribe()
     }
+}
+
+/// What the engine and its runs need.
+#[derive(Clone)]
+pub struct SyncDeps {
+    pub db: DatabaseConnection,
+    pub services: Arc<Services>,
+    pub events: SyncEvents,
+    pub threshold: Threshold,
+    pub schedule: Schedule,
+    /// This process, as the owner of the runs it executes (several processes may share a
+    /// database).
+    pub owner: String,
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod abuse;
+mod architecture;
 mod auth;
 mod cli;
 mod connect;

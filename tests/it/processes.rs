@@ -5,7 +5,7 @@
 
 use crate::support::{ScratchDatabase, fake::FakeServer, quiet_schedule};
 use base64::Engine;
-use dirgate::{App, Config, auth::Admin, directory::connect};
+use dirgate::{Config, Core, auth::Admin, directory::connect};
 use entity::enums::{DirectoryKind, SyncRunStatus};
 use fake_directory::{Fault, FaultAction};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
@@ -130,13 +130,14 @@ async fn two_processes_share_a_database_and_take_over_a_killed_sync() {
 
     // The integration is connected here (the processes only sync it).
     let server = FakeServer::start(3000, 30).await;
-    let app = App::with_schedule(
+    let core = Core::with_schedule(
         db.clone(),
         Config::defaults(),
         server.settings(),
         dirgate::crypto::SecretBox::new(&KEY),
         quiet_schedule(),
     );
+    let app = core.app.clone();
     let new = connect::NewIntegration {
         kind: DirectoryKind::EntraId,
         name: "Contoso".into(),
@@ -160,7 +161,7 @@ async fn two_processes_share_a_database_and_take_over_a_killed_sync() {
     )
     .await
     .unwrap();
-    app.stop().await;
+    core.stop().await;
     let id = json!(dirgate::graphql::ids::encode("Integration", integration.id).as_str());
     let out = Command::new(BIN)
         .args(["token", "create", "--name", "two", "--role", "admin"])

@@ -5,7 +5,7 @@ pub mod fake;
 pub mod seed;
 
 use dirgate::{
-    App, Config,
+    App, Config, Core,
     auth::{Admin, TokenRole},
     directory::tokens,
     graphql::Authentication,
@@ -38,6 +38,8 @@ enum Cleanup {
 /// One test's world: a migrated database, the app on it, and a statement counter.
 pub struct Fixture {
     pub app: App,
+    /// Owns the app's background work; dropped (and so stopped) with the fixture.
+    core: Core,
     pub db: DatabaseConnection,
     pub backend: Backend,
     statements: Arc<AtomicUsize>,
@@ -104,7 +106,7 @@ impl Fixture {
         });
         dirgate::db::migrate(&db).await.expect("migrate");
         let providers = config.provider_settings();
-        let app = App::with_schedule(
+        let core = Core::with_schedule(
             db.clone(),
             config,
             providers,
@@ -112,7 +114,8 @@ impl Fixture {
             quiet_schedule(),
         );
         Self {
-            app,
+            app: core.app.clone(),
+            core,
             db,
             backend,
             statements,
@@ -132,13 +135,14 @@ impl Fixture {
         settings: dirgate::providers::ProviderSettings,
         schedule: dirgate::sync::schedule::Schedule,
     ) {
-        self.app = App::with_schedule(
+        self.core = Core::with_schedule(
             self.db.clone(),
             (*self.app.config).clone(),
             settings,
             self.app.services.secrets.clone(),
             schedule,
         );
+        self.app = self.core.app.clone();
     }
 
     /// Waits until no sync run is queued or running (at most 30 s).

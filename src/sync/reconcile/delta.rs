@@ -1,0 +1,332 @@
+//! An incremental read: what changed since the stored links, from a provider with the
+//! [`IncrementalProvider`] capability (Graph delta queries), applied in three phases. A change
+//! may carry only the changed properties, so it is merged onto what is stored; removals,
+//! decided once both reads completed, go through the same ending as a full read (R14, R15).
+
+use super::{
+    Counts, DeltaLinks, Job, ReconcileError, Report,
+    groups::{apply_groups_page, apply_member_changes, load_groups},
+    removal::{Removals, finish},
+    users::{apply_users_page, external_of, load_users},
+};
+use crate::providers::{
+    ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, ObjectChange,
+};
+use entity::{directory_user, enums::UserStatus};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use std::collections::HashSet;
+
+/// Reads the changes since `links` and applies them. An expired link ends it with
+/// [`ProviderError::DeltaExpired`](crate::providers::ProviderError::DeltaExpired), before
+/// anything is removed.
+pub async fn delta_sync<P: IncrementalProvider>(
+    job: &Job<'_>,
+    provider: &P,
+    links: &DeltaLinks,
+) -> Result<Report, ReconcileError> {
+    let mut counts = Counts::default();
+    let users = phase_1_user_changes(job, provider, &links.users, &mut counts).await?;
+    let groups = phase_2_group_changes(job, provider, &links.groups, &mut counts).await?;
+    job.check_stop()?;
+    let removals = phase_3_removals(job, users.removed, groups.removed).await?;
+    let delta = DeltaLinks {
+        users: users.link,
+        groups: groups.link,
+    };
+    finish(job, counts, users.touched, removals, Some(delta)).await
+}
+
+/// What a phase of changes read.
+struct ChangesRead {
+    /// External ids reported removed (and not changed again later in the read).
+    removed: HashSet<String>,
+    touched: Vec<i64>,
+    /// Where the next incremental read starts.
+    link: String,
+}
+
+/// The changes of a page that are not removals; removals are noted in `removed`, and an
+/// object changed after its removal (later in the read) is no longer removed.
+fn sort_out<T, C: ObjectChange<T>>(items: Vec<C>, removed: &mut HashSet<String>) -> Vec<C> {
+    let (gone, changed): (Vec<C>, Vec<C>) = items.into_iter().partition(|c| c.is_removal());
+    removed.extend(gone.iter().map(|c| c.external_id().to_owned()));
+    for change in &changed {
+        removed.remove(change.external_id());
+    }
+    changed
+}
+
+/// Phase 1: changed users merged onto what is stored and applied, a page at a time.
+async fn phase_1_user_changes<P: IncrementalProvider>(
+    job: &Job<'_>,
+    provider: &P,
+    link: &str,
+    counts: &mut Counts,
+) -> Result<ChangesRead, ReconcileError> {
+    let (db, integration) = (job.db, job.integration);
+    let mut read = ChangesRead {
+        removed: HashSet::new(),
+        touched: Vec::new(),
+        link: link.to_owned(),
+    };
+    let mut url = link.to_owned();
+    loop {
+        job.check_stop()?;
+        let page = provider.user_changes(&url).await?;
+        counts.pages_read += 1;
+        let changed = sort_out(page.items, &mut read.removed);
+        if !changed.is_empty() {
+            let ids: Vec<String> = changed.iter().map(|u| u.external_id().to_owned()).collect();
+            let (rows, aliases) = load_users(db, integration.id, &ids).await?;
+            let merged: Vec<ExternalUser> = changed
+                .into_iter()
+                .map(|u| {
+                    let base = rows
+                        .get(u.external_id())
+                        .map(|row| external_of(row, aliases.get(&row.id)));
+                    u.merged(base.as_ref())
+                })
+                .collect();
+            read.touched
+                .extend(apply_users_page(db, integration, merged, counts, None).await?);
+        }
+        (job.progress)(counts);
+        match page.next {
+            Some(next) => url = next,
+            None => {
+                read.link = page.delta_link.unwrap_or(url);
+                return Ok(read);
+            }
+        }
+    }
+}
+
+/// Phase 2: changed groups merged onto what is stored, and their membership changes.
+async fn phase_2_group_changes<P: IncrementalProvider>(
+    job: &Job<'_>,
+    provider: &P,
+    link: &str,
+    counts: &mut Counts,
+) -> Result<ChangesRead, ReconcileError> {
+    let (db, integration) = (job.db, job.integration);
+    let mut read = ChangesRead {
+        removed: HashSet::new(),
+        touched: Vec::new(),
+        link: link.to_owned(),
+    };
+    let mut url = link.to_owned();
+    loop {
+        job.check_stop()?;
+        let page = provider.group_changes(&url).await?;
+        counts.pages_read += 1;
+        let changed = sort_out(page.items, &mut read.removed);
+        if !changed.is_empty() {
+            let ids: Vec<String> = changed.iter().map(|g| g.external_id().to_owned()).collect();
+            let stored = load_groups(db, integration.id, &ids).await?;
+            let members: Vec<(String, _)> = changed
+                .iter()
+                .map(|g| (g.external_id().to_owned(), g.member_changes()))
+                .collect();
+            let merged: Vec<ExternalGroup> = changed
+                .into_iter()
+                .map(|g| {
+                    let base = stored.get(g.external_id()).map(|row| ExternalGroup {
+                        external_id: row.external_id.clone(),
+                        display_name: row.display_name.clone(),
+                        email: row.email.clone(),
+                        description: row.description.clone(),
+                        members: None,
+                    });
+                    g.merged(base.as_ref())
+                })
+                .collect();
+            apply_groups_page(db, integration, merged, counts).await?;
+            apply_member_changes(db, integration.id, &members).await?;
+        }
+        (job.progress)(counts);
+        match page.next {
+            Some(next) => url = next,
+            None => {
+                read.link = page.delta_link.unwrap_or(url);
+                return Ok(read);
+            }
+        }
+    }
+}
+
+/// Phase 3: the stored users and groups behind the removals both reads reported.
+async fn phase_3_removals(
+    job: &Job<'_>,
+    users: HashSet<String>,
+    groups: HashSet<String>,
+) -> Result<Removals, ReconcileError> {
+    let (db, integration) = (job.db, job.integration);
+    let users: Vec<String> = users.into_iter().collect();
+    let (rows, _) = load_users(db, integration.id, &users).await?;
+    let present = directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(integration.id))
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+        .count(db)
+        .await?;
+    let groups: Vec<String> = groups.into_iter().collect();
+    Ok(Removals {
+        users: rows
+            .values()
+            .filter(|u| u.status != UserStatus::Archived)
+            .map(|u| u.id)
+            .collect(),
+        present,
+        groups: load_groups(db, integration.id, &groups)
+            .await?
+            .values()
+            .map(|g| g.id)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        super::{
+            Outcome, full_sync,
+            testing::{Changed, Changes, Directory, Fixture, GroupChanged, person, team},
+        },
+        *,
+    };
+    use crate::providers::{MemberChange, ProviderError};
+
+    async fn synced(fx: &Fixture, users: usize) {
+        let directory = Directory {
+            users: (0..users).map(person).collect(),
+            groups: vec![team(0)],
+            members: [("g0".to_owned(), vec!["u0".to_owned()])].into(),
+            per_page: 100,
+            fail_members: false,
+        };
+        full_sync(&fx.job(false), &directory).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn phase_1_applies_changes_and_a_user_removed_then_changed_stays() {
+        let fx = Fixture::new().await;
+        synced(&fx, 3).await;
+        let mut renamed = person(1);
+        renamed.display_name = "Renamed".into();
+        let changes = Changes {
+            users: vec![
+                Changed::Removed("u2".into()),
+                Changed::Now(renamed),
+                Changed::Removed("u0".into()),
+                Changed::Now(person(0)),
+                Changed::Now(person(7)),
+            ],
+            ..Default::default()
+        };
+        let mut counts = Counts::default();
+        let read = phase_1_user_changes(&fx.job(false), &changes, "from", &mut counts)
+            .await
+            .unwrap();
+        assert_eq!(read.removed, HashSet::from(["u2".to_owned()]));
+        assert_eq!(read.link, "users-next");
+        assert_eq!((counts.users_created, counts.users_updated), (1, 1));
+        assert_eq!(fx.user("u1").await.unwrap().display_name, "Renamed");
+        assert!(fx.user("u2").await.is_some(), "removals wait for phase 3");
+    }
+
+    #[tokio::test]
+    async fn phase_2_applies_group_and_membership_changes() {
+        let fx = Fixture::new().await;
+        synced(&fx, 3).await;
+        let changes = Changes {
+            groups: vec![
+                GroupChanged(
+                    Changed::Now(team(0)),
+                    vec![
+                        MemberChange {
+                            user: "u0".into(),
+                            removed: true,
+                        },
+                        MemberChange {
+                            user: "u2".into(),
+                            removed: false,
+                        },
+                        MemberChange {
+                            user: "stranger".into(),
+                            removed: false,
+                        },
+                    ],
+                ),
+                GroupChanged(Changed::Now(team(5)), vec![]),
+                GroupChanged(Changed::Removed("g9".into()), vec![]),
+            ],
+            ..Default::default()
+        };
+        let mut counts = Counts::default();
+        let read = phase_2_group_changes(&fx.job(false), &changes, "from", &mut counts)
+            .await
+            .unwrap();
+        assert_eq!(read.removed, HashSet::from(["g9".to_owned()]));
+        assert_eq!(counts.groups_created, 1);
+        assert_eq!(fx.members("g0").await, ["u2"]);
+        assert!(fx.group("g5").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn phase_3_finds_the_stored_rows_of_the_removals() {
+        let fx = Fixture::new().await;
+        synced(&fx, 3).await;
+        let removals = phase_3_removals(
+            &fx.job(false),
+            HashSet::from(["u1".into(), "never-stored".into()]),
+            HashSet::from(["g0".into()]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(removals.users, [fx.user("u1").await.unwrap().id]);
+        assert_eq!(removals.present, 3);
+        assert_eq!(removals.groups, [fx.group("g0").await.unwrap().id]);
+    }
+
+    #[tokio::test]
+    async fn delta_sync_removes_and_keeps_the_new_links() {
+        let fx = Fixture::new().await;
+        synced(&fx, 3).await;
+        let changes = Changes {
+            users: vec![Changed::Removed("u2".into())],
+            groups: vec![GroupChanged(Changed::Removed("g0".into()), vec![])],
+            ..Default::default()
+        };
+        let report = delta_sync(&fx.job(false), &changes, &fx.links().unwrap())
+            .await
+            .unwrap();
+        let Outcome::Applied(counts) = report.outcome else {
+            panic!("expected the changes applied")
+        };
+        assert_eq!((counts.users_removed, counts.groups_removed), (1, 1));
+        assert_eq!(
+            report.delta,
+            Some(DeltaLinks {
+                users: "users-next".into(),
+                groups: "groups-next".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_link_ends_the_read_before_anything_changes() {
+        let fx = Fixture::new().await;
+        synced(&fx, 3).await;
+        let changes = Changes {
+            expired: true,
+            ..Default::default()
+        };
+        let err = delta_sync(&fx.job(false), &changes, &fx.links().unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ReconcileError::Provider(ProviderError::DeltaExpired { .. })
+        ));
+        assert_eq!(fx.count_users(UserStatus::Active).await, 3);
+    }
+}

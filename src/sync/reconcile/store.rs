@@ -1,0 +1,82 @@
+//! Statement sizing: how many rows one multi-row statement may carry on this backend, and
+//! the one helper every chunked write and lookup of the reconciler goes through.
+
+use crate::error::DomainResult;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+
+/// The most bind parameters one statement may carry: SQLite's limit is 32,766, PostgreSQL's
+/// 65,535; a margin is kept.
+fn max_params(db: &impl ConnectionTrait) -> usize {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => 60_000,
+        _ => 30_000,
+    }
+}
+
+/// How many rows of `columns` bound values each one statement may carry.
+pub(super) fn rows_per_statement(db: &impl ConnectionTrait, columns: usize) -> usize {
+    (max_params(db) / columns.max(1)).max(1)
+}
+
+/// How many keys one `integration_id = ? AND key IN (...)` lookup may carry.
+pub(super) fn keys_per_lookup(db: &impl ConnectionTrait) -> usize {
+    rows_per_statement(db, 1) - 1
+}
+
+/// `rows` in chunks that each fit one statement of `columns` bound values per row.
+pub(super) fn in_statements<T>(
+    db: &impl ConnectionTrait,
+    columns: usize,
+    rows: Vec<T>,
+) -> impl Iterator<Item = Vec<T>> {
+    let per = rows_per_statement(db, columns);
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(per).collect())
+    })
+}
+
+/// Users removed or archived per transaction: bounds how long one removal transaction holds
+/// its locks.
+pub(super) const REMOVAL_BATCH: usize = 1_000;
+
+/// `ANALYZE` on PostgreSQL (SQLite's planner does not need it for these lookups).
+pub(super) async fn refresh_statistics(
+    db: &DatabaseConnection,
+    tables: &[&str],
+) -> DomainResult<()> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared(&format!("ANALYZE {}", tables.join(", ")))
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn in_statements_keeps_every_row_in_order_within_the_bind_limit() {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        let per = rows_per_statement(&db, 7);
+        assert_eq!(per, 30_000 / 7);
+        let rows: Vec<usize> = (0..per * 2 + 3).collect();
+        let chunks: Vec<Vec<usize>> = in_statements(&db, 7, rows.clone()).collect();
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [per, per, 3]
+        );
+        assert_eq!(chunks.concat(), rows);
+        assert_eq!(in_statements(&db, 7, Vec::<u8>::new()).count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_row_wider_than_the_limit_still_gets_a_statement_of_its_own() {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(rows_per_statement(&db, 100_000), 1);
+        assert_eq!(rows_per_statement(&db, 0), 30_000);
+        assert_eq!(keys_per_lookup(&db), 29_999);
+    }
+}

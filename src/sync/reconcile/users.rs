@@ -1,0 +1,510 @@
+//! The user store of the reconciler: what a full read knows of the stored users (their
+//! fingerprints), a page of users applied in one transaction (multi-row upserts of only what
+//! differs, and their aliases), and the lookups the delta phases merge onto.
+
+use super::{
+    Counts,
+    store::{in_statements, keys_per_lookup, rows_per_statement},
+};
+use crate::{
+    directory::{
+        match_key, now,
+        users::{UserColumns, set_columns},
+    },
+    error::DomainResult,
+    providers::ExternalUser,
+};
+use entity::{directory_user, enums::UserStatus, integration, user_alias};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set, TransactionTrait,
+};
+use std::collections::{HashMap, HashSet};
+
+pub(super) fn status_of(user: &ExternalUser) -> UserStatus {
+    if user.suspended {
+        UserStatus::Suspended
+    } else {
+        UserStatus::Active
+    }
+}
+
+fn user_differs(row: &directory_user::Model, user: &ExternalUser, origin: &str) -> bool {
+    row.user_name != user.user_name
+        || row.email != user.email
+        || row.display_name != user.display_name
+        || row.given_name != user.given_name
+        || row.family_name != user.family_name
+        || row.job_title != user.job_title
+        || row.department != user.department
+        || row.employee_id != user.employee_id
+        || row.status != status_of(user)
+        || row.origin_name != origin
+}
+
+fn apply_user(active: &mut directory_user::ActiveModel, user: &ExternalUser) {
+    let columns = UserColumns {
+        user_name: &user.user_name,
+        email: user.email.as_deref(),
+        display_name: &user.display_name,
+        given_name: user.given_name.as_deref(),
+        family_name: user.family_name.as_deref(),
+        job_title: user.job_title.as_deref(),
+        department: user.department.as_deref(),
+        employee_id: user.employee_id.as_deref(),
+        status: status_of(user),
+    };
+    set_columns(active, &columns, now());
+}
+
+/// The columns a user upsert writes (every one set by [`user_row`]).
+const USER_COLUMNS: usize = 17;
+
+/// A user row to insert or update, with every column the upsert writes set.
+fn user_row(integration: &integration::Model, user: &ExternalUser) -> directory_user::ActiveModel {
+    let at = now();
+    let mut active = directory_user::ActiveModel {
+        integration_id: Set(Some(integration.id)),
+        origin_name: Set(integration.name.clone()),
+        external_id: Set(user.external_id.clone()),
+        created_at: Set(at),
+        ..Default::default()
+    };
+    apply_user(&mut active, user);
+    active
+}
+
+/// Inserts new users and updates changed ones in multi-row upserts keyed on
+/// `(integration_id, external_id)`; returns the rows written.
+async fn upsert_users<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<directory_user::ActiveModel>,
+) -> DomainResult<Vec<directory_user::Model>> {
+    use directory_user::Column as C;
+    let mut written = Vec::with_capacity(rows.len());
+    for chunk in in_statements(db, USER_COLUMNS, rows) {
+        let on_conflict =
+            sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
+                .update_columns([
+                    C::OriginName,
+                    C::UserName,
+                    C::UserNameKey,
+                    C::Email,
+                    C::EmailKey,
+                    C::DisplayName,
+                    C::GivenName,
+                    C::FamilyName,
+                    C::JobTitle,
+                    C::Department,
+                    C::EmployeeId,
+                    C::Status,
+                    C::ArchivedAt,
+                    C::UpdatedAt,
+                ])
+                .to_owned();
+        written.extend(
+            directory_user::Entity::insert_many(chunk)
+                .on_conflict(on_conflict)
+                .exec_with_returning(db)
+                .await?,
+        );
+    }
+    Ok(written)
+}
+
+/// Replaces the aliases of `users` (id → aliases) in two statements per chunk: one delete,
+/// one multi-row insert.
+async fn replace_aliases<C: ConnectionTrait>(
+    db: &C,
+    users: Vec<(i64, Vec<String>)>,
+    had_aliases: &HashSet<i64>,
+) -> DomainResult<()> {
+    let stale: Vec<i64> = users
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| had_aliases.contains(id))
+        .collect();
+    for chunk in stale.chunks(rows_per_statement(db, 1)) {
+        user_alias::Entity::delete_many()
+            .filter(user_alias::Column::UserId.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    let mut rows = Vec::new();
+    for (user_id, aliases) in users {
+        let mut keys = HashSet::new();
+        rows.extend(
+            aliases
+                .into_iter()
+                .filter(|a| keys.insert(match_key(a)))
+                .map(|a| user_alias::ActiveModel {
+                    user_id: Set(user_id),
+                    alias_key: Set(match_key(&a)),
+                    alias: Set(a),
+                    ..Default::default()
+                }),
+        );
+    }
+    for chunk in in_statements(db, 3, rows) {
+        user_alias::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a full read knows of a stored user without reading its row again.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stored {
+    pub id: i64,
+    pub status: UserStatus,
+    pub fingerprint: u64,
+}
+
+/// The integration's users by external id: read in one pass when a full read starts, kept up
+/// to date as pages are written, and used to skip unchanged users, resolve members and decide
+/// removals.
+pub(super) type Fingerprints = HashMap<String, Stored>;
+
+/// A user's fingerprint: its directory fields, aliases, status and origin name. Equal
+/// fingerprints mean nothing to write.
+fn fingerprint(user: &ExternalUser, status: UserStatus, origin: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    user.hash(&mut hasher);
+    status.hash(&mut hasher);
+    origin.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Fingerprints every user of the integration: one query for the aliases, then the users as
+/// a stream (a chunked read would sort the table once per chunk on SQLite).
+pub(super) async fn fingerprints(
+    db: &DatabaseConnection,
+    integration_id: i64,
+) -> DomainResult<Fingerprints> {
+    use futures_util::TryStreamExt;
+    let of_integration = directory_user::Entity::find()
+        .select_only()
+        .column(directory_user::Column::Id)
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .into_query();
+    let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+    for (user, alias) in user_alias::Entity::find()
+        .select_only()
+        .column(user_alias::Column::UserId)
+        .column(user_alias::Column::Alias)
+        .filter(user_alias::Column::UserId.in_subquery(of_integration))
+        .order_by_asc(user_alias::Column::Id)
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+    {
+        aliases.entry(user).or_default().push(alias);
+    }
+    /// The columns a fingerprint needs (no timestamps to parse).
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        id: i64,
+        external_id: String,
+        user_name: String,
+        email: Option<String>,
+        display_name: String,
+        given_name: Option<String>,
+        family_name: Option<String>,
+        job_title: Option<String>,
+        department: Option<String>,
+        employee_id: Option<String>,
+        status: UserStatus,
+        origin_name: String,
+    }
+    use directory_user::Column as C;
+    let mut out = HashMap::new();
+    let mut rows = directory_user::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::ExternalId,
+            C::UserName,
+            C::Email,
+            C::DisplayName,
+            C::GivenName,
+            C::FamilyName,
+            C::JobTitle,
+            C::Department,
+            C::EmployeeId,
+            C::Status,
+            C::OriginName,
+        ])
+        .filter(C::IntegrationId.eq(integration_id))
+        .into_model::<Row>()
+        .stream(db)
+        .await?;
+    while let Some(row) = rows.try_next().await? {
+        let user = ExternalUser {
+            aliases: aliases.remove(&row.id).unwrap_or_default(),
+            suspended: row.status == UserStatus::Suspended,
+            user_name: row.user_name,
+            email: row.email,
+            display_name: row.display_name,
+            given_name: row.given_name,
+            family_name: row.family_name,
+            job_title: row.job_title,
+            department: row.department,
+            employee_id: row.employee_id,
+            external_id: row.external_id,
+        };
+        let fingerprint = fingerprint(&user, row.status, &row.origin_name);
+        out.insert(
+            user.external_id,
+            Stored {
+                id: row.id,
+                status: row.status,
+                fingerprint,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Applies one page of users in one transaction: one read of the page's rows and aliases,
+/// then multi-row writes of only what differs (nothing when nothing changed). With `known`
+/// (a full read's fingerprints) unchanged users are skipped without a read, and `known` is
+/// kept up to date. Returns the ids of the users it created or changed (for automatic device
+/// assignment).
+pub(super) async fn apply_users_page(
+    db: &DatabaseConnection,
+    integration: &integration::Model,
+    users: Vec<ExternalUser>,
+    counts: &mut Counts,
+    known: Option<&mut Fingerprints>,
+) -> DomainResult<Vec<i64>> {
+    // A directory may list a user twice (Graph delta pages may repeat an object): last wins.
+    let mut latest: HashMap<String, usize> = HashMap::new();
+    for (i, user) in users.iter().enumerate() {
+        latest.insert(user.external_id.clone(), i);
+    }
+    let users: Vec<ExternalUser> = users
+        .into_iter()
+        .enumerate()
+        .filter(|(i, u)| latest.get(&u.external_id) == Some(i))
+        .map(|(_, u)| u)
+        .collect();
+    // With fingerprints (a full read): unchanged users need nothing, and only users already
+    // stored need their rows read.
+    let (users, external_ids): (Vec<ExternalUser>, Vec<String>) = match known.as_deref() {
+        Some(known) => {
+            let users: Vec<ExternalUser> = users
+                .into_iter()
+                .filter(|u| {
+                    known.get(&u.external_id).map(|s| s.fingerprint)
+                        != Some(fingerprint(u, status_of(u), &integration.name))
+                })
+                .collect();
+            let stored = users
+                .iter()
+                .filter(|u| known.contains_key(&u.external_id))
+                .map(|u| u.external_id.clone())
+                .collect();
+            (users, stored)
+        }
+        None => {
+            let ids = users.iter().map(|u| u.external_id.clone()).collect();
+            (users, ids)
+        }
+    };
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (existing, aliases) = load_users(db, integration.id, &external_ids).await?;
+
+    let mut rows = Vec::new();
+    let mut alias_writes: Vec<(String, Vec<String>)> = Vec::new();
+    for user in &users {
+        match existing.get(&user.external_id) {
+            Some(row) => {
+                let current = aliases.get(&row.id).map(Vec::as_slice).unwrap_or_default();
+                let changed = user_differs(row, user, &integration.name);
+                let aliases_changed = current != user.aliases.as_slice();
+                if !changed && !aliases_changed {
+                    continue;
+                }
+                if row.status == UserStatus::Archived {
+                    counts.users_restored += 1;
+                } else if row.status != UserStatus::Suspended && user.suspended {
+                    counts.users_suspended += 1;
+                } else {
+                    counts.users_updated += 1;
+                }
+                rows.push(user_row(integration, user));
+                if aliases_changed {
+                    alias_writes.push((user.external_id.clone(), user.aliases.clone()));
+                }
+            }
+            None => {
+                counts.users_created += 1;
+                if user.suspended {
+                    counts.users_suspended += 1;
+                }
+                rows.push(user_row(integration, user));
+                if !user.aliases.is_empty() {
+                    alias_writes.push((user.external_id.clone(), user.aliases.clone()));
+                }
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn = db.begin().await?;
+    let written = upsert_users(&txn, rows).await?;
+    let ids: HashMap<&str, i64> = written
+        .iter()
+        .map(|u| (u.external_id.as_str(), u.id))
+        .collect();
+    let alias_writes: Vec<(i64, Vec<String>)> = alias_writes
+        .into_iter()
+        .filter_map(|(ext, a)| ids.get(ext.as_str()).map(|id| (*id, a)))
+        .collect();
+    let had: HashSet<i64> = aliases.keys().copied().collect();
+    replace_aliases(&txn, alias_writes, &had).await?;
+    txn.commit().await?;
+    if let Some(known) = known {
+        for user in &users {
+            if let Some(&id) = ids.get(user.external_id.as_str()) {
+                known.insert(
+                    user.external_id.clone(),
+                    Stored {
+                        id,
+                        status: status_of(user),
+                        fingerprint: fingerprint(user, status_of(user), &integration.name),
+                    },
+                );
+            }
+        }
+    }
+    Ok(written.iter().map(|u| u.id).collect())
+}
+
+/// The integration's rows for these users, and their aliases, in two statements.
+pub(super) async fn load_users(
+    db: &DatabaseConnection,
+    integration_id: i64,
+    external_ids: &[String],
+) -> DomainResult<(
+    HashMap<String, directory_user::Model>,
+    HashMap<i64, Vec<String>>,
+)> {
+    let mut existing = HashMap::new();
+    for chunk in external_ids.chunks(keys_per_lookup(db)) {
+        existing.extend(
+            directory_user::Entity::find()
+                .filter(directory_user::Column::IntegrationId.eq(integration_id))
+                .filter(directory_user::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|u| (u.external_id.clone(), u)),
+        );
+    }
+    let ids: Vec<i64> = existing
+        .values()
+        .map(|u: &directory_user::Model| u.id)
+        .collect();
+    let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+    for chunk in ids.chunks(rows_per_statement(db, 1)) {
+        for alias in user_alias::Entity::find()
+            .filter(user_alias::Column::UserId.is_in(chunk.iter().copied()))
+            .order_by_asc(user_alias::Column::Id)
+            .all(db)
+            .await?
+        {
+            aliases.entry(alias.user_id).or_default().push(alias.alias);
+        }
+    }
+    Ok((existing, aliases))
+}
+
+/// A stored user as the directory would describe it, to merge a partial change onto.
+pub(super) fn external_of(
+    row: &directory_user::Model,
+    aliases: Option<&Vec<String>>,
+) -> ExternalUser {
+    ExternalUser {
+        external_id: row.external_id.clone(),
+        user_name: row.user_name.clone(),
+        email: row.email.clone(),
+        display_name: row.display_name.clone(),
+        given_name: row.given_name.clone(),
+        family_name: row.family_name.clone(),
+        job_title: row.job_title.clone(),
+        department: row.department.clone(),
+        employee_id: row.employee_id.clone(),
+        suspended: row.status == UserStatus::Suspended,
+        aliases: aliases.cloned().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        super::testing::{Fixture, person},
+        *,
+    };
+
+    #[tokio::test]
+    async fn apply_users_page_keeps_the_last_of_a_user_listed_twice_with_its_aliases() {
+        let fx = Fixture::new().await;
+        let mut first = person(1);
+        first.aliases = vec!["old@example.com".into()];
+        let mut last = person(1);
+        last.display_name = "Last".into();
+        last.aliases = vec!["new@example.com".into(), "NEW@example.com".into()];
+        let mut counts = Counts::default();
+        let touched = apply_users_page(
+            &fx.db,
+            &fx.integration,
+            vec![first, last],
+            &mut counts,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!((touched.len(), counts.users_created), (1, 1));
+        let stored = fx.user("u1").await.unwrap();
+        assert_eq!(stored.display_name, "Last");
+        let (_, aliases) = load_users(&fx.db, fx.integration.id, &["u1".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            aliases[&stored.id],
+            ["new@example.com"],
+            "one alias per match key"
+        );
+    }
+
+    #[tokio::test]
+    async fn apply_users_page_restores_an_archived_user_and_skips_unchanged_ones() {
+        let fx = Fixture::new().await;
+        let ids = fx.users(2).await;
+        fx.give_device(ids[0]).await;
+        crate::directory::users::remove_or_archive(&fx.db, &ids[..1])
+            .await
+            .unwrap();
+        let mut known = fingerprints(&fx.db, fx.integration.id).await.unwrap();
+        let mut counts = Counts::default();
+        let touched = apply_users_page(
+            &fx.db,
+            &fx.integration,
+            vec![person(0), person(1)],
+            &mut counts,
+            Some(&mut known),
+        )
+        .await
+        .unwrap();
+        assert_eq!(touched, [ids[0]], "the unchanged user is not written");
+        assert_eq!((counts.users_restored, counts.users_updated), (1, 0));
+        assert_eq!(fx.user("u0").await.unwrap().status, UserStatus::Active);
+        assert_eq!(known["u0"].status, UserStatus::Active);
+    }
+}

@@ -1,0 +1,347 @@
+//! One sync run, from RUNNING to SUCCEEDED, HELD, FAILED or CANCELLED: it opens a session
+//! with the integration's grant (a rotated refresh token is stored the moment the provider
+//! issues it), reads the directory through the integration's provider and applies it
+//! (`reconcile`), renews its lease as it goes, and on a refused grant puts the integration in
+//! NEEDS_REAUTH with its data kept (R16).
+
+use super::{
+    SyncDeps,
+    leases::heartbeat,
+    reconcile::{self, Counts, DeltaLinks, Job, Outcome, ReconcileError, Report},
+};
+use crate::{
+    auth::Actor,
+    directory::{IntegrationId, connect, devices, integrations, now},
+    error::{DomainError, DomainResult},
+    providers::{IncrementalProvider, ProviderError, entra::Entra, google::Google, http::Session},
+    services::Services,
+};
+use entity::{
+    enums::{DirectoryKind, IntegrationStatus, SyncRunStatus},
+    integration, sync_run,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    Set,
+};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
+    run.pages_read = c.pages_read;
+    run.users_created = c.users_created;
+    run.users_updated = c.users_updated;
+    run.users_suspended = c.users_suspended;
+    run.users_removed = c.users_removed;
+    run.users_archived = c.users_archived;
+    run.users_restored = c.users_restored;
+    run.groups_created = c.groups_created;
+    run.groups_updated = c.groups_updated;
+    run.groups_removed = c.groups_removed;
+    run
+}
+
+async fn save(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<sync_run::Model> {
+    let mut active = run.into_active_model();
+    for col in [
+        sync_run::Column::Status,
+        sync_run::Column::StartedAt,
+        sync_run::Column::FinishedAt,
+        sync_run::Column::PagesRead,
+        sync_run::Column::UsersCreated,
+        sync_run::Column::UsersUpdated,
+        sync_run::Column::UsersSuspended,
+        sync_run::Column::UsersRemoved,
+        sync_run::Column::UsersArchived,
+        sync_run::Column::UsersRestored,
+        sync_run::Column::GroupsCreated,
+        sync_run::Column::GroupsUpdated,
+        sync_run::Column::GroupsRemoved,
+        sync_run::Column::Error,
+    ] {
+        active.reset(col);
+    }
+    let run = active.update(&deps.db).await?;
+    deps.events.publish(run.clone());
+    Ok(run)
+}
+
+/// One run, from RUNNING to SUCCEEDED, HELD or FAILED.
+pub(super) async fn execute(
+    deps: SyncDeps,
+    mut run: sync_run::Model,
+    confirmed: bool,
+    stop: CancellationToken,
+) {
+    run.status = SyncRunStatus::Running;
+    run.started_at = Some(now());
+    let run = match save(&deps, run).await {
+        Ok(run) => run,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start a sync run");
+            return;
+        }
+    };
+    let outcome = {
+        let heartbeat = heartbeat(&deps, run.id, &stop);
+        tokio::pin!(heartbeat);
+        let sync = sync(&deps, &run, confirmed, &stop);
+        tokio::pin!(sync);
+        loop {
+            tokio::select! {
+                outcome = &mut sync => break outcome,
+                () = &mut heartbeat => {}
+            }
+        }
+    };
+    // A run whose lease was taken over is another process's business now.
+    let still_mine = sync_run::Entity::find_by_id(run.id)
+        .filter(sync_run::Column::LeaseOwner.eq(deps.owner.as_str()))
+        .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
+        .one(&deps.db)
+        .await;
+    if !matches!(still_mine, Ok(Some(_))) {
+        tracing::warn!(
+            run = run.id,
+            "this process lost the run's lease; its outcome is dropped"
+        );
+        return;
+    }
+    let mut run = run;
+    run.finished_at = Some(now());
+    match outcome {
+        Err(ReconcileError::Stopped) => {
+            run.status = SyncRunStatus::Cancelled;
+            run.error =
+                Some("stopped at a batch boundary: dirgate shut down; nothing was removed".into());
+        }
+        Ok((Outcome::Applied(counts), _)) => {
+            run = with_counts(run, &counts);
+            run.status = SyncRunStatus::Succeeded;
+        }
+        Ok((
+            Outcome::Held {
+                counts,
+                would_remove,
+                of,
+            },
+            _,
+        )) => {
+            run = with_counts(run, &counts);
+            run.status = SyncRunStatus::Held;
+            run.error = Some(format!(
+                "held: this sync would remove {would_remove} of {of} users (more than {}% and more than {}); nothing was removed. Confirm the run to apply it.",
+                deps.threshold.percent, deps.threshold.min_users
+            ));
+        }
+        Err(err) => {
+            run.status = SyncRunStatus::Failed;
+            run.error = Some(match &err {
+                ReconcileError::Provider(p) => format!("{p}; nothing was removed"),
+                ReconcileError::Domain(DomainError::Internal(cause)) => {
+                    tracing::error!(error = %cause, run = run.id, "sync failed");
+                    "internal error (see the server log); nothing was removed".into()
+                }
+                ReconcileError::Domain(d) => format!("{d}; nothing was removed"),
+                ReconcileError::Stopped => "stopped; nothing was removed".into(),
+            });
+            if let ReconcileError::Provider(ProviderError::NeedsReauth { detail, .. }) = &err {
+                mark_needs_reauth(&deps, run.integration_id, detail).await;
+            }
+        }
+    }
+    tracing::info!(
+        run = run.id,
+        integration = run.integration_id,
+        status = ?run.status,
+        error = run.error.as_deref().unwrap_or_default(),
+        "sync run finished"
+    );
+    if let Err(err) = save(&deps, run).await {
+        tracing::error!(error = %err, "cannot save a sync run");
+    }
+}
+
+async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
+    let Ok(Some(model)) = integration::Entity::find_by_id(integration_id)
+        .one(&deps.db)
+        .await
+    else {
+        return;
+    };
+    let mut active = model.into_active_model();
+    active.status = Set(IntegrationStatus::NeedsReauth);
+    active.status_reason = Set(Some(format!(
+        "the provider refused the grant: {detail}; re-authenticate the integration"
+    )));
+    active.updated_at = Set(now());
+    if let Err(err) = active.update(&deps.db).await {
+        tracing::error!(error = %err, "cannot mark an integration as needing re-authentication");
+    }
+}
+
+/// Reads and applies the directory, then sets when the next scheduled sync is due, whatever
+/// the outcome (R5).
+async fn sync(
+    deps: &SyncDeps,
+    run: &sync_run::Model,
+    confirmed: bool,
+    stop: &CancellationToken,
+) -> Result<(Outcome, Vec<i64>), ReconcileError> {
+    let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
+    let result = read_and_apply(deps, run, &integration, confirmed, stop).await;
+    let next =
+        deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
+    let mut update = integration::Entity::update_many()
+        .col_expr(
+            integration::Column::NextSyncAt,
+            sea_orm::sea_query::Expr::value(next),
+        )
+        .filter(integration::Column::Id.eq(integration.id));
+    if result.is_ok() {
+        update = update.col_expr(
+            integration::Column::LastSyncedAt,
+            sea_orm::sea_query::Expr::value(deps.schedule.clock.now()),
+        );
+    }
+    if let Ok((_, Some(state))) = &result {
+        update = update.col_expr(
+            integration::Column::DeltaState,
+            sea_orm::sea_query::Expr::value(serde_json::to_string(state).ok()),
+        );
+    }
+    update.exec(&deps.db).await?;
+    let (
+        Report {
+            outcome, touched, ..
+        },
+        _,
+    ) = result?;
+    if integration.auto_assign_devices && !touched.is_empty() {
+        devices::auto_assign_users(&deps.db, &Actor::sync(), &touched).await?;
+    }
+    Ok((outcome, touched))
+}
+
+/// Where an Entra integration's incremental reads start, and when it was last read in full;
+/// stored as JSON in `integrations.delta_state`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeltaState {
+    #[serde(flatten)]
+    pub links: DeltaLinks,
+    pub full_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Opens a session with the integration's grant (a rotated refresh token is stored the moment
+/// the provider issues it) and reconciles through the integration's provider. Returns the
+/// delta state to store, if any.
+async fn read_and_apply(
+    deps: &SyncDeps,
+    run: &sync_run::Model,
+    integration: &integration::Model,
+    confirmed: bool,
+    stop: &CancellationToken,
+) -> Result<(Report, Option<DeltaState>), ReconcileError> {
+    let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
+    let settings = deps.services.providers.clone();
+    let store = {
+        let (db, services, id) = (deps.db.clone(), deps.services.clone(), integration.id);
+        Arc::new(move |token: String| {
+            let (db, services) = (db.clone(), services.clone());
+            Box::pin(async move {
+                if let Err(err) = store_refresh_token(&db, &services, id, &token).await {
+                    tracing::error!(error = %err, integration = id, "cannot store a rotated refresh token");
+                }
+            }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        })
+    };
+    let session = Arc::new(
+        Session::new(
+            deps.services.http.clone(),
+            settings.clone(),
+            integration.kind,
+            integration.tenant.clone(),
+            refresh_token,
+        )
+        .on_rotate(store),
+    );
+    let publish_run = run.clone();
+    let events = deps.events.clone();
+    let progress = move |c: &Counts| events.publish(with_counts(publish_run.clone(), c));
+    let job = Job {
+        db: &deps.db,
+        integration,
+        threshold: deps.threshold,
+        confirmed,
+        progress: &progress,
+        stop,
+    };
+    match integration.kind {
+        DirectoryKind::GoogleWorkspace => {
+            let google = Google::new(session, &settings.google.api, settings.google_page_size);
+            let report = reconcile::full_sync(&job, &google).await?;
+            Ok((report, None))
+        }
+        DirectoryKind::EntraId => {
+            let graph = Entra::new(session, &settings.entra.api, settings.entra_page_size);
+            incremental_or_full(deps, &job, &graph).await
+        }
+        DirectoryKind::Scim => Err(DomainError::PushOnlyIntegration.into()),
+    }
+}
+
+/// For a provider that can read changes only: reads changes when the integration holds delta
+/// links from a full read less than `full_every` ago, else reads everything (and so gets fresh
+/// links); an expired link falls back to a full read.
+async fn incremental_or_full<P: IncrementalProvider>(
+    deps: &SyncDeps,
+    job: &Job<'_>,
+    provider: &P,
+) -> Result<(Report, Option<DeltaState>), ReconcileError> {
+    let started = deps.schedule.clock.now();
+    let stored = job
+        .integration
+        .delta_state
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<DeltaState>(s).ok())
+        .filter(|state| started - state.full_at < deps.schedule.full_every);
+    let keep = |report: Report, full_at| {
+        let state = report
+            .delta
+            .clone()
+            .map(|links| DeltaState { links, full_at });
+        (report, state)
+    };
+    if let Some(state) = stored {
+        match reconcile::delta_sync(job, provider, &state.links).await {
+            Err(ReconcileError::Provider(ProviderError::DeltaExpired { detail, .. })) => {
+                tracing::info!(
+                    integration = job.integration.id,
+                    detail,
+                    "the delta token expired; reading the whole directory"
+                );
+            }
+            other => return other.map(|report| keep(report, state.full_at)),
+        }
+    }
+    let report = reconcile::full_sync(job, &provider.full_read()).await?;
+    Ok(keep(report, started))
+}
+
+async fn store_refresh_token(
+    db: &DatabaseConnection,
+    services: &Services,
+    id: i64,
+    token: &str,
+) -> DomainResult<()> {
+    let sealed = connect::seal_refresh_token(&services.secrets, id, token);
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::RefreshTokenEnc,
+            sea_orm::sea_query::Expr::value(sealed),
+        )
+        .filter(integration::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
