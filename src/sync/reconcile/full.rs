@@ -24,12 +24,17 @@ pub async fn full_sync<P: DirectoryProvider>(
     let mut counts = Counts::default();
     let mut known = fingerprints(job.db, job.integration.id).await?;
     let users = phase_1_users(job, provider, &mut known, &mut counts).await?;
-    let groups = phase_2_groups(job, provider, &known, &mut counts).await?;
-    let stored = phase_3_memberships(job, provider, &known, &groups, &mut counts).await?;
-    let removals = phase_4_removals(&known, &users.seen, &stored, &groups.seen);
+    let GroupsRead {
+        order,
+        seen,
+        inline,
+        link,
+    } = phase_2_groups(job, provider, &known, &mut counts).await?;
+    let stored = phase_3_memberships(job, provider, &known, &order, inline, &mut counts).await?;
+    let removals = phase_4_removals(&known, &users.seen, &stored, &seen);
     let delta = users
         .link
-        .zip(groups.link)
+        .zip(link)
         .map(|(users, groups)| DeltaLinks { users, groups });
     finish(job, counts, users.touched, removals, delta).await
 }
@@ -146,7 +151,8 @@ async fn phase_3_memberships<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
     known: &Fingerprints,
-    groups: &GroupsRead,
+    order: &[String],
+    mut inline: HashMap<String, HashSet<i64>>,
     counts: &mut Counts,
 ) -> Result<HashMap<String, i64>, ReconcileError> {
     let db = job.db;
@@ -161,12 +167,12 @@ async fn phase_3_memberships<P: DirectoryProvider>(
         .into_iter()
         .collect();
     let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
-    for external in &groups.order {
+    for external in order {
         let Some(&group_id) = stored.get(external) else {
             continue;
         };
-        let members: HashSet<i64> = match groups.inline.get(external) {
-            Some(listed) => listed.clone(),
+        let members: HashSet<i64> = match inline.remove(external) {
+            Some(listed) => listed,
             None => {
                 let mut members = HashSet::new();
                 let mut cursor = None;
@@ -325,14 +331,9 @@ mod tests {
         let mut moved = directory(4, 10);
         moved.members.insert("g0".into(), vec!["u3".into()]);
         let known = fingerprints(&fx.db, fx.integration.id).await.unwrap();
-        let groups = GroupsRead {
-            order: vec!["g0".into(), "g1".into()],
-            seen: HashSet::from(["g0".into(), "g1".into()]),
-            inline: HashMap::new(),
-            link: None,
-        };
+        let order = ["g0".to_owned(), "g1".to_owned()];
         let mut counts = Counts::default();
-        let stored = phase_3_memberships(&job, &moved, &known, &groups, &mut counts)
+        let stored = phase_3_memberships(&job, &moved, &known, &order, HashMap::new(), &mut counts)
             .await
             .unwrap();
         assert_eq!(stored.len(), 2);

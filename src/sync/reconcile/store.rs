@@ -13,9 +13,15 @@ fn max_params(db: &impl ConnectionTrait) -> usize {
     }
 }
 
-/// How many rows of `columns` bound values each one statement may carry.
+/// The most rows one multi-row write carries, whatever the bind limit allows: a bigger
+/// statement is no faster, and its SQL text and bound values cost memory while it runs.
+const MAX_ROWS: usize = 1_000;
+
+/// How many keys or rows of `columns` bound values each one statement may carry: what the
+/// bind limit allows, at most [`MAX_ROWS`] rows of more than one column.
 pub(super) fn rows_per_statement(db: &impl ConnectionTrait, columns: usize) -> usize {
-    (max_params(db) / columns.max(1)).max(1)
+    let fit = (max_params(db) / columns.max(1)).max(1);
+    if columns > 1 { fit.min(MAX_ROWS) } else { fit }
 }
 
 /// How many keys one `integration_id = ? AND key IN (...)` lookup may carry.
@@ -61,7 +67,7 @@ mod tests {
     async fn in_statements_keeps_every_row_in_order_within_the_bind_limit() {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
         let per = rows_per_statement(&db, 7);
-        assert_eq!(per, 30_000 / 7);
+        assert_eq!(per, 1_000, "capped below the bind limit's 4,285");
         let rows: Vec<usize> = (0..per * 2 + 3).collect();
         let chunks: Vec<Vec<usize>> = in_statements(&db, 7, rows.clone()).collect();
         assert_eq!(
@@ -76,7 +82,12 @@ mod tests {
     async fn a_row_wider_than_the_limit_still_gets_a_statement_of_its_own() {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
         assert_eq!(rows_per_statement(&db, 100_000), 1);
-        assert_eq!(rows_per_statement(&db, 0), 30_000);
+        assert_eq!(
+            rows_per_statement(&db, 40),
+            750,
+            "the bind limit, below the cap"
+        );
+        assert_eq!(rows_per_statement(&db, 1), 30_000, "keys are not capped");
         assert_eq!(keys_per_lookup(&db), 29_999);
     }
 }

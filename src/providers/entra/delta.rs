@@ -1,24 +1,15 @@
-//! Microsoft Entra ID through Microsoft Graph v1.0: users, groups and group members, paged by
-//! `@odata.nextLink`.
+//! Graph delta queries: `/users/delta` and `/groups/delta` (members inline as
+//! `members@delta`), paged by `@odata.nextLink` and ending in `@odata.deltaLink`. A first round
+//! is a full read ([`EntraDelta`]); later rounds start from the stored links and read changes
+//! only (the [`IncrementalProvider`] capability). A change carries only what changed, so it is
+//! merged onto what dirgate holds.
 
-use super::{
+use super::{Entra, GraphUser, USER_SELECT};
+use crate::providers::{
     DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
-    ObjectChange, ProviderError, ProviderPage, http::Session,
+    ObjectChange, ProviderError, ProviderPage,
 };
 use serde::Deserialize;
-use std::sync::Arc;
-
-/// The user properties read (`$select`).
-pub const USER_SELECT: &str = "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,employeeId,accountEnabled,otherMails,proxyAddresses";
-const GROUP_SELECT: &str = "id,displayName,mail,description";
-
-/// A Graph collection page.
-#[derive(Debug, Deserialize)]
-pub struct GraphPage<T> {
-    pub value: Vec<T>,
-    #[serde(rename = "@odata.nextLink")]
-    pub next_link: Option<String>,
-}
 
 /// A Graph delta page: `@odata.nextLink` while there is more, `@odata.deltaLink` on the last.
 #[derive(Debug, Deserialize)]
@@ -191,123 +182,7 @@ impl GroupDelta {
     }
 }
 
-/// A Graph `user`, as selected.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphUser {
-    pub id: String,
-    pub user_principal_name: Option<String>,
-    pub mail: Option<String>,
-    pub display_name: Option<String>,
-    pub given_name: Option<String>,
-    pub surname: Option<String>,
-    pub job_title: Option<String>,
-    pub department: Option<String>,
-    pub employee_id: Option<String>,
-    pub account_enabled: Option<bool>,
-    #[serde(default)]
-    pub other_mails: Vec<String>,
-    #[serde(default)]
-    pub proxy_addresses: Vec<String>,
-}
-
-/// A Graph `group`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphGroup {
-    pub id: String,
-    pub display_name: Option<String>,
-    pub mail: Option<String>,
-    pub description: Option<String>,
-}
-
-/// A member of a group: a user, a group, a device...
-#[derive(Debug, Deserialize)]
-pub struct GraphMember {
-    pub id: String,
-    #[serde(rename = "@odata.type")]
-    pub odata_type: Option<String>,
-}
-
-impl From<GraphUser> for ExternalUser {
-    fn from(u: GraphUser) -> Self {
-        let user_name = u
-            .user_principal_name
-            .clone()
-            .or_else(|| u.mail.clone())
-            .unwrap_or_else(|| u.id.clone());
-        let mut aliases: Vec<String> = Vec::new();
-        let primary = u.mail.as_deref().unwrap_or(&user_name).to_lowercase();
-        let candidates = u.other_mails.iter().cloned().chain(
-            u.proxy_addresses
-                .iter()
-                .filter_map(|p| p.split_once(':'))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("smtp"))
-                .map(|(_, address)| address.to_owned()),
-        );
-        for alias in candidates {
-            let key = alias.to_lowercase();
-            if key != primary
-                && key != user_name.to_lowercase()
-                && !aliases.iter().any(|a| a.to_lowercase() == key)
-            {
-                aliases.push(alias);
-            }
-        }
-        ExternalUser {
-            display_name: u
-                .display_name
-                .clone()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| user_name.clone()),
-            external_id: u.id,
-            user_name,
-            email: u.mail,
-            given_name: u.given_name,
-            family_name: u.surname,
-            job_title: u.job_title,
-            department: u.department,
-            employee_id: u.employee_id,
-            suspended: u.account_enabled == Some(false),
-            aliases,
-        }
-    }
-}
-
-impl From<GraphGroup> for ExternalGroup {
-    fn from(g: GraphGroup) -> Self {
-        ExternalGroup {
-            display_name: g.display_name.unwrap_or_else(|| g.id.clone()),
-            external_id: g.id,
-            email: g.mail,
-            description: g.description,
-            members: None,
-        }
-    }
-}
-
-/// Graph, for one integration.
-pub struct Entra {
-    session: Arc<Session>,
-    base: String,
-    page_size: u32,
-}
-
 impl Entra {
-    /// A Graph client at `base` (`https://graph.microsoft.com`).
-    pub fn new(session: Arc<Session>, base: &str, page_size: u32) -> Self {
-        Self {
-            session,
-            base: base.trim_end_matches('/').to_owned(),
-            page_size,
-        }
-    }
-
-    /// The session, to collect a rotated refresh token.
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
     /// Graph delta queries: the first round enumerates the directory and ends in a delta
     /// link; later rounds start from that link and read changes only.
     pub fn delta(&self) -> EntraDelta<'_> {
@@ -350,78 +225,6 @@ impl Entra {
             "{}/v1.0/groups/delta?$select={GROUP_DELTA_SELECT}",
             self.base
         )
-    }
-
-    /// A follow-up link must stay on the configured Graph host: the access token goes with it.
-    fn checked(&self, next: Option<String>, url: &str) -> Result<Option<String>, ProviderError> {
-        match next {
-            Some(link) if !link.starts_with(&format!("{}/", self.base)) => {
-                Err(ProviderError::Malformed {
-                    provider: "Microsoft",
-                    url: url.to_owned(),
-                    detail: format!("@odata.nextLink points elsewhere: {link}"),
-                })
-            }
-            other => Ok(other),
-        }
-    }
-
-    async fn page<T: serde::de::DeserializeOwned, U>(
-        &self,
-        cursor: Option<String>,
-        first: String,
-        map: impl Fn(T) -> Option<U>,
-    ) -> Result<ProviderPage<U>, ProviderError> {
-        let url = cursor.unwrap_or(first);
-        let page: GraphPage<T> = self.session.get_json(&url).await?;
-        Ok(ProviderPage {
-            items: page.value.into_iter().filter_map(map).collect(),
-            next: self.checked(page.next_link, &url)?,
-            delta_link: None,
-        })
-    }
-}
-
-impl DirectoryProvider for Entra {
-    async fn users_page(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
-        let first = format!(
-            "{}/v1.0/users?$select={USER_SELECT}&$top={}",
-            self.base, self.page_size
-        );
-        self.page(cursor, first, |u: GraphUser| Some(u.into()))
-            .await
-    }
-
-    async fn groups_page(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
-        let first = format!(
-            "{}/v1.0/groups?$select={GROUP_SELECT}&$top={}",
-            self.base, self.page_size
-        );
-        self.page(cursor, first, |g: GraphGroup| Some(g.into()))
-            .await
-    }
-
-    async fn members_page(
-        &self,
-        group_external_id: &str,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
-        let first = format!(
-            "{}/v1.0/groups/{}/members?$select=id&$top={}",
-            self.base,
-            url::form_urlencoded::byte_serialize(group_external_id.as_bytes()).collect::<String>(),
-            self.page_size
-        );
-        self.page(cursor, first, |m: GraphMember| {
-            (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then_some(m.id)
-        })
-        .await
     }
 }
 
