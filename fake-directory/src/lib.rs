@@ -70,6 +70,9 @@ pub enum FaultAction {
     Truncated,
     /// Answer 200 with a body that is not JSON.
     Malformed,
+    /// Answer normally, but reset the connection halfway through the body (the length
+    /// announced, half of it sent).
+    Reset,
 }
 
 /// A fault for the next `count` requests whose path starts with `route`.
@@ -202,6 +205,25 @@ async fn faults(State(fake): State<Fake>, request: Request, next: Next) -> Respo
             let mut parts = parts;
             parts.headers.remove(header::CONTENT_LENGTH);
             Response::from_parts(parts, Body::from(cut))
+        }
+        Some(FaultAction::Reset) => {
+            let response = next.run(request).await;
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, bytes.len().into());
+            let half = bytes.slice(..bytes.len() / 2);
+            let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                )),
+            ];
+            Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
         }
         Some(FaultAction::Status {
             status,

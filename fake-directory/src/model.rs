@@ -75,6 +75,15 @@ pub struct Tenant {
     /// non-admins may complete the sign-in too.
     #[serde(default)]
     pub app_approved: bool,
+    /// Non-admins who asked for the app's approval through Entra's admin consent workflow
+    /// ("Request approval"), in order.
+    #[serde(default)]
+    pub approval_requests: Vec<String>,
+    /// When set, every refresh of this tenant's grants is refused with this OAuth error code
+    /// (Entra: `interaction_required`, `consent_required`, `login_required`; Google:
+    /// `admin_policy_enforced`), as when a new policy needs the admin to sign in again.
+    #[serde(default)]
+    pub refresh_error: Option<String>,
     /// Bumped to invalidate every delta token issued before.
     #[serde(default)]
     pub delta_epoch: u64,
@@ -111,6 +120,8 @@ impl Tenant {
             admins: BTreeSet::from([format!("admin@{domain}")]),
             non_admins: BTreeSet::from([format!("user@{domain}")]),
             app_approved: false,
+            approval_requests: Vec::new(),
+            refresh_error: None,
             delta_epoch: 0,
             changes: Vec::new(),
         }

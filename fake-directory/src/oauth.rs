@@ -116,7 +116,8 @@ fn consent_page(fake: &Fake, kind: Kind, action: &str, params: &Params) -> Respo
 {hidden}
 <label>Account <select name="fake_account">{options}</select></label>
 <p><button type="submit" name="fake_decision" value="accept">Accept</button>
-<button type="submit" name="fake_decision" value="cancel">Cancel</button></p>
+<button type="submit" name="fake_decision" value="cancel">Cancel</button>
+<button type="submit" name="fake_decision" value="request_approval">Request approval</button></p>
 </form>
 </body></html>"#
     ))
@@ -147,6 +148,23 @@ fn url_encode(s: &str) -> String {
     out
 }
 
+/// What Entra sends back after a cancel, and after a non-admin's "Request approval" in the
+/// admin consent workflow: the two are the same on the wire.
+fn entra_cancel(redirect_uri: &str, state: &str) -> Response {
+    redirect_with(
+        redirect_uri,
+        &[
+            ("error", "access_denied"),
+            ("error_subcode", "cancel"),
+            (
+                "error_description",
+                "AADSTS65004: User declined to consent to access the app.",
+            ),
+            ("state", state),
+        ],
+    )
+}
+
 /// Completes an authorization: a code, or the error a real provider would give.
 fn decide(fake: &Fake, kind: Kind, params: &Params) -> Response {
     if let Err(response) = check_authorize(params) {
@@ -164,20 +182,12 @@ fn decide(fake: &Fake, kind: Kind, params: &Params) -> Response {
     else {
         return bad_request("choose an account");
     };
-    if decision != "accept" {
+    if !matches!(decision, "accept" | "cancel" | "request_approval") {
+        return bad_request("fake_decision is accept, cancel or request_approval");
+    }
+    if decision == "cancel" {
         return match kind {
-            Kind::Entra => redirect_with(
-                redirect_uri,
-                &[
-                    ("error", "access_denied"),
-                    ("error_subcode", "cancel"),
-                    (
-                        "error_description",
-                        "AADSTS65004: User declined to consent to access the app.",
-                    ),
-                    ("state", state),
-                ],
-            ),
+            Kind::Entra => entra_cancel(redirect_uri, state),
             Kind::Google => redirect_with(
                 redirect_uri,
                 &[("error", "access_denied"), ("state", state)],
@@ -195,6 +205,15 @@ fn decide(fake: &Fake, kind: Kind, params: &Params) -> Response {
         return bad_request(&format!("no such account: {account}"));
     };
     if !tenant.admins.contains(account) && !tenant.app_approved {
+        if kind == Kind::Entra && decision == "request_approval" {
+            // Entra's admin consent workflow: the non-admin asks for approval, then "Back to
+            // app" returns exactly what a cancel returns (Microsoft Q&A 2237594).
+            if let Some(t) = guard.dir.tenants.get_mut(&key) {
+                t.approval_requests.push(account.clone());
+            }
+            drop(guard);
+            return entra_cancel(redirect_uri, state);
+        }
         drop(guard);
         return match kind {
             Kind::Entra => redirect_with(
@@ -432,6 +451,27 @@ async fn ms_token(
                     "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
                 );
             };
+            let refused = fake.lock().dir.tenants[&grant.tenant].refresh_error.clone();
+            if let Some(error) = refused {
+                // The token endpoint's error table: each comes with its AADSTS code.
+                let (code, description) = match error.as_str() {
+                    "interaction_required" => (
+                        50076,
+                        "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
+                    ),
+                    "consent_required" => (
+                        65001,
+                        "The user or administrator has not consented to use the application.",
+                    ),
+                    "login_required" => (
+                        50058,
+                        "A silent sign-in request was sent but no user is signed in.",
+                    ),
+                    _ => (50000, "There was an error issuing a token."),
+                };
+                fake.lock().refresh.insert(presented, grant);
+                return ms_error(&error, code, description);
+            }
             // Microsoft rotates: the presented refresh token is spent, a new one comes back.
             let (access, refresh) = issue(
                 &fake,
@@ -479,6 +519,13 @@ async fn google_token(State(fake): State<Fake>, Form(params): Form<Params>) -> R
             let Some(grant) = grant else {
                 return google_error("invalid_grant", "Token has been expired or revoked.");
             };
+            let refused = fake.lock().dir.tenants[&grant.tenant].refresh_error.clone();
+            if let Some(error) = refused {
+                return google_error(
+                    &error,
+                    "The administrator of this Google Workspace domain no longer allows the app's access.",
+                );
+            }
             // Google does not rotate refresh tokens.
             let (access, _) = issue(
                 &fake,

@@ -281,17 +281,17 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
                 ),
             ));
         }
-        let (status, reason) = if cancelled {
-            (
-                IntegrationStatus::AwaitingConsent,
-                format!("the sign-in was cancelled: {description}"),
+        // Entra ends both a cancelled sign-in and a non-admin's "Request approval" (the
+        // admin-consent workflow) with `access_denied` + `error_subcode=cancel` (AADSTS65004):
+        // the two cannot be told apart, so the integration waits for an approval and says both.
+        let reason = if cancelled {
+            format!(
+                "the sign-in was cancelled, or an administrator's approval was requested; once an administrator approves the app, sign in again ({description})"
             )
         } else {
-            (
-                IntegrationStatus::AwaitingAdminApproval,
-                format!("an administrator must approve the app, then sign in again: {description}"),
-            )
+            format!("an administrator must approve the app, then sign in again ({description})")
         };
+        let status = IntegrationStatus::AwaitingAdminApproval;
         let txn = db.begin().await?;
         let mut active = integration.into_active_model();
         active.status = Set(status);

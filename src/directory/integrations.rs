@@ -142,6 +142,13 @@ pub async fn find<C: ConnectionTrait>(
     Ok(integration::Entity::find_by_id(id.0).one(db).await?)
 }
 
+/// When the integration's next scheduled sync is due: none for SCIM (push only) and none
+/// unless it is ACTIVE (R5, R16).
+pub fn next_sync_at(model: &integration::Model) -> Option<chrono::DateTime<chrono::Utc>> {
+    let scheduled = model.kind != DirectoryKind::Scim && model.status == IntegrationStatus::Active;
+    model.next_sync_at.filter(|_| scheduled)
+}
+
 /// A unique-name violation is the name being taken (R3); anything else is the database's.
 fn name_taken(err: sea_orm::DbErr, name: &str) -> DomainError {
     match err.sql_err() {

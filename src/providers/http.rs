@@ -1,8 +1,9 @@
 //! A provider API session: an access token kept fresh from the refresh token, and GETs of JSON
 //! with retries: throttling (429, Google quota 403s) waits for `Retry-After` or backs off and
-//! does not fail; 5xx and connection failures are retried a bounded number of times; a 401 is
-//! retried once after a refresh; a refused refresh is `NeedsReauth`; a body that is not the
-//! promised JSON is `Malformed`, naming the URL.
+//! does not fail; 5xx, connection failures, a connection cut mid-body and a body that is not
+//! the promised JSON are retried a bounded number of times (one budget for all of them), after
+//! which an unreadable body is `Malformed`, naming the URL; a 401 is retried once after a
+//! refresh; a refused refresh is `NeedsReauth`.
 
 use super::{ProviderError, Settings, oauth};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -147,19 +148,28 @@ impl Session {
             };
             let status = response.status();
             if status.is_success() {
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| ProviderError::Malformed {
-                        provider: self.provider(),
-                        url: url.to_owned(),
-                        detail: format!("the body could not be read: {e}"),
-                    })?;
-                return serde_json::from_slice(&bytes).map_err(|e| ProviderError::Malformed {
-                    provider: self.provider(),
-                    url: url.to_owned(),
-                    detail: e.to_string(),
-                });
+                // Reading a page is an idempotent GET: a connection cut mid-body or a page
+                // that does not parse is read again, within the budget of a 5xx.
+                let parsed = match response.bytes().await {
+                    Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("the body could not be read: {e}")),
+                };
+                match parsed {
+                    Ok(value) => return Ok(value),
+                    Err(detail) => {
+                        failures += 1;
+                        if failures > policy.max_retries {
+                            return Err(ProviderError::Malformed {
+                                provider: self.provider(),
+                                url: url.to_owned(),
+                                detail: format!("{detail} (read {failures} times)"),
+                            });
+                        }
+                        tracing::warn!(url, detail, "an unreadable page; reading it again");
+                        tokio::time::sleep(next_delay()).await;
+                        continue;
+                    }
+                }
             }
             let retry_after =
                 retry_after(response.headers()).map(|d| d.min(policy.max_retry_after));

@@ -214,6 +214,24 @@ fn grant(kind: DirectoryKind, tokens: Tokens, requested: &[&str]) -> Grant {
 
 type TokenError = RequestTokenError<oauth2::HttpClientError<reqwest::Error>, BasicErrorResponse>;
 
+/// Token-endpoint errors beyond `invalid_grant` that only a new sign-in clears (R16).
+/// Microsoft identity platform (the token endpoint's error table; MSAL treats all three as
+/// "interaction required"): `interaction_required` (MFA or a Conditional Access policy now
+/// applies), `consent_required` (consent was revoked or new consent is needed),
+/// `login_required`. Google's OAuth 2.0 server answers a revoked, expired or password-reset
+/// grant with `invalid_grant`, and `admin_policy_enforced` when a Workspace administrator's
+/// API-access policy no longer allows the scopes.
+fn needs_sign_in(kind: DirectoryKind, code: &str) -> bool {
+    match kind {
+        DirectoryKind::EntraId => matches!(
+            code,
+            "interaction_required" | "consent_required" | "login_required"
+        ),
+        DirectoryKind::GoogleWorkspace => code == "admin_policy_enforced",
+        DirectoryKind::Scim => false,
+    }
+}
+
 fn map_error(kind: DirectoryKind, url: &str, err: TokenError) -> ProviderError {
     let provider = provider_name(kind);
     match err {
@@ -225,6 +243,12 @@ fn map_error(kind: DirectoryKind, url: &str, err: TokenError) -> ProviderError {
             match resp.error() {
                 BasicErrorResponseType::InvalidGrant => {
                     ProviderError::NeedsReauth { provider, detail }
+                }
+                BasicErrorResponseType::Extension(code) if needs_sign_in(kind, code) => {
+                    ProviderError::NeedsReauth {
+                        provider,
+                        detail: format!("{code}: {detail}"),
+                    }
                 }
                 other => ProviderError::Http {
                     provider,
@@ -278,7 +302,8 @@ pub async fn exchange(
 }
 
 /// Trades a refresh token for a new access token (and, with Microsoft, a new refresh token).
-/// `invalid_grant` is [`ProviderError::NeedsReauth`].
+/// `invalid_grant`, and the provider's other "sign in again" answers ([`needs_sign_in`]), are
+/// [`ProviderError::NeedsReauth`].
 pub async fn refresh(
     http: &reqwest::Client,
     settings: &ProviderSettings,

@@ -364,8 +364,45 @@ async fn start_run(
         Err(err) => return Err(err.into()),
     };
     deps.events.publish(run.clone());
+    supersede_held(deps, &run).await?;
     running.spawn(deps, run.clone(), false);
     Ok(run)
+}
+
+/// A newer run of an integration ends its HELD runs (CANCELLED, saying why): their
+/// removals were decided on an older read, and the newer run decides again (R15).
+async fn supersede_held(deps: &SyncDeps, newer: &sync_run::Model) -> DomainResult<()> {
+    use sea_orm::sea_query::Expr;
+    let held = sync_run::Entity::find()
+        .filter(sync_run::Column::IntegrationId.eq(newer.integration_id))
+        .filter(sync_run::Column::Status.eq(SyncRunStatus::Held))
+        .filter(sync_run::Column::Id.ne(newer.id))
+        .all(&deps.db)
+        .await?;
+    for old in held {
+        let ended = sync_run::Entity::update_many()
+            .col_expr(
+                sync_run::Column::Status,
+                Expr::value(SyncRunStatus::Cancelled),
+            )
+            .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
+            .col_expr(
+                sync_run::Column::Error,
+                Expr::value(
+                    "superseded by a newer sync, which decides the removals again; nothing of this run was removed",
+                ),
+            )
+            .filter(sync_run::Column::Id.eq(old.id))
+            .filter(sync_run::Column::Status.eq(SyncRunStatus::Held))
+            .exec(&deps.db)
+            .await?;
+        if ended.rows_affected == 1
+            && let Some(run) = sync_run::Entity::find_by_id(old.id).one(&deps.db).await?
+        {
+            deps.events.publish(run);
+        }
+    }
+    Ok(())
 }
 
 async fn confirm(

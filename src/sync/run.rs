@@ -25,6 +25,7 @@ use sea_orm::{
     Set,
 };
 use std::sync::Arc;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
@@ -82,18 +83,24 @@ pub(super) async fn execute(
             return;
         }
     };
+    let (progress, mut reported) = watch::channel(Counts::default());
     let outcome = {
         let heartbeat = heartbeat(&deps, run.id, &stop);
         tokio::pin!(heartbeat);
-        let sync = sync(&deps, &run, confirmed, &stop);
+        let report = report_progress(&deps, &run, reported.clone());
+        tokio::pin!(report);
+        let sync = sync(&deps, &run, confirmed, &progress, &stop);
         tokio::pin!(sync);
         loop {
             tokio::select! {
                 outcome = &mut sync => break outcome,
                 () = &mut heartbeat => {}
+                () = &mut report => {}
             }
         }
     };
+    // What was read and written before the end, for a run that fails part-way.
+    let so_far = reported.borrow_and_update().clone();
     // A run whose lease was taken over is another process's business now.
     let still_mine = sync_run::Entity::find_by_id(run.id)
         .filter(sync_run::Column::LeaseOwner.eq(deps.owner.as_str()))
@@ -107,7 +114,7 @@ pub(super) async fn execute(
         );
         return;
     }
-    let mut run = run;
+    let mut run = with_counts(run, &so_far);
     run.finished_at = Some(now());
     match outcome {
         Err(ReconcileError::Stopped) => {
@@ -162,6 +169,77 @@ pub(super) async fn execute(
     }
 }
 
+/// The least time between two progress writes of one run: a directory of many small pages
+/// does not turn into a write per page.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Writes the run's counts as they change (pages read, users created, ...) and announces
+/// them, so a RUNNING run shows its progress to every reader and subscriber, in every
+/// process. Never completes by itself.
+async fn report_progress(
+    deps: &SyncDeps,
+    run: &sync_run::Model,
+    mut counts: watch::Receiver<Counts>,
+) {
+    use sea_orm::sea_query::Expr;
+    loop {
+        if counts.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = with_counts(run.clone(), &counts.borrow_and_update().clone());
+        let written = sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::PagesRead, Expr::value(now.pages_read))
+            .col_expr(
+                sync_run::Column::UsersCreated,
+                Expr::value(now.users_created),
+            )
+            .col_expr(
+                sync_run::Column::UsersUpdated,
+                Expr::value(now.users_updated),
+            )
+            .col_expr(
+                sync_run::Column::UsersSuspended,
+                Expr::value(now.users_suspended),
+            )
+            .col_expr(
+                sync_run::Column::UsersRemoved,
+                Expr::value(now.users_removed),
+            )
+            .col_expr(
+                sync_run::Column::UsersArchived,
+                Expr::value(now.users_archived),
+            )
+            .col_expr(
+                sync_run::Column::UsersRestored,
+                Expr::value(now.users_restored),
+            )
+            .col_expr(
+                sync_run::Column::GroupsCreated,
+                Expr::value(now.groups_created),
+            )
+            .col_expr(
+                sync_run::Column::GroupsUpdated,
+                Expr::value(now.groups_updated),
+            )
+            .col_expr(
+                sync_run::Column::GroupsRemoved,
+                Expr::value(now.groups_removed),
+            )
+            .filter(sync_run::Column::Id.eq(run.id))
+            .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
+            .exec(&deps.db)
+            .await;
+        match written {
+            Ok(r) if r.rows_affected == 1 => deps.events.publish(now),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(run = run.id, error = %err, "cannot record a run's progress")
+            }
+        }
+        tokio::time::sleep(PROGRESS_EVERY).await;
+    }
+}
+
 async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
     let Ok(Some(model)) = integration::Entity::find_by_id(integration_id)
         .one(&deps.db)
@@ -171,6 +249,8 @@ async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
     };
     let mut active = model.into_active_model();
     active.status = Set(IntegrationStatus::NeedsReauth);
+    // Nothing is scheduled until it is re-authenticated (R16).
+    active.next_sync_at = Set(None);
     active.status_reason = Set(Some(format!(
         "the provider refused the grant: {detail}; re-authenticate the integration"
     )));
@@ -186,10 +266,11 @@ async fn sync(
     deps: &SyncDeps,
     run: &sync_run::Model,
     confirmed: bool,
+    progress: &watch::Sender<Counts>,
     stop: &CancellationToken,
 ) -> Result<(Outcome, Vec<i64>), ReconcileError> {
     let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
-    let result = read_and_apply(deps, run, &integration, confirmed, stop).await;
+    let result = read_and_apply(deps, &integration, confirmed, progress, stop).await;
     let next =
         deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
     let mut update = integration::Entity::update_many()
@@ -237,9 +318,9 @@ pub struct DeltaState {
 /// delta state to store, if any.
 async fn read_and_apply(
     deps: &SyncDeps,
-    run: &sync_run::Model,
     integration: &integration::Model,
     confirmed: bool,
+    progress: &watch::Sender<Counts>,
     stop: &CancellationToken,
 ) -> Result<(Report, Option<DeltaState>), ReconcileError> {
     let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
@@ -265,9 +346,9 @@ async fn read_and_apply(
         )
         .on_rotate(store),
     );
-    let publish_run = run.clone();
-    let events = deps.events.clone();
-    let progress = move |c: &Counts| events.publish(with_counts(publish_run.clone(), c));
+    let progress = |c: &Counts| {
+        progress.send_replace(c.clone());
+    };
     let job = Job {
         db: &deps.db,
         integration,

@@ -5,7 +5,7 @@ use crate::{
     on_both_databases,
     support::{
         Fixture, error_code,
-        fake::{FakeServer, authorize, param},
+        fake::{FakeServer, authorize, authorize_with, param},
     },
 };
 use dirgate::directory::connect::open_refresh_token;
@@ -77,7 +77,8 @@ async fn stored(fx: &Fixture, id: &Value) -> integration::Model {
 on_both_databases!(
     entra_sign_in_makes_the_integration_active,
     consent_refused_waits_for_admin_approval_then_completes,
-    cancelled_sign_in_stays_awaiting_consent,
+    cancelled_sign_in_waits_for_approval_and_says_both,
+    entra_approval_request_waits_for_the_admin_then_completes,
     state_is_single_use_and_expires,
     a_code_for_another_redirect_is_refused_and_changes_nothing,
     add_integration_refuses_bad_input,
@@ -156,7 +157,7 @@ async fn consent_refused_waits_for_admin_approval_then_completes(mut fx: Fixture
     assert!(it["statusReason"].is_null());
 }
 
-async fn cancelled_sign_in_stays_awaiting_consent(mut fx: Fixture) {
+async fn cancelled_sign_in_waits_for_approval_and_says_both(mut fx: Fixture) {
     let _server = connected(&mut fx).await;
     let (_, url) = add(&fx, "GOOGLE_WORKSPACE", "Fabrikam").await;
     let back = authorize(&url, "admin@fabrikam.example", false).await;
@@ -167,13 +168,59 @@ async fn cancelled_sign_in_stays_awaiting_consent(mut fx: Fixture) {
         response["data"]["completeAuthorization"]["status"],
         "AWAITING_ADMIN_APPROVAL"
     );
+    // Entra's cancel is what its admin-consent workflow's "Request approval" also sends.
     let (_, url) = add(&fx, "ENTRA_ID", "Contoso").await;
     let back = authorize(&url, "admin@contoso.example", false).await;
     assert_eq!(param(&back, "error_subcode").as_deref(), Some("cancel"));
     let response = complete(&fx, &back).await;
     let it = &response["data"]["completeAuthorization"];
-    assert_eq!(it["status"], "AWAITING_CONSENT");
-    assert!(it["statusReason"].as_str().unwrap().contains("cancelled"));
+    assert_eq!(it["status"], "AWAITING_ADMIN_APPROVAL");
+    let reason = it["statusReason"].as_str().unwrap();
+    assert!(
+        reason.contains("cancelled") && reason.contains("approval"),
+        "{reason}"
+    );
+    assert!(reason.contains("AADSTS65004"), "{reason}");
+}
+
+async fn entra_approval_request_waits_for_the_admin_then_completes(mut fx: Fixture) {
+    let server = connected(&mut fx).await;
+    let (id, url) = add(&fx, "ENTRA_ID", "Contoso").await;
+    // A non-admin clicks "Request approval", then "Back to app".
+    let back = authorize_with(&url, "user@contoso.example", "request_approval").await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&back, "error_subcode").as_deref(), Some("cancel"));
+    let response = complete(&fx, &back).await;
+    let it = &response["data"]["completeAuthorization"];
+    assert_eq!(it["status"], "AWAITING_ADMIN_APPROVAL", "{response}");
+    assert!(
+        it["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("once an administrator approves the app, sign in again")
+    );
+    assert!(stored(&fx, &id).await.refresh_token_enc.is_none());
+    let requests = server
+        .fake
+        .directory()
+        .tenants
+        .into_values()
+        .flat_map(|t| t.approval_requests);
+    assert_eq!(requests.collect::<Vec<_>>(), ["user@contoso.example"]);
+    // Later, a Global Administrator approves; the admin of dirgate finishes the sign-in.
+    server
+        .fake
+        .edit(|d| d.tenants.values_mut().for_each(|t| t.app_approved = true));
+    let admin = fx.admin().await;
+    let data = fx.ok(&admin, REAUTH, json!({ "id": id })).await;
+    let url = data["reauthenticateIntegration"]["authorizationUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let back = authorize(&url, "user@contoso.example", true).await;
+    let it = complete(&fx, &back).await["data"]["completeAuthorization"].clone();
+    assert_eq!(it["status"], "ACTIVE");
+    assert!(it["statusReason"].is_null());
 }
 
 async fn state_is_single_use_and_expires(mut fx: Fixture) {

@@ -18,6 +18,7 @@ mod loaders;
 mod processes;
 mod providers;
 mod queries;
+mod run_state;
 mod scim;
 mod scim_lists;
 mod sync;

@@ -294,19 +294,66 @@ async fn server_errors_are_retried_then_fail_cleanly() {
 }
 
 #[tokio::test]
-async fn malformed_and_truncated_bodies_are_typed_errors_naming_the_url() {
+async fn a_page_cut_or_garbled_is_read_again_within_the_retry_budget() {
     let server = FakeServer::start(10, 1).await;
     let client = google_client(&server, server.settings()).await;
-    for action in [FaultAction::Malformed, FaultAction::Truncated] {
-        server
-            .fake
-            .inject(fault("/admin/directory/v1/users", 1, action));
+    let route = "/admin/directory/v1/users";
+    for action in [
+        FaultAction::Malformed,
+        FaultAction::Truncated,
+        FaultAction::Reset,
+    ] {
+        // Once: the page is read again and the read succeeds.
+        let before = server.fake.requests(route);
+        server.fake.inject(fault(route, 1, action.clone()));
+        let page = client.users_page(None).await.unwrap_or_else(|e| {
+            panic!("{action:?} once should be retried: {e}");
+        });
+        assert_eq!(page.items.len(), 10);
+        assert_eq!(server.fake.requests(route) - before, 2, "{action:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_unreadable_past_the_budget_is_a_typed_error_naming_the_url() {
+    let server = FakeServer::start(10, 1).await;
+    let client = google_client(&server, server.settings()).await;
+    let route = "/admin/directory/v1/users";
+    for action in [
+        FaultAction::Malformed,
+        FaultAction::Truncated,
+        FaultAction::Reset,
+    ] {
+        let before = server.fake.requests(route);
+        // One try and max_retries=3 retries, every one broken.
+        server.fake.inject(fault(route, 4, action.clone()));
         match client.users_page(None).await {
-            Err(ProviderError::Malformed { provider, url, .. }) => {
+            Err(ProviderError::Malformed {
+                provider,
+                url,
+                detail,
+            }) => {
                 assert_eq!(provider, "Google");
-                assert!(url.contains("/admin/directory/v1/users"));
+                assert!(url.contains(route));
+                assert!(detail.contains("read 4 times"), "{detail}");
+                assert_eq!(server.fake.requests(route) - before, 4);
             }
-            other => panic!("expected Malformed: {other:?}"),
+            // A reset may also kill the pooled connection the next try would have used: that
+            // try fails to send, and counts against the same budget.
+            Err(ProviderError::Unreachable { provider, url, .. })
+                if matches!(action, FaultAction::Reset) =>
+            {
+                assert_eq!(provider, "Google");
+                assert!(url.contains(route));
+                assert!(server.fake.requests(route) - before <= 4);
+            }
+            other => panic!("expected Malformed after {action:?}: {other:?}"),
+        }
+        // Whatever is left of the fault is spent before the next action.
+        let mut tries = 0;
+        while client.users_page(None).await.is_err() {
+            tries += 1;
+            assert!(tries < 5, "the fault should be spent by now");
         }
     }
 }

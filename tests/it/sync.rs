@@ -46,7 +46,7 @@ pub(crate) async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: b
 pub(crate) async fn last_run(fx: &Fixture, id: &Value) -> Value {
     let admin = fx.viewer().await;
     let query = format!(
-        "query($id: ID!) {{ integration(id: $id) {{ status statusReason lastSyncedAt syncRuns(first: 1) {{ nodes {{ {RUN_FIELDS} }} }} }} }}"
+        "query($id: ID!) {{ integration(id: $id) {{ status statusReason lastSyncedAt nextSyncAt syncRuns(first: 1) {{ nodes {{ {RUN_FIELDS} }} }} }} }}"
     );
     let data = fx.ok(&admin, &query, json!({ "id": id })).await;
     let mut run = data["integration"]["syncRuns"]["nodes"][0].clone();
@@ -86,6 +86,18 @@ pub(crate) fn tenant_users(server: &FakeServer, kind: Kind) -> Vec<String> {
         .keys()
         .cloned()
         .collect()
+}
+
+/// Deletes the first `n` users of the tenant of `kind` in the fake directory.
+pub(crate) fn remove_from_directory(server: &FakeServer, kind: Kind, n: usize) {
+    let ids = tenant_users(server, kind);
+    let key = server.tenant(kind);
+    server.fake.edit(|d| {
+        let t = d.tenants.get_mut(&key).unwrap();
+        for gone in &ids[..n] {
+            t.remove_user(gone).unwrap();
+        }
+    });
 }
 
 pub(crate) async fn started(mut fx: Fixture, users: usize) -> (Fixture, FakeServer) {
@@ -249,14 +261,7 @@ async fn gone_users_are_removed_or_archived_and_come_back_restored(fx: Fixture) 
 async fn a_sync_past_the_threshold_is_held_until_confirmed(fx: Fixture) {
     let (fx, server) = started(fx, 60).await;
     let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
-    let ids = tenant_users(&server, Kind::Entra);
-    let key = server.tenant(Kind::Entra);
-    server.fake.edit(|d| {
-        let t = d.tenants.get_mut(&key).unwrap();
-        for gone in &ids[..15] {
-            t.remove_user(gone).unwrap();
-        }
-    });
+    remove_from_directory(&server, Kind::Entra, 15);
     let run = sync(&fx, &id).await;
     assert_eq!(
         run["status"], "HELD",

@@ -40,7 +40,8 @@ mirror_enum!(
     IntegrationStatus => IntegrationStatus {
         /// The OAuth sign-in has not completed yet.
         AwaitingConsent,
-        /// The signing-in account may not consent; an administrator must approve (R4).
+        /// The signing-in account may not consent, or the sign-in was cancelled (Entra sends the
+        /// same answer for both): once an administrator approves the app, sign in again (R4).
         AwaitingAdminApproval,
         /// Connected and syncing.
         Active,
@@ -76,7 +77,7 @@ mirror_enum!(
         Failed,
         /// Would remove more users than the safety threshold; waits for confirmation (R15).
         Held,
-        /// Cancelled before it finished.
+        /// Cancelled before it finished, or a HELD run superseded by a newer one.
         Cancelled,
     }
 );

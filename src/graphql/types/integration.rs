@@ -114,9 +114,11 @@ impl Integration {
         self.0.last_synced_at
     }
 
-    /// When the next scheduled sync is due.
+    /// When the next scheduled sync is due; null whenever nothing will run: a SCIM
+    /// integration (data arrives by push), or one that is not ACTIVE (waiting for consent or
+    /// approval, or NEEDS_REAUTH: scheduled syncs pause until it is re-authenticated).
     async fn next_sync_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_sync_at
+        crate::directory::integrations::next_sync_at(&self.0)
     }
 
     /// How many users this integration holds.

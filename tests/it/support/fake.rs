@@ -69,7 +69,12 @@ impl FakeServer {
 /// Plays the admin's browser on an authorization URL: picks `account`, clicks Accept (or
 /// Cancel), and returns where the provider redirects to.
 pub async fn authorize(url: &str, account: &str, accept: bool) -> url::Url {
-    let decision = if accept { "accept" } else { "cancel" };
+    authorize_with(url, account, if accept { "accept" } else { "cancel" }).await
+}
+
+/// [`authorize`] with the button to click: `accept`, `cancel` or (a non-admin in Entra's admin
+/// consent workflow) `request_approval`.
+pub async fn authorize_with(url: &str, account: &str, decision: &str) -> url::Url {
     let url = format!("{url}&fake_account={account}&fake_decision={decision}");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
