@@ -37,6 +37,9 @@ pub struct Core {
     pub app: App,
     shutdown: CancellationToken,
     engine: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the sync-run event bus's tasks (PostgreSQL: the `NOTIFY` relay and the listener).
+    events_stop: CancellationToken,
+    event_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Core {
@@ -77,8 +80,10 @@ impl Core {
             redirect_uri: config.redirect_uri(),
         });
         let config = Arc::new(config);
-        let events = SyncEvents::default();
         let shutdown = CancellationToken::new();
+        // The bus outlives the engine: runs stopped at shutdown announce it.
+        let events_stop = CancellationToken::new();
+        let (events, event_tasks) = SyncEvents::start(&db, events_stop.clone());
         let (sync, engine) = engine::start(
             SyncDeps {
                 db: db.clone(),
@@ -114,14 +119,21 @@ impl Core {
             app,
             shutdown,
             engine: Some(engine),
+            events_stop,
+            event_tasks,
         }
     }
 
-    /// Stops the background work (the sync engine cancels its runs in flight) and waits for it.
+    /// Stops the background work (the sync engine cancels its runs in flight, then the event
+    /// bus's tasks stop) and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(engine) = self.engine.take() {
             let _ = engine.await;
+        }
+        self.events_stop.cancel();
+        for task in std::mem::take(&mut self.event_tasks) {
+            let _ = task.await;
         }
     }
 }
@@ -131,6 +143,7 @@ impl Drop for Core {
     /// waiting for it).
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.events_stop.cancel();
     }
 }
 

@@ -25,7 +25,7 @@ impl Subscription {
         let only = integration_id
             .map(|id| ids::decode(&id, kinds::INTEGRATION, "integrationId"))
             .transpose()?;
-        let rx = ctx.data_unchecked::<SyncEvents>().subscribe();
+        let rx = ctx.data_unchecked::<SyncEvents>().subscribe().await;
         let runs = stream::unfold(rx, |mut rx| async move {
             loop {
                 match rx.recv().await {

@@ -119,17 +119,26 @@ fn pid_of(run: &entity::sync_run::Model) -> u32 {
         .expect("a run names its process")
 }
 
-#[tokio::test]
-async fn two_processes_share_a_database_and_take_over_a_killed_sync() {
-    // A database of the test's own, migrated the real way.
-    let scratch = ScratchDatabase::create("dirgate_two").await;
+/// A database of the test's own, migrated the real way, with an Entra integration of
+/// `users` users connected (here: the processes only sync it), and an admin token.
+struct Connected {
+    scratch: ScratchDatabase,
+    url: String,
+    db: DatabaseConnection,
+    dir: tempfile::TempDir,
+    server: FakeServer,
+    integration: entity::integration::Model,
+    id: Value,
+    token: String,
+}
+
+async fn connected(name: &str, users: usize) -> Connected {
+    let scratch = ScratchDatabase::create(name).await;
     let url = scratch.url.clone();
     let db = dirgate::db::connect(&url).await.unwrap();
     dirgate::db::migrate(&db).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-
-    // The integration is connected here (the processes only sync it).
-    let server = FakeServer::start(3000, 30).await;
+    let server = FakeServer::start(users, 30).await;
     let core = Core::with_schedule(
         db.clone(),
         Config::defaults(),
@@ -175,6 +184,30 @@ async fn two_processes_share_a_database_and_take_over_a_killed_sync() {
         .unwrap()
         .trim()
         .to_owned();
+    Connected {
+        scratch,
+        url,
+        db,
+        dir,
+        server,
+        integration,
+        id,
+        token,
+    }
+}
+
+#[tokio::test]
+async fn two_processes_share_a_database_and_take_over_a_killed_sync() {
+    let Connected {
+        scratch,
+        url,
+        db,
+        dir,
+        server,
+        integration,
+        id,
+        token,
+    } = connected("dirgate_two", 3000).await;
 
     // The group read hangs, so the first sync is caught mid-way.
     server.fake.inject(Fault {
@@ -273,6 +306,170 @@ async fn two_processes_share_a_database_and_take_over_a_killed_sync() {
         stopped.error.as_deref().unwrap().contains("batch boundary"),
         "{stopped:#?}"
     );
+    drop(db);
+    scratch.drop().await;
+}
+
+/// A `syncRunUpdated` subscriber on a process's WebSocket endpoint.
+struct Subscriber {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Subscriber {
+    async fn open(base: &str, token: &str) -> Self {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http};
+        let ws_url = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1));
+        let mut request = ws_url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            http::HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let mut ws = tokio_tungstenite::connect_async(request).await.unwrap().0;
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+        ws.send(Message::text(init.to_string())).await.unwrap();
+        let ack = ws.next().await.unwrap().unwrap();
+        assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+        let subscribe = json!({
+            "id": "1", "type": "subscribe",
+            "payload": { "query": "subscription { syncRunUpdated { id status pagesRead usersCreated } }" }
+        });
+        ws.send(Message::text(subscribe.to_string())).await.unwrap();
+        Self { ws }
+    }
+
+    /// The next run announced, or `None` after `secs` seconds of silence.
+    async fn next(&mut self, secs: u64) -> Option<Value> {
+        use futures_util::StreamExt;
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(secs), self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            if value["type"] == "next" {
+                return Some(value["payload"]["data"]["syncRunUpdated"].clone());
+            }
+        }
+    }
+
+    /// Every announcement of run `id` until it ends (SUCCEEDED, FAILED, HELD or CANCELLED).
+    async fn until_end_of(&mut self, id: &Value) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let run = self
+                .next(30)
+                .await
+                .unwrap_or_else(|| panic!("the run did not end in time; saw {seen:#?}"));
+            if &run["id"] != id {
+                continue;
+            }
+            let ended = !matches!(run["status"].as_str(), Some("QUEUED" | "RUNNING"));
+            seen.push(run);
+            if ended {
+                return seen;
+            }
+        }
+    }
+}
+
+/// Ends the connections that `LISTEN` on this database (both processes' listeners).
+async fn cut_listeners(db: &DatabaseConnection) -> u64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let cut = db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap();
+    cut.len() as u64
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_process_sees_every_change_of_a_run_on_another() {
+    let Connected {
+        scratch,
+        url,
+        db,
+        dir,
+        server,
+        integration,
+        id,
+        token,
+    } = connected("dirgate_live", 3000).await;
+    // Nothing scheduled: the run starts where it is asked for.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    entity::integration::Entity::update_many()
+        .col_expr(
+            entity::integration::Column::NextSyncAt,
+            sea_orm::sea_query::Expr::value(later),
+        )
+        .filter(entity::integration::Column::Id.eq(integration.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let a = Serve::start(&url, &server.base, dir.path());
+    let b = Serve::start(&url, &server.base, dir.path());
+    let mut subscriber = Subscriber::open(&a.base, &token).await;
+    // Slow pages (3,000 users: four pages of Graph delta), so progress shows between them.
+    server.fake.inject(Fault {
+        route: "/v1.0/users/delta".into(),
+        count: 4,
+        action: FaultAction::Slow { millis: 300 },
+    });
+    let run = b.sync(&token, &id).await;
+    let seen = subscriber.until_end_of(&run["id"]).await;
+
+    let ran_on = runs(&db).await.into_iter().last().unwrap();
+    assert_eq!(pid_of(&ran_on), b.child.id(), "the run executed on B");
+    let statuses: Vec<&str> = seen.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.last(), Some(&"SUCCEEDED"), "{seen:#?}");
+    assert!(statuses.contains(&"RUNNING"), "{seen:#?}");
+    let order = |s: &str| {
+        ["QUEUED", "RUNNING", "SUCCEEDED"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    assert!(
+        statuses.windows(2).all(|w| order(w[0]) <= order(w[1])),
+        "states in order: {statuses:?}"
+    );
+    let pages: Vec<i64> = seen
+        .iter()
+        .filter(|r| r["status"] == "RUNNING")
+        .map(|r| r["pagesRead"].as_i64().unwrap())
+        .collect();
+    assert!(
+        pages.windows(2).all(|w| w[0] <= w[1]),
+        "pagesRead never goes back: {pages:?}"
+    );
+    let distinct: std::collections::BTreeSet<i64> = pages.iter().copied().collect();
+    assert!(
+        distinct.len() >= 3,
+        "pagesRead rises while the run is RUNNING: {pages:?}"
+    );
+    assert_eq!(seen.last().unwrap()["usersCreated"], 3000);
+
+    // A listener whose connection is cut listens again; the subscription goes on.
+    assert!(cut_listeners(&db).await >= 2, "both processes listen");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = b.sync(&token, &id).await;
+    let seen = subscriber.until_end_of(&again["id"]).await;
+    assert_eq!(
+        seen.last().unwrap()["status"],
+        "SUCCEEDED",
+        "after the reconnect: {seen:#?}"
+    );
+
+    drop((a, b));
     drop(db);
     scratch.drop().await;
 }
