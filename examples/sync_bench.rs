@@ -7,31 +7,22 @@
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --release --example sync_bench
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{BenchResult, arg};
 use dirgate::{
     Config, Core,
-    auth::Admin,
-    directory::{IntegrationId, connect},
+    directory::connect,
     providers::{DirectoryProvider, entra::Entra, http::Session, http_client},
     sync::schedule::Schedule,
 };
-use entity::enums::{DirectoryKind, SyncRunStatus, SyncTrigger};
-use fake_directory::{Directory, Fake};
+use entity::enums::DirectoryKind;
 use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect};
 use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -48,36 +39,17 @@ fn peak_rss_mb() -> f64 {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> BenchResult<()> {
+    common::serve_fake_if_asked().await?;
     let users = arg("--users", 100_000);
     let groups = arg("--groups", 5_000);
-    if std::env::args().any(|a| a == "--serve-fake") {
-        let fake = Fake::new(Directory::generate(7, users, groups));
-        let addr = fake.spawn("127.0.0.1:0".parse()?).await?;
-        println!("http://{addr}");
-        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
-        return Ok(());
-    }
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--serve-fake",
-            "--users",
-            &users.to_string(),
-            "--groups",
-            &groups.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let base = BufReader::new(child.stdout.take().ok_or("no stdout")?)
-        .lines()
-        .next()
-        .ok_or("the fake did not start")??;
+    let (mut child, base) = common::spawn_fake(users, groups)?;
     let result = run(&base, users, groups).await;
     child.kill().ok();
     result
 }
 
-async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(base: &str, users: usize, groups: usize) -> BenchResult<()> {
     let dir = std::env::temp_dir().join(format!("dirgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut config = Config::defaults();
@@ -112,43 +84,7 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
     let app = core.app.clone();
 
     // Connect the Entra tenant the way an admin would.
-    let new = connect::NewIntegration {
-        kind: DirectoryKind::EntraId,
-        name: "Bench".into(),
-        auto_assign_devices: false,
-        sync_interval_minutes: None,
-    };
-    let (integration, auth_url) =
-        connect::add(&db, &Admin::cli(), &app.services.oauth(), new).await?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let back = http
-        .get(format!(
-            "{auth_url}&fake_account=admin@contoso.example&fake_decision=accept"
-        ))
-        .send()
-        .await?;
-    let location = url::Url::parse(back.headers()["location"].to_str()?)?;
-    let get = |k: &str| {
-        location
-            .query_pairs()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.into_owned())
-    };
-    let callback = connect::Callback {
-        state: get("state").unwrap_or_default(),
-        code: get("code"),
-        ..Default::default()
-    };
-    let integration = connect::complete(
-        &db,
-        &dirgate::auth::Actor::cli(),
-        &app.services.oauth(),
-        callback,
-    )
-    .await
-    .unwrap_or(integration);
+    let integration = common::connect_entra(&db, &app).await?;
     println!(
         "database: {}",
         if url.starts_with("postgres") {
@@ -224,38 +160,8 @@ async fn run(base: &str, users: usize, groups: usize) -> Result<(), Box<dyn std:
     }
 
     let timed_sync = |label: &'static str| {
-        let app = app.clone();
-        let db = db.clone();
-        async move {
-            let started = Instant::now();
-            let run = app
-                .sync
-                .request(IntegrationId(integration.id), SyncTrigger::Manual)
-                .await?;
-            loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let now = entity::sync_run::Entity::find_by_id(run.id)
-                    .one(&db)
-                    .await?
-                    .ok_or("run gone")?;
-                if !matches!(now.status, SyncRunStatus::Queued | SyncRunStatus::Running) {
-                    let secs = started.elapsed().as_secs_f64();
-                    println!(
-                        "{label}: {secs:.2} s, {:?}; created {} updated {} removed {} groups {} (pages {}){}",
-                        now.status,
-                        now.users_created,
-                        now.users_updated,
-                        now.users_removed,
-                        now.groups_created,
-                        now.pages_read,
-                        now.error
-                            .map(|e| format!(" error: {e}"))
-                            .unwrap_or_default()
-                    );
-                    return Ok::<f64, Box<dyn std::error::Error>>(secs);
-                }
-            }
-        }
+        let (app, db) = (app.clone(), db.clone());
+        async move { common::timed_sync(&app, &db, integration.id, label).await }
     };
     let full = timed_sync("full sync").await?;
     println!("peak RSS after the full sync: {:.0} MB", peak_rss_mb());

@@ -1,0 +1,147 @@
+//! What the benchmarks share: the fake directory in a child process (so the figures are
+//! dirgate's own), an Entra integration connected the way an admin would, and a sync waited
+//! for.
+
+#![allow(dead_code)]
+
+use dirgate::{
+    App,
+    auth::Admin,
+    directory::{IntegrationId, connect},
+};
+use entity::enums::{DirectoryKind, SyncRunStatus, SyncTrigger};
+use fake_directory::{Directory, Fake};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The value after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// When this process was started as the fake directory (`--serve-fake`), serves it and never
+/// returns.
+pub async fn serve_fake_if_asked() -> BenchResult<()> {
+    if std::env::args().any(|a| a == "--serve-fake") {
+        let fake = Fake::new(Directory::generate(
+            7,
+            arg("--users", 0),
+            arg("--groups", 0),
+        ));
+        let addr = fake.spawn("127.0.0.1:0".parse()?).await?;
+        println!("http://{addr}");
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    }
+    Ok(())
+}
+
+/// The fake directory in a child process (this executable with `--serve-fake`), and its URL.
+pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--serve-fake",
+            "--users",
+            &users.to_string(),
+            "--groups",
+            &groups.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let base = BufReader::new(child.stdout.take().ok_or("no stdout")?)
+        .lines()
+        .next()
+        .ok_or("the fake did not start")??;
+    Ok((child, base))
+}
+
+/// Adds an Entra integration and signs in as the fake tenant's admin.
+pub async fn connect_entra(
+    db: &DatabaseConnection,
+    app: &App,
+) -> BenchResult<entity::integration::Model> {
+    let new = connect::NewIntegration {
+        kind: DirectoryKind::EntraId,
+        name: "Bench".into(),
+        auto_assign_devices: false,
+        sync_interval_minutes: None,
+    };
+    let (integration, auth_url) =
+        connect::add(db, &Admin::cli(), &app.services.oauth(), new).await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let back = http
+        .get(format!(
+            "{auth_url}&fake_account=admin@contoso.example&fake_decision=accept"
+        ))
+        .send()
+        .await?;
+    let location = url::Url::parse(back.headers()["location"].to_str()?)?;
+    let get = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let callback = connect::Callback {
+        state: get("state").unwrap_or_default(),
+        code: get("code"),
+        ..Default::default()
+    };
+    Ok(connect::complete(
+        db,
+        &dirgate::auth::Actor::cli(),
+        &app.services.oauth(),
+        callback,
+    )
+    .await
+    .unwrap_or(integration))
+}
+
+/// Asks for a sync and waits for it; prints what it did under `label` and returns seconds.
+pub async fn timed_sync(
+    app: &App,
+    db: &DatabaseConnection,
+    integration: i64,
+    label: &str,
+) -> BenchResult<f64> {
+    let started = Instant::now();
+    let run = app
+        .sync
+        .request(IntegrationId(integration), SyncTrigger::Manual)
+        .await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = entity::sync_run::Entity::find_by_id(run.id)
+            .one(db)
+            .await?
+            .ok_or("run gone")?;
+        if !matches!(now.status, SyncRunStatus::Queued | SyncRunStatus::Running) {
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{label}: {secs:.2} s, {:?}; created {} updated {} removed {} groups {} (pages {}){}",
+                now.status,
+                now.users_created,
+                now.users_updated,
+                now.users_removed,
+                now.groups_created,
+                now.pages_read,
+                now.error
+                    .map(|e| format!(" error: {e}"))
+                    .unwrap_or_default()
+            );
+            return Ok(secs);
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The GraphQL read path, side by side with PostGraphile 5 on the same PostgreSQL tables.
+//!
+//! Builds the data set through dirgate (a 100,000-user Entra directory synced from the fake
+//! directory, 5,000 groups, ~100,000 memberships, 20,000 devices each assigned to a user),
+//! serves dirgate's real HTTP router in this process, starts PostGraphile 5 on the same
+//! database (installed with npm into `target/pgl` the first time, with `graphile.config.mjs`
+//! and `polyfill.mjs` beside this file), and loads both with `wrk` (the Debian package), shape
+//! by shape, alternating short rounds; prints req/s and p50/p99 of each and the ratio.
+//!
+//! ```sh
+//! cargo run --release --example read_bench
+//! cargo run --release --example read_bench -- --connections 64 --rounds 3 --seconds 10 --reuse
+//! ```
+//!
+//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/dirgate_read_bench`) names a
+//! database the benchmark drops and creates, unless `--reuse` finds it filled already.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{BenchResult, arg};
+use dirgate::{
+    Config, Core,
+    auth::Admin,
+    directory::{DeviceId, UserId, devices, tokens},
+};
+use entity::enums::{DevicePlatform, TokenRole};
+use futures_util::StreamExt;
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// The three shapes: dirgate's query and PostGraphile's equivalent.
+const SHAPES: [(&str, &str, &str); 3] = [
+    (
+        "nested devices(50) -> user -> groups",
+        "{ devices(first: 50) { nodes { serialNumber user { email groups { displayName } } } } }",
+        "{ allDevices(first: 50) { nodes { serialNumber directoryUserByUserId { email groupMembershipsByUserId { nodes { directoryGroupByGroupId { displayName } } } } } } }",
+    ),
+    (
+        "flat users(100)",
+        "{ users(first: 100) { nodes { email displayName department } } }",
+        "{ allDirectoryUsers(first: 100) { nodes { email displayName department } } }",
+    ),
+    (
+        "deep groups(20) -> members(20) -> devices",
+        "{ groups(first: 20) { nodes { displayName members(first: 20) { nodes { email devices { serialNumber } } } } } }",
+        "{ allDirectoryGroups(first: 20) { nodes { displayName groupMembershipsByGroupId(first: 20) { nodes { directoryUserByUserId { email devicesByUserId { nodes { serialNumber } } } } } } } }",
+    ),
+];
+
+const PGL_PORT: u16 = 5678;
+
+#[tokio::main]
+async fn main() -> BenchResult<()> {
+    common::serve_fake_if_asked().await?;
+    let users = arg("--users", 100_000);
+    let groups = arg("--groups", 5_000);
+    let device_count = arg("--devices", 20_000);
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dirgate_read_bench".into());
+    let reuse = std::env::args().any(|a| a == "--reuse");
+    let wrk_version = Command::new("wrk").arg("-v").output();
+    if wrk_version.is_err() {
+        return Err("wrk is not installed (Debian: apt-get install wrk)".into());
+    }
+
+    let filled = if reuse { count_devices(&url).await } else { 0 };
+    let dir = std::env::temp_dir().join(format!("dirgate-read-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut config = Config::defaults();
+    config.data_dir = dir.clone();
+    config.database_url = Some(url.clone());
+    // The rate limit guards a shared service; the benchmark measures the read path.
+    config.graphql_requests_per_second = 1_000_000;
+    if filled < device_count as u64 {
+        prepare(&url, &config, users, groups, device_count).await?;
+    } else {
+        println!("reusing {url}: {filled} devices");
+    }
+
+    let db = dirgate::db::connect(&url).await?;
+    let core = Core::start(db.clone(), config)?;
+    let token = tokens::create(&db, &Admin::cli(), "read bench", TokenRole::Viewer)
+        .await?
+        .token;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let dirgate_url = format!("http://{}/graphql", listener.local_addr()?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(dirgate::http::serve(
+        core.app.clone(),
+        listener,
+        stop.clone().cancelled_owned(),
+    ));
+    let mut pgl = start_postgraphile(&url).await?;
+    let pgl_url = format!("http://127.0.0.1:{PGL_PORT}/graphql");
+
+    let result = compare(&dir, &dirgate_url, &token, &pgl_url).await;
+    pgl.kill().ok();
+    pgl.wait().ok();
+    stop.cancel();
+    let _ = server.await;
+    core.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    result
+}
+
+async fn count_devices(url: &str) -> u64 {
+    match dirgate::db::connect(url).await {
+        Ok(db) => entity::device::Entity::find().count(&db).await.unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Drops and creates the database, then fills it through dirgate.
+async fn prepare(
+    url: &str,
+    config: &Config,
+    users: usize,
+    groups: usize,
+    device_count: usize,
+) -> BenchResult<()> {
+    let (server, name) = url
+        .rsplit_once('/')
+        .ok_or("DATABASE_URL names no database")?;
+    let admin = dirgate::db::connect(&format!("{server}/postgres")).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    let db = dirgate::db::connect(url).await?;
+    dirgate::db::migrate(&db).await?;
+
+    let (mut fake, base) = common::spawn_fake(users, groups)?;
+    let mut config = config.clone();
+    config.entra_client_id = "bench".into();
+    config.entra_client_secret = "bench".into();
+    config.entra_login_url = base.clone();
+    config.graph_url = base;
+    let providers = config.provider_settings();
+    let core = Core::with_parts(
+        db.clone(),
+        config,
+        providers,
+        dirgate::crypto::SecretBox::new(&[3; 32]),
+    );
+    let integration = common::connect_entra(&db, &core.app).await?;
+    common::timed_sync(&core.app, &db, integration.id, "full sync").await?;
+    fake.kill().ok();
+
+    // Devices, each assigned to a user, through the directory's own rules.
+    let user_ids: Vec<i64> = entity::directory_user::Entity::find()
+        .select_only()
+        .column(entity::directory_user::Column::Id)
+        .limit(device_count as u64)
+        .into_tuple()
+        .all(&db)
+        .await?;
+    let started = std::time::Instant::now();
+    let admin = Admin::cli();
+    let made = futures_util::stream::iter(user_ids.into_iter().enumerate())
+        .map(|(n, user)| {
+            let (db, admin) = (db.clone(), admin.clone());
+            async move {
+                let device = devices::register(
+                    &db,
+                    &admin,
+                    devices::NewDevice {
+                        serial_number: format!("BENCH{n:06}"),
+                        name: format!("Mac {n}"),
+                        platform: DevicePlatform::Macos,
+                        model: Some("MacBookPro18,3".into()),
+                        os_version: Some("15.1".into()),
+                        enrollment_identity: None,
+                    },
+                )
+                .await?;
+                devices::assign(&db, &admin, DeviceId(device.id), UserId(user)).await
+            }
+        })
+        .buffer_unordered(8)
+        .filter(|r| std::future::ready(r.is_ok()))
+        .count()
+        .await;
+    println!(
+        "{made} devices registered and assigned in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    core.stop().await;
+    db.execute_unprepared("VACUUM ANALYZE").await?;
+    Ok(())
+}
+
+/// Where PostGraphile is installed: `target/pgl` (npm install, the first time).
+fn pgl_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("pgl")
+}
+
+async fn start_postgraphile(url: &str) -> BenchResult<Child> {
+    let dir = pgl_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("graphile.config.mjs"),
+        include_str!("graphile.config.mjs"),
+    )?;
+    std::fs::write(dir.join("polyfill.mjs"), include_str!("polyfill.mjs"))?;
+    if !dir.join("node_modules/postgraphile").exists() {
+        println!("installing PostGraphile 5 into {}", dir.display());
+        let ok = Command::new("npm")
+            .args(["init", "-y"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()?
+            .success()
+            && Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "postgraphile@5"])
+                .current_dir(&dir)
+                .status()?
+                .success();
+        if !ok {
+            return Err("npm install postgraphile@5 failed".into());
+        }
+    }
+    let child = Command::new("node")
+        .args([
+            "--import",
+            "./polyfill.mjs",
+            "node_modules/postgraphile/dist/cli-run.js",
+            "-C",
+            "graphile.config.mjs",
+        ])
+        .current_dir(&dir)
+        .env("PGL_URL", url)
+        .env("NODE_ENV", "production")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        let up = http
+            .post(format!("http://127.0.0.1:{PGL_PORT}/graphql"))
+            .json(&serde_json::json!({ "query": "{ __typename }" }))
+            .send()
+            .await;
+        if up.is_ok_and(|r| r.status().is_success()) {
+            return Ok(child);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("PostGraphile did not start".into())
+}
+
+/// One `wrk` round's figures.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `1.23ms`, `456.00us`, `1.02s` in milliseconds.
+fn millis(text: &str) -> Option<f64> {
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(out: &str) -> Option<Figures> {
+    let mut figures = Figures {
+        rps: f64::NAN,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+    };
+    for line in out.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("Requests/sec:"), Some(n)) => figures.rps = n.parse().ok()?,
+            (Some("50%"), Some(t)) => figures.p50_ms = millis(t)?,
+            (Some("99%"), Some(t)) => figures.p99_ms = millis(t)?,
+            _ => {}
+        }
+    }
+    (!figures.rps.is_nan()).then_some(figures)
+}
+
+/// Runs `wrk` against `url` with `body`; fails when any answer was not a 2xx.
+fn wrk(dir: &Path, url: &str, token: &str, body: &str) -> BenchResult<Figures> {
+    let connections = arg("--connections", 32).to_string();
+    let seconds = format!("{}s", arg("--seconds", 10));
+    let body_file = dir.join("body.json");
+    std::fs::write(&body_file, serde_json::json!({ "query": body }).to_string())?;
+    let script = dir.join("post_auth.lua");
+    std::fs::write(&script, include_str!("post_auth.lua"))?;
+    let out = Command::new("wrk")
+        .args(["-t2", "-c", &connections, "-d", &seconds, "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .env("BODY", &body_file)
+        .env("TOKEN", token)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("Non-2xx") {
+        return Err(format!("{url} answered errors under load:\n{text}").into());
+    }
+    parse_wrk(&text).ok_or_else(|| format!("cannot read wrk's output:\n{text}").into())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Checks both servers answer each shape with data, then alternates rounds.
+async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResult<()> {
+    let http = reqwest::Client::new();
+    for (name, ours, theirs) in SHAPES {
+        for (url, query, auth) in [(dirgate, ours, Some(token)), (pgl, theirs, None)] {
+            let mut request = http.post(url).json(&serde_json::json!({ "query": query }));
+            if let Some(token) = auth {
+                request = request.bearer_auth(token);
+            }
+            let body: serde_json::Value = request.send().await?.json().await?;
+            if body.get("errors").is_some() || body["data"].is_null() {
+                return Err(format!("{name} on {url}: {body}").into());
+            }
+        }
+    }
+    let rounds = arg("--rounds", 3);
+    println!(
+        "wrk -t2 -c{} -d{}s, {rounds} alternating rounds per shape (medians)",
+        arg("--connections", 32),
+        arg("--seconds", 10)
+    );
+    println!(
+        "| shape | dirgate req/s | p50 | p99 | PostGraphile req/s | p50 | p99 | ratio |\n|---|---|---|---|---|---|---|---|"
+    );
+    for (name, ours, theirs) in SHAPES {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            a.push(wrk(dir, dirgate, token, ours)?);
+            b.push(wrk(dir, pgl, "", theirs)?);
+        }
+        let pick = |v: &[Figures], f: fn(&Figures) -> f64| median(v.iter().map(f).collect());
+        let (ar, br) = (pick(&a, |f| f.rps), pick(&b, |f| f.rps));
+        println!(
+            "| {name} | {ar:.0} | {:.1} ms | {:.1} ms | {br:.0} | {:.1} ms | {:.1} ms | {:.2}x |",
+            pick(&a, |f| f.p50_ms),
+            pick(&a, |f| f.p99_ms),
+            pick(&b, |f| f.p50_ms),
+            pick(&b, |f| f.p99_ms),
+            ar / br
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wrk_output_is_read() {
+        let out = "Running 10s test\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%  800.00us\n     99%    1.02s\n  12345 requests in 10.00s\nRequests/sec:   1234.50\n";
+        let f = super::parse_wrk(out).unwrap();
+        assert_eq!((f.rps, f.p50_ms, f.p99_ms), (1234.5, 1.5, 1020.0));
+    }
+}
