@@ -13,6 +13,10 @@
 //! cargo run --release --example scim_bench -- --users 100000 --groups 5000 --bulk
 //! ```
 
+/// The allocator `dirgate` runs with (`src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dirgate::{Config, Core, auth::Admin, directory::scim};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};

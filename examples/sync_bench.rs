@@ -10,6 +10,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+/// The allocator `dirgate` runs with (`src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use common::{BenchResult, arg};
 use dirgate::{
     Config, Core,

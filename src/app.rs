@@ -26,7 +26,10 @@ pub struct App {
     pub events: SyncEvents,
     pub services: Arc<Services>,
     pub sync: SyncHandle,
+    /// The schema with the Guard extension (the WebSocket endpoint parses through it).
     pub schema: graphql::DirgateSchema,
+    /// The same schema without extensions, behind [`App::execute`], which guards first.
+    bare_schema: graphql::DirgateSchema,
     /// The per-token rate limits of the GraphQL and SCIM edges.
     pub limits: Arc<RateLimits>,
 }
@@ -95,7 +98,7 @@ impl Core {
             },
             shutdown.clone(),
         );
-        let schema = graphql::build_schema(
+        let schemas = graphql::build_schemas(
             db.clone(),
             config.clone(),
             events.clone(),
@@ -112,7 +115,8 @@ impl Core {
             events,
             services,
             sync,
-            schema,
+            schema: schemas.guarded,
+            bare_schema: schemas.bare,
             limits,
         };
         Self {
@@ -172,11 +176,22 @@ impl App {
         auth: Authentication,
     ) -> async_graphql::Response {
         use async_graphql::ErrorExtensions;
-        let request = graphql::prepare(request.into(), &self.db, auth);
+        let mut request: async_graphql::Request = request.into();
+        match graphql::limits::bounded_document(&auth, &request.query, &request.variables) {
+            Ok(document) => request.set_parsed_query(document),
+            Err(err) => return async_graphql::Response::from_errors(vec![err]),
+        }
+        let request = graphql::prepare(request, &self.db, auth);
         let seconds = self.config.request_timeout_seconds;
         let budget = std::time::Duration::from_secs(seconds);
-        match tokio::time::timeout(budget, self.schema.execute(request)).await {
-            Ok(response) => response,
+        match tokio::time::timeout(budget, self.bare_schema.execute(request)).await {
+            Ok(mut response) => {
+                response.errors = std::mem::take(&mut response.errors)
+                    .into_iter()
+                    .map(graphql::limits::code_uncoded)
+                    .collect();
+                response
+            }
             Err(_) => {
                 tracing::warn!(
                     seconds,

@@ -10,6 +10,7 @@
 //! ```sh
 //! cargo run --release --example read_bench
 //! cargo run --release --example read_bench -- --connections 64 --rounds 3 --seconds 10 --reuse
+//! cargo run --release --example read_bench -- --reuse --only 1    # the nested shape only
 //! ```
 //!
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/dirgate_read_bench`) names a
@@ -17,6 +18,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+/// The allocator `dirgate` runs with (`src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use common::{BenchResult, arg};
 use dirgate::{
@@ -348,7 +353,11 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResu
     println!(
         "| shape | dirgate req/s | p50 | p99 | PostGraphile req/s | p50 | p99 | ratio |\n|---|---|---|---|---|---|---|---|"
     );
-    for (name, ours, theirs) in SHAPES {
+    let only = arg("--only", 0);
+    for (n, (name, ours, theirs)) in SHAPES.into_iter().enumerate() {
+        if only != 0 && only != n + 1 {
+            continue;
+        }
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             a.push(wrk(dir, dirgate, token, ours)?);

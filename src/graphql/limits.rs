@@ -88,12 +88,10 @@ impl Extension for Guard {
         // async-graphql's own parse step walks every fragment spread in full (its recursion
         // and directive checks), which is exponential in a fragment-doubling document; this
         // hook replaces it, and checks what it checked within the bounds above.
-        authenticated(ctx)?;
-        scan(query)?;
-        let document = parser::parse_query(query).map_err(gql_error::parse_failed)?;
-        check_document(&document)?;
-        check_variables(variables)?;
-        Ok(document)
+        let auth = ctx
+            .data_opt::<Authentication>()
+            .unwrap_or(&Authentication::Missing);
+        bounded_document(auth, query, variables)
     }
 
     async fn validation(
@@ -110,12 +108,36 @@ impl Extension for Guard {
     }
 }
 
-fn authenticated(ctx: &ExtensionContext<'_>) -> ServerResult<()> {
-    ctx.data_opt::<Authentication>()
-        .unwrap_or(&Authentication::Missing)
-        .caller()
-        .map(drop)
-        .map_err(|refused| gql_error::request_error(refused.extend()))
+/// The caller's check, then every bound, then the parsed document: what the Guard does in
+/// place of async-graphql's parse step, and what `App::execute` does before it runs a
+/// request on the schema without extensions.
+pub fn bounded_document(
+    auth: &Authentication,
+    query: &str,
+    variables: &Variables,
+) -> ServerResult<ExecutableDocument> {
+    auth.caller()
+        .map_err(|refused| gql_error::request_error(refused.extend()))?;
+    scan(query)?;
+    let document = parser::parse_query(query).map_err(gql_error::parse_failed)?;
+    check_document(&document)?;
+    check_variables(variables)?;
+    Ok(document)
+}
+
+/// Gives a validation error the code the Guard's validation hook would have given it: for
+/// responses of the schema without extensions, where async-graphql's own errors (validation,
+/// complexity) come back without one.
+pub fn code_uncoded(err: ServerError) -> ServerError {
+    let coded = err
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
+    if coded {
+        err
+    } else {
+        gql_error::validation_failed(err)
+    }
 }
 
 fn exceeded(limit: &'static str, max: usize) -> ServerError {

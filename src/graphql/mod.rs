@@ -32,25 +32,41 @@ fn builder()
     // The depth limit is `limits::Guard`'s: async-graphql's would count introspection's own
     // `ofType` chain and refuse the standard introspection query.
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .extension(limits::Guard)
         .limit_complexity(MAX_COMPLEXITY)
 }
 
-/// The schema with its shared data.
-pub fn build_schema(
+/// The schema, twice, with its shared data. `guarded` carries [`limits::Guard`] as an
+/// extension and serves the WebSocket endpoint, where async-graphql parses each subscription
+/// itself. `bare` has no extension — async-graphql then resolves each field without an
+/// extension layer around it (a boxed future and two registry lookups per field, a few percent
+/// of a nested query's CPU) — and serves only `App::execute`, which applies the same Guard
+/// before it hands over the parsed document.
+pub struct Schemas {
+    pub guarded: DirgateSchema,
+    pub bare: DirgateSchema,
+}
+
+/// The schemas with their shared data.
+pub fn build_schemas(
     db: DatabaseConnection,
     config: Arc<Config>,
     events: SyncEvents,
     services: Arc<Services>,
     sync: crate::sync::SyncHandle,
-) -> DirgateSchema {
-    builder()
-        .data(db)
-        .data(config)
-        .data(events)
-        .data(services)
-        .data(sync)
-        .finish()
+) -> Schemas {
+    let with_data = |builder: async_graphql::SchemaBuilder<_, _, _>| {
+        builder
+            .data(db.clone())
+            .data(config.clone())
+            .data(events.clone())
+            .data(services.clone())
+            .data(sync.clone())
+            .finish()
+    };
+    Schemas {
+        guarded: with_data(builder().extension(limits::Guard)),
+        bare: with_data(builder()),
+    }
 }
 
 /// The schema's SDL, as committed in `schema.graphql`.
