@@ -5,6 +5,7 @@
 use super::{
     Counts, DeltaLinks, Job, ReconcileError, Report,
     groups::{MEMBERSHIP_BATCH, apply_groups_page, apply_members},
+    read_ahead::{cut_short, overlap, read_ahead},
     removal::{Removals, finish},
     store::refresh_statistics,
     users::{Fingerprints, apply_users_page, fingerprints},
@@ -63,30 +64,33 @@ async fn phase_1_users<P: DirectoryProvider>(
     // lag far behind (a plan for 50 rows scanning 100,000), so refresh them as the table
     // doubles.
     let mut analyze_at = 1_000;
-    let mut cursor = None;
-    loop {
-        job.check_stop()?;
-        let page = provider.users_page(cursor).await?;
-        counts.pages_read += 1;
-        let listed: Vec<String> = page.items.iter().map(|u| u.external_id.clone()).collect();
-        touched.extend(apply_users_page(db, integration, page.items, counts, Some(known)).await?);
-        seen.extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
-        if counts.users_created >= analyze_at {
-            refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
-            analyze_at = analyze_at.saturating_mul(2);
-        }
-        (job.progress)(counts);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => {
-                return Ok(UsersRead {
-                    seen,
-                    touched,
-                    link: page.delta_link,
-                });
+    let (mut pages, reader) = read_ahead(|cursor| provider.users_page(cursor));
+    let writer = async {
+        while let Some(page) = pages.recv().await {
+            job.check_stop()?;
+            let page = page?;
+            counts.pages_read += 1;
+            let listed: Vec<String> = page.items.iter().map(|u| u.external_id.clone()).collect();
+            touched
+                .extend(apply_users_page(db, integration, page.items, counts, Some(known)).await?);
+            seen.extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
+            if counts.users_created >= analyze_at {
+                refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
+                analyze_at = analyze_at.saturating_mul(2);
+            }
+            (job.progress)(counts);
+            if page.next.is_none() {
+                return Ok(page.delta_link);
             }
         }
-    }
+        Err(cut_short())
+    };
+    let link = overlap(reader, writer).await?;
+    Ok(UsersRead {
+        seen,
+        touched,
+        link,
+    })
 }
 
 /// What phase 2 read.
@@ -112,36 +116,37 @@ async fn phase_2_groups<P: DirectoryProvider>(
         inline: HashMap::new(),
         link: None,
     };
-    let mut cursor = None;
-    loop {
-        job.check_stop()?;
-        let page = provider.groups_page(cursor).await?;
-        counts.pages_read += 1;
-        for group in &page.items {
-            if read.seen.insert(group.external_id.clone()) {
-                read.order.push(group.external_id.clone());
+    let (mut pages, reader) = read_ahead(|cursor| provider.groups_page(cursor));
+    let writer = async {
+        while let Some(page) = pages.recv().await {
+            job.check_stop()?;
+            let page = page?;
+            counts.pages_read += 1;
+            for group in &page.items {
+                if read.seen.insert(group.external_id.clone()) {
+                    read.order.push(group.external_id.clone());
+                }
+                if let Some(members) = &group.members {
+                    read.inline
+                        .entry(group.external_id.clone())
+                        .or_default()
+                        .extend(
+                            members
+                                .iter()
+                                .filter_map(|ext| known.get(ext).map(|s| s.id)),
+                        );
+                }
             }
-            if let Some(members) = &group.members {
-                read.inline
-                    .entry(group.external_id.clone())
-                    .or_default()
-                    .extend(
-                        members
-                            .iter()
-                            .filter_map(|ext| known.get(ext).map(|s| s.id)),
-                    );
-            }
-        }
-        apply_groups_page(job.db, job.integration, page.items, counts).await?;
-        (job.progress)(counts);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => {
-                read.link = page.delta_link;
-                return Ok(read);
+            apply_groups_page(job.db, job.integration, page.items, counts).await?;
+            (job.progress)(counts);
+            if page.next.is_none() {
+                return Ok(page.delta_link);
             }
         }
-    }
+        Err(cut_short())
+    };
+    read.link = overlap(reader, writer).await?;
+    Ok(read)
 }
 
 /// Phase 3: each listed group's members become exactly those the directory lists (inline, or

@@ -16,6 +16,7 @@
 mod delta;
 mod full;
 mod groups;
+mod read_ahead;
 mod removal;
 mod store;
 #[cfg(test)]
