@@ -2,7 +2,10 @@
 //! or PostgreSQL, chosen by the URL.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use std::time::Duration;
 
 /// Opens a pool on `url`. For SQLite, the file's directory is created (`0700`) when missing,
@@ -58,4 +61,17 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
         return None;
     }
     Some(std::path::PathBuf::from(path))
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the
+/// write lock at once, waiting (the busy timeout) while another connection writes. A deferred
+/// transaction would start as a reader and fail with `SQLITE_BUSY` — an internal error — when
+/// it came to write after another connection's commit (a sync commits page after page). On
+/// PostgreSQL it is a plain `BEGIN`; inside a transaction, a savepoint.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }

@@ -153,7 +153,7 @@ pub async fn add<C: TransactionTrait>(
     if let Some(minutes) = new.sync_interval_minutes {
         integrations::check_sync_interval(minutes)?;
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let at = now();
     let model = integrations::insert_new(
         &txn,
@@ -190,7 +190,7 @@ pub async fn reauthenticate<C: TransactionTrait>(
     oauth_ctx: &OAuthContext<'_>,
     id: IntegrationId,
 ) -> DomainResult<(integration::Model, String)> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = integrations::get(&txn, id).await?;
     if model.kind == DirectoryKind::Scim {
         return Err(DomainError::PushOnlyIntegration);
@@ -292,7 +292,7 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
             format!("an administrator must approve the app, then sign in again ({description})")
         };
         let status = IntegrationStatus::AwaitingAdminApproval;
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         let mut active = integration.into_active_model();
         active.status = Set(status);
         active.status_reason = Set(Some(reason));
@@ -365,7 +365,7 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
             ),
         ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let id = integration.id;
     let mut active = integration.into_active_model();
     active.status = Set(IntegrationStatus::Active);

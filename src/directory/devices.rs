@@ -170,7 +170,7 @@ pub async fn register<C: TransactionTrait>(
 ) -> DomainResult<device::Model> {
     let platform = new.platform;
     let valid = validate(new)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let taken = device::Entity::find()
         .filter(device::Column::SerialNumber.eq(&valid.serial_number))
         .one(&txn)
@@ -273,7 +273,7 @@ pub async fn assign<C: TransactionTrait>(
     device: DeviceId,
     user: UserId,
 ) -> DomainResult<device::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, device).await?;
     let user = users::get(&txn, user).await?;
     if user.status == UserStatus::Archived {
@@ -308,7 +308,7 @@ pub async fn unassign<C: TransactionTrait>(
     admin: &Admin,
     device: DeviceId,
 ) -> DomainResult<device::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, device).await?;
     let previous = model.user_id;
     let mut active = model.into_active_model();
@@ -373,7 +373,7 @@ pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
             let Some(user) = unique_auto_assign_match(db, key).await? else {
                 continue;
             };
-            let txn = db.begin().await?;
+            let txn = crate::db::begin_write(db).await?;
             let at = now();
             let updated = device::Entity::update_many()
                 .col_expr(

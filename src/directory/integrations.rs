@@ -196,7 +196,7 @@ pub async fn rename<C: sea_orm::TransactionTrait>(
 ) -> DomainResult<integration::Model> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, sea_query::Expr};
     let name = validate_name(raw)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, id).await?;
     let taken = integration::Entity::find()
         .filter(integration::Column::NameKey.eq(&name.key))
@@ -259,7 +259,7 @@ pub async fn update_settings<C: sea_orm::TransactionTrait>(
     if let Some(Some(minutes)) = settings.sync_interval_minutes {
         check_sync_interval(minutes)?;
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, id).await?;
     let last_synced_at = model.last_synced_at;
     let mut active = model.into_active_model();
@@ -313,7 +313,7 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
     id: IntegrationId,
     confirm_name: &str,
 ) -> DomainResult<Deleted> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, id).await?;
     check_confirmation(&model, confirm_name)?;
     let super::users::Departed {

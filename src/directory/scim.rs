@@ -59,7 +59,7 @@ pub async fn add<C: TransactionTrait>(
 ) -> DomainResult<(integration::Model, String)> {
     let name = integrations::validate_name(name)?;
     let token = new_token();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let at = now();
     let model = integrations::insert_new(
         &txn,
@@ -94,7 +94,7 @@ pub async fn rotate<C: TransactionTrait>(
     admin: &Admin,
     id: IntegrationId,
 ) -> DomainResult<(integration::Model, String)> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = integrations::get(&txn, id).await?;
     if model.kind != DirectoryKind::Scim {
         return Err(DomainError::invalid(

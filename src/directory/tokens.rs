@@ -54,7 +54,7 @@ pub async fn create<C: TransactionTrait>(
     }
     crate::text::require("name", name, crate::text::Lines::Single, 64)?;
     let secret = random_secret();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = api_token::ActiveModel {
         name: Set(name.to_owned()),
         role: Set(role),
@@ -95,7 +95,7 @@ pub async fn revoke<C: TransactionTrait>(
     admin: &Admin,
     id: i64,
 ) -> DomainResult<api_token::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let model = api_token::Entity::find_by_id(id)
         .one(&txn)
         .await?

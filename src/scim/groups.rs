@@ -112,7 +112,7 @@ pub(super) async fn save_group(
             .unwrap_or_default()
     });
     let db = scim.db();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let wanted: Option<HashSet<i64>> = match &members {
         Some(ids) if !ids.is_empty() => {
             let found: Vec<(i64, String)> = directory_user::Entity::find()

@@ -43,7 +43,6 @@ use entity::{
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
-    TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

@@ -249,7 +249,7 @@ pub(super) async fn save_user(
     let _one_at_a_time = writer.lock().await;
     let db = scim.db();
     let key = match_key(&columns.user_name);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // Across processes sharing a PostgreSQL database: the same, held until the transaction ends.
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         txn.execute_raw(sea_orm::Statement::from_sql_and_values(
@@ -427,7 +427,7 @@ pub(super) async fn delete_user(
 ) -> ScimResult<Response> {
     let row = find_user(scim.db(), i.id, &id).await?;
     check_if_match(&headers, &version_of(row.updated_at))?;
-    let txn = scim.db().begin().await?;
+    let txn = crate::db::begin_write(scim.db()).await?;
     crate::directory::users::remove_or_archive(&txn, &[row.id]).await?;
     txn.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -7,6 +7,7 @@ mod abuse;
 mod architecture;
 mod auth;
 mod cli;
+mod concurrency;
 mod connect;
 mod constraints;
 mod contract;

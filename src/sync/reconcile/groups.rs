@@ -13,9 +13,7 @@ use crate::{
     providers::{ExternalGroup, MemberChange},
 };
 use entity::{directory_group, group_membership, integration};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
 use std::collections::{HashMap, HashSet};
 
 fn group_differs(row: &directory_group::Model, group: &ExternalGroup) -> bool {
@@ -80,7 +78,7 @@ pub(super) async fn apply_groups_page(
     if rows.is_empty() {
         return Ok(());
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     for chunk in in_statements(&txn, 7, rows) {
         directory_group::Entity::insert_many(chunk)
             .on_conflict(
@@ -143,7 +141,7 @@ pub(super) async fn apply_members(
     if gone.is_empty() && new.is_empty() {
         return Ok(());
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     for (group, users) in gone {
         group_membership::Entity::delete_many()
             .filter(group_membership::Column::GroupId.eq(group))
@@ -222,7 +220,7 @@ pub(super) async fn apply_member_changes(
             leaves.push((group_row.id, left));
         }
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     for (group, users) in leaves {
         group_membership::Entity::delete_many()
             .filter(group_membership::Column::GroupId.eq(group))

@@ -7,7 +7,7 @@ use super::{
     store::REMOVAL_BATCH,
 };
 use crate::{directory::users::remove_or_archive, error::DomainResult};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 /// What a complete read found gone.
 #[derive(Debug, Default)]
@@ -67,7 +67,7 @@ async fn remove_users(
     counts: &mut Counts,
 ) -> DomainResult<()> {
     for chunk in missing.chunks(REMOVAL_BATCH) {
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         let departed = remove_or_archive(&txn, chunk).await?;
         txn.commit().await?;
         counts.users_archived += departed.archived as i32;

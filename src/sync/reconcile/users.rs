@@ -17,7 +17,7 @@ use crate::{
 use entity::{directory_user, enums::UserStatus, integration, user_alias};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, TransactionTrait,
+    QuerySelect, QueryTrait, Set,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -356,7 +356,7 @@ pub(super) async fn apply_users_page(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let written = upsert_users(&txn, rows).await?;
     let ids: HashMap<&str, i64> = written
         .iter()
