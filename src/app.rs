@@ -181,10 +181,19 @@ impl App {
             Ok(document) => request.set_parsed_query(document),
             Err(err) => return async_graphql::Response::from_errors(vec![err]),
         }
-        let request = graphql::prepare(request, &self.db, auth);
+        let (request, loaders) = graphql::prepare(request, &self.db, auth);
         let seconds = self.config.request_timeout_seconds;
         let budget = std::time::Duration::from_secs(seconds);
-        match tokio::time::timeout(budget, self.bare_schema.execute(request)).await {
+        // The request's batches run in this task, polled after its fields: see `graphql::gate`.
+        let driver = loaders.driver();
+        let run = async {
+            tokio::select! {
+                biased;
+                response = self.bare_schema.execute(request) => response,
+                () = driver => unreachable!("the driver never ends by itself"),
+            }
+        };
+        match tokio::time::timeout(budget, run).await {
             Ok(mut response) => {
                 response.errors = std::mem::take(&mut response.errors)
                     .into_iter()

@@ -66,6 +66,12 @@ impl Loaders {
         self.gate.enter()
     }
 
+    /// Runs this request's waves in the caller's task: poll it after the request's future
+    /// (see `App::execute`), until the request is done.
+    pub fn driver(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.gate.driver()
+    }
+
     /// Turns caching off (for long-lived subscriptions, which must see fresh rows).
     pub fn disable_cache(&self) {
         self.loader.enable_all_cache(false);

@@ -74,9 +74,13 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-/// Adds what one request needs: who is calling, and a fresh loader.
-pub fn prepare(request: Request, db: &DatabaseConnection, auth: Authentication) -> Request {
-    request
-        .data(auth)
-        .data(Arc::new(loaders::for_request(db.clone())))
+/// Adds what one request needs: who is calling, and a fresh loader, which is also returned
+/// (its driver runs the request's batches).
+pub fn prepare(
+    request: Request,
+    db: &DatabaseConnection,
+    auth: Authentication,
+) -> (Request, Arc<loaders::Loaders>) {
+    let loaders = Arc::new(loaders::for_request(db.clone()));
+    (request.data(auth).data(loaders.clone()), loaders)
 }

@@ -32,6 +32,58 @@ const NESTED: &str = r#"query($n: Int!) {
 
 on_both_databases!(nested_query_statement_count_does_not_grow_with_page_size);
 
+/// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
+mod on_the_server_runtime {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        concurrent_requests_each_run_the_statements_of_one(Fixture::sqlite().await).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let fx = Fixture::postgres().await;
+        let guard = fx.guard();
+        concurrent_requests_each_run_the_statements_of_one(fx).await;
+        guard.drop_schema().await;
+    }
+}
+
+async fn concurrent_requests_each_run_the_statements_of_one(fx: Fixture) {
+    let contoso = fx.integration("Contoso").create().await;
+    fx.bulk(&contoso, 250, 220).await;
+    let auth = fx.viewer().await;
+    // Background work starting with the app (the event bus names its channel) runs now, not
+    // inside a measured request.
+    fx.ok(&auth, NESTED, json!({ "n": 1 })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut alone = Vec::new();
+    for n in [10, 200] {
+        fx.reset_statements();
+        fx.ok(&auth, NESTED, json!({ "n": n })).await;
+        alone.push(fx.statements());
+    }
+    assert!(
+        alone[0].abs_diff(alone[1]) <= 1,
+        "page size 10 vs 200: {alone:?}"
+    );
+    let one = alone[0].min(alone[1]);
+    fx.reset_statements();
+    let requests = (0..4).map(|_| fx.ok(&auth, NESTED, json!({ "n": 200 })));
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["users"]["edges"].as_array().unwrap().len() == 200)
+    );
+    let together = fx.statements();
+    assert!(
+        together <= 4 * (one + 1),
+        "four requests side by side run at most four times the statements of one: {together} vs {one}"
+    );
+}
+
 async fn nested_query_statement_count_does_not_grow_with_page_size(fx: Fixture) {
     let contoso = fx.integration("Contoso").create().await;
     fx.bulk(&contoso, 250, 220).await;
@@ -61,8 +113,10 @@ async fn nested_query_statement_count_does_not_grow_with_page_size(fx: Fixture) 
         );
         counts.push(statements);
     }
-    assert_eq!(
-        counts[0], counts[1],
+    // A wave's timing may add or save one statement (a relation's keys landing in one wave
+    // or the next); what must not happen is growth with the page size.
+    assert!(
+        counts[0].abs_diff(counts[1]) <= 1,
         "statements at page size 10 vs 200: {counts:?}"
     );
     assert!(
