@@ -97,6 +97,11 @@ pub struct Config {
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
 
+    /// Log format: `text` (colour only on a terminal) or `json` (one object per line, for log
+    /// collectors).
+    #[arg(long, env = "DIRGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
     /// Key for secrets at rest (refresh tokens): 32 bytes, base64. Default: generated on first
     /// start into DATA_DIR/secret.key (mode 0600). Processes sharing a database need the same key.
     #[arg(
@@ -203,6 +208,7 @@ impl Config {
             max_page_size: 500,
             max_body_bytes: 1 << 20,
             log: "info".into(),
+            log_format: LogFormat::Text,
             sync_interval_minutes: 240,
             full_sync_hours: 24,
             sync_lease_seconds: 60,
@@ -270,4 +276,13 @@ impl Config {
             None => format!("http://{}", self.listen),
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colour only when standard error is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }

@@ -291,3 +291,46 @@ async fn demo_walkthrough_connects_an_integration() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Logs written to a pipe: text without colour escapes, or JSON objects line by line.
+#[test]
+fn cli_logs_to_a_pipe_are_plain_text_or_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("logs.db").display());
+    let run = |format: &str| {
+        let out = Command::new(BIN)
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .env("DIRGATE_DATA_DIR", dir.path())
+            .env("DIRGATE_LOG", "debug")
+            .env("DIRGATE_LOG_FORMAT", format)
+            .output()
+            .expect("run dirgate");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = run("text");
+    assert!(!text.trim().is_empty(), "migrate logs at debug level");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI escapes in a pipe: {text:?}"
+    );
+    let json = run("json");
+    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(
+            value["level"].is_string() && value["timestamp"].is_string(),
+            "{value}"
+        );
+    }
+    let refused = Command::new(BIN)
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .env("DIRGATE_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "an unknown format is refused");
+}
