@@ -33,7 +33,44 @@ use tokio::net::TcpListener;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
 };
+
+/// The longest request id kept from a client.
+const MAX_REQUEST_ID: usize = 64;
+
+/// A client's `x-request-id` is kept only when it is 1–64 letters, digits, `-`, `_` or `.`:
+/// anything else (which would reach the logs as written) is dropped and replaced by a UUID.
+async fn refuse_odd_request_ids(mut request: axum::extract::Request, next: Next) -> Response {
+    let odd = request.headers().get("x-request-id").is_some_and(|v| {
+        let v = v.as_bytes();
+        v.is_empty()
+            || v.len() > MAX_REQUEST_ID
+            || !v
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if odd {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
+/// The span of one request: its id, method and path (not the query string).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
 
 /// Builds the router for `app`.
 pub fn router(app: App) -> Router {
@@ -45,7 +82,21 @@ pub fn router(app: App) -> Router {
         .route("/oauth/callback", get(oauth_callback))
         .merge(crate::scim::router(app.clone()).with_state(()))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
-        .layer(middleware::from_fn(typed_errors));
+        .layer(middleware::from_fn(typed_errors))
+        // Outermost (the last layer added): every request gets an id (`x-request-id`, kept
+        // when the client sent a well-formed one), answered back, and carried by every log
+        // line of the request.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
+                ),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(refuse_odd_request_ids));
     let origins: Vec<HeaderValue> = app
         .config
         .cors_origins

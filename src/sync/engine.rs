@@ -70,9 +70,12 @@ struct Running {
 impl Running {
     fn spawn(&mut self, deps: &SyncDeps, run: sync_run::Model, confirmed: bool) {
         let stop = self.stops.child_token();
-        let handle = self
-            .tasks
-            .spawn(execute(deps.clone(), run.clone(), confirmed, stop));
+        // Every log line of the run carries its run and integration ids.
+        let span = tracing::info_span!("sync_run", run = run.id, integration = run.integration_id);
+        let handle = self.tasks.spawn(tracing::Instrument::instrument(
+            execute(deps.clone(), run.clone(), confirmed, stop),
+            span,
+        ));
         self.by_integration
             .insert(run.integration_id, (run.id, handle));
     }

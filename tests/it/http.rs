@@ -428,3 +428,45 @@ async fn http_4xx_bodies_are_graphql_json() {
     assert_eq!(res.status(), 401, "GET needs a token too");
     assert!(res.headers().contains_key("www-authenticate"));
 }
+
+#[tokio::test]
+async fn http_every_answer_carries_a_request_id_and_odd_ones_are_replaced() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let client = reqwest::Client::new();
+    let id_of = |res: &reqwest::Response| {
+        res.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // None sent: a UUID comes back, a different one each time, on errors too.
+    let first = client.get(server.url("/healthz")).send().await.unwrap();
+    let second = client
+        .post(server.url("/graphql"))
+        .json(&json!({ "query": "{ users { totalCount } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 401);
+    let (a, b) = (id_of(&first).unwrap(), id_of(&second).unwrap());
+    assert!(uuid::Uuid::parse_str(&a).is_ok() && uuid::Uuid::parse_str(&b).is_ok());
+    assert_ne!(a, b);
+    // A well-formed one is kept.
+    let kept = client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "lb-7f3a.01_x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&kept).as_deref(), Some("lb-7f3a.01_x"));
+    // Anything that would reach the logs as written is replaced.
+    for odd in ["a b", "x\"y", &"a".repeat(65), "ümlaut", ""] {
+        let res = client
+            .get(server.url("/healthz"))
+            .header("x-request-id", odd)
+            .send()
+            .await
+            .unwrap();
+        let id = id_of(&res).unwrap();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{odd:?} -> {id:?}");
+    }
+}
