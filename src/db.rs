@@ -75,3 +75,9 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
     })
     .await
 }
+
+/// How many of this binary's migrations the database has not applied (readiness: a process
+/// of a newer version waits for `dirgate migrate`).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.len())
+}

@@ -79,6 +79,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/oauth/callback", get(oauth_callback))
         .merge(crate::scim::router(app.clone()).with_state(()))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
@@ -441,6 +442,26 @@ fn callback_page(status: StatusCode, title: &str, message: &str) -> Response {
         m = escape(message)
     );
     (status, Html(body)).into_response()
+}
+
+/// Ready to serve: the database answers and holds every migration this binary knows (a load
+/// balancer keeps traffic away until then). 503 with the reason otherwise.
+async fn readyz(State(app): State<App>) -> impl IntoResponse {
+    let unavailable = |body: serde_json::Value| (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    match crate::db::pending_migrations(&app.db).await {
+        Ok(0) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
+        Ok(pending) => unavailable(serde_json::json!({
+            "status": "migrations pending",
+            "pending": pending,
+        })),
+        Err(err) => {
+            tracing::error!(error = %err, "readiness check: database unreachable");
+            unavailable(serde_json::json!({ "status": "database unreachable" }))
+        }
+    }
 }
 
 async fn healthz(State(app): State<App>) -> impl IntoResponse {

@@ -470,3 +470,34 @@ async fn http_every_answer_carries_a_request_id_and_odd_ones_are_replaced() {
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{odd:?} -> {id:?}");
     }
 }
+
+#[tokio::test]
+async fn http_readyz_is_ready_only_with_every_migration_applied() {
+    use sea_orm::ConnectionTrait;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let server = Server::start(backend, Config::defaults()).await;
+        let res = reqwest::get(server.url("/readyz")).await.unwrap();
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert_eq!(res.json::<Value>().await.unwrap()["status"], "ready");
+        // The newest migration forgotten: a process of this version is not ready.
+        server
+            .fx
+            .db
+            .execute_unprepared(
+                "DELETE FROM seaql_migrations WHERE version = (SELECT MAX(version) FROM seaql_migrations)",
+            )
+            .await
+            .unwrap();
+        let res = reqwest::get(server.url("/readyz")).await.unwrap();
+        assert_eq!(res.status(), 503, "{backend:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "migrations pending");
+        assert_eq!(body["pending"], 1);
+        // Liveness is another matter: the process and its database are up.
+        let res = reqwest::get(server.url("/healthz")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let guard = server.fx.guard();
+        drop(server);
+        guard.drop_schema().await;
+    }
+}
