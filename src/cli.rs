@@ -89,8 +89,12 @@ impl From<RoleArg> for TokenRole {
 
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     init_tracing(&cli.config.log, cli.config.log_format);
+    if let Err(err) = cli.config.read_secret_files() {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -278,6 +278,55 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Fills each secret setting left empty from the file named by `<VAR>_FILE`, the
+    /// convention of container platforms (Docker and Kubernetes secrets): `DATABASE_URL_FILE`,
+    /// `DIRGATE_ENCRYPTION_KEY_FILE`, `DIRGATE_ENTRA_CLIENT_SECRET_FILE`,
+    /// `DIRGATE_GOOGLE_CLIENT_SECRET_FILE`. The file's trailing line break is dropped. Setting
+    /// both `<VAR>` and `<VAR>_FILE` is refused; a value given as a flag wins (flags for secrets
+    /// are discouraged: they show in the process list).
+    pub fn read_secret_files(&mut self) -> Result<(), String> {
+        const SECRETS: [&str; 4] = [
+            "DATABASE_URL",
+            "DIRGATE_ENCRYPTION_KEY",
+            "DIRGATE_ENTRA_CLIENT_SECRET",
+            "DIRGATE_GOOGLE_CLIENT_SECRET",
+        ];
+        for var in SECRETS {
+            if std::env::var_os(var).is_some() && std::env::var_os(format!("{var}_FILE")).is_some()
+            {
+                return Err(format!(
+                    "{var} and {var}_FILE are both set; set one of them"
+                ));
+            }
+        }
+        fn from_file(var: &str) -> Result<Option<String>, String> {
+            let Some(path) = std::env::var_os(format!("{var}_FILE")) else {
+                return Ok(None);
+            };
+            let path = std::path::PathBuf::from(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {var}_FILE ({}): {e}", path.display()))?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        if self.database_url.is_none() {
+            self.database_url = from_file("DATABASE_URL")?;
+        }
+        if self.encryption_key.is_none() {
+            self.encryption_key = from_file("DIRGATE_ENCRYPTION_KEY")?;
+        }
+        if self.entra_client_secret.is_empty() {
+            self.entra_client_secret =
+                from_file("DIRGATE_ENTRA_CLIENT_SECRET")?.unwrap_or_default();
+        }
+        if self.google_client_secret.is_empty() {
+            self.google_client_secret =
+                from_file("DIRGATE_GOOGLE_CLIENT_SECRET")?.unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {

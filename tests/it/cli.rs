@@ -334,3 +334,45 @@ fn cli_logs_to_a_pipe_are_plain_text_or_json_lines() {
         .unwrap();
     assert!(!refused.status.success(), "an unknown format is refused");
 }
+
+/// Secrets from files (`<VAR>_FILE`), as container platforms mount them.
+#[test]
+fn cli_reads_secrets_from_var_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-file.db");
+    let url_file = dir.path().join("database_url");
+    std::fs::write(&url_file, format!("sqlite://{}?mode=rwc\n", db.display())).unwrap();
+    let run = |envs: &[(&str, &std::path::Path)], plain: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("migrate")
+            .env_remove("DATABASE_URL")
+            .env("DIRGATE_DATA_DIR", dir.path())
+            .env("DIRGATE_LOG", "warn");
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        for (k, v) in plain {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let out = run(&[("DATABASE_URL_FILE", &url_file)], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        db.exists(),
+        "the URL came from the file (its line break dropped)"
+    );
+    // Both the variable and its file: refused, saying why.
+    let out = run(
+        &[("DATABASE_URL_FILE", &url_file)],
+        &[("DATABASE_URL", "sqlite::memory:")],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both set"));
+    // A file that cannot be read: refused, naming the variable.
+    let missing = dir.path().join("missing");
+    let out = run(&[("DIRGATE_ENCRYPTION_KEY_FILE", &missing)], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DIRGATE_ENCRYPTION_KEY_FILE"));
+}
