@@ -6,12 +6,12 @@ use super::{
     context::ContextExt,
     ids::{self, kinds},
     types::{
-        Device, DevicePlatform, DirectoryKind, Group, Integration, IntegrationStatus, Node,
-        SyncRun, User, UserStatus,
+        AuditEvent, Device, DevicePlatform, DirectoryKind, Group, Integration, IntegrationStatus,
+        Node, SyncRun, User, UserStatus,
     },
 };
 use crate::directory::{
-    DeviceId, GroupId, IntegrationId, SyncRunId, UserId, devices, groups, integrations,
+    DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, groups, integrations,
     page::PageArgs, sync_runs, users,
 };
 use crate::error::{DomainError, DomainResult};
@@ -30,6 +30,17 @@ pub struct UserFilter {
     pub assigned: Option<bool>,
     /// Case-insensitive text in the display name, user name or email.
     pub search: Option<String>,
+}
+
+/// Which audit events to list. All given conditions must hold.
+#[derive(InputObject, Default)]
+pub struct AuditEventFilter {
+    /// Only this action (a mutation's name, e.g. `renameIntegration`).
+    pub action: Option<String>,
+    /// Only events about this object (its global id).
+    pub target_id: Option<ID>,
+    /// Only events at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Which groups to list.
@@ -318,6 +329,47 @@ impl Query {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::DEVICE, "id")?;
         Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device))
+    }
+
+    /// The audit log, newest first: every mutation, who made it, on what, and when. ADMIN
+    /// tokens only (FORBIDDEN otherwise).
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AuditEventFilter>,
+    ) -> Result<Conn<AuditEvent>> {
+        ctx.admin()?;
+        let args = page_args(ctx, first, after.as_deref())?;
+        let filter = filter.unwrap_or_default();
+        let filter = audit::AuditFilter {
+            action: filter.action,
+            target: filter
+                .target_id
+                .map(|id| ids::decode_any(&id, "filter.targetId"))
+                .transpose()?,
+            since: filter.since,
+        };
+        let page = {
+            let _busy = ctx.loaders().busy();
+            audit::list(ctx.db(), &filter, args).await?
+        };
+        let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
+        let totals = Totals::lazy(move || {
+            let (db, filter, busy) = (db.clone(), filter.clone(), loaders.busy());
+            async move {
+                let _busy = busy;
+                audit::count(&db, &filter).await
+            }
+        });
+        Ok(connection::build(
+            page,
+            args.after,
+            |m| m.id,
+            AuditEvent,
+            totals,
+        ))
     }
 
     /// One sync run; null when it does not exist.

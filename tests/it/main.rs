@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod architecture;
+mod audit;
 mod auth;
 mod cli;
 mod concurrency;

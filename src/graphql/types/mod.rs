@@ -1,6 +1,7 @@
 //! The GraphQL object types. Each wraps a database model (never exposes it directly) and
 //! loads its relations through the request's loader.
 
+mod audit;
 mod device;
 mod enums;
 mod group;
@@ -9,6 +10,7 @@ mod node;
 mod sync_run;
 mod user;
 
+pub use audit::AuditEvent;
 pub use device::{Device, DeviceAssignment};
 pub use enums::*;
 pub use group::Group;
