@@ -255,6 +255,7 @@ impl Config {
             retry: RetryPolicy::default(),
             entra_page_size: 999,
             google_page_size: 500,
+            max_page_bytes: crate::providers::MAX_PAGE_BYTES,
         }
     }
 

@@ -2,8 +2,9 @@
 //! with retries: throttling (429, Google quota 403s) waits for `Retry-After` or backs off and
 //! does not fail; 5xx, connection failures, a connection cut mid-body and a body that is not
 //! the promised JSON are retried a bounded number of times (one budget for all of them), after
-//! which an unreadable body is `Malformed`, naming the URL; a 401 is retried once after a
-//! refresh; a refused refresh is `NeedsReauth`.
+//! which an unreadable body is `Malformed`, naming the URL; a body past `max_page_bytes` is
+//! `Malformed` at once, never read whole; a 401 is retried once after a refresh; a refused
+//! refresh is `NeedsReauth`.
 
 use super::{ProviderError, Settings, oauth};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -150,9 +151,19 @@ impl Session {
             if status.is_success() {
                 // Reading a page is an idempotent GET: a connection cut mid-body or a page
                 // that does not parse is read again, within the budget of a 5xx.
-                let parsed = match response.bytes().await {
+                let parsed = match read_capped(response, self.settings.max_page_bytes).await {
                     Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("the body could not be read: {e}")),
+                    Err(BodyError::TooBig) => {
+                        return Err(ProviderError::Malformed {
+                            provider: self.provider(),
+                            url: url.to_owned(),
+                            detail: format!(
+                                "the page is larger than {} bytes",
+                                self.settings.max_page_bytes
+                            ),
+                        });
+                    }
+                    Err(BodyError::Cut(e)) => Err(format!("the body could not be read: {e}")),
                 };
                 match parsed {
                     Ok(value) => return Ok(value),
@@ -173,7 +184,11 @@ impl Session {
             }
             let retry_after =
                 retry_after(response.headers()).map(|d| d.min(policy.max_retry_after));
-            let body = response.text().await.unwrap_or_default();
+            // An error body is read for its code and message only: a bounded prefix.
+            let body = read_capped(response, MAX_ERROR_BODY_BYTES)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             let reason = ErrorBody::parse(&body);
             let http_error = |detail: String| ProviderError::Http {
                 provider: self.provider(),
@@ -239,6 +254,33 @@ impl Session {
             return Err(http_error(reason.message));
         }
     }
+}
+
+/// The most of an error answer's body read (its JSON code and message come first).
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// Why a body was not read whole.
+enum BodyError {
+    /// Past the cap (announced by `Content-Length`, or found while reading).
+    TooBig,
+    /// The connection failed mid-body.
+    Cut(reqwest::Error),
+}
+
+/// Reads a response body of at most `max` bytes, chunk by chunk, so a provider (or whatever
+/// answers at its URL) cannot make dirgate hold more than that.
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooBig);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Cut)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooBig);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `Retry-After` in seconds (the form Graph and Google send).

@@ -215,7 +215,14 @@ pub struct ProviderSettings {
     pub entra_page_size: u32,
     /// Page size asked of the Directory API for users (`maxResults`, 1–500).
     pub google_page_size: u32,
+    /// The largest response body read from a provider ([`MAX_PAGE_BYTES`] by default): a
+    /// bigger one is refused as malformed, not read into memory.
+    pub max_page_bytes: usize,
 }
+
+/// A page of 999 Graph users or 500 Google users with every field selected is a few
+/// megabytes; anything past this is not a page.
+pub const MAX_PAGE_BYTES: usize = 32 << 20;
 
 /// A shared HTTP client for the providers: no redirects followed, timeouts set.
 pub fn http_client() -> reqwest::Client {

@@ -315,6 +315,28 @@ async fn a_page_cut_or_garbled_is_read_again_within_the_retry_budget() {
 }
 
 #[tokio::test]
+async fn a_page_past_the_size_cap_is_refused_without_being_read_or_retried() {
+    let server = FakeServer::start(50, 1).await;
+    let mut settings = server.settings();
+    settings.max_page_bytes = 1024;
+    let client = google_client(&server, settings).await;
+    let route = "/admin/directory/v1/users";
+    let before = server.fake.requests(route);
+    match client.users_page(None).await {
+        Err(ProviderError::Malformed { url, detail, .. }) => {
+            assert!(url.contains(route));
+            assert!(detail.contains("larger than 1024 bytes"), "{detail}");
+        }
+        other => panic!("expected Malformed: {other:?}"),
+    }
+    assert_eq!(
+        server.fake.requests(route) - before,
+        1,
+        "a page too big is not a transient fault: it is not read again"
+    );
+}
+
+#[tokio::test]
 async fn a_page_unreadable_past_the_budget_is_a_typed_error_naming_the_url() {
     let server = FakeServer::start(10, 1).await;
     let client = google_client(&server, server.settings()).await;

@@ -62,6 +62,7 @@ impl FakeServer {
             },
             entra_page_size: 999,
             google_page_size: 500,
+            max_page_bytes: dirgate::providers::MAX_PAGE_BYTES,
         }
     }
 }
