@@ -148,9 +148,10 @@ async fn relay_notices(
                 None => return,
             },
         };
-        let mut payload = serde_json::to_string(&Notice::Run(run.clone())).unwrap_or_default();
+        let id = run.id;
+        let mut payload = serde_json::to_string(&Notice::Run(run)).unwrap_or_default();
         if payload.len() > MAX_PAYLOAD {
-            payload = serde_json::to_string(&Notice::Id { id: run.id }).unwrap_or_default();
+            payload = serde_json::to_string(&Notice::Id { id }).unwrap_or_default();
         }
         let sent = db
             .execute_raw(Statement::from_sql_and_values(
@@ -160,7 +161,7 @@ async fn relay_notices(
             ))
             .await;
         if let Err(err) = sent {
-            tracing::warn!(run = run.id, error = %err, "cannot announce a sync run");
+            tracing::warn!(run = id, error = %err, "cannot announce a sync run");
         }
     }
 }

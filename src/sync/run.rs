@@ -186,7 +186,7 @@ async fn report_progress(
         if counts.changed().await.is_err() {
             return std::future::pending().await;
         }
-        let now = with_counts(run.clone(), &counts.borrow_and_update().clone());
+        let now = with_counts(run.clone(), &counts.borrow_and_update());
         let written = sync_run::Entity::update_many()
             .col_expr(sync_run::Column::PagesRead, Expr::value(now.pages_read))
             .col_expr(
