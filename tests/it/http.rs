@@ -10,15 +10,19 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 use tokio_util::sync::CancellationToken;
 
 /// A server on a free port, stopped when dropped.
-struct Server {
+pub struct Server {
     addr: SocketAddr,
     stop: CancellationToken,
-    fx: Fixture,
+    pub fx: Fixture,
 }
 
 impl Server {
-    async fn start(backend: Backend, config: Config) -> Self {
-        let fx = Fixture::with_config(backend, config).await;
+    pub async fn start(backend: Backend, config: Config) -> Self {
+        Self::serve(Fixture::with_config(backend, config).await).await
+    }
+
+    /// Serves `fx`'s app.
+    pub async fn serve(fx: Fixture) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
@@ -30,7 +34,7 @@ impl Server {
         Self { addr, stop, fx }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }

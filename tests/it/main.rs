@@ -14,6 +14,7 @@ mod constraints;
 mod contract;
 mod delta;
 mod devices;
+mod graphql_http;
 mod http;
 mod lifecycle;
 mod loaders;

@@ -1,28 +1,28 @@
 //! The HTTP server: `POST/GET /graphql`, `/graphql/ws` (graphql-transport-ws), GraphiQL at
 //! `/`, `/healthz`; CORS for the configured origins, a body size limit, graceful shutdown.
 //!
-//! A request's path: router → [`graphql_post`] reads the bearer token → `App::authenticate`
-//! (no valid token: 401, the document is never read) → the token's rate limit (429) → the
-//! body as one JSON request (else 400) → `App::execute` runs the schema, whose
-//! `graphql::limits::Guard` bounds the document before parsing and validation, within the
-//! request budget → resolvers call `directory::*`. Every 4xx body is GraphQL JSON with
+//! A request's path: router → [`graphql::post`] negotiates the media type (406), reads the
+//! bearer token → `App::authenticate` (no valid token: 401, the document is never read) → the
+//! token's rate limit (429) → `Content-Type` (415) → the body as one JSON request (else 400) →
+//! `App::execute` bounds the document (`graphql::limits`) and runs the schema within the
+//! request budget → resolvers call `directory::*` → the answer's status and body follow
+//! GraphQL over HTTP ([`graphql`]). Every 4xx body is GraphQL JSON with
 //! `extensions.code` ([`typed_errors`] converts the framework's plain-text ones).
+
+pub mod graphql;
 
 use crate::{
     app::App,
     auth::bearer_token,
     error::DomainError,
-    graphql::{Authentication, error as gql_error, limits, loaders},
+    graphql::{Authentication, error as gql_error, loaders},
 };
-use async_graphql::{
-    ErrorExtensions, Response as GqlResponse, ServerError, http::GraphiQLSource, parser,
-};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Json, Router,
-    body::Bytes,
-    extract::{RawQuery, State, WebSocketUpgrade},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::{State, WebSocketUpgrade},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -76,7 +76,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 pub fn router(app: App) -> Router {
     let mut router = Router::new()
         .route("/", get(graphiql))
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -136,118 +136,6 @@ async fn graphiql() -> Html<String> {
     )
 }
 
-/// The token of an `Authorization: Bearer` header; `Err` for a header of another shape.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let refused = DomainError::Unauthenticated("the Authorization header must be `Bearer <token>`");
-    let value = value.to_str().map_err(|_| refused.clone())?;
-    bearer_token(value).map(Some).ok_or(refused)
-}
-
-async fn authenticate(app: &App, headers: &HeaderMap) -> Authentication {
-    match bearer(headers) {
-        Ok(token) => app.authenticate(token).await,
-        Err(err) => Authentication::Refused(err),
-    }
-}
-
-/// A GraphQL answer made outside execution: `status` and `{"errors": [err]}`.
-fn graphql_error(status: StatusCode, err: ServerError) -> Response {
-    let body = GqlResponse::from_errors(vec![err]);
-    (status, Json(body)).into_response()
-}
-
-/// What every GraphQL request passes before its document is read: a valid token (else 401,
-/// and the document is never parsed) and the token's rate limit (else 429 with Retry-After).
-async fn admit(app: &App, headers: &HeaderMap) -> Result<Authentication, Response> {
-    let auth = authenticate(app, headers).await;
-    let caller = auth.caller().map_err(|refused| {
-        let err = gql_error::request_error(refused.extend());
-        unauthorized(graphql_error(StatusCode::UNAUTHORIZED, err))
-    })?;
-    if let Some(token) = caller.actor().token_id()
-        && let Err(wait) = app.limits.graphql(token)
-    {
-        let err = gql_error::request_error(DomainError::RateLimited.extend());
-        let mut response = graphql_error(StatusCode::TOO_MANY_REQUESTS, err);
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(crate::ratelimit::retry_after_secs(wait)),
-        );
-        return Err(response);
-    }
-    Ok(auth)
-}
-
-fn unauthorized(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"dirgate\""),
-    );
-    response
-}
-
-fn bad_request(message: impl Into<String>) -> Response {
-    graphql_error(
-        StatusCode::BAD_REQUEST,
-        gql_error::coded(message, gql_error::BAD_REQUEST),
-    )
-}
-
-async fn graphql_post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let auth = match admit(&app, &headers).await {
-        Ok(auth) => auth,
-        Err(refused) => return refused,
-    };
-    // serde_json stops at 128 levels of nesting: deeper variables are a typed 400, never a
-    // stack overflow; `limits::Guard` then bounds them tighter.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return bad_request("batched requests are not supported; send one operation per request");
-    }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => {
-            return bad_request(format!(
-                "the body must be a JSON object with `query` (and optional `variables`, `operationName`): {err}"
-            ));
-        }
-    };
-    GraphQLResponse::from(app.execute(request, auth).await).into_response()
-}
-
-/// Queries may be sent with GET; mutations only with POST.
-async fn graphql_get(
-    State(app): State<App>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let auth = match admit(&app, &headers).await {
-        Ok(auth) => auth,
-        Err(refused) => return refused,
-    };
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
-        Ok(request) => request,
-        Err(err) => {
-            return bad_request(format!("the query string is not a GraphQL request: {err}"));
-        }
-    };
-    // Bounded before the parser runs; a document over a bound gets its error from `execute`.
-    let is_mutation = limits::scan(&request.query).is_ok()
-        && parser::parse_query(&request.query).is_ok_and(|doc| {
-            doc.operations
-                .iter()
-                .any(|(_, op)| op.node.ty == parser::types::OperationType::Mutation)
-        });
-    if is_mutation {
-        let err = DomainError::invalid("query", "mutations must be sent with POST").extend();
-        let body = GqlResponse::from_errors(vec![gql_error::request_error(err)]);
-        return (StatusCode::METHOD_NOT_ALLOWED, GraphQLResponse::from(body)).into_response();
-    }
-    GraphQLResponse::from(app.execute(request, auth).await).into_response()
-}
-
 /// Plain-text 4xx answers of the framework (a body over the limit, a malformed query string,
 /// a wrong method) become the edge's own error format: SCIM errors under `/scim/`, GraphQL
 /// errors elsewhere.
@@ -280,7 +168,7 @@ async fn typed_errors(request: axum::extract::Request, next: Next) -> Response {
         } else {
             gql_error::BAD_REQUEST
         };
-        graphql_error(status, gql_error::coded(message, code))
+        graphql::Media::Json.refuse(status, gql_error::coded(message, code))
     };
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
