@@ -76,6 +76,7 @@ impl Core {
         secrets: SecretBox,
         schedule: Schedule,
     ) -> Self {
+        crate::metrics::install();
         let services = Arc::new(Services {
             providers: Arc::new(providers),
             http: providers::http_client(),
@@ -176,10 +177,23 @@ impl App {
         auth: Authentication,
     ) -> async_graphql::Response {
         use async_graphql::ErrorExtensions;
+        let started = std::time::Instant::now();
         let mut request: async_graphql::Request = request.into();
+        let operation;
         match graphql::limits::bounded_document(&auth, &request.query, &request.variables) {
-            Ok(document) => request.set_parsed_query(document),
-            Err(err) => return async_graphql::Response::from_errors(vec![err]),
+            Ok(document) => {
+                operation =
+                    graphql::limits::operation_type(&document, request.operation_name.as_deref());
+                request.set_parsed_query(document);
+            }
+            Err(err) => {
+                crate::metrics::graphql_request(
+                    "none",
+                    graphql::error::code_of(&[&err]),
+                    started.elapsed(),
+                );
+                return async_graphql::Response::from_errors(vec![err]);
+            }
         }
         let (request, loaders) = graphql::prepare(request, &self.db, auth);
         let seconds = self.config.request_timeout_seconds;
@@ -193,7 +207,7 @@ impl App {
                 () = driver => unreachable!("the driver never ends by itself"),
             }
         };
-        match tokio::time::timeout(budget, run).await {
+        let response = match tokio::time::timeout(budget, run).await {
             Ok(mut response) => {
                 response.errors = std::mem::take(&mut response.errors)
                     .into_iter()
@@ -211,6 +225,13 @@ impl App {
                     err,
                 )])
             }
-        }
+        };
+        let errors: Vec<_> = response.errors.iter().take(1).collect();
+        crate::metrics::graphql_request(
+            operation,
+            graphql::error::code_of(&errors),
+            started.elapsed(),
+        );
+        response
     }
 }

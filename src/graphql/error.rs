@@ -93,3 +93,43 @@ pub fn request_error(err: async_graphql::Error) -> ServerError {
 pub fn coded(message: impl Into<String>, code: &str) -> ServerError {
     with_code(ServerError::new(message, None), code)
 }
+
+/// The code of the first of `errors` (`ok` when there is none), as the metrics label it.
+pub fn code_of(errors: &[&ServerError]) -> &'static str {
+    let Some(first) = errors.first() else {
+        return "ok";
+    };
+    let code = first
+        .extensions
+        .as_ref()
+        .and_then(|ext| match ext.get("code") {
+            Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+            _ => None,
+        });
+    // A label from a fixed set: a code outside it (none should exist) is counted as `other`.
+    KNOWN_CODES
+        .iter()
+        .find(|known| Some(**known) == code)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Every code an answer can carry.
+const KNOWN_CODES: [&str; 16] = [
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "INVALID_INPUT",
+    "ALREADY_EXISTS",
+    "NAME_TAKEN",
+    "CONFIRMATION_MISMATCH",
+    "PUSH_ONLY_INTEGRATION",
+    "NEEDS_REAUTH",
+    "RATE_LIMITED",
+    "LIMIT_EXCEEDED",
+    "TIMEOUT",
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+    BAD_REQUEST,
+    "INTERNAL",
+];

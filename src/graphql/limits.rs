@@ -390,6 +390,27 @@ fn check_string(field: &str, value: &str) -> ServerResult<()> {
         .map_err(|refusal| gql_error::invalid_argument(field, &format!("`{field}` {refusal}")))
 }
 
+/// The type of the operation `name` selects in `document` (the only one when `name` is
+/// `None`), as the metrics label it: `query`, `mutation`, `subscription`, or `none` when no
+/// operation matches (execution then answers the error).
+pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> &'static str {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let ty = match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| op.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    match ty {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "none",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

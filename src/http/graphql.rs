@@ -136,6 +136,7 @@ impl Media {
     /// A request error made outside execution (refused token, rate limit, not a GraphQL
     /// request): `status` under both media types.
     pub fn refuse(self, status: StatusCode, err: ServerError) -> Response {
+        crate::metrics::graphql_refused(gql_error::code_of(&[&err]));
         let body = serde_json::to_vec(&RequestErrors { errors: &[err] }).unwrap_or_default();
         let mut answer = (status, body).into_response();
         answer
@@ -186,7 +187,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
     bearer_token(value).map(Some).ok_or(refused)
 }
 
-async fn authenticate(app: &App, headers: &HeaderMap) -> Authentication {
+pub(super) async fn authenticate(app: &App, headers: &HeaderMap) -> Authentication {
     match bearer(headers) {
         Ok(token) => app.authenticate(token).await,
         Err(err) => Authentication::Refused(err),
@@ -219,6 +220,7 @@ async fn admit(app: &App, headers: &HeaderMap) -> Result<(Media, Authentication)
     if let Some(token) = caller.actor().token_id()
         && let Err(wait) = app.limits.graphql(token)
     {
+        crate::metrics::rate_limited("graphql");
         let err = gql_error::request_error(DomainError::RateLimited.extend());
         let mut response = media.refuse(StatusCode::TOO_MANY_REQUESTS, err);
         response.headers_mut().insert(

@@ -80,6 +80,7 @@ pub fn router(app: App) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/oauth/callback", get(oauth_callback))
         .merge(crate::scim::router(app.clone()).with_state(()))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
@@ -349,6 +350,43 @@ async fn readyz(State(app): State<App>) -> impl IntoResponse {
             tracing::error!(error = %err, "readiness check: database unreachable");
             unavailable(serde_json::json!({ "status": "database unreachable" }))
         }
+    }
+}
+
+/// Prometheus' text format; needs an API token of any role (`Authorization: Bearer`, which
+/// Prometheus sends with `authorization: {credentials_file: ...}`), since the figures name
+/// integrations and show traffic.
+async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+    if graphql::authenticate(&app, &headers)
+        .await
+        .caller()
+        .is_err()
+    {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            "/metrics needs `Authorization: Bearer <API token>` (any role)\n",
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"dirgate\""),
+        );
+        return response;
+    }
+    match crate::metrics::render(&app.db) {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed in this process\n",
+        )
+            .into_response(),
     }
 }
 

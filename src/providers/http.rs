@@ -60,6 +60,14 @@ impl Session {
     }
 
     /// The provider's name, for errors.
+    /// The `provider` label of this session's metrics.
+    fn metric_label(&self) -> &'static str {
+        match self.kind {
+            DirectoryKind::GoogleWorkspace => "google",
+            _ => "entra",
+        }
+    }
+
     pub fn provider(&self) -> &'static str {
         match self.kind {
             DirectoryKind::GoogleWorkspace => "Google",
@@ -126,6 +134,9 @@ impl Session {
             .build();
         let mut next_delay = || backoff.next().unwrap_or(policy.max_delay);
         let (mut failures, mut throttled, mut refreshed) = (0usize, 0usize, false);
+        let label = self.metric_label();
+        let count = |outcome| crate::metrics::provider_request(label, outcome);
+        let retry = |reason, wait| crate::metrics::provider_retry(label, reason, wait);
         loop {
             let token = self.access_token().await?;
             let mut request = self.http.get(url).bearer_auth(&token);
@@ -135,6 +146,7 @@ impl Session {
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(err) => {
+                    count("unreachable");
                     failures += 1;
                     if failures > policy.max_retries {
                         return Err(ProviderError::Unreachable {
@@ -143,7 +155,9 @@ impl Session {
                             detail: err.to_string(),
                         });
                     }
-                    tokio::time::sleep(next_delay()).await;
+                    let wait = next_delay();
+                    retry("unreachable", wait);
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
             };
@@ -166,8 +180,12 @@ impl Session {
                     Err(BodyError::Cut(e)) => Err(format!("the body could not be read: {e}")),
                 };
                 match parsed {
-                    Ok(value) => return Ok(value),
+                    Ok(value) => {
+                        count("ok");
+                        return Ok(value);
+                    }
                     Err(detail) => {
+                        count("unreadable");
                         failures += 1;
                         if failures > policy.max_retries {
                             return Err(ProviderError::Malformed {
@@ -177,7 +195,9 @@ impl Session {
                             });
                         }
                         tracing::warn!(url, detail, "an unreadable page; reading it again");
-                        tokio::time::sleep(next_delay()).await;
+                        let wait = next_delay();
+                        retry("unreadable", wait);
+                        tokio::time::sleep(wait).await;
                         continue;
                     }
                 }
@@ -190,6 +210,13 @@ impl Session {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
             let reason = ErrorBody::parse(&body);
+            count(if reason.is_throttling(status) {
+                "throttled"
+            } else if status.is_server_error() {
+                "server_error"
+            } else {
+                "client_error"
+            });
             let http_error = |detail: String| ProviderError::Http {
                 provider: self.provider(),
                 url: url.to_owned(),
@@ -216,6 +243,7 @@ impl Session {
                 }
                 *self.access_token.lock().await = None;
                 refreshed = true;
+                retry("token_expired", Duration::ZERO);
                 continue;
             }
             if reason.is_throttling(status) {
@@ -227,6 +255,7 @@ impl Session {
                     )));
                 }
                 let wait = retry_after.unwrap_or_else(&mut next_delay);
+                retry("throttled", wait);
                 tracing::info!(url, ?wait, "throttled by the provider; waiting");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -248,7 +277,9 @@ impl Session {
                         reason.message
                     )));
                 }
-                tokio::time::sleep(retry_after.unwrap_or_else(&mut next_delay)).await;
+                let wait = retry_after.unwrap_or_else(&mut next_delay);
+                retry("server_error", wait);
+                tokio::time::sleep(wait).await;
                 continue;
             }
             return Err(http_error(reason.message));

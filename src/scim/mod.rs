@@ -235,6 +235,7 @@ pub fn router(app: App) -> Router {
         .route(&format!("{BASE}/.search"), post(search_all))
         .route(&format!("{BASE}/{{*rest}}"), any(unknown_endpoint))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(measure))
         .with_state(state)
 }
 
@@ -268,6 +269,7 @@ async fn authenticate(
         return ScimError::unauthorized().into_response();
     };
     if let Err(wait) = scim.app.limits.scim(model.id) {
+        crate::metrics::rate_limited("scim");
         let mut err = ScimError::new(
             StatusCode::TOO_MANY_REQUESTS,
             None,
@@ -276,8 +278,38 @@ async fn authenticate(
         err.retry_after = Some(crate::ratelimit::retry_after_secs(wait));
         return err.into_response();
     }
+    let id = model.id;
     request.extensions_mut().insert(model);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(Authenticated(id));
+    response
+}
+
+/// The integration a SCIM request authenticated as, left on its response for [`measure`].
+#[derive(Clone, Copy)]
+struct Authenticated(i64);
+
+/// Counts every SCIM request by method, status and integration (only one whose token was
+/// valid: an unauthenticated request cannot mint labels) and times it.
+async fn measure(request: Request, next: Next) -> Response {
+    let method = match *request.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::DELETE => "DELETE",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let integration = response.extensions().get::<Authenticated>().map(|a| a.0);
+    crate::metrics::scim_request(
+        method,
+        response.status().as_u16(),
+        integration,
+        started.elapsed(),
+    );
+    response
 }
 
 impl Scim {

@@ -17,7 +17,7 @@ use crate::{
     services::Services,
 };
 use entity::{
-    enums::{DirectoryKind, IntegrationStatus, SyncRunStatus},
+    enums::{DirectoryKind, IntegrationStatus, SyncRunStatus, SyncTrigger},
     integration, sync_run,
 };
 use sea_orm::{
@@ -83,19 +83,27 @@ pub(super) async fn execute(
             return;
         }
     };
+    let started = std::time::Instant::now();
     let (progress, mut reported) = watch::channel(Counts::default());
-    let outcome = {
-        let heartbeat = heartbeat(&deps, run.id, &stop);
-        tokio::pin!(heartbeat);
-        let report = report_progress(&deps, &run, reported.clone());
-        tokio::pin!(report);
-        let sync = sync(&deps, &run, confirmed, &progress, &stop);
-        tokio::pin!(sync);
-        loop {
-            tokio::select! {
-                outcome = &mut sync => break outcome,
-                () = &mut heartbeat => {}
-                () = &mut report => {}
+    let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await;
+    let provider = integration
+        .as_ref()
+        .map_or("unknown", |i| provider_label(i.kind));
+    let outcome = match &integration {
+        Err(err) => Err(ReconcileError::Domain(err.clone())),
+        Ok(integration) => {
+            let heartbeat = heartbeat(&deps, run.id, &stop);
+            tokio::pin!(heartbeat);
+            let report = report_progress(&deps, &run, reported.clone());
+            tokio::pin!(report);
+            let sync = sync(&deps, integration, confirmed, &progress, &stop);
+            tokio::pin!(sync);
+            loop {
+                tokio::select! {
+                    outcome = &mut sync => break outcome,
+                    () = &mut heartbeat => {}
+                    () = &mut report => {}
+                }
             }
         }
     };
@@ -164,8 +172,56 @@ pub(super) async fn execute(
         error = run.error.as_deref().unwrap_or_default(),
         "sync run finished"
     );
+    crate::metrics::sync_run(&figures(&run, provider, started.elapsed()));
     if let Err(err) = save(&deps, run).await {
         tracing::error!(error = %err, "cannot save a sync run");
+    }
+}
+
+/// The `provider` label of a kind's metrics.
+fn provider_label(kind: DirectoryKind) -> &'static str {
+    match kind {
+        DirectoryKind::EntraId => "entra",
+        DirectoryKind::GoogleWorkspace => "google",
+        DirectoryKind::Scim => "scim",
+    }
+}
+
+/// A finished run's figures for `crate::metrics::sync_run`.
+fn figures(
+    run: &sync_run::Model,
+    provider: &'static str,
+    elapsed: std::time::Duration,
+) -> crate::metrics::RunFigures {
+    let n = |v: i32| u64::try_from(v).unwrap_or(0);
+    crate::metrics::RunFigures {
+        provider,
+        trigger: match run.trigger {
+            SyncTrigger::Initial => "initial",
+            SyncTrigger::Scheduled => "scheduled",
+            SyncTrigger::Manual => "manual",
+        },
+        outcome: match run.status {
+            SyncRunStatus::Succeeded => "succeeded",
+            SyncRunStatus::Held => "held",
+            SyncRunStatus::Cancelled => "cancelled",
+            _ => "failed",
+        },
+        elapsed,
+        pages_read: n(run.pages_read),
+        users: [
+            ("created", n(run.users_created)),
+            ("updated", n(run.users_updated)),
+            ("suspended", n(run.users_suspended)),
+            ("archived", n(run.users_archived)),
+            ("restored", n(run.users_restored)),
+            ("removed", n(run.users_removed)),
+        ],
+        groups: [
+            ("created", n(run.groups_created)),
+            ("updated", n(run.groups_updated)),
+            ("removed", n(run.groups_removed)),
+        ],
     }
 }
 
@@ -264,13 +320,12 @@ async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
 /// the outcome (R5).
 async fn sync(
     deps: &SyncDeps,
-    run: &sync_run::Model,
+    integration: &integration::Model,
     confirmed: bool,
     progress: &watch::Sender<Counts>,
     stop: &CancellationToken,
 ) -> Result<(Outcome, Vec<i64>), ReconcileError> {
-    let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await?;
-    let result = read_and_apply(deps, &integration, confirmed, progress, stop).await;
+    let result = read_and_apply(deps, integration, confirmed, progress, stop).await;
     let next =
         deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
     let mut update = integration::Entity::update_many()

@@ -18,6 +18,7 @@ mod graphql_http;
 mod http;
 mod lifecycle;
 mod loaders;
+mod metrics;
 mod processes;
 mod providers;
 mod queries;
