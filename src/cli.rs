@@ -298,6 +298,7 @@ async fn demo(
     println!("  sign in there as admin@contoso.example or admin@fabrikam.example");
     println!("  database:            {}", redact(&config.database_url()));
     println!("admin token: {}", token.token);
+    config.graphiql_token = Some(token.token.clone());
     run_server(Core::start(db, config)?, listener).await
 }
 

@@ -102,6 +102,11 @@ pub struct Config {
     #[arg(long, env = "DIRGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// A token GraphiQL's headers pane opens with: set by `dirgate demo` to its admin token,
+    /// never by a flag (a token in a page for every visitor only suits a local demo).
+    #[arg(skip)]
+    pub graphiql_token: Option<String>,
+
     /// Key for secrets at rest (refresh tokens): 32 bytes, base64. Default: generated on first
     /// start into DATA_DIR/secret.key (mode 0600). Processes sharing a database need the same key.
     #[arg(
@@ -209,6 +214,7 @@ impl Config {
             max_body_bytes: 1 << 20,
             log: "info".into(),
             log_format: LogFormat::Text,
+            graphiql_token: None,
             sync_interval_minutes: 240,
             full_sync_hours: 24,
             sync_lease_seconds: 60,

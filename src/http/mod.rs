@@ -9,6 +9,7 @@
 //! GraphQL over HTTP ([`graphql`]). Every 4xx body is GraphQL JSON with
 //! `extensions.code` ([`typed_errors`] converts the framework's plain-text ones).
 
+pub mod graphiql;
 pub mod graphql;
 
 use crate::{
@@ -17,7 +18,6 @@ use crate::{
     error::DomainError,
     graphql::{Authentication, error as gql_error, loaders},
 };
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Json, Router,
@@ -74,8 +74,13 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// Builds the router for `app`.
 pub fn router(app: App) -> Router {
+    let page = match &app.config.graphiql_token {
+        Some(token) => graphiql::Page::with_token(token),
+        None => graphiql::Page::new(),
+    };
     let mut router = Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(move || async move { page.response() }))
+        .route("/graphiql/{version}/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
@@ -125,16 +130,6 @@ pub async fn serve(
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("dirgate")
-            .finish(),
-    )
 }
 
 /// Plain-text 4xx answers of the framework (a body over the limit, a malformed query string,

@@ -195,9 +195,47 @@ async fn http_health_and_graphiql_need_no_token() {
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
     let res = reqwest::get(server.url("/")).await.unwrap();
     assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
     let page = res.text().await.unwrap();
     assert!(page.to_lowercase().contains("graphiql"));
     assert!(page.contains("/graphql/ws"));
+    assert!(
+        !page.contains("unpkg") && !page.contains("https://"),
+        "nothing from elsewhere"
+    );
+    // Every asset the page names is served from the binary, with a long cache.
+    let assets: Vec<&str> = page
+        .split('"')
+        .filter(|s| s.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(assets.len(), 6, "{page}");
+    for asset in &assets {
+        let res = reqwest::get(server.url(asset)).await.unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            kind.starts_with("text/javascript") || kind.starts_with("text/css"),
+            "{asset}: {kind}"
+        );
+        assert!(
+            res.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert!(res.bytes().await.unwrap().len() > 50, "{asset}");
+    }
+    let stale = assets[0].replace(dirgate::http::graphiql::ASSET_VERSION, "0.0.0-old");
+    let res = reqwest::get(server.url(&stale)).await.unwrap();
+    assert_eq!(res.status(), 404, "{stale}");
+    let res = reqwest::get(server.url("/graphiql/x/../../etc/passwd"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
 }
 
 #[tokio::test]
