@@ -8,6 +8,7 @@ mod m20261128_000002_one_run_in_flight;
 mod m20261128_000003_scim_resources;
 mod m20261129_000004_list_order;
 mod m20261129_000005_audit_lookups;
+mod m20261129_000006_sort_orders;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_scim_resources::Migration),
             Box::new(m20261129_000004_list_order::Migration),
             Box::new(m20261129_000005_audit_lookups::Migration),
+            Box::new(m20261129_000006_sort_orders::Migration),
         ]
     }
 }

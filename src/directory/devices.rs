@@ -3,7 +3,8 @@
 
 use super::{
     DeviceId, UserId, audit, match_key, now,
-    page::{self, Direction, Page, PageArgs},
+    order::{KeyValue, Order},
+    page::{self, Page, PageArgs},
     users,
 };
 use crate::{
@@ -63,8 +64,18 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: &DeviceFilter,
     args: PageArgs,
+    order: Order,
+    after_key: Option<KeyValue>,
 ) -> DomainResult<Page<device::Model>> {
-    page::fetch(db, select(filter), device::Column::Id, args, Direction::Asc).await
+    super::order::fetch_sorted(
+        db,
+        select(filter),
+        device::Column::Id,
+        args,
+        order,
+        after_key,
+    )
+    .await
 }
 
 /// How many devices match.

@@ -2,7 +2,8 @@
 
 use super::{
     GroupId, IntegrationId,
-    page::{self, Direction, Page, PageArgs},
+    order::{KeyValue, Order},
+    page::{self, Page, PageArgs},
 };
 use crate::error::{DomainError, DomainResult};
 use entity::directory_group;
@@ -38,13 +39,16 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: &GroupFilter,
     args: PageArgs,
+    order: Order,
+    after_key: Option<KeyValue>,
 ) -> DomainResult<Page<directory_group::Model>> {
-    page::fetch(
+    super::order::fetch_sorted(
         db,
         select(filter),
         directory_group::Column::Id,
         args,
-        Direction::Asc,
+        order,
+        after_key,
     )
     .await
 }

@@ -2,7 +2,8 @@
 
 use super::{
     IntegrationId,
-    page::{self, Direction, Page, PageArgs},
+    order::{KeyValue, Order},
+    page::{self, Page, PageArgs},
 };
 use crate::error::{DomainError, DomainResult};
 use entity::{
@@ -108,13 +109,16 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: IntegrationFilter,
     args: PageArgs,
+    order: Order,
+    after_key: Option<KeyValue>,
 ) -> DomainResult<Page<integration::Model>> {
-    page::fetch(
+    super::order::fetch_sorted(
         db,
         select(filter),
         integration::Column::Id,
         args,
-        Direction::Asc,
+        order,
+        after_key,
     )
     .await
 }

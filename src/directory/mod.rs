@@ -7,6 +7,7 @@ pub mod devices;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
+pub mod order;
 pub mod page;
 pub mod scim;
 pub mod sync_runs;

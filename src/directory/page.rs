@@ -63,7 +63,7 @@ impl<T> Page<T> {
         }
     }
 
-    fn from_overfetch(mut items: Vec<T>, first: u64) -> Self {
+    pub(super) fn from_overfetch(mut items: Vec<T>, first: u64) -> Self {
         let has_next = items.len() as u64 > first;
         items.truncate(first as usize);
         Self { items, has_next }

@@ -4,7 +4,8 @@
 
 use super::{
     GroupId, IntegrationId, UserId,
-    page::{self, Direction, Page, PageArgs},
+    order::{KeyValue, Order},
+    page::{self, Page, PageArgs},
 };
 use crate::error::{DomainError, DomainResult};
 use entity::{device, directory_user, enums::UserStatus, group_membership};
@@ -94,13 +95,16 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: &UserFilter,
     args: PageArgs,
+    order: Order,
+    after_key: Option<KeyValue>,
 ) -> DomainResult<Page<directory_user::Model>> {
-    page::fetch(
+    super::order::fetch_sorted(
         db,
         select(filter),
         directory_user::Column::Id,
         args,
-        Direction::Asc,
+        order,
+        after_key,
     )
     .await
 }

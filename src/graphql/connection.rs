@@ -1,6 +1,6 @@
 //! Relay cursor connections (`edges`, `nodes`, `pageInfo`, `totalCount`) over keyset pages.
 
-use super::ids::IdCursor;
+use super::ids::Cursor;
 use crate::{directory::page::Page, error::DomainResult};
 use async_graphql::{
     Object, OutputType, Result,
@@ -39,9 +39,9 @@ impl Totals {
 }
 
 /// A connection of `Node`s.
-pub type Conn<Node> = Connection<IdCursor, Node, Totals, EmptyFields>;
+pub type Conn<Node> = Connection<Cursor, Node, Totals, EmptyFields>;
 
-/// Turns a page of models into a connection of nodes.
+/// Turns a page of models in id order into a connection of nodes.
 pub fn build<M, N: OutputType>(
     page: Page<M>,
     after: Option<i64>,
@@ -49,11 +49,22 @@ pub fn build<M, N: OutputType>(
     node: impl Fn(M) -> N,
     totals: Totals,
 ) -> Conn<N> {
-    let mut conn = Connection::with_additional_fields(after.is_some(), page.has_next, totals);
+    build_with(page, after.is_some(), |m| Cursor::Id(id(m)), node, totals)
+}
+
+/// Turns a page of models into a connection of nodes, each with the cursor `cursor` gives.
+pub fn build_with<M, N: OutputType>(
+    page: Page<M>,
+    has_previous: bool,
+    cursor: impl Fn(&M) -> Cursor,
+    node: impl Fn(M) -> N,
+    totals: Totals,
+) -> Conn<N> {
+    let mut conn = Connection::with_additional_fields(has_previous, page.has_next, totals);
     conn.edges.extend(
         page.items
             .into_iter()
-            .map(|m| Edge::new(IdCursor(id(&m)), node(m))),
+            .map(|m| Edge::new(cursor(&m), node(m))),
     );
     conn
 }

@@ -1,6 +1,9 @@
-//! Opaque global ids (`base64url("Type:id")`) and cursors (`base64url("c:id")`).
+//! Opaque global ids (`base64url("Type:id")`) and cursors ([`Cursor`]).
 
-use crate::error::{DomainError, DomainResult};
+use crate::{
+    directory::order::{KeyValue, Order, SortKey},
+    error::{DomainError, DomainResult},
+};
 use async_graphql::{ID, connection::CursorType};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
@@ -45,39 +48,121 @@ pub fn decode(id: &ID, kind: &'static str, field: &'static str) -> DomainResult<
     Ok(raw)
 }
 
-/// A position in a list ordered by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdCursor(pub i64);
+/// A position in a list: `base64url("c:<id>")` in a list by creation, and
+/// `base64url("k:" + JSON [order, key, id])` in a list sorted by a key, where `order` names
+/// the key and direction (a cursor only resumes the order it came from) and `key` is the
+/// item's sort key (text, an RFC 3339 time, or null for a missing time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Id(i64),
+    Keyed {
+        order: String,
+        key: Option<String>,
+        id: i64,
+    },
+}
 
-impl CursorType for IdCursor {
+/// The longest cursor decoded.
+const MAX_CURSOR: usize = 2048;
+
+impl CursorType for Cursor {
     type Error = DomainError;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
         let invalid = || DomainError::invalid("after", "`after` is not a valid cursor");
+        if s.len() > MAX_CURSOR {
+            return Err(invalid());
+        }
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let id = text
-            .strip_prefix("c:")
-            .and_then(|raw| raw.parse::<i64>().ok())
-            .ok_or_else(invalid)?;
-        Ok(Self(id))
+        if let Some(raw) = text.strip_prefix("c:") {
+            return raw.parse::<i64>().map(Cursor::Id).map_err(|_| invalid());
+        }
+        let raw = text.strip_prefix("k:").ok_or_else(invalid)?;
+        let (order, key, id): (String, Option<String>, i64) =
+            serde_json::from_str(raw).map_err(|_| invalid())?;
+        Ok(Cursor::Keyed { order, key, id })
     }
 
     fn encode_cursor(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("c:{}", self.0))
+        match self {
+            Cursor::Id(id) => URL_SAFE_NO_PAD.encode(format!("c:{id}")),
+            Cursor::Keyed { order, key, id } => {
+                let json = serde_json::to_string(&(order, key, id)).unwrap_or_default();
+                URL_SAFE_NO_PAD.encode(format!("k:{json}"))
+            }
+        }
     }
 }
 
-/// Decodes an optional `after` argument.
+impl Cursor {
+    /// The cursor of the item `id` whose sort key under `order` is `key` (`None`: a list by
+    /// creation).
+    pub fn of(order: Order, key: Option<KeyValue>, id: i64) -> Self {
+        match key {
+            None => Cursor::Id(id),
+            Some(key) => Cursor::Keyed {
+                order: order_tag(order),
+                key: match key {
+                    KeyValue::Text(text) => Some(text),
+                    KeyValue::Time(time) => time.map(|t| t.to_rfc3339()),
+                },
+                id,
+            },
+        }
+    }
+}
+
+fn order_tag(order: Order) -> String {
+    format!("{:?}:{:?}", order.key, order.dir)
+}
+
+/// Decodes an optional `after` argument of a list by creation.
 pub fn decode_after(after: Option<&str>) -> DomainResult<Option<i64>> {
-    after
-        .map(|s| IdCursor::decode_cursor(s).map(|c| c.0))
-        .transpose()
+    Ok(decode_sorted_after(after, Order::default())?.map(|(id, _)| id))
+}
+
+/// Decodes an optional `after` argument of a list in `order`: the id and, for a keyed
+/// order, the key of the item to resume after. A cursor of another order is `INVALID_INPUT`.
+pub fn decode_sorted_after(
+    after: Option<&str>,
+    order: Order,
+) -> DomainResult<Option<(i64, Option<KeyValue>)>> {
+    let Some(after) = after else {
+        return Ok(None);
+    };
+    let other = || {
+        DomainError::invalid(
+            "after",
+            "`after` is a cursor of a list in another order; start again without it",
+        )
+    };
+    match Cursor::decode_cursor(after)? {
+        Cursor::Id(id) if order.key == SortKey::Created => Ok(Some((id, None))),
+        Cursor::Keyed {
+            order: tag,
+            key,
+            id,
+        } if order.key != SortKey::Created && tag == order_tag(order) => {
+            let value = if order.key.is_time() {
+                let time = key
+                    .map(|k| chrono::DateTime::parse_from_rfc3339(&k))
+                    .transpose()
+                    .map_err(|_| DomainError::invalid("after", "`after` is not a valid cursor"))?;
+                KeyValue::Time(time.map(|t| t.with_timezone(&chrono::Utc)))
+            } else {
+                KeyValue::Text(key.ok_or_else(other)?)
+            };
+            Ok(Some((id, Some(value))))
+        }
+        _ => Err(other()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::page::Direction;
 
     #[test]
     fn global_id_round_trips_and_checks_type() {
@@ -101,8 +186,42 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        let c = IdCursor(7).encode_cursor();
-        assert_eq!(IdCursor::decode_cursor(&c).unwrap(), IdCursor(7));
-        assert!(IdCursor::decode_cursor("nope").is_err());
+        let c = Cursor::Id(7).encode_cursor();
+        assert_eq!(Cursor::decode_cursor(&c).unwrap(), Cursor::Id(7));
+        assert!(Cursor::decode_cursor("nope").is_err());
+        let by_name = Order {
+            key: SortKey::UserDisplayName,
+            dir: Direction::Desc,
+        };
+        let c = Cursor::of(by_name, Some(KeyValue::Text("ada \"x\"".into())), 9).encode_cursor();
+        assert_eq!(
+            decode_sorted_after(Some(&c), by_name).unwrap(),
+            Some((9, Some(KeyValue::Text("ada \"x\"".into()))))
+        );
+        let other = Order {
+            dir: Direction::Asc,
+            ..by_name
+        };
+        assert!(
+            decode_sorted_after(Some(&c), other).is_err(),
+            "another direction"
+        );
+        assert!(
+            decode_sorted_after(Some(&c), Order::default()).is_err(),
+            "by creation"
+        );
+        let id = Cursor::Id(3).encode_cursor();
+        assert!(decode_sorted_after(Some(&id), by_name).is_err());
+        let synced = Order {
+            key: SortKey::IntegrationLastSynced,
+            dir: Direction::Asc,
+        };
+        let never = Cursor::of(synced, Some(KeyValue::Time(None)), 4).encode_cursor();
+        assert_eq!(
+            decode_sorted_after(Some(&never), synced).unwrap(),
+            Some((4, Some(KeyValue::Time(None))))
+        );
+        let long = "a".repeat(MAX_CURSOR + 1);
+        assert!(Cursor::decode_cursor(&long).is_err());
     }
 }

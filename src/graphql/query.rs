@@ -6,13 +6,16 @@ use super::{
     context::ContextExt,
     ids::{self, kinds},
     types::{
-        AuditEvent, Device, DevicePlatform, DirectoryKind, Group, Integration, IntegrationStatus,
-        Node, SyncRun, User, UserStatus,
+        AuditEvent, Device, DeviceOrder, DevicePlatform, DirectoryKind, Group, GroupOrder,
+        Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User, UserOrder,
+        UserStatus,
     },
 };
 use crate::directory::{
     DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, groups, integrations,
-    page::PageArgs, sync_runs, users,
+    order::{self, KeyValue, Order},
+    page::PageArgs,
+    sync_runs, users,
 };
 use crate::error::{DomainError, DomainResult};
 use async_graphql::{Context, ID, InputObject, Object, Result};
@@ -144,6 +147,18 @@ fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<&str>) -> Doma
     PageArgs::new(first, ids::decode_after(after)?, ctx.config().max_page_size)
 }
 
+/// The page arguments of a list in `order`, and the sort key of the item `after` names.
+fn sorted_args(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<&str>,
+    order: Order,
+) -> DomainResult<(PageArgs, Option<KeyValue>)> {
+    let (after, key) = ids::decode_sorted_after(after, order)?.unzip();
+    let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+    Ok((args, key.flatten()))
+}
+
 /// Every read of the API. Needs an API token (ADMIN or VIEWER).
 pub struct Query;
 
@@ -181,7 +196,7 @@ impl Query {
         Ok(node)
     }
 
-    /// The integrations, oldest first.
+    /// The integrations, in `orderBy` order (by default oldest first).
     async fn integrations(
         &self,
         ctx: &Context<'_>,
@@ -189,16 +204,18 @@ impl Query {
         after: Option<String>,
         kind: Option<DirectoryKind>,
         status: Option<IntegrationStatus>,
+        order_by: Option<IntegrationOrder>,
     ) -> Result<Conn<Integration>> {
         ctx.caller()?;
-        let args = page_args(ctx, first, after.as_deref())?;
+        let order = IntegrationOrder::domain(order_by);
+        let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = integrations::IntegrationFilter {
             kind: kind.map(Into::into),
             status: status.map(Into::into),
         };
         let page = {
             let _busy = ctx.loaders().busy();
-            integrations::list(ctx.db(), filter, args).await?
+            integrations::list(ctx.db(), filter, args, order, after_key).await?
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -208,10 +225,10 @@ impl Query {
                 integrations::count(&db, filter).await
             }
         });
-        Ok(connection::build(
+        Ok(connection::build_with(
             page,
-            args.after,
-            |m| m.id,
+            args.after.is_some(),
+            |m| ids::Cursor::of(order, order::integration_key(order.key, m), m.id),
             Integration,
             totals,
         ))
@@ -226,20 +243,22 @@ impl Query {
             .map(Integration))
     }
 
-    /// The directory users, oldest first.
+    /// The directory users, in `orderBy` order (by default oldest first).
     async fn users(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
         filter: Option<UserFilter>,
+        order_by: Option<UserOrder>,
     ) -> Result<Conn<User>> {
         ctx.caller()?;
-        let args = page_args(ctx, first, after.as_deref())?;
+        let order = UserOrder::domain(order_by);
+        let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let page = {
             let _busy = ctx.loaders().busy();
-            users::list(ctx.db(), &filter, args).await?
+            users::list(ctx.db(), &filter, args, order, after_key).await?
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -249,7 +268,13 @@ impl Query {
                 users::count(&db, &filter).await
             }
         });
-        Ok(connection::build(page, args.after, |m| m.id, User, totals))
+        Ok(connection::build_with(
+            page,
+            args.after.is_some(),
+            |m| ids::Cursor::of(order, order::user_key(order.key, m), m.id),
+            User,
+            totals,
+        ))
     }
 
     /// One user; null when it does not exist.
@@ -259,20 +284,22 @@ impl Query {
         Ok(found(users::get(ctx.db(), UserId(id)).await)?.map(User))
     }
 
-    /// The directory groups, oldest first.
+    /// The directory groups, in `orderBy` order (by default oldest first).
     async fn groups(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
         filter: Option<GroupFilter>,
+        order_by: Option<GroupOrder>,
     ) -> Result<Conn<Group>> {
         ctx.caller()?;
-        let args = page_args(ctx, first, after.as_deref())?;
+        let order = GroupOrder::domain(order_by);
+        let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let page = {
             let _busy = ctx.loaders().busy();
-            groups::list(ctx.db(), &filter, args).await?
+            groups::list(ctx.db(), &filter, args, order, after_key).await?
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -282,7 +309,13 @@ impl Query {
                 groups::count(&db, &filter).await
             }
         });
-        Ok(connection::build(page, args.after, |m| m.id, Group, totals))
+        Ok(connection::build_with(
+            page,
+            args.after.is_some(),
+            |m| ids::Cursor::of(order, order::group_key(order.key, m), m.id),
+            Group,
+            totals,
+        ))
     }
 
     /// One group; null when it does not exist.
@@ -292,20 +325,22 @@ impl Query {
         Ok(found(groups::get(ctx.db(), GroupId(id)).await)?.map(Group))
     }
 
-    /// The devices, oldest first.
+    /// The devices, in `orderBy` order (by default oldest first).
     async fn devices(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
         filter: Option<DeviceFilter>,
+        order_by: Option<DeviceOrder>,
     ) -> Result<Conn<Device>> {
         ctx.caller()?;
-        let args = page_args(ctx, first, after.as_deref())?;
+        let order = DeviceOrder::domain(order_by);
+        let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let page = {
             let _busy = ctx.loaders().busy();
-            devices::list(ctx.db(), &filter, args).await?
+            devices::list(ctx.db(), &filter, args, order, after_key).await?
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -315,10 +350,10 @@ impl Query {
                 devices::count(&db, &filter).await
             }
         });
-        Ok(connection::build(
+        Ok(connection::build_with(
             page,
-            args.after,
-            |m| m.id,
+            args.after.is_some(),
+            |m| ids::Cursor::of(order, order::device_key(order.key, m), m.id),
             Device,
             totals,
         ))

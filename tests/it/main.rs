@@ -25,4 +25,5 @@ mod queries;
 mod run_state;
 mod scim;
 mod scim_lists;
+mod sorting;
 mod sync;

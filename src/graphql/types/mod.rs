@@ -7,6 +7,7 @@ mod enums;
 mod group;
 mod integration;
 mod node;
+mod order;
 mod sync_run;
 mod user;
 
@@ -16,5 +17,6 @@ pub use enums::*;
 pub use group::Group;
 pub use integration::Integration;
 pub use node::Node;
+pub use order::*;
 pub use sync_run::SyncRun;
 pub use user::User;

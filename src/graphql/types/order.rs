@@ -1,0 +1,98 @@
+//! The `orderBy` inputs of the top-level lists: a field and a direction. The id breaks ties,
+//! so pages never skip or repeat an item; a cursor resumes only the order it came from.
+
+use crate::directory::{
+    order::{Order, SortKey},
+    page::Direction,
+};
+use async_graphql::{Enum, InputObject};
+
+/// Ascending (A to Z, oldest first) or descending.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+impl From<OrderDirection> for Direction {
+    fn from(d: OrderDirection) -> Self {
+        match d {
+            OrderDirection::Asc => Direction::Asc,
+            OrderDirection::Desc => Direction::Desc,
+        }
+    }
+}
+
+/// Declares an order input and its field enum, with each field's domain key.
+macro_rules! order_input {
+    ($(#[$doc:meta])* $input:ident, $field:ident { $($(#[$fdoc:meta])* $variant:ident => $key:ident),+ $(,)? }) => {
+        /// What the list is sorted by.
+        #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+        pub enum $field {
+            $($(#[$fdoc])* $variant),+
+        }
+
+        $(#[$doc])*
+        #[derive(InputObject, Clone, Copy, Debug)]
+        pub struct $input {
+            pub field: $field,
+            #[graphql(default)]
+            pub direction: OrderDirection,
+        }
+
+        impl $input {
+            /// The domain's order; by creation, oldest first, when none is given.
+            pub fn domain(order: Option<Self>) -> Order {
+                order.map_or_else(Order::default, |o| Order {
+                    key: match o.field {
+                        $($field::$variant => SortKey::$key),+
+                    },
+                    dir: o.direction.into(),
+                })
+            }
+        }
+    };
+}
+
+order_input!(
+    /// How to sort `users`: by display name or email (letters A–Z fold case; a user without an
+    /// email sorts first ascending), or by creation.
+    UserOrder, UserOrderField {
+        /// When dirgate created the user.
+        CreatedAt => Created,
+        DisplayName => UserDisplayName,
+        Email => UserEmail,
+    }
+);
+
+order_input!(
+    /// How to sort `groups`.
+    GroupOrder, GroupOrderField {
+        /// When dirgate created the group.
+        CreatedAt => Created,
+        DisplayName => GroupDisplayName,
+    }
+);
+
+order_input!(
+    /// How to sort `devices`.
+    DeviceOrder, DeviceOrderField {
+        /// When the device was registered.
+        CreatedAt => Created,
+        Name => DeviceName,
+        SerialNumber => DeviceSerialNumber,
+    }
+);
+
+order_input!(
+    /// How to sort `integrations`: by name, by creation, or by the last successful sync (never
+    /// synced ones last, in either direction).
+    IntegrationOrder, IntegrationOrderField {
+        /// When the integration was added.
+        CreatedAt => Created,
+        Name => IntegrationName,
+        /// The end of the last successful sync.
+        LastSyncedAt => IntegrationLastSynced,
+    }
+);
