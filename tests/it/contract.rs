@@ -32,11 +32,24 @@ fn keeps(sdl: &str, needle: &str) -> bool {
 
 #[test]
 fn an_added_optional_argument_keeps_a_field() {
-    let sdl = "type Query {\n  users(first: Int, after: String, orderBy: UserOrder): UserConnection!\n}";
-    assert!(keeps(sdl, "users(first: Int, after: String): UserConnection!"));
-    assert!(!keeps(sdl, "users(first: Int, after: String): GroupConnection!"));
-    assert!(!keeps(sdl, "users(first: Int, last: String): UserConnection!"));
-    assert!(!keeps(sdl, "users(first: Int, after: String, filter: UserFilter): UserConnection!"));
+    let sdl =
+        "type Query {\n  users(first: Int, after: String, orderBy: UserOrder): UserConnection!\n}";
+    assert!(keeps(
+        sdl,
+        "users(first: Int, after: String): UserConnection!"
+    ));
+    assert!(!keeps(
+        sdl,
+        "users(first: Int, after: String): GroupConnection!"
+    ));
+    assert!(!keeps(
+        sdl,
+        "users(first: Int, last: String): UserConnection!"
+    ));
+    assert!(!keeps(
+        sdl,
+        "users(first: Int, after: String, filter: UserFilter): UserConnection!"
+    ));
 }
 
 /// The names the contract (docs/rules.md) gives must stay: extending is fine, renaming is not.
