@@ -9,8 +9,9 @@
 //!
 //! Text keys fold ASCII letters only (`lower(x)` on SQLite, `lower(x COLLATE "C")` on
 //! PostgreSQL) and compare by code point, so both databases give the same order. A missing
-//! email sorts as the empty string; an integration never synced sorts after every synced one
-//! in either direction.
+//! value (a user without an email, an integration never synced) sorts before every present
+//! one: first ascending, last descending (`NULLS FIRST`/`NULLS LAST`, spelled out, since the
+//! two databases' defaults differ).
 
 use super::page::{Direction, Page, PageArgs, fetch};
 use crate::error::DomainResult;
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 use entity::{device, directory_group, directory_user, integration};
 use sea_orm::{
     ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    sea_query::{Expr, Order as SqlOrder},
+    sea_query::{Expr, NullOrdering, Order as SqlOrder},
 };
 
 /// What a list is sorted by.
@@ -55,8 +56,9 @@ impl Default for Order {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyValue {
     Text(String),
-    /// A time that may be missing (never synced).
-    Time(Option<DateTime<Utc>>),
+    Time(DateTime<Utc>),
+    /// No value (no email, never synced): before every present one.
+    Missing,
 }
 
 /// ASCII letters folded, everything else as it is: what `lower()` gives on both databases.
@@ -70,6 +72,11 @@ impl SortKey {
         self == SortKey::IntegrationLastSynced
     }
 
+    /// Whether a row may have no value for the key.
+    pub fn is_nullable(self) -> bool {
+        matches!(self, SortKey::UserEmail | SortKey::IntegrationLastSynced)
+    }
+
     /// The key's SQL expression on `backend`, qualified by its table.
     fn sql(self, backend: DbBackend) -> &'static str {
         let pg = backend == DbBackend::Postgres;
@@ -79,7 +86,7 @@ impl SortKey {
                 "lower(\"directory_users\".\"display_name\" COLLATE \"C\")"
             }
             SortKey::UserDisplayName => "lower(\"directory_users\".\"display_name\")",
-            SortKey::UserEmail => "COALESCE(\"directory_users\".\"email_key\", '')",
+            SortKey::UserEmail => "\"directory_users\".\"email_key\"",
             SortKey::GroupDisplayName if pg => {
                 "lower(\"directory_groups\".\"display_name\" COLLATE \"C\")"
             }
@@ -97,7 +104,11 @@ impl SortKey {
 pub fn user_key(key: SortKey, m: &directory_user::Model) -> Option<KeyValue> {
     match key {
         SortKey::UserDisplayName => Some(KeyValue::Text(fold(&m.display_name))),
-        SortKey::UserEmail => Some(KeyValue::Text(m.email_key.clone().unwrap_or_default())),
+        SortKey::UserEmail => Some(
+            m.email_key
+                .clone()
+                .map_or(KeyValue::Missing, KeyValue::Text),
+        ),
         _ => None,
     }
 }
@@ -123,7 +134,9 @@ pub fn device_key(key: SortKey, m: &device::Model) -> Option<KeyValue> {
 pub fn integration_key(key: SortKey, m: &integration::Model) -> Option<KeyValue> {
     match key {
         SortKey::IntegrationName => Some(KeyValue::Text(m.name_key.clone())),
-        SortKey::IntegrationLastSynced => Some(KeyValue::Time(m.last_synced_at)),
+        SortKey::IntegrationLastSynced => {
+            Some(m.last_synced_at.map_or(KeyValue::Missing, KeyValue::Time))
+        }
         _ => None,
     }
 }
@@ -165,29 +178,40 @@ where
         Direction::Asc => (">", SqlOrder::Asc),
         Direction::Desc => ("<", SqlOrder::Desc),
     };
+    let nullable = order.key.is_nullable();
     let mut select = select;
     if let (Some(after), Some(value)) = (args.after, after_key) {
+        let present = |value: sea_orm::Value| {
+            let seek = format!("({key}, {id}) {op} ({p1}, {p2})");
+            // Descending, the missing values come after every present one.
+            let seek = if nullable && order.dir == Direction::Desc {
+                format!("({seek} OR {key} IS NULL)")
+            } else {
+                seek
+            };
+            Expr::cust_with_values(seek, [value, sea_orm::Value::from(after)])
+        };
         select = select.filter(match value {
-            KeyValue::Text(text) => Expr::cust_with_values(
-                format!("({key}, {id}) {op} ({p1}, {p2})"),
-                [sea_orm::Value::from(text), sea_orm::Value::from(after)],
-            ),
-            // A missing time sorts after every present one, in both directions.
-            KeyValue::Time(Some(time)) => Expr::cust_with_values(
-                format!("({key} IS NULL OR ({key}, {id}) {op} ({p1}, {p2}))"),
-                [sea_orm::Value::from(time), sea_orm::Value::from(after)],
-            ),
-            KeyValue::Time(None) => Expr::cust_with_values(
-                format!("({key} IS NULL AND {id} {op} {p1})"),
+            KeyValue::Text(text) => present(text.into()),
+            KeyValue::Time(time) => present(time.into()),
+            // Ascending, the present values come after every missing one.
+            KeyValue::Missing => Expr::cust_with_values(
+                match order.dir {
+                    Direction::Asc => {
+                        format!("(({key} IS NULL AND {id} {op} {p1}) OR {key} IS NOT NULL)")
+                    }
+                    Direction::Desc => format!("({key} IS NULL AND {id} {op} {p1})"),
+                },
                 [sea_orm::Value::from(after)],
             ),
         });
     }
-    if order.key.is_time() {
-        select = select.order_by(Expr::cust(format!("({key} IS NULL)")), SqlOrder::Asc);
-    }
+    let nulls = match order.dir {
+        Direction::Asc => NullOrdering::First,
+        Direction::Desc => NullOrdering::Last,
+    };
     let rows = select
-        .order_by(Expr::cust(key), dir.clone())
+        .order_by_with_nulls(Expr::cust(key), dir.clone(), nulls)
         .order_by(id_col, dir)
         .limit(args.first + 1)
         .all(db)

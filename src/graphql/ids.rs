@@ -105,7 +105,8 @@ impl Cursor {
                 order: order_tag(order),
                 key: match key {
                     KeyValue::Text(text) => Some(text),
-                    KeyValue::Time(time) => time.map(|t| t.to_rfc3339()),
+                    KeyValue::Time(time) => Some(time.to_rfc3339()),
+                    KeyValue::Missing => None,
                 },
                 id,
             },
@@ -144,14 +145,16 @@ pub fn decode_sorted_after(
             key,
             id,
         } if order.key != SortKey::Created && tag == order_tag(order) => {
-            let value = if order.key.is_time() {
-                let time = key
-                    .map(|k| chrono::DateTime::parse_from_rfc3339(&k))
-                    .transpose()
-                    .map_err(|_| DomainError::invalid("after", "`after` is not a valid cursor"))?;
-                KeyValue::Time(time.map(|t| t.with_timezone(&chrono::Utc)))
-            } else {
-                KeyValue::Text(key.ok_or_else(other)?)
+            let bad = || DomainError::invalid("after", "`after` is not a valid cursor");
+            let value = match key {
+                None if order.key.is_nullable() => KeyValue::Missing,
+                None => return Err(bad()),
+                Some(key) if order.key.is_time() => KeyValue::Time(
+                    chrono::DateTime::parse_from_rfc3339(&key)
+                        .map_err(|_| bad())?
+                        .with_timezone(&chrono::Utc),
+                ),
+                Some(key) => KeyValue::Text(key),
             };
             Ok(Some((id, Some(value))))
         }
@@ -216,10 +219,10 @@ mod tests {
             key: SortKey::IntegrationLastSynced,
             dir: Direction::Asc,
         };
-        let never = Cursor::of(synced, Some(KeyValue::Time(None)), 4).encode_cursor();
+        let never = Cursor::of(synced, Some(KeyValue::Missing), 4).encode_cursor();
         assert_eq!(
             decode_sorted_after(Some(&never), synced).unwrap(),
-            Some((4, Some(KeyValue::Time(None))))
+            Some((4, Some(KeyValue::Missing)))
         );
         let long = "a".repeat(MAX_CURSOR + 1);
         assert!(Cursor::decode_cursor(&long).is_err());

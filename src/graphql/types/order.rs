@@ -57,7 +57,7 @@ macro_rules! order_input {
 
 order_input!(
     /// How to sort `users`: by display name or email (letters A–Z fold case; a user without an
-    /// email sorts first ascending), or by creation.
+    /// email sorts first ascending, last descending), or by creation.
     UserOrder, UserOrderField {
         /// When dirgate created the user.
         CreatedAt => Created,
@@ -87,7 +87,7 @@ order_input!(
 
 order_input!(
     /// How to sort `integrations`: by name, by creation, or by the last successful sync (never
-    /// synced ones last, in either direction).
+    /// synced ones first ascending, last descending).
     IntegrationOrder, IntegrationOrderField {
         /// When the integration was added.
         CreatedAt => Created,
