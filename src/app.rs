@@ -87,7 +87,12 @@ impl Core {
         let shutdown = CancellationToken::new();
         // The bus outlives the engine: runs stopped at shutdown announce it.
         let events_stop = CancellationToken::new();
-        let (events, event_tasks) = SyncEvents::start(&db, events_stop.clone());
+        let (events, mut event_tasks) = SyncEvents::start(&db, events_stop.clone());
+        event_tasks.push(tokio::spawn(prune_events(
+            db.clone(),
+            config.event_retention_days,
+            events_stop.clone(),
+        )));
         let (sync, engine) = engine::start(
             SyncDeps {
                 db: db.clone(),
@@ -233,5 +238,26 @@ impl App {
             started.elapsed(),
         );
         response
+    }
+}
+
+/// Drops directory events older than the retention, at start and then hourly, until `stop`.
+async fn prune_events(db: DatabaseConnection, days: u32, stop: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = crate::directory::now() - chrono::Duration::days(days.into());
+        match crate::directory::events::prune(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                pruned = n,
+                days,
+                "directory events past their retention pruned"
+            ),
+            Err(err) => tracing::warn!(error = %err, "cannot prune directory events"),
+        }
     }
 }

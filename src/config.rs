@@ -59,6 +59,12 @@ pub struct Config {
           value_parser = clap::value_parser!(i32).range(15..=43_200))]
     pub sync_interval_minutes: i32,
 
+    /// Days directory change events (`events`, `directoryEvents`) are kept; older ones are
+    /// pruned hourly.
+    #[arg(long, env = "DIRGATE_EVENT_RETENTION_DAYS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub event_retention_days: u32,
+
     /// Hours between full reads of an Entra directory; in between, syncs read changes only
     /// (Graph delta queries).
     #[arg(long, env = "DIRGATE_FULL_SYNC_HOURS", default_value_t = 24, global = true,
@@ -216,6 +222,7 @@ impl Config {
             log_format: LogFormat::Text,
             graphiql_token: None,
             sync_interval_minutes: 240,
+            event_retention_days: 30,
             full_sync_hours: 24,
             sync_lease_seconds: 60,
             scheduler_tick_seconds: 30,

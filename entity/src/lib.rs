@@ -4,6 +4,7 @@
 pub mod api_token;
 pub mod audit_event;
 pub mod device;
+pub mod directory_event;
 pub mod directory_group;
 pub mod directory_user;
 pub mod enums;

@@ -388,6 +388,14 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
         serde_json::json!({ "tenant": model.tenant, "authorizedBy": model.authorized_by, "reauthentication": reauth }),
     )
     .await?;
+    super::events::record(
+        &txn,
+        vec![super::events::NewEvent::integration(
+            "integration.authorized",
+            &model,
+        )],
+    )
+    .await?;
     txn.commit().await?;
     Ok(model)
 }

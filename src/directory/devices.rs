@@ -2,7 +2,9 @@
 //! by enrollment identity (R12).
 
 use super::{
-    DeviceId, UserId, audit, match_key, now,
+    DeviceId, UserId, audit,
+    events::NewEvent,
+    match_key, now,
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
     users,
@@ -224,6 +226,11 @@ pub async fn register<C: TransactionTrait>(
         }),
     )
     .await?;
+    let mut events = vec![NewEvent::device("device.registered", &model)];
+    if model.user_id.is_some() {
+        events.push(NewEvent::device("device.assigned", &model));
+    }
+    super::events::record(&txn, events).await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -309,6 +316,7 @@ pub async fn assign<C: TransactionTrait>(
         serde_json::json!({ "userId": user.id, "previousUserId": previous }),
     )
     .await?;
+    super::events::record(&txn, vec![NewEvent::device("device.assigned", &model)]).await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -336,6 +344,7 @@ pub async fn unassign<C: TransactionTrait>(
         serde_json::json!({ "previousUserId": previous }),
     )
     .await?;
+    super::events::record(&txn, vec![NewEvent::device("device.unassigned", &model)]).await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -416,6 +425,13 @@ pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
                     serde_json::json!({ "userId": user.0, "enrollmentIdentity": found.enrollment_identity }),
                 )
                 .await?;
+                let mut model = found.clone();
+                model.user_id = Some(user.0);
+                model.assignment_source = Some(AssignmentSource::Automatic);
+                model.assigned_at = Some(at);
+                model.updated_at = at;
+                super::events::record(&txn, vec![NewEvent::device("device.assigned", &model)])
+                    .await?;
                 assigned += 1;
             }
             txn.commit().await?;

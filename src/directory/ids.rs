@@ -26,3 +26,10 @@ id_type!(
     /// The id of a sync run row.
     SyncRunId,
 );
+
+/// The API's global id of the object of type `kind` (`User`, `Group`, ...) with database id
+/// `id`: `base64url("Type:id")`. The GraphQL layer and the event payloads share it.
+pub fn global_id(kind: &str, id: i64) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
+}

@@ -42,10 +42,19 @@ pub async fn insert_new<C: ConnectionTrait>(
     }
     model.name = sea_orm::Set(name.display.clone());
     model.name_key = sea_orm::Set(name.key);
-    model
+    let model = model
         .insert(db)
         .await
-        .map_err(|e| name_taken(e, &name.display))
+        .map_err(|e| name_taken(e, &name.display))?;
+    super::events::record(
+        db,
+        vec![super::events::NewEvent::integration(
+            "integration.created",
+            &model,
+        )],
+    )
+    .await?;
+    Ok(model)
 }
 
 /// Shortest and longest per-integration sync interval (R5).
@@ -237,6 +246,14 @@ pub async fn rename<C: sea_orm::TransactionTrait>(
         serde_json::json!({ "from": old, "to": model.name }),
     )
     .await?;
+    super::events::record(
+        &txn,
+        vec![super::events::NewEvent::integration(
+            "integration.renamed",
+            &model,
+        )],
+    )
+    .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -334,6 +351,14 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
         "deleteIntegration",
         Some(super::audit::Target::new("Integration", model.id)),
         serde_json::json!({ "name": model.name, "usersRemoved": removed, "usersRetained": retained }),
+    )
+    .await?;
+    super::events::record(
+        &txn,
+        vec![super::events::NewEvent::integration(
+            "integration.deleted",
+            &model,
+        )],
     )
     .await?;
     txn.commit().await?;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod connect;
 pub mod devices;
+pub mod events;
 pub mod groups;
 pub mod ids;
 pub mod integrations;

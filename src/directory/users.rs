@@ -4,6 +4,7 @@
 
 use super::{
     GroupId, IntegrationId, UserId,
+    events::NewEvent,
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
 };
@@ -195,6 +196,11 @@ pub async fn remove_or_archive<C: ConnectionTrait>(
     debug_assert!(users.len() <= 1000, "callers chunk the ids");
     let keep = with_devices(txn, users).await?;
     let (archive, remove): (Vec<i64>, Vec<i64>) = users.iter().partition(|id| keep.contains(id));
+    // Their state, for the events: a removed user as it was, an archived one as it becomes.
+    let rows = directory_user::Entity::find()
+        .filter(directory_user::Column::Id.is_in(users.iter().copied()))
+        .all(txn)
+        .await?;
     if !archive.is_empty() {
         let at = super::now();
         directory_user::Entity::update_many()
@@ -218,6 +224,21 @@ pub async fn remove_or_archive<C: ConnectionTrait>(
             .exec(txn)
             .await?;
     }
+    let at = super::now();
+    let events = rows
+        .into_iter()
+        .map(|mut row| {
+            if keep.contains(&row.id) {
+                row.status = UserStatus::Archived;
+                row.archived_at = Some(at);
+                row.updated_at = at;
+                NewEvent::user("user.archived", &row, &["status"])
+            } else {
+                NewEvent::user("user.removed", &row, &[])
+            }
+        })
+        .collect();
+    super::events::record(txn, events).await?;
     Ok(Departed {
         removed: remove.len() as u64,
         archived: archive.len() as u64,
@@ -238,6 +259,11 @@ pub async fn remove_or_detach_all<C: ConnectionTrait>(
         .filter(device::Column::UserId.is_not_null())
         .into_query();
     let at = super::now();
+    let detached = directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(integration.0))
+        .filter(directory_user::Column::Id.in_subquery(with_a_device.clone()))
+        .all(txn)
+        .await?;
     let archived = directory_user::Entity::update_many()
         .col_expr(
             directory_user::Column::Status,
@@ -260,6 +286,20 @@ pub async fn remove_or_detach_all<C: ConnectionTrait>(
         .exec(txn)
         .await?
         .rows_affected;
+    // The users who stay (they hold devices) are archived; the removal of the others is told
+    // by `integration.deleted`.
+    let events = detached
+        .into_iter()
+        .map(|mut row| {
+            row.status = UserStatus::Archived;
+            row.integration_id = None;
+            row.origin_name = origin_name.to_owned();
+            row.archived_at = Some(at);
+            row.updated_at = at;
+            NewEvent::user("user.archived", &row, &["status"])
+        })
+        .collect();
+    super::events::record(txn, events).await?;
     Ok(Departed { removed, archived })
 }
 

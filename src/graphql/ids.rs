@@ -18,7 +18,7 @@ pub mod kinds {
 
 /// The global id of the object of type `kind` with database id `id`.
 pub fn encode(kind: &str, id: i64) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{kind}:{id}")))
+    ID(crate::directory::ids::global_id(kind, id))
 }
 
 /// Splits a global id into its type name and database id.

@@ -6,13 +6,14 @@ use super::{
     context::ContextExt,
     ids::{self, kinds},
     types::{
-        AuditEvent, Device, DeviceOrder, DevicePlatform, DirectoryKind, Group, GroupOrder,
-        Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User, UserOrder,
-        UserStatus,
+        AuditEvent, Device, DeviceOrder, DevicePlatform, DirectoryEvent, DirectoryKind, Group,
+        GroupOrder, Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User,
+        UserOrder, UserStatus,
     },
 };
 use crate::directory::{
-    DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, groups, integrations,
+    DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, events, groups,
+    integrations,
     order::{self, KeyValue, Order},
     page::PageArgs,
     sync_runs, users,
@@ -161,6 +162,53 @@ fn sorted_args(
 
 /// Every read of the API. Needs an API token (ADMIN or VIEWER).
 pub struct Query;
+
+/// A page of the event feed (no `totalCount`: the feed is long, and counting it would read it).
+pub type EventConn = async_graphql::connection::Connection<
+    ids::Cursor,
+    DirectoryEvent,
+    async_graphql::connection::EmptyFields,
+    async_graphql::connection::EmptyFields,
+>;
+
+/// Which events to list. All given conditions must hold.
+#[derive(InputObject, Default)]
+pub struct EventFilter {
+    /// Only events of these types (e.g. `user.suspended`); at most 22.
+    pub types: Option<Vec<String>>,
+    /// Only events of this integration.
+    pub integration_id: Option<ID>,
+}
+
+impl EventFilter {
+    /// Checks the types against the known ones and decodes the integration id.
+    pub fn into_domain(self) -> DomainResult<events::EventFilter> {
+        let types = self.types.unwrap_or_default();
+        if types.len() > events::EVENT_TYPES.len() {
+            return Err(DomainError::invalid(
+                "filter.types",
+                "`types` names each event type at most once",
+            ));
+        }
+        if let Some(unknown) = types
+            .iter()
+            .find(|t| !events::EVENT_TYPES.contains(&t.as_str()))
+        {
+            return Err(DomainError::invalid(
+                "filter.types",
+                format!(
+                    "`{}` is not an event type",
+                    unknown.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+        let integration = self
+            .integration_id
+            .map(|id| ids::decode(&id, kinds::INTEGRATION, "filter.integrationId"))
+            .transpose()?;
+        Ok(events::EventFilter { types, integration })
+    }
+}
 
 /// Every read of the API. Needs an API token (ADMIN or VIEWER), sent as
 /// `Authorization: Bearer <token>`; without one the request is refused (HTTP 401) before its
@@ -364,6 +412,31 @@ impl Query {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::DEVICE, "id")?;
         Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device))
+    }
+
+    /// Directory change events in order, after `after` (a cursor of this feed; none: from the
+    /// oldest kept). The feed is gapless: resume after the last cursor seen, after any outage,
+    /// and no event is missed or repeated. Events are kept `--event-retention-days`.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<EventFilter>,
+    ) -> Result<EventConn> {
+        ctx.caller()?;
+        let args = page_args(ctx, first, after.as_deref())?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let page = {
+            let _busy = ctx.loaders().busy();
+            events::list(ctx.db(), args.after, args.first, &filter).await?
+        };
+        let mut conn =
+            async_graphql::connection::Connection::new(args.after.is_some(), page.has_next);
+        conn.edges.extend(page.items.into_iter().map(|m| {
+            async_graphql::connection::Edge::new(ids::Cursor::Id(m.seq), DirectoryEvent(m))
+        }));
+        Ok(conn)
     }
 
     /// The audit log, newest first: every mutation, who made it, on what, and when. ADMIN

@@ -3,8 +3,10 @@
 use super::{
     context::ContextExt,
     ids::{self, kinds},
-    types::SyncRun,
+    query::EventFilter,
+    types::{DirectoryEvent, SyncRun},
 };
+use crate::directory::events;
 use crate::sync::SyncEvents;
 use async_graphql::{Context, ID, Result, Subscription as GqlSubscription};
 use futures_util::{Stream, StreamExt, stream};
@@ -38,5 +40,50 @@ impl Subscription {
         Ok(runs
             .filter(move |run| std::future::ready(only.is_none_or(|id| run.integration_id == id)))
             .map(SyncRun))
+    }
+
+    /// Directory change events as they commit, in feed order, across every process on the
+    /// database. With `after` (a cursor of `events`), the events after it first: a consumer
+    /// that reconnects misses nothing. Without it, from now on.
+    async fn directory_events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        types: Option<Vec<String>>,
+        integration_id: Option<ID>,
+    ) -> Result<impl Stream<Item = DirectoryEvent> + use<>> {
+        ctx.caller()?;
+        let filter = EventFilter {
+            types,
+            integration_id,
+        }
+        .into_domain()?;
+        let db = ctx.db().clone();
+        let start = match ids::decode_after(after.as_deref())? {
+            Some(seq) => seq,
+            None => events::last_seq(&db).await?,
+        };
+        let state = (db, filter, start, std::collections::VecDeque::new());
+        Ok(stream::unfold(
+            state,
+            |(db, filter, mut after, mut ready)| async move {
+                loop {
+                    if let Some(event) = ready.pop_front() {
+                        return Some((DirectoryEvent(event), (db, filter, after, ready)));
+                    }
+                    match events::list(&db, Some(after), 100, &filter).await {
+                        Ok(page) if !page.items.is_empty() => {
+                            after = page.items.last().map_or(after, |e| e.seq);
+                            ready.extend(page.items);
+                        }
+                        Ok(_) => events::written_or_poll().await,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot read directory events; retrying");
+                            tokio::time::sleep(events::POLL).await;
+                        }
+                    }
+                }
+            },
+        ))
     }
 }

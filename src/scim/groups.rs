@@ -2,6 +2,7 @@
 //! are the integration's users.
 
 use super::*;
+use crate::directory::events;
 /// Members of groups, as `(group row id → [(user SCIM id, display name)])`.
 pub(super) async fn members_of(
     db: &DatabaseConnection,
@@ -152,9 +153,27 @@ pub(super) async fn save_group(
     active.updated_at = Set(at);
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
+    let mut changes = Vec::new();
     let row = match existing {
-        Some(_) => active.update(&txn).await?,
-        None => active.insert(&txn).await?,
+        Some(before) => {
+            let row = active.update(&txn).await?;
+            let changed: Vec<&str> = [
+                (before.display_name != row.display_name, "displayName"),
+                (before.email != row.email, "email"),
+            ]
+            .into_iter()
+            .filter_map(|(differs, name)| differs.then_some(name))
+            .collect();
+            if !changed.is_empty() {
+                changes.push(events::NewEvent::group("group.updated", &row, &changed));
+            }
+            row
+        }
+        None => {
+            let row = active.insert(&txn).await?;
+            changes.push(events::NewEvent::group("group.created", &row, &[]));
+            row
+        }
     };
     if let Some(wanted) = wanted {
         let have: HashSet<i64> = group_membership::Entity::find()
@@ -167,6 +186,12 @@ pub(super) async fn save_group(
             .into_iter()
             .collect();
         let gone: Vec<i64> = have.difference(&wanted).copied().collect();
+        changes.extend(gone.iter().map(|user| {
+            events::NewEvent::member("group.member_removed", integration.id, row.id, *user)
+        }));
+        changes.extend(wanted.difference(&have).map(|user| {
+            events::NewEvent::member("group.member_added", integration.id, row.id, *user)
+        }));
         if !gone.is_empty() {
             group_membership::Entity::delete_many()
                 .filter(group_membership::Column::GroupId.eq(row.id))
@@ -188,6 +213,7 @@ pub(super) async fn save_group(
                 .await?;
         }
     }
+    events::record(&txn, changes).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -305,9 +331,16 @@ pub(super) async fn delete_group(
 ) -> ScimResult<Response> {
     let row = find_group(scim.db(), i.id, &id).await?;
     check_if_match(&headers, &version_of(row.updated_at))?;
+    let txn = crate::db::begin_write(scim.db()).await?;
     directory_group::Entity::delete_by_id(row.id)
-        .exec(scim.db())
+        .exec(&txn)
         .await?;
+    events::record(
+        &txn,
+        vec![events::NewEvent::group("group.removed", &row, &[])],
+    )
+    .await?;
+    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

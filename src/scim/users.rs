@@ -2,6 +2,7 @@
 //! create, read, replace, patch, delete (R14) and list.
 
 use super::*;
+use crate::directory::events;
 /// What dirgate's columns hold, derived from a SCIM user.
 pub(super) struct UserColumns {
     user_name: String,
@@ -314,9 +315,17 @@ pub(super) async fn save_user(
     active.manager_external_id = Set(columns.manager.clone());
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
-    let row = match existing {
-        Some(_) => active.update(&txn).await?,
-        None => active.insert(&txn).await?,
+    let (row, event) = match existing {
+        Some(before) => {
+            let row = active.update(&txn).await?;
+            let event = events::user_change(&before, &row);
+            (row, event)
+        }
+        None => {
+            let row = active.insert(&txn).await?;
+            let event = Some(events::NewEvent::user("user.created", &row, &[]));
+            (row, event)
+        }
     };
     user_alias::Entity::delete_many()
         .filter(user_alias::Column::UserId.eq(row.id))
@@ -339,6 +348,7 @@ pub(super) async fn save_user(
             .exec_without_returning(&txn)
             .await?;
     }
+    events::record(&txn, event.into_iter().collect()).await?;
     txn.commit().await?;
     if integration.auto_assign_devices {
         devices::auto_assign_users(db, &Actor::sync(), &[row.id]).await?;

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     auth::Actor,
-    directory::{IntegrationId, connect, devices, integrations, now},
+    directory::{IntegrationId, connect, devices, events::NewEvent, integrations, now},
     error::{DomainError, DomainResult},
     providers::{IncrementalProvider, ProviderError, entra::Entra, google::Google, http::Session},
     services::Services,
@@ -43,6 +43,13 @@ fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
 }
 
 async fn save(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<sync_run::Model> {
+    let run = saved_columns(run).update(&deps.db).await?;
+    deps.events.publish(run.clone());
+    Ok(run)
+}
+
+/// `run` as an update of the columns a run's progress and end change.
+fn saved_columns(run: sync_run::Model) -> sync_run::ActiveModel {
     let mut active = run.into_active_model();
     for col in [
         sync_run::Column::Status,
@@ -62,9 +69,7 @@ async fn save(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<sync_run::M
     ] {
         active.reset(col);
     }
-    let run = active.update(&deps.db).await?;
-    deps.events.publish(run.clone());
-    Ok(run)
+    active
 }
 
 /// One run, from RUNNING to SUCCEEDED, HELD or FAILED.
@@ -173,9 +178,40 @@ pub(super) async fn execute(
         "sync run finished"
     );
     crate::metrics::sync_run(&figures(&run, provider, started.elapsed()));
-    if let Err(err) = save(&deps, run).await {
+    if let Err(err) = finish(&deps, run).await {
         tracing::error!(error = %err, "cannot save a sync run");
     }
+}
+
+/// Saves a run's end and its event in one transaction, then announces it: `sync_run.held`,
+/// or `sync_run.finished` for a run that changed something or did not succeed (a successful
+/// run that changed nothing writes no event, so an unchanged re-sync is silent).
+async fn finish(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<()> {
+    let changed = run.users_created
+        + run.users_updated
+        + run.users_suspended
+        + run.users_removed
+        + run.users_archived
+        + run.users_restored
+        + run.groups_created
+        + run.groups_updated
+        + run.groups_removed
+        > 0;
+    let event = match run.status {
+        SyncRunStatus::Held => Some("sync_run.held"),
+        SyncRunStatus::Succeeded if !changed => None,
+        _ => Some("sync_run.finished"),
+    };
+    let txn = crate::db::begin_write(&deps.db).await?;
+    let run = saved_columns(run).update(&txn).await?;
+    let events = event
+        .map(|e| NewEvent::sync_run(e, &run))
+        .into_iter()
+        .collect();
+    crate::directory::events::record(&txn, events).await?;
+    txn.commit().await?;
+    deps.events.publish(run);
+    Ok(())
 }
 
 /// The `provider` label of a kind's metrics.
@@ -311,7 +347,18 @@ async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
         "the provider refused the grant: {detail}; re-authenticate the integration"
     )));
     active.updated_at = Set(now());
-    if let Err(err) = active.update(&deps.db).await {
+    let write = async {
+        let txn = crate::db::begin_write(&deps.db).await?;
+        let model = active.update(&txn).await?;
+        crate::directory::events::record(
+            &txn,
+            vec![NewEvent::integration("integration.needs_reauth", &model)],
+        )
+        .await?;
+        txn.commit().await?;
+        DomainResult::Ok(())
+    };
+    if let Err(err) = write.await {
         tracing::error!(error = %err, "cannot mark an integration as needing re-authentication");
     }
 }

@@ -276,7 +276,7 @@ async fn http_introspection_needs_a_token_and_the_standard_query_loads() {
     }
 }
 
-async fn ws_connect(
+pub(crate) async fn ws_connect(
     server: &Server,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let mut request = format!("ws://{}/graphql/ws", server.addr)
@@ -289,7 +289,7 @@ async fn ws_connect(
     tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
-async fn next_json<S>(ws: &mut S) -> Option<Value>
+pub(crate) async fn next_json<S>(ws: &mut S) -> Option<Value>
 where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {

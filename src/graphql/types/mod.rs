@@ -4,6 +4,7 @@
 mod audit;
 mod device;
 mod enums;
+mod event;
 mod group;
 mod integration;
 mod node;
@@ -14,6 +15,7 @@ mod user;
 pub use audit::AuditEvent;
 pub use device::{Device, DeviceAssignment};
 pub use enums::*;
+pub use event::DirectoryEvent;
 pub use group::Group;
 pub use integration::Integration;
 pub use node::Node;

@@ -200,12 +200,12 @@ async fn phase_3_memberships<P: DirectoryProvider>(
         batch.push((group_id, members));
         if batch.len() == MEMBERSHIP_BATCH {
             job.check_stop()?;
-            apply_members(db, std::mem::take(&mut batch)).await?;
+            apply_members(db, job.integration.id, std::mem::take(&mut batch)).await?;
             (job.progress)(counts);
         }
     }
     job.check_stop()?;
-    apply_members(db, batch).await?;
+    apply_members(db, job.integration.id, batch).await?;
     (job.progress)(counts);
     if counts.users_created + counts.groups_created > 1_000 {
         refresh_statistics(db, &["directory_groups", "group_memberships"]).await?;

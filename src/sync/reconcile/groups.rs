@@ -8,7 +8,10 @@ use super::{
     users::load_users,
 };
 use crate::{
-    directory::now,
+    directory::{
+        events::{NewEvent, record},
+        now,
+    },
     error::DomainResult,
     providers::{ExternalGroup, MemberChange},
 };
@@ -17,9 +20,19 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySe
 use std::collections::{HashMap, HashSet};
 
 fn group_differs(row: &directory_group::Model, group: &ExternalGroup) -> bool {
-    row.display_name != group.display_name
-        || row.email != group.email
-        || row.description != group.description
+    !changed_fields(row, group).is_empty()
+}
+
+/// The names (as the API spells them) of the fields a write of `group` changes in `row`.
+fn changed_fields(row: &directory_group::Model, group: &ExternalGroup) -> Vec<&'static str> {
+    [
+        (row.display_name != group.display_name, "displayName"),
+        (row.email != group.email, "email"),
+        (row.description != group.description, "description"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, name)| differs.then_some(name))
+    .collect()
 }
 
 /// The integration's groups with these external ids.
@@ -58,11 +71,20 @@ pub(super) async fn apply_groups_page(
     let existing = load_groups(db, integration.id, &keys).await?;
     let at = now();
     let mut rows = Vec::new();
+    // external id → (event type, changed fields)
+    let mut events: HashMap<String, (&'static str, Vec<&'static str>)> = HashMap::new();
     for group in unique.into_values() {
         match existing.get(&group.external_id) {
             Some(row) if !group_differs(row, &group) => continue,
-            Some(_) => counts.groups_updated += 1,
-            None => counts.groups_created += 1,
+            Some(row) => {
+                counts.groups_updated += 1;
+                let fields = changed_fields(row, &group);
+                events.insert(group.external_id.clone(), ("group.updated", fields));
+            }
+            None => {
+                counts.groups_created += 1;
+                events.insert(group.external_id.clone(), ("group.created", Vec::new()));
+            }
         }
         rows.push(directory_group::ActiveModel {
             integration_id: Set(integration.id),
@@ -79,16 +101,27 @@ pub(super) async fn apply_groups_page(
         return Ok(());
     }
     let txn = crate::db::begin_write(db).await?;
+    let mut written = Vec::new();
     for chunk in in_statements(&txn, 7, rows) {
-        directory_group::Entity::insert_many(chunk)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
-                    .update_columns([C::DisplayName, C::Email, C::Description, C::UpdatedAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        written.extend(
+            directory_group::Entity::insert_many(chunk)
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
+                        .update_columns([C::DisplayName, C::Email, C::Description, C::UpdatedAt])
+                        .to_owned(),
+                )
+                .exec_with_returning(&txn)
+                .await?,
+        );
     }
+    let events = written
+        .iter()
+        .filter_map(|row| {
+            let (ty, fields) = events.get(&row.external_id)?;
+            Some(NewEvent::group(ty, row, fields))
+        })
+        .collect();
+    record(&txn, events).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -101,6 +134,7 @@ pub(super) const MEMBERSHIP_BATCH: usize = 200;
 /// changed).
 pub(super) async fn apply_members(
     db: &DatabaseConnection,
+    integration_id: i64,
     batch: Vec<(i64, HashSet<i64>)>,
 ) -> DomainResult<()> {
     if batch.is_empty() {
@@ -141,6 +175,22 @@ pub(super) async fn apply_members(
     if gone.is_empty() && new.is_empty() {
         return Ok(());
     }
+    let mut events: Vec<NewEvent> = gone
+        .iter()
+        .flat_map(|(group, users)| {
+            users
+                .iter()
+                .map(|user| NewEvent::member("group.member_removed", integration_id, *group, *user))
+        })
+        .collect();
+    events.extend(new.iter().map(|m| {
+        NewEvent::member(
+            "group.member_added",
+            integration_id,
+            *m.group_id.as_ref(),
+            *m.user_id.as_ref(),
+        )
+    }));
     let txn = crate::db::begin_write(db).await?;
     for (group, users) in gone {
         group_membership::Entity::delete_many()
@@ -154,6 +204,7 @@ pub(super) async fn apply_members(
             .exec_without_returning(&txn)
             .await?;
     }
+    record(&txn, events).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -164,10 +215,21 @@ pub(super) async fn remove_groups(
     counts: &mut Counts,
 ) -> DomainResult<()> {
     for chunk in ids.chunks(rows_per_statement(db, 1)) {
+        let txn = crate::db::begin_write(db).await?;
+        let rows = directory_group::Entity::find()
+            .filter(directory_group::Column::Id.is_in(chunk.iter().copied()))
+            .all(&txn)
+            .await?;
         let removed = directory_group::Entity::delete_many()
             .filter(directory_group::Column::Id.is_in(chunk.iter().copied()))
-            .exec(db)
+            .exec(&txn)
             .await?;
+        let events = rows
+            .iter()
+            .map(|row| NewEvent::group("group.removed", row, &[]))
+            .collect();
+        record(&txn, events).await?;
+        txn.commit().await?;
         counts.groups_removed += removed.rows_affected as i32;
     }
     Ok(())
@@ -220,6 +282,43 @@ pub(super) async fn apply_member_changes(
             leaves.push((group_row.id, left));
         }
     }
+    // What is there already: a join of a member or a leave of a non-member is no change.
+    let mut present: HashSet<(i64, i64)> = HashSet::new();
+    let touched_groups: Vec<i64> = group_rows.values().map(|g| g.id).collect();
+    for chunk in touched_groups.chunks(keys_per_lookup(db)) {
+        present.extend(
+            group_membership::Entity::find()
+                .select_only()
+                .column(group_membership::Column::GroupId)
+                .column(group_membership::Column::UserId)
+                .filter(group_membership::Column::GroupId.is_in(chunk.iter().copied()))
+                .filter(group_membership::Column::UserId.is_in(user_rows.values().map(|u| u.id)))
+                .into_tuple::<(i64, i64)>()
+                .all(db)
+                .await?,
+        );
+    }
+    let mut events: Vec<NewEvent> = Vec::new();
+    for (group, users) in &leaves {
+        events.extend(
+            users
+                .iter()
+                .filter(|u| present.contains(&(*group, **u)))
+                .map(|u| NewEvent::member("group.member_removed", integration_id, *group, *u)),
+        );
+    }
+    let mut added = HashSet::new();
+    for join in &joins {
+        let pair = (*join.group_id.as_ref(), *join.user_id.as_ref());
+        if !present.contains(&pair) && added.insert(pair) {
+            events.push(NewEvent::member(
+                "group.member_added",
+                integration_id,
+                pair.0,
+                pair.1,
+            ));
+        }
+    }
     let txn = crate::db::begin_write(db).await?;
     for (group, users) in leaves {
         group_membership::Entity::delete_many()
@@ -241,6 +340,7 @@ pub(super) async fn apply_member_changes(
             .exec_without_returning(&txn)
             .await?;
     }
+    record(&txn, events).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -261,18 +361,26 @@ mod tests {
             .await
             .unwrap();
         let group = fx.group("g0").await.unwrap().id;
-        apply_members(&fx.db, vec![(group, HashSet::from([users[0], users[1]]))])
-            .await
-            .unwrap();
+        apply_members(
+            &fx.db,
+            fx.integration.id,
+            vec![(group, HashSet::from([users[0], users[1]]))],
+        )
+        .await
+        .unwrap();
         let before = group_membership::Entity::find()
             .filter(group_membership::Column::UserId.eq(users[0]))
             .one(&fx.db)
             .await
             .unwrap()
             .unwrap();
-        apply_members(&fx.db, vec![(group, HashSet::from([users[0], users[2]]))])
-            .await
-            .unwrap();
+        apply_members(
+            &fx.db,
+            fx.integration.id,
+            vec![(group, HashSet::from([users[0], users[2]]))],
+        )
+        .await
+        .unwrap();
         assert_eq!(fx.members("g0").await, ["u0", "u2"]);
         let kept = group_membership::Entity::find()
             .filter(group_membership::Column::UserId.eq(users[0]))

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::{
     directory::{
+        events::NewEvent,
         match_key, now,
         users::{UserColumns, set_columns},
     },
@@ -40,6 +41,45 @@ fn user_differs(row: &directory_user::Model, user: &ExternalUser, origin: &str) 
         || row.employee_id != user.employee_id
         || row.status != status_of(user)
         || row.origin_name != origin
+}
+
+/// The names (as the API spells them) of the fields a write of `user` changes in `row`.
+fn changed_fields(
+    row: &directory_user::Model,
+    user: &ExternalUser,
+    origin: &str,
+) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |differs: bool, name| {
+        if differs {
+            changed.push(name);
+        }
+    };
+    check(row.user_name != user.user_name, "userName");
+    check(row.email != user.email, "email");
+    check(row.display_name != user.display_name, "displayName");
+    check(row.given_name != user.given_name, "givenName");
+    check(row.family_name != user.family_name, "familyName");
+    check(row.job_title != user.job_title, "jobTitle");
+    check(row.department != user.department, "department");
+    check(row.employee_id != user.employee_id, "employeeId");
+    check(row.status != status_of(user), "status");
+    check(row.origin_name != origin, "origin");
+    changed
+}
+
+/// The event of a write of `user` over `row`: a restore, a suspension, a reactivation, or an
+/// update.
+fn change_event(row: &directory_user::Model, user: &ExternalUser) -> &'static str {
+    if row.status == UserStatus::Archived {
+        "user.restored"
+    } else if row.status != UserStatus::Suspended && user.suspended {
+        "user.suspended"
+    } else if row.status == UserStatus::Suspended && !user.suspended {
+        "user.reactivated"
+    } else {
+        "user.updated"
+    }
 }
 
 fn apply_user(active: &mut directory_user::ActiveModel, user: &ExternalUser) {
@@ -320,6 +360,8 @@ pub(super) async fn apply_users_page(
 
     let mut rows = Vec::new();
     let mut alias_writes: Vec<(String, Vec<String>)> = Vec::new();
+    // (external id, event type, changed fields) of every user written.
+    let mut events: Vec<(&str, &'static str, Vec<&'static str>)> = Vec::new();
     for user in &users {
         match existing.get(&user.external_id) {
             Some(row) => {
@@ -329,6 +371,11 @@ pub(super) async fn apply_users_page(
                 if !changed && !aliases_changed {
                     continue;
                 }
+                let mut fields = changed_fields(row, user, &integration.name);
+                if aliases_changed {
+                    fields.push("aliases");
+                }
+                events.push((&user.external_id, change_event(row, user), fields));
                 if row.status == UserStatus::Archived {
                     counts.users_restored += 1;
                 } else if row.status != UserStatus::Suspended && user.suspended {
@@ -342,6 +389,7 @@ pub(super) async fn apply_users_page(
                 }
             }
             None => {
+                events.push((&user.external_id, "user.created", Vec::new()));
                 counts.users_created += 1;
                 if user.suspended {
                     counts.users_suspended += 1;
@@ -368,6 +416,19 @@ pub(super) async fn apply_users_page(
         .collect();
     let had: HashSet<i64> = aliases.keys().copied().collect();
     replace_aliases(&txn, alias_writes, &had).await?;
+    let by_external: HashMap<&str, &directory_user::Model> = written
+        .iter()
+        .map(|u| (u.external_id.as_str(), u))
+        .collect();
+    let events = events
+        .into_iter()
+        .filter_map(|(ext, ty, fields)| {
+            by_external
+                .get(ext)
+                .map(|row| NewEvent::user(ty, row, &fields))
+        })
+        .collect();
+    crate::directory::events::record(&txn, events).await?;
     txn.commit().await?;
     if let Some(known) = known {
         for user in &users {

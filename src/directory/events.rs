@@ -1,0 +1,361 @@
+//! Directory change events: an outbox written in the transaction of each change, so an event
+//! exists exactly when its change committed.
+//!
+//! [`record`] numbers a transaction's events with `event_sequence` (see migration 7): the row
+//! lock makes numbers follow commit order, so the feed ([`list`]) is gapless and a consumer
+//! resumes after the last number it saw. Each event carries the object's global id and its
+//! state after the change; updates name the fields that changed. A change that changes
+//! nothing writes no event. [`prune`] drops events past the retention.
+
+use super::{ids::global_id, now};
+use crate::error::DomainResult;
+use entity::{device, directory_event, directory_group, directory_user, integration, sync_run};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use serde_json::{Value, json};
+
+/// Every kind of event, by the name consumers see.
+pub const EVENT_TYPES: [&str; 22] = [
+    "user.created",
+    "user.updated",
+    "user.suspended",
+    "user.reactivated",
+    "user.archived",
+    "user.restored",
+    "user.removed",
+    "group.created",
+    "group.updated",
+    "group.removed",
+    "group.member_added",
+    "group.member_removed",
+    "device.registered",
+    "device.assigned",
+    "device.unassigned",
+    "integration.created",
+    "integration.authorized",
+    "integration.needs_reauth",
+    "integration.renamed",
+    "integration.deleted",
+    "sync_run.held",
+    "sync_run.finished",
+];
+
+/// An event to write.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: &'static str,
+    pub integration_id: Option<i64>,
+    pub object_type: &'static str,
+    pub object_id: i64,
+    pub data: Value,
+}
+
+fn object(kind: &str, id: i64, state: Value, changed: &[&str]) -> Value {
+    let mut data = json!({ "object": { "id": global_id(kind, id), "type": kind }, "state": state });
+    if !changed.is_empty() {
+        data["changedFields"] = json!(changed);
+    }
+    data
+}
+
+/// An enum as the API spells it (`SUSPENDED`, `ENTRA_ID`, ...): its stored value.
+fn label<E: sea_orm::ActiveEnum<Value = String>>(value: E) -> String {
+    value.to_value()
+}
+
+fn integration_ref(id: Option<i64>) -> Value {
+    id.map_or(Value::Null, |id| json!(global_id("Integration", id)))
+}
+
+/// A user's state as events show it.
+pub fn user_state(m: &directory_user::Model) -> Value {
+    json!({
+        "id": global_id("User", m.id),
+        "integrationId": integration_ref(m.integration_id),
+        "externalId": m.external_id,
+        "userName": m.user_name,
+        "email": m.email,
+        "displayName": m.display_name,
+        "givenName": m.given_name,
+        "familyName": m.family_name,
+        "jobTitle": m.job_title,
+        "department": m.department,
+        "employeeId": m.employee_id,
+        "status": label(m.status),
+        "origin": m.origin_name,
+        "updatedAt": m.updated_at,
+    })
+}
+
+impl NewEvent {
+    /// `user.*` for `m` as it is after the change.
+    pub fn user(event_type: &'static str, m: &directory_user::Model, changed: &[&str]) -> Self {
+        Self {
+            event_type,
+            integration_id: m.integration_id,
+            object_type: "User",
+            object_id: m.id,
+            data: object("User", m.id, user_state(m), changed),
+        }
+    }
+
+    /// `group.created`, `group.updated`, `group.removed`.
+    pub fn group(event_type: &'static str, m: &directory_group::Model, changed: &[&str]) -> Self {
+        let state = json!({
+            "id": global_id("Group", m.id),
+            "integrationId": integration_ref(Some(m.integration_id)),
+            "externalId": m.external_id,
+            "displayName": m.display_name,
+            "email": m.email,
+            "description": m.description,
+        });
+        Self {
+            event_type,
+            integration_id: Some(m.integration_id),
+            object_type: "Group",
+            object_id: m.id,
+            data: object("Group", m.id, state, changed),
+        }
+    }
+
+    /// `group.member_added` or `group.member_removed`: `user` in `group`.
+    pub fn member(event_type: &'static str, integration_id: i64, group: i64, user: i64) -> Self {
+        let state = json!({
+            "groupId": global_id("Group", group),
+            "userId": global_id("User", user),
+        });
+        Self {
+            event_type,
+            integration_id: Some(integration_id),
+            object_type: "Group",
+            object_id: group,
+            data: object("Group", group, state, &[]),
+        }
+    }
+
+    /// `device.*` for `m` as it is after the change.
+    pub fn device(event_type: &'static str, m: &device::Model) -> Self {
+        let state = json!({
+            "id": global_id("Device", m.id),
+            "serialNumber": m.serial_number,
+            "name": m.name,
+            "platform": label(m.platform),
+            "userId": m.user_id.map(|u| global_id("User", u)),
+            "assignmentSource": m.assignment_source.map(label),
+            "assignedAt": m.assigned_at,
+        });
+        Self {
+            event_type,
+            integration_id: None,
+            object_type: "Device",
+            object_id: m.id,
+            data: object("Device", m.id, state, &[]),
+        }
+    }
+
+    /// `integration.*` for `m` as it is after the change.
+    pub fn integration(event_type: &'static str, m: &integration::Model) -> Self {
+        let state = json!({
+            "id": global_id("Integration", m.id),
+            "name": m.name,
+            "kind": label(m.kind),
+            "status": label(m.status),
+            "statusReason": m.status_reason,
+            "tenant": m.tenant,
+        });
+        Self {
+            event_type,
+            integration_id: Some(m.id),
+            object_type: "Integration",
+            object_id: m.id,
+            data: object("Integration", m.id, state, &[]),
+        }
+    }
+
+    /// `sync_run.held` or `sync_run.finished`.
+    pub fn sync_run(event_type: &'static str, m: &sync_run::Model) -> Self {
+        let state = json!({
+            "id": global_id("SyncRun", m.id),
+            "integrationId": global_id("Integration", m.integration_id),
+            "status": label(m.status),
+            "trigger": label(m.trigger),
+            "error": m.error,
+            "usersCreated": m.users_created,
+            "usersUpdated": m.users_updated,
+            "usersRemoved": m.users_removed,
+            "usersArchived": m.users_archived,
+            "groupsCreated": m.groups_created,
+            "groupsRemoved": m.groups_removed,
+        });
+        Self {
+            event_type,
+            integration_id: Some(m.integration_id),
+            object_type: "SyncRun",
+            object_id: m.id,
+            data: object("SyncRun", m.id, state, &[]),
+        }
+    }
+}
+
+/// The event of a write that turned `before` into `after` (SCIM PUT/PATCH, a restore): a
+/// restore, a suspension, a reactivation or an update naming the fields that changed; `None`
+/// when no field the API shows changed.
+pub fn user_change(
+    before: &directory_user::Model,
+    after: &directory_user::Model,
+) -> Option<NewEvent> {
+    use entity::enums::UserStatus;
+    let changed: Vec<&str> = [
+        (before.user_name != after.user_name, "userName"),
+        (before.email != after.email, "email"),
+        (before.display_name != after.display_name, "displayName"),
+        (before.given_name != after.given_name, "givenName"),
+        (before.family_name != after.family_name, "familyName"),
+        (before.job_title != after.job_title, "jobTitle"),
+        (before.department != after.department, "department"),
+        (before.employee_id != after.employee_id, "employeeId"),
+        (before.status != after.status, "status"),
+        (before.origin_name != after.origin_name, "origin"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, name)| differs.then_some(name))
+    .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let ty = match (before.status, after.status) {
+        (UserStatus::Archived, s) if s != UserStatus::Archived => "user.restored",
+        (UserStatus::Active, UserStatus::Suspended) => "user.suspended",
+        (UserStatus::Suspended, UserStatus::Active) => "user.reactivated",
+        _ => "user.updated",
+    };
+    Some(NewEvent::user(ty, after, &changed))
+}
+
+/// Rows per insert: 7 values each, well under both databases' bind limits.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// Writes `events` in the caller's transaction, numbered after every event committed before.
+/// Call it last in the transaction: the sequence row stays locked until the commit.
+pub async fn record<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> DomainResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len() as i64;
+    let bump = Query::update()
+        .table(EventSequence)
+        .value(LastSeq, Expr::col(LastSeq).add(n))
+        .and_where(Expr::col(Id).eq(Expr::val(1)))
+        .returning_col(LastSeq)
+        .to_owned();
+    let row = db.query_one(&bump).await?.ok_or_else(|| {
+        crate::error::DomainError::internal(sea_orm::DbErr::RecordNotFound(
+            "event_sequence has no row".into(),
+        ))
+    })?;
+    let last: i64 = row.try_get("", "last_seq")?;
+    let at = now();
+    let mut seq = last - n;
+    let rows: Vec<directory_event::ActiveModel> = events
+        .into_iter()
+        .map(|e| {
+            seq += 1;
+            directory_event::ActiveModel {
+                seq: Set(seq),
+                event_type: Set(e.event_type.to_owned()),
+                occurred_at: Set(at),
+                integration_id: Set(e.integration_id),
+                object_type: Set(e.object_type.to_owned()),
+                object_id: Set(e.object_id),
+                data: Set(e.data.to_string()),
+            }
+        })
+        .collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        directory_event::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    WRITTEN.notify_waiters();
+    Ok(())
+}
+
+#[derive(sea_orm::DeriveIden)]
+struct EventSequence;
+#[derive(sea_orm::DeriveIden)]
+struct LastSeq;
+#[derive(sea_orm::DeriveIden)]
+struct Id;
+
+/// Woken when this process writes events (before their commit: a waiter reads again, and
+/// also reads every [`POLL`], which is how it sees other processes' events).
+static WRITTEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// How often a waiting reader looks for events written by another process.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits until this process writes events, or [`POLL`] passes.
+pub async fn written_or_poll() {
+    let _ = tokio::time::timeout(POLL, WRITTEN.notified()).await;
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these types (none: every type).
+    pub types: Vec<String>,
+    pub integration: Option<i64>,
+}
+
+/// Up to `first` events after `after`, in order; and whether more follow.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    after: Option<i64>,
+    first: u64,
+    filter: &EventFilter,
+) -> DomainResult<super::page::Page<directory_event::Model>> {
+    let mut select =
+        directory_event::Entity::find().filter(directory_event::Column::Seq.gt(after.unwrap_or(0)));
+    if !filter.types.is_empty() {
+        select = select.filter(directory_event::Column::EventType.is_in(filter.types.clone()));
+    }
+    if let Some(id) = filter.integration {
+        select = select.filter(directory_event::Column::IntegrationId.eq(id));
+    }
+    let mut items = select
+        .order_by_asc(directory_event::Column::Seq)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(super::page::Page { items, has_next })
+}
+
+/// The number of the last event committed (0 when there is none).
+pub async fn last_seq<C: ConnectionTrait>(db: &C) -> DomainResult<i64> {
+    Ok(directory_event::Entity::find()
+        .select_only()
+        .column_as(directory_event::Column::Seq.max(), "last")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// Deletes events that occurred before `before`; returns how many.
+pub async fn prune<C: ConnectionTrait>(
+    db: &C,
+    before: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<u64> {
+    Ok(directory_event::Entity::delete_many()
+        .filter(directory_event::Column::OccurredAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -1,0 +1,63 @@
+//! `DirectoryEvent`: one change of directory data, from the outbox (`directory::events`).
+
+use crate::graphql::ids;
+use async_graphql::{ID, Json, Object};
+use chrono::{DateTime, Utc};
+use entity::directory_event;
+
+/// One change of directory data, written in the transaction that made it. Events are numbered
+/// in commit order: a consumer resumes after the last one it saw, and never misses one.
+pub struct DirectoryEvent(pub directory_event::Model);
+
+#[Object]
+impl DirectoryEvent {
+    /// The event's global id.
+    async fn id(&self) -> ID {
+        ids::encode("DirectoryEvent", self.0.seq)
+    }
+
+    /// The event's place in the feed (a decimal number; later events have larger ones).
+    async fn sequence(&self) -> String {
+        self.0.seq.to_string()
+    }
+
+    /// `user.created`, `user.updated`, `user.suspended`, `user.reactivated`, `user.archived`,
+    /// `user.restored`, `user.removed`, `group.created`, `group.updated`, `group.removed`,
+    /// `group.member_added`, `group.member_removed`, `device.registered`, `device.assigned`,
+    /// `device.unassigned`, `integration.created`, `integration.authorized`,
+    /// `integration.needs_reauth`, `integration.renamed`, `integration.deleted`,
+    /// `sync_run.held` or `sync_run.finished`.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+
+    /// When the change was made.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+
+    /// The integration the change belongs to, if any (devices belong to none).
+    async fn integration_id(&self) -> Option<ID> {
+        self.0
+            .integration_id
+            .map(|id| ids::encode(ids::kinds::INTEGRATION, id))
+    }
+
+    /// The changed object's type: `User`, `Group`, `Device`, `Integration` or `SyncRun`.
+    async fn object_type(&self) -> &str {
+        &self.0.object_type
+    }
+
+    /// The changed object's global id (it may no longer exist).
+    async fn object_id(&self) -> ID {
+        ids::encode(&self.0.object_type, self.0.object_id)
+    }
+
+    /// `{"object": {"id", "type"}, "state": {...}, "changedFields": [...]}`: the object's
+    /// state after the change (before it, for a removal), and for an update the fields that
+    /// changed.
+    async fn data(&self) -> Json<serde_json::Value> {
+        Json(serde_json::from_str(&self.0.data).unwrap_or_default())
+    }
+}

@@ -1,0 +1,368 @@
+//! Directory change events (`src/directory/events.rs`): each path that changes directory data
+//! writes its events in the same transaction, with the object's state; an unchanged re-sync
+//! writes none; the feed is gapless and ordered while a sync writes; filters are checked.
+
+use crate::{
+    on_both_databases,
+    scim::ScimClient,
+    support::{Fixture, error_code},
+    sync::{connect, started, sync, tenant_users},
+};
+use fake_directory::Kind;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    a_pull_sync_tells_every_change_and_an_unchanged_one_nothing,
+    scim_pushes_devices_and_integrations_tell_their_changes,
+    the_feed_is_gapless_and_ordered_while_a_sync_writes,
+);
+
+const FEED: &str = "query($after: String, $first: Int, $filter: EventFilter) { events(after: $after, first: $first, filter: $filter) { edges { cursor node { sequence type integrationId objectType objectId data } } pageInfo { hasNextPage endCursor } } }";
+
+/// Every event after `after`, read in pages of `page`; returns them and the last cursor.
+async fn feed(fx: &Fixture, after: &Value, page: i64, filter: Value) -> (Vec<Value>, Value) {
+    let viewer = fx.viewer().await;
+    let mut after = after.clone();
+    let mut out = Vec::new();
+    loop {
+        let data = fx
+            .ok(
+                &viewer,
+                FEED,
+                json!({ "after": after, "first": page, "filter": filter }),
+            )
+            .await;
+        let conn = &data["events"];
+        for edge in conn["edges"].as_array().unwrap() {
+            out.push(edge["node"].clone());
+            after = edge["cursor"].clone();
+        }
+        if conn["pageInfo"]["hasNextPage"] != true {
+            return (out, after);
+        }
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+fn count(events: &[Value], ty: &str) -> usize {
+    events.iter().filter(|e| e["type"] == ty).count()
+}
+
+/// The one event of `ty` about the user with `external` id.
+fn user_event<'a>(events: &'a [Value], ty: &str, external: &str) -> &'a Value {
+    let found: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == ty && e["data"]["state"]["externalId"] == external)
+        .collect();
+    assert_eq!(found.len(), 1, "one {ty} for {external}: {events:#?}");
+    found[0]
+}
+
+async fn a_pull_sync_tells_every_change_and_an_unchanged_one_nothing(fx: Fixture) {
+    let (fx, server) = started(fx, 40).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let (first, cursor) = feed(&fx, &Value::Null, 50, Value::Null).await;
+    assert_eq!(count(&first, "integration.created"), 1);
+    assert_eq!(count(&first, "integration.authorized"), 1);
+    assert_eq!(count(&first, "user.created"), 40);
+    assert_eq!(count(&first, "group.created"), 3);
+    assert_eq!(
+        count(&first, "group.member_added"),
+        40,
+        "every user is in one group"
+    );
+    assert_eq!(count(&first, "sync_run.finished"), 1);
+    assert_eq!(
+        first.last().unwrap()["type"],
+        "sync_run.finished",
+        "the run's end is its last event"
+    );
+    let created = first.iter().find(|e| e["type"] == "user.created").unwrap();
+    assert_eq!(created["objectType"], "User");
+    assert_eq!(created["integrationId"], id);
+    assert_eq!(created["data"]["object"]["id"], created["objectId"]);
+    assert!(created["data"]["state"]["userName"].is_string());
+    let seqs: Vec<i64> = first
+        .iter()
+        .map(|e| e["sequence"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gapless: {seqs:?}"
+    );
+
+    // Unchanged: nothing.
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED");
+    let (none, cursor) = feed(&fx, &cursor, 50, Value::Null).await;
+    assert_eq!(
+        types(&none),
+        Vec::<&str>::new(),
+        "an unchanged re-sync writes no event"
+    );
+
+    // Renamed, suspended, removed (no device), archived (a device), moved between groups.
+    let ids = tenant_users(&server, Kind::Entra);
+    let (renamed, suspended, removed, archived) = (
+        ids[0].clone(),
+        ids[1].clone(),
+        ids[2].clone(),
+        ids[3].clone(),
+    );
+    let device_user = dirgate::directory::users::list(
+        &fx.db,
+        &Default::default(),
+        dirgate::directory::page::PageArgs {
+            first: 100,
+            after: None,
+        },
+        Default::default(),
+        None,
+    )
+    .await
+    .unwrap()
+    .items
+    .into_iter()
+    .find(|u| u.external_id == archived)
+    .unwrap();
+    fx.device("C02EVENT", Some(&device_user)).await;
+    let key = server.tenant(Kind::Entra);
+    let moved = server.fake.edit(|d| {
+        let t = d.tenants.get_mut(&key).unwrap();
+        t.change_user(&renamed, |u| u.display_name = "Renamed Person".into())
+            .unwrap();
+        t.change_user(&suspended, |u| u.suspended = true).unwrap();
+        t.remove_user(&removed).unwrap();
+        t.remove_user(&archived).unwrap();
+        let groups: Vec<String> = t.groups.keys().cloned().collect();
+        let user = ids[5].clone();
+        let from = groups
+            .iter()
+            .find(|g| t.members.get(*g).is_some_and(|m| m.contains(&user)))
+            .unwrap()
+            .clone();
+        let to = groups.iter().find(|g| **g != from).unwrap().clone();
+        t.remove_member(&from, &user);
+        t.add_member(&to, &user);
+        user
+    });
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let (changes, _) = feed(&fx, &cursor, 4, Value::Null).await;
+    let update = user_event(&changes, "user.updated", &renamed);
+    assert_eq!(update["data"]["changedFields"], json!(["displayName"]));
+    assert_eq!(update["data"]["state"]["displayName"], "Renamed Person");
+    let suspension = user_event(&changes, "user.suspended", &suspended);
+    assert_eq!(suspension["data"]["state"]["status"], "SUSPENDED");
+    let gone = user_event(&changes, "user.removed", &removed);
+    assert_eq!(gone["data"]["state"]["externalId"], removed.as_str());
+    let kept = user_event(&changes, "user.archived", &archived);
+    assert_eq!(kept["data"]["state"]["status"], "ARCHIVED");
+    let _ = moved;
+    assert!(
+        count(&changes, "group.member_removed") >= 1,
+        "{:?}",
+        types(&changes)
+    );
+    assert!(
+        count(&changes, "group.member_added") >= 1,
+        "{:?}",
+        types(&changes)
+    );
+    assert_eq!(count(&changes, "sync_run.finished"), 1);
+    assert_eq!(count(&changes, "user.created"), 0);
+}
+
+async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
+    let scim = ScimClient::start(&fx, "Okta").await;
+    let (_, start) = feed(&fx, &Value::Null, 50, Value::Null).await;
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ev@okta.example",
+        "displayName": "Eve",
+        "active": true
+    });
+    let (status, created) = scim.call("POST", "/Users", Some(user.clone())).await;
+    assert_eq!(status, 201);
+    let scim_id = created["id"].as_str().unwrap().to_owned();
+    // The same resource again: nothing changed, no event.
+    let (status, _) = scim
+        .call("PUT", &format!("/Users/{scim_id}"), Some(user.clone()))
+        .await;
+    assert_eq!(status, 200);
+    let patch = |active: bool| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "path": "active", "value": active }]
+        })
+    };
+    scim.call("PATCH", &format!("/Users/{scim_id}"), Some(patch(false)))
+        .await;
+    scim.call("PATCH", &format!("/Users/{scim_id}"), Some(patch(true)))
+        .await;
+    let (status, group) = scim
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Engineering",
+                "members": [{ "value": scim_id }]
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let (status, _) = scim
+        .call("DELETE", &format!("/Groups/{group_id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = scim
+        .call("DELETE", &format!("/Users/{scim_id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    // Devices and integrations through GraphQL.
+    let admin = fx.admin().await;
+    let device = fx
+        .ok(
+            &admin,
+            "mutation { registerDevice(input: {serialNumber: \"C02EV\", name: \"Mac\", platform: MACOS}) { id } }",
+            json!({}),
+        )
+        .await["registerDevice"]["id"]
+        .clone();
+    let integration = scim.integration["id"].clone();
+    fx.ok(
+        &admin,
+        "mutation($id: ID!) { renameIntegration(id: $id, name: \"Okta EU\") { id } }",
+        json!({ "id": integration }),
+    )
+    .await;
+    let (events, _) = feed(&fx, &start, 3, Value::Null).await;
+    assert_eq!(
+        types(&events),
+        [
+            "user.created",
+            "user.suspended",
+            "user.reactivated",
+            "group.created",
+            "group.member_added",
+            "group.removed",
+            "user.removed",
+            "device.registered",
+            "integration.renamed",
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(events[7]["objectId"], device);
+    assert_eq!(events[7]["integrationId"], Value::Null);
+    assert_eq!(events[8]["data"]["state"]["name"], "Okta EU");
+    assert_eq!(events[2]["data"]["changedFields"], json!(["status"]));
+
+    // Filters: by type, by integration; an unknown type is refused.
+    let (only, _) = feed(
+        &fx,
+        &start,
+        2,
+        json!({ "types": ["user.suspended", "user.reactivated"] }),
+    )
+    .await;
+    assert_eq!(types(&only), ["user.suspended", "user.reactivated"]);
+    let (of_it, _) = feed(&fx, &start, 50, json!({ "integrationId": integration })).await;
+    assert_eq!(of_it.len(), 8, "all but the device's");
+    let viewer = fx.viewer().await;
+    let res = fx
+        .gql(
+            &viewer,
+            FEED,
+            json!({ "filter": { "types": ["user.exploded"] } }),
+        )
+        .await;
+    assert_eq!(error_code(&res), "INVALID_INPUT");
+    let delete = "mutation($id: ID!) { deleteIntegration(input: {id: $id, confirmName: \"Okta EU\"}) { deletedIntegrationId } }";
+    fx.ok(&admin, delete, json!({ "id": integration })).await;
+    let (deleted, _) = feed(&fx, &start, 50, json!({ "types": ["integration.deleted"] })).await;
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["objectId"], integration);
+}
+
+async fn the_feed_is_gapless_and_ordered_while_a_sync_writes(fx: Fixture) {
+    let (fx, _server) = started(fx, 600).await;
+    let fx = std::sync::Arc::new(fx);
+    let writer = {
+        let fx = fx.clone();
+        tokio::spawn(async move { connect(&fx, "ENTRA_ID", "Contoso", false).await })
+    };
+    // A consumer reading pages of 7 while the sync writes.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut after = Value::Null;
+    let viewer = fx.viewer().await;
+    loop {
+        let done = writer.is_finished();
+        let data = fx
+            .ok(&viewer, FEED, json!({ "after": after, "first": 7 }))
+            .await;
+        for edge in data["events"]["edges"].as_array().unwrap() {
+            seen.push(edge["node"]["sequence"].as_str().unwrap().parse().unwrap());
+            after = edge["cursor"].clone();
+        }
+        if done && data["events"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+    assert!(seen.len() > 600, "{}", seen.len());
+    assert_eq!(seen[0], 1);
+    assert!(
+        seen.windows(2).all(|w| w[1] == w[0] + 1),
+        "each event exactly once, in order"
+    );
+}
+
+/// `directoryEvents` over graphql-ws: from a cursor, the events after it, then new ones as
+/// they commit, filtered by type.
+#[tokio::test]
+async fn the_subscription_resumes_from_a_cursor_and_streams_new_events() {
+    use crate::http::{Server, next_json, ws_connect};
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = Server::start(crate::support::Backend::Sqlite, dirgate::Config::defaults()).await;
+    let fx = &server.fx;
+    let admin = fx.admin().await;
+    let register = |serial: &str| {
+        format!(
+            "mutation {{ registerDevice(input: {{serialNumber: \"{serial}\", name: \"Mac\", platform: MACOS}}) {{ id }} }}"
+        )
+    };
+    fx.ok(&admin, &register("C02S1"), json!({})).await;
+    let (_, cursor) = feed(fx, &Value::Null, 50, Value::Null).await;
+    fx.ok(&admin, &register("C02S2"), json!({})).await;
+    let token = fx.token(dirgate::auth::TokenRole::Viewer).await;
+    let mut ws = ws_connect(&server).await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({
+        "id": "1", "type": "subscribe",
+        "payload": {
+            "query": "subscription($after: String) { directoryEvents(after: $after, types: [\"device.registered\"]) { type data } }",
+            "variables": { "after": cursor }
+        }
+    });
+    ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    let first = next_json(&mut ws).await.unwrap();
+    assert_eq!(
+        first["payload"]["data"]["directoryEvents"]["data"]["state"]["serialNumber"], "C02S2",
+        "{first}"
+    );
+    fx.ok(&admin, &register("C02S3"), json!({})).await;
+    let next = next_json(&mut ws).await.unwrap();
+    assert_eq!(
+        next["payload"]["data"]["directoryEvents"]["data"]["state"]["serialNumber"], "C02S3",
+        "{next}"
+    );
+}
