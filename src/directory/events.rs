@@ -49,15 +49,36 @@ pub struct NewEvent {
     pub integration_id: Option<i64>,
     pub object_type: &'static str,
     pub object_id: i64,
-    pub data: Value,
+    /// JSON text: see [`object`].
+    pub data: String,
 }
 
-fn object(kind: &str, id: i64, state: Value, changed: &[&str]) -> Value {
-    let mut data = json!({ "object": { "id": global_id(kind, id), "type": kind }, "state": state });
-    if !changed.is_empty() {
-        data["changedFields"] = json!(changed);
+/// An event's `data`: `{"object": {"id", "type"}, "state": ..., "changedFields": [...]}`,
+/// serialised straight to text (a sync writes one per changed user).
+fn object<S: serde::Serialize>(kind: &str, id: i64, state: S, changed: &[&str]) -> String {
+    #[derive(serde::Serialize)]
+    struct ObjectRef<'a> {
+        id: String,
+        #[serde(rename = "type")]
+        kind: &'a str,
     }
-    data
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data<'a, S> {
+        object: ObjectRef<'a>,
+        state: S,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        changed_fields: &'a [&'a str],
+    }
+    serde_json::to_string(&Data {
+        object: ObjectRef {
+            id: global_id(kind, id),
+            kind,
+        },
+        state,
+        changed_fields: changed,
+    })
+    .unwrap_or_default()
 }
 
 /// An enum as the API spells it (`SUSPENDED`, `ENTRA_ID`, ...): its stored value.
@@ -70,23 +91,44 @@ fn integration_ref(id: Option<i64>) -> Value {
 }
 
 /// A user's state as events show it.
-pub fn user_state(m: &directory_user::Model) -> Value {
-    json!({
-        "id": global_id("User", m.id),
-        "integrationId": integration_ref(m.integration_id),
-        "externalId": m.external_id,
-        "userName": m.user_name,
-        "email": m.email,
-        "displayName": m.display_name,
-        "givenName": m.given_name,
-        "familyName": m.family_name,
-        "jobTitle": m.job_title,
-        "department": m.department,
-        "employeeId": m.employee_id,
-        "status": label(m.status),
-        "origin": m.origin_name,
-        "updatedAt": m.updated_at,
-    })
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserState<'a> {
+    id: String,
+    integration_id: Option<String>,
+    external_id: &'a str,
+    user_name: &'a str,
+    email: Option<&'a str>,
+    display_name: &'a str,
+    given_name: Option<&'a str>,
+    family_name: Option<&'a str>,
+    job_title: Option<&'a str>,
+    department: Option<&'a str>,
+    employee_id: Option<&'a str>,
+    status: String,
+    origin: &'a str,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl<'a> UserState<'a> {
+    pub fn of(m: &'a directory_user::Model) -> Self {
+        Self {
+            id: global_id("User", m.id),
+            integration_id: m.integration_id.map(|id| global_id("Integration", id)),
+            external_id: &m.external_id,
+            user_name: &m.user_name,
+            email: m.email.as_deref(),
+            display_name: &m.display_name,
+            given_name: m.given_name.as_deref(),
+            family_name: m.family_name.as_deref(),
+            job_title: m.job_title.as_deref(),
+            department: m.department.as_deref(),
+            employee_id: m.employee_id.as_deref(),
+            status: label(m.status),
+            origin: &m.origin_name,
+            updated_at: m.updated_at,
+        }
+    }
 }
 
 impl NewEvent {
@@ -97,7 +139,7 @@ impl NewEvent {
             integration_id: m.integration_id,
             object_type: "User",
             object_id: m.id,
-            data: object("User", m.id, user_state(m), changed),
+            data: object("User", m.id, UserState::of(m), changed),
         }
     }
 
@@ -122,10 +164,16 @@ impl NewEvent {
 
     /// `group.member_added` or `group.member_removed`: `user` in `group`.
     pub fn member(event_type: &'static str, integration_id: i64, group: i64, user: i64) -> Self {
-        let state = json!({
-            "groupId": global_id("Group", group),
-            "userId": global_id("User", user),
-        });
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Membership {
+            group_id: String,
+            user_id: String,
+        }
+        let state = Membership {
+            group_id: global_id("Group", group),
+            user_id: global_id("User", user),
+        };
         Self {
             event_type,
             integration_id: Some(integration_id),
@@ -269,7 +317,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> Domain
                 integration_id: Set(e.integration_id),
                 object_type: Set(e.object_type.to_owned()),
                 object_id: Set(e.object_id),
-                data: Set(e.data.to_string()),
+                data: Set(e.data),
             }
         })
         .collect();
