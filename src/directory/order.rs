@@ -178,43 +178,54 @@ where
         Direction::Asc => (">", SqlOrder::Asc),
         Direction::Desc => ("<", SqlOrder::Desc),
     };
-    let nullable = order.key.is_nullable();
-    let mut select = select;
-    if let (Some(after), Some(value)) = (args.after, after_key) {
-        let present = |value: sea_orm::Value| {
-            let seek = format!("({key}, {id}) {op} ({p1}, {p2})");
-            // Descending, the missing values come after every present one.
-            let seek = if nullable && order.dir == Direction::Desc {
-                format!("({seek} OR {key} IS NULL)")
-            } else {
-                seek
-            };
-            Expr::cust_with_values(seek, [value, sea_orm::Value::from(after)])
-        };
-        select = select.filter(match value {
-            KeyValue::Text(text) => present(text.into()),
-            KeyValue::Time(time) => present(time.into()),
-            // Ascending, the present values come after every missing one.
-            KeyValue::Missing => Expr::cust_with_values(
-                match order.dir {
-                    Direction::Asc => {
-                        format!("(({key} IS NULL AND {id} {op} {p1}) OR {key} IS NOT NULL)")
-                    }
-                    Direction::Desc => format!("({key} IS NULL AND {id} {op} {p1})"),
-                },
-                [sea_orm::Value::from(after)],
-            ),
-        });
-    }
     let nulls = match order.dir {
         Direction::Asc => NullOrdering::First,
         Direction::Desc => NullOrdering::Last,
     };
-    let rows = select
-        .order_by_with_nulls(Expr::cust(key), dir.clone(), nulls)
-        .order_by(id_col, dir)
-        .limit(args.first + 1)
-        .all(db)
-        .await?;
+    let ordered = |select: Select<E>| {
+        select
+            .order_by_with_nulls(Expr::cust(key), dir.clone(), nulls.clone())
+            .order_by(id_col, dir.clone())
+    };
+    // Where the page starts; and, when it may run on from the present values into the
+    // missing ones (descending) or from the missing into the present (ascending), where the
+    // rest starts. Each part is one seek an index serves: an `OR` of the two would make the
+    // database filter the rows it scans instead.
+    let (first_part, rest) = match (args.after, after_key) {
+        (Some(after), Some(KeyValue::Missing)) => (
+            Some(Expr::cust_with_values(
+                format!("({key} IS NULL AND {id} {op} {p1})"),
+                [sea_orm::Value::from(after)],
+            )),
+            (order.dir == Direction::Asc).then(|| Expr::cust(format!("{key} IS NOT NULL"))),
+        ),
+        (Some(after), Some(value)) => {
+            let value = match value {
+                KeyValue::Text(text) => sea_orm::Value::from(text),
+                KeyValue::Time(time) => sea_orm::Value::from(time),
+                KeyValue::Missing => unreachable!("matched above"),
+            };
+            (
+                Some(Expr::cust_with_values(
+                    format!("({key}, {id}) {op} ({p1}, {p2})"),
+                    [value, sea_orm::Value::from(after)],
+                )),
+                (order.key.is_nullable() && order.dir == Direction::Desc)
+                    .then(|| Expr::cust(format!("{key} IS NULL"))),
+            )
+        }
+        _ => (None, None),
+    };
+    let start = match first_part {
+        Some(seek) => select.clone().filter(seek),
+        None => select.clone(),
+    };
+    let mut rows = ordered(start).limit(args.first + 1).all(db).await?;
+    if let Some(rest) = rest {
+        let wanted = args.first + 1 - rows.len() as u64;
+        if wanted > 0 {
+            rows.extend(ordered(select.filter(rest)).limit(wanted).all(db).await?);
+        }
+    }
     Ok(Page::from_overfetch(rows, args.first))
 }
