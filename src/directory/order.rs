@@ -184,7 +184,7 @@ where
     };
     let ordered = |select: Select<E>| {
         select
-            .order_by_with_nulls(Expr::cust(key), dir.clone(), nulls.clone())
+            .order_by_with_nulls(Expr::cust(key), dir.clone(), nulls)
             .order_by(id_col, dir.clone())
     };
     // Where the page starts; and, when it may run on from the present values into the
