@@ -93,6 +93,18 @@ impl Core {
             config.event_retention_days,
             events_stop.clone(),
         )));
+        if config.webhook_delivery {
+            event_tasks.push(tokio::spawn(crate::webhooks::deliver::run(
+                crate::webhooks::deliver::Deliverer {
+                    db: db.clone(),
+                    services: services.clone(),
+                    allow_private: config.webhook_allow_private_urls,
+                    retry_ms: config.webhook_retry_ms.clone(),
+                    owner: engine::process_identity(),
+                },
+                events_stop.clone(),
+            )));
+        }
         let (sync, engine) = engine::start(
             SyncDeps {
                 db: db.clone(),

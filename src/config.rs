@@ -3,6 +3,11 @@
 use clap::Args;
 use std::{net::SocketAddr, path::PathBuf};
 
+/// The default waits before each webhook retry, in milliseconds.
+pub const WEBHOOK_RETRY_MS: [u64; 7] = [
+    5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+];
+
 /// Settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -64,6 +69,23 @@ pub struct Config {
     #[arg(long, env = "DIRGATE_EVENT_RETENTION_DAYS", default_value_t = 30, global = true,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub event_retention_days: u32,
+
+    /// Whether this process delivers webhooks (`false` leaves them to the other processes
+    /// on the database, e.g. on API-only nodes).
+    #[arg(long, env = "DIRGATE_WEBHOOK_DELIVERY", default_value_t = true, global = true,
+          action = clap::ArgAction::Set)]
+    pub webhook_delivery: bool,
+
+    /// Accept webhook URLs over plain `http://` and on loopback or private addresses (for
+    /// tests and the demo; never on a server that faces the internet).
+    #[arg(long, env = "DIRGATE_WEBHOOK_ALLOW_PRIVATE_URLS", global = true)]
+    pub webhook_allow_private_urls: bool,
+
+    /// The waits before each retry of a failed webhook delivery, in milliseconds (the
+    /// Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, about 28 h in
+    /// all); after the last, the endpoint is disabled. Tests shorten it.
+    #[arg(skip = crate::config::WEBHOOK_RETRY_MS.to_vec())]
+    pub webhook_retry_ms: Vec<u64>,
 
     /// Hours between full reads of an Entra directory; in between, syncs read changes only
     /// (Graph delta queries).
@@ -223,6 +245,9 @@ impl Config {
             graphiql_token: None,
             sync_interval_minutes: 240,
             event_retention_days: 30,
+            webhook_delivery: true,
+            webhook_allow_private_urls: false,
+            webhook_retry_ms: WEBHOOK_RETRY_MS.to_vec(),
             full_sync_hours: 24,
             sync_lease_seconds: 60,
             scheduler_tick_seconds: 30,

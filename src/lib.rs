@@ -20,6 +20,7 @@ pub mod scim;
 pub mod services;
 pub mod sync;
 pub mod text;
+pub mod webhooks;
 
 pub use app::{App, Core};
 pub use config::Config;

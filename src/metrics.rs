@@ -19,6 +19,7 @@
 //! | `dirgate_provider_requests_total` | `provider`, `outcome` (ok, throttled, server_error, client_error, unreachable, unreadable) | [`provider_request`] |
 //! | `dirgate_provider_retries_total` | `provider`, `reason` (throttled, server_error, unreachable, unreadable, token_expired) | [`provider_retry`] |
 //! | `dirgate_provider_throttle_wait_seconds` (histogram: `_sum` is the time spent waiting) | `provider` | [`provider_retry`] |
+//! | `dirgate_webhook_deliveries_total` | `outcome` (ok, failed) | [`webhook_delivery`] |
 //! | `dirgate_db_pool_connections` (gauge, read at each scrape) | `state` (in_use, idle) | [`render`] |
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
@@ -213,6 +214,12 @@ pub fn sync_run(run: &RunFigures) {
         counter!("dirgate_sync_groups_written_total", "provider" => provider, "change" => change)
             .increment(n);
     }
+}
+
+/// One webhook delivery attempt, by outcome.
+pub fn webhook_delivery(ok: bool) {
+    counter!("dirgate_webhook_deliveries_total", "outcome" => if ok { "ok" } else { "failed" })
+        .increment(1);
 }
 
 /// One HTTP request to a provider's directory API, by outcome.

@@ -13,3 +13,5 @@ pub mod integration;
 pub mod oauth_authorization;
 pub mod sync_run;
 pub mod user_alias;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;

@@ -10,6 +10,7 @@ mod m20261129_000004_list_order;
 mod m20261129_000005_audit_lookups;
 mod m20261129_000006_sort_orders;
 mod m20261129_000007_directory_events;
+mod m20261129_000008_webhooks;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_audit_lookups::Migration),
             Box::new(m20261129_000006_sort_orders::Migration),
             Box::new(m20261129_000007_directory_events::Migration),
+            Box::new(m20261129_000008_webhooks::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub mod mutation;
 pub mod query;
 pub mod subscription;
 pub mod types;
+pub mod webhooks;
 
 use crate::{config::Config, services::Services, sync::SyncEvents};
 use async_graphql::{Request, Schema};
@@ -19,20 +20,39 @@ pub use context::Authentication;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
+/// Every read of the API. Needs an API token (ADMIN or VIEWER), sent as
+/// `Authorization: Bearer <token>`; without one the request is refused (HTTP 401) before its
+/// document is read.
+///
+/// Errors carry `extensions.code`: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INVALID_INPUT
+/// (with `extensions.field`), ALREADY_EXISTS, NAME_TAKEN, CONFIRMATION_MISMATCH,
+/// PUSH_ONLY_INTEGRATION, NEEDS_REAUTH, RATE_LIMITED (HTTP 429, Retry-After), LIMIT_EXCEEDED
+/// (with `extensions.limit` and `extensions.max`), TIMEOUT, GRAPHQL_PARSE_FAILED,
+/// GRAPHQL_VALIDATION_FAILED, BAD_REQUEST (HTTP 400) or INTERNAL.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(query::DirectoryQuery, webhooks::WebhookQuery);
+
+/// Every change made through the API. Needs an ADMIN token.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(mutation::DirectoryMutation, webhooks::WebhookMutation);
+
 /// The schema type.
-pub type DirgateSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+pub type DirgateSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Deepest query accepted (introspection has a bound of its own, see [`limits`]).
 pub const MAX_DEPTH: usize = limits::MAX_DEPTH;
 /// Most complex query accepted (each field counts one).
 pub const MAX_COMPLEXITY: usize = 1000;
 
-fn builder()
--> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, subscription::Subscription> {
     // The depth limit is `limits::Guard`'s: async-graphql's would count introspection's own
     // `ofType` chain and refuse the standard introspection query.
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .limit_complexity(MAX_COMPLEXITY)
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema, twice, with its shared data. `guarded` carries [`limits::Guard`] as an

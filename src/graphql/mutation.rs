@@ -116,11 +116,12 @@ pub struct DeleteIntegrationPayload {
     pub users_retained: i64,
 }
 
-/// Every change made through the API. Needs an ADMIN token.
-pub struct Mutation;
+/// The changes of the directory (the `Mutation` root merges them with the webhooks').
+#[derive(Default)]
+pub struct DirectoryMutation;
 
 #[Object]
-impl Mutation {
+impl DirectoryMutation {
     /// Registers a device, and assigns it automatically when its enrollment identity matches
     /// exactly one active user of an integration that assigns devices automatically (R12).
     async fn register_device(

@@ -160,8 +160,9 @@ fn sorted_args(
     Ok((args, key.flatten()))
 }
 
-/// Every read of the API. Needs an API token (ADMIN or VIEWER).
-pub struct Query;
+/// The reads of the directory (the `Query` root merges them with the webhooks').
+#[derive(Default)]
+pub struct DirectoryQuery;
 
 /// A page of the event feed (no `totalCount`: the feed is long, and counting it would read it).
 pub type EventConn = async_graphql::connection::Connection<
@@ -210,17 +211,8 @@ impl EventFilter {
     }
 }
 
-/// Every read of the API. Needs an API token (ADMIN or VIEWER), sent as
-/// `Authorization: Bearer <token>`; without one the request is refused (HTTP 401) before its
-/// document is read.
-///
-/// Errors carry `extensions.code`: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INVALID_INPUT
-/// (with `extensions.field`), ALREADY_EXISTS, NAME_TAKEN, CONFIRMATION_MISMATCH,
-/// PUSH_ONLY_INTEGRATION, NEEDS_REAUTH, RATE_LIMITED (HTTP 429, Retry-After), LIMIT_EXCEEDED
-/// (with `extensions.limit` and `extensions.max`), TIMEOUT, GRAPHQL_PARSE_FAILED,
-/// GRAPHQL_VALIDATION_FAILED, BAD_REQUEST (HTTP 400) or INTERNAL.
 #[Object]
-impl Query {
+impl DirectoryQuery {
     /// Any object by its global id; null when it does not exist.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         ctx.caller()?;

@@ -296,7 +296,7 @@ fn architecture_has_no_cycle_between_sibling_modules() {
 fn layer(module: &str) -> u8 {
     match module {
         "cli" | "http" | "app" | "graphql" | "scim" | "main" => 3,
-        "directory" | "sync" | "services" => 2,
+        "directory" | "sync" | "services" | "webhooks" => 2,
         _ => 1,
     }
 }

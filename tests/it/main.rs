@@ -28,3 +28,4 @@ mod scim;
 mod scim_lists;
 mod sorting;
 mod sync;
+mod webhooks;

@@ -48,8 +48,12 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// A fixture whose app delivers no webhooks: its background work does not poll, so the
+    /// statements a test counts are its own (webhook tests use [`Fixture::with_config`]).
     pub async fn new(backend: Backend) -> Self {
-        Self::with_config(backend, Config::defaults()).await
+        let mut config = Config::defaults();
+        config.webhook_delivery = false;
+        Self::with_config(backend, config).await
     }
 
     pub async fn sqlite() -> Self {
