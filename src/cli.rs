@@ -38,6 +38,9 @@ pub enum Command {
         /// Users per simulated tenant.
         #[arg(long, default_value_t = 300)]
         fake_users: usize,
+        /// Print each directory change event (type, object, changed fields) as it commits.
+        #[arg(long)]
+        print_events: bool,
     },
     /// Apply pending database migrations, then exit.
     Migrate,
@@ -172,7 +175,8 @@ async fn run(cli: Cli) -> CliResult {
         Command::Demo {
             fake_listen,
             fake_users,
-        } => demo(config, fake_listen, fake_users).await,
+            print_events,
+        } => demo(config, fake_listen, fake_users, print_events).await,
         Command::Token { command } => token(&config, command).await,
     }
 }
@@ -241,6 +245,7 @@ async fn demo(
     mut config: Config,
     fake_listen: std::net::SocketAddr,
     fake_users: usize,
+    print_events: bool,
 ) -> CliResult {
     use fake_directory::{Directory, Fake};
     if config.database_url.is_none() {
@@ -299,7 +304,48 @@ async fn demo(
     println!("  database:            {}", redact(&config.database_url()));
     println!("admin token: {}", token.token);
     config.graphiql_token = Some(token.token.clone());
+    if print_events {
+        println!("printing directory change events as they commit:");
+        tokio::spawn(print_events_from(db.clone()));
+    }
     run_server(Core::start(db, config)?, listener).await
+}
+
+/// Prints every directory change event committed from now on, a line each (`demo
+/// --print-events`), reading the feed as any consumer would.
+#[cfg(feature = "demo")]
+async fn print_events_from(db: sea_orm::DatabaseConnection) {
+    use crate::directory::events;
+    let mut after = events::last_seq(&db).await.unwrap_or(0);
+    loop {
+        match events::list(&db, Some(after), 100, &events::EventFilter::default()).await {
+            Ok(page) if !page.items.is_empty() => {
+                for event in page.items {
+                    after = event.seq;
+                    let data: serde_json::Value =
+                        serde_json::from_str(&event.data).unwrap_or_default();
+                    let state = &data["state"];
+                    let name = ["displayName", "userName", "name", "serialNumber", "userId"]
+                        .iter()
+                        .find_map(|k| state[*k].as_str())
+                        .unwrap_or_default();
+                    let changed = data["changedFields"]
+                        .as_array()
+                        .map(|c| format!(" changed {}", serde_json::Value::from(c.clone())))
+                        .unwrap_or_default();
+                    println!(
+                        "event {:>6} {:<24} {} {}{}",
+                        event.seq, event.event_type, event.object_type, name, changed
+                    );
+                }
+            }
+            Ok(_) => events::written_or_poll().await,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read events");
+                tokio::time::sleep(events::POLL).await;
+            }
+        }
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 on_both_databases!(
     a_pull_sync_tells_every_change_and_an_unchanged_one_nothing,
+    holds_restores_and_a_revoked_grant_are_told,
     scim_pushes_devices_and_integrations_tell_their_changes,
     the_feed_is_gapless_and_ordered_while_a_sync_writes,
 );
@@ -176,6 +177,87 @@ async fn a_pull_sync_tells_every_change_and_an_unchanged_one_nothing(fx: Fixture
     assert_eq!(count(&changes, "user.created"), 0);
 }
 
+async fn holds_restores_and_a_revoked_grant_are_told(fx: Fixture) {
+    let (fx, server) = started(fx, 60).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let (_, cursor) = feed(&fx, &Value::Null, 100, Value::Null).await;
+    // Past the safety threshold: held, and nothing removed.
+    crate::sync::remove_from_directory(&server, Kind::Entra, 15);
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "HELD");
+    let (held, cursor) = feed(&fx, &cursor, 100, Value::Null).await;
+    // The memberships the directory dropped are applied; the removals wait.
+    assert_eq!(count(&held, "sync_run.held"), 1, "{:?}", types(&held));
+    assert_eq!(
+        count(&held, "user.removed") + count(&held, "user.archived"),
+        0
+    );
+    let run_event = held.last().unwrap();
+    assert_eq!(run_event["type"], "sync_run.held");
+    assert_eq!(run_event["data"]["state"]["status"], "HELD");
+    assert_eq!(run_event["objectType"], "SyncRun");
+    // Confirmed, the held run's removals apply and are told.
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        "mutation($id: ID!) { confirmSyncRun(id: $id) { id } }",
+        json!({ "id": run["id"] }),
+    )
+    .await;
+    fx.settle_syncs().await;
+    let (confirmed, cursor) = feed(&fx, &cursor, 100, json!({ "types": ["user.removed"] })).await;
+    assert_eq!(confirmed.len(), 15, "{:?}", types(&confirmed));
+    // An archived user (kept for a device) who comes back is restored.
+    let ids = tenant_users(&server, Kind::Entra);
+    let back = ids[0].clone();
+    let user = dirgate::directory::users::list(
+        &fx.db,
+        &Default::default(),
+        dirgate::directory::page::PageArgs {
+            first: 100,
+            after: None,
+        },
+        Default::default(),
+        None,
+    )
+    .await
+    .unwrap()
+    .items
+    .into_iter()
+    .find(|u| u.external_id == back)
+    .unwrap();
+    fx.device("C02BACK", Some(&user)).await;
+    let key = server.tenant(Kind::Entra);
+    let saved = server
+        .fake
+        .edit(|d| d.tenants.get_mut(&key).unwrap().remove_user(&back).unwrap());
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let (gone, cursor) = feed(&fx, &cursor, 100, json!({ "types": ["user.archived"] })).await;
+    assert_eq!(gone.len(), 1, "{gone:#?}");
+    server
+        .fake
+        .edit(|d| d.tenants.get_mut(&key).unwrap().put_user(saved));
+    sync(&fx, &id).await;
+    let (restored, cursor) = feed(&fx, &cursor, 100, json!({ "types": ["user.restored"] })).await;
+    assert_eq!(restored.len(), 1, "{restored:#?}");
+    assert_eq!(restored[0]["data"]["state"]["status"], "ACTIVE");
+    // A revoked grant: the integration needs re-authentication.
+    server.fake.revoke(&key);
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "FAILED");
+    let (reauth, _) = feed(&fx, &cursor, 100, Value::Null).await;
+    // After the restoring run's own end: the failed run's.
+    let reauth = &reauth[reauth.len() - 2..];
+    assert_eq!(
+        types(reauth),
+        ["integration.needs_reauth", "sync_run.finished"],
+        "{reauth:#?}"
+    );
+    assert_eq!(reauth[0]["data"]["state"]["status"], "NEEDS_REAUTH");
+    assert_eq!(reauth[1]["data"]["state"]["status"], "FAILED");
+}
+
 async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
     let scim = ScimClient::start(&fx, "Okta").await;
     let (_, start) = feed(&fx, &Value::Null, 50, Value::Null).await;
@@ -241,9 +323,83 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
         json!({ "id": integration }),
     )
     .await;
-    let (events, _) = feed(&fx, &start, 3, Value::Null).await;
+    let (_, before_more) = feed(&fx, &start, 50, Value::Null).await;
+    // A group renamed over SCIM, and a device assigned and unassigned.
+    let (_, team) = scim
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Team" })),
+        )
+        .await;
+    let team_id = team["id"].as_str().unwrap().to_owned();
+    let (status, _) = scim
+        .call(
+            "PUT",
+            &format!("/Groups/{team_id}"),
+            Some(json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Team Blue" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, member) = scim
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dev@okta.example", "active": true })),
+        )
+        .await;
+    let member_id = dirgate::graphql::ids::encode(
+        "User",
+        dirgate::directory::users::list(
+            &fx.db,
+            &Default::default(),
+            dirgate::directory::page::PageArgs {
+                first: 10,
+                after: None,
+            },
+            Default::default(),
+            None,
+        )
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .find(|u| u.user_name == "dev@okta.example")
+        .unwrap()
+        .id,
+    );
+    let _ = member;
+    fx.ok(
+        &admin,
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        json!({ "d": device, "u": member_id }),
+    )
+    .await;
+    fx.ok(
+        &admin,
+        "mutation($d: ID!) { unassignDeviceUser(deviceId: $d) { id } }",
+        json!({ "d": device }),
+    )
+    .await;
+    let (more, _) = feed(&fx, &before_more, 50, Value::Null).await;
     assert_eq!(
-        types(&events),
+        types(&more),
+        [
+            "group.created",
+            "group.updated",
+            "user.created",
+            "device.assigned",
+            "device.unassigned",
+        ],
+        "{more:#?}"
+    );
+    assert_eq!(more[1]["data"]["changedFields"], json!(["displayName"]));
+    assert_eq!(more[3]["data"]["state"]["userId"], member_id.as_str());
+    assert_eq!(more[4]["data"]["state"]["userId"], Value::Null);
+    let (events, _) = feed(&fx, &start, 3, Value::Null).await;
+    let events = &events[..9];
+    assert_eq!(
+        types(events),
         [
             "user.created",
             "user.suspended",
@@ -272,7 +428,12 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
     .await;
     assert_eq!(types(&only), ["user.suspended", "user.reactivated"]);
     let (of_it, _) = feed(&fx, &start, 50, json!({ "integrationId": integration })).await;
-    assert_eq!(of_it.len(), 8, "all but the device's");
+    assert_eq!(
+        of_it.iter().filter(|e| e["objectType"] == "Device").count(),
+        0,
+        "devices belong to no integration"
+    );
+    assert_eq!(of_it.len(), 8 + 3, "all but the devices'");
     let viewer = fx.viewer().await;
     let res = fx
         .gql(
