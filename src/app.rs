@@ -101,6 +101,7 @@ impl Core {
                     allow_private: config.webhook_allow_private_urls,
                     retry_ms: config.webhook_retry_ms.clone(),
                     owner: engine::process_identity(),
+                    lease: std::time::Duration::from_secs(config.webhook_lease_seconds),
                 },
                 events_stop.clone(),
             )));

@@ -76,6 +76,12 @@ pub struct Config {
           action = clap::ArgAction::Set)]
     pub webhook_delivery: bool,
 
+    /// How long a process holds an endpoint while delivering (seconds): another process takes
+    /// over an endpoint whose holder died once this has passed. Longer than a batch can take.
+    #[arg(long, env = "DIRGATE_WEBHOOK_LEASE_SECONDS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub webhook_lease_seconds: u64,
+
     /// Accept webhook URLs over plain `http://` and on loopback or private addresses (for
     /// tests and the demo; never on a server that faces the internet).
     #[arg(long, env = "DIRGATE_WEBHOOK_ALLOW_PRIVATE_URLS", global = true)]
@@ -246,6 +252,7 @@ impl Config {
             sync_interval_minutes: 240,
             event_retention_days: 30,
             webhook_delivery: true,
+            webhook_lease_seconds: 300,
             webhook_allow_private_urls: false,
             webhook_retry_ms: WEBHOOK_RETRY_MS.to_vec(),
             full_sync_hours: 24,

@@ -25,8 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Events posted per lease, at most.
 const BATCH: u64 = 20;
-/// How long a lease lasts: longer than a batch can take ([`BATCH`] × [`TIMEOUT`]).
-const LEASE: Duration = Duration::from_secs(300);
 /// The time a receiver has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of an answer read (it is not used; reading it lets the connection be reused).
@@ -44,6 +42,9 @@ pub struct Deliverer {
     pub retry_ms: Vec<u64>,
     /// This process, as lease owner.
     pub owner: String,
+    /// How long a lease lasts (`--webhook-lease-seconds`): a batch ([`BATCH`] posts of at
+    /// most [`TIMEOUT`] each) should end within it.
+    pub lease: Duration,
 }
 
 /// Delivers until `stop`.
@@ -99,7 +100,7 @@ impl Deliverer {
     async fn claim(&self) -> DomainResult<Vec<webhook_endpoint::Model>> {
         let backend = self.db.get_database_backend();
         let at = now();
-        let until = at + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let until = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
         let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DbBackend::Postgres {
             (
                 "UPDATE webhook_endpoints SET lease_owner = $1, lease_expires_at = $2 \

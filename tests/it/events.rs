@@ -527,3 +527,45 @@ async fn the_subscription_resumes_from_a_cursor_and_streams_new_events() {
         "{next}"
     );
 }
+
+/// Retention: events older than the cut are pruned, newer ones stay.
+#[tokio::test]
+async fn events_past_the_retention_are_pruned() {
+    use dirgate::directory::events;
+    let fx = Fixture::sqlite().await;
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        "mutation { registerDevice(input: {serialNumber: \"C02OLD\", name: \"Mac\", platform: MACOS}) { id } }",
+        json!({}),
+    )
+    .await;
+    let now = chrono::Utc::now();
+    assert_eq!(
+        events::prune(&fx.db, now - chrono::Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        events::prune(&fx.db, now + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = events::list(&fx.db, None, 10, &Default::default())
+        .await
+        .unwrap();
+    assert!(left.items.is_empty());
+    // Numbers are never reused after a prune.
+    fx.ok(
+        &admin,
+        "mutation { registerDevice(input: {serialNumber: \"C02NEW\", name: \"Mac\", platform: MACOS}) { id } }",
+        json!({}),
+    )
+    .await;
+    let left = events::list(&fx.db, None, 10, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(left.items[0].seq, 2);
+}

@@ -22,10 +22,16 @@ type Log = Arc<Mutex<Vec<(String, String, String, String)>>>;
 
 /// A loopback receiver that answers the statuses in `script` in turn, then 200.
 async fn receiver(script: Vec<u16>) -> (SocketAddr, Log) {
+    slow_receiver(script, Duration::ZERO).await
+}
+
+/// [`receiver`], answering each request after `delay`.
+async fn slow_receiver(script: Vec<u16>, delay: Duration) -> (SocketAddr, Log) {
     #[derive(Clone)]
     struct Recv {
         log: Log,
         script: Arc<Mutex<VecDeque<u16>>>,
+        delay: Duration,
     }
     async fn hook(
         State(r): State<Recv>,
@@ -44,6 +50,7 @@ async fn receiver(script: Vec<u16>) -> (SocketAddr, Log) {
             h("webhook-signature"),
             body,
         ));
+        tokio::time::sleep(r.delay).await;
         let status = r.script.lock().unwrap().pop_front().unwrap_or(200);
         axum::http::StatusCode::from_u16(status).unwrap()
     }
@@ -51,6 +58,7 @@ async fn receiver(script: Vec<u16>) -> (SocketAddr, Log) {
     let state = Recv {
         log: log.clone(),
         script: Arc::new(Mutex::new(script.into())),
+        delay,
     };
     let app = Router::new().route("/hook", post(hook)).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -309,18 +317,138 @@ async fn urls_outside_the_policy_are_refused() {
     );
 }
 
+/// A `dirgate serve` process on `url` that delivers webhooks (leases of `lease` seconds).
+fn serve(url: &str, dir: &std::path::Path, lease: &str) -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dirgate"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", url)
+        .env("DIRGATE_DATA_DIR", dir)
+        .env("DIRGATE_ENCRYPTION_KEY", key)
+        .env("DIRGATE_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+        .env("DIRGATE_WEBHOOK_LEASE_SECONDS", lease)
+        .env("DIRGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = crate::support::serve_base(&mut child);
+    (child, base)
+}
+
+/// Writes `n` events into the outbox in chunks of 500, as a sync would.
+async fn write_events(db: &sea_orm::DatabaseConnection, n: usize) {
+    for chunk in 0..n.div_ceil(500) {
+        let events = (chunk * 500..((chunk + 1) * 500).min(n))
+            .map(|i| dirgate::directory::events::NewEvent {
+                event_type: "device.registered",
+                integration_id: None,
+                object_type: "Device",
+                object_id: i as i64 + 1,
+                data: "{}".into(),
+            })
+            .collect();
+        dirgate::directory::events::record(db, events)
+            .await
+            .unwrap();
+    }
+}
+
+/// Adds an endpoint through the API of the process at `base`.
+async fn add_endpoint(base: &str, token: &str, receiver: SocketAddr) {
+    let created: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(
+            &json!({ "query": CREATE, "variables": { "url": format!("http://{receiver}/hook") } }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        created["data"]["createWebhookEndpoint"]["secret"].is_string(),
+        "{created}"
+    );
+}
+
+/// A process killed while delivering: once its lease runs out another process takes the
+/// endpoint over; every event arrives, a repeat carrying the id it had before.
+#[tokio::test]
+async fn a_killed_process_deliveries_are_taken_over() {
+    let scratch = ScratchDatabase::create("webhooks_killed").await;
+    let db = dirgate::db::connect(&scratch.url).await.unwrap();
+    dirgate::db::migrate(&db).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, log) = slow_receiver(Vec::new(), Duration::from_millis(150)).await;
+    let token = dirgate::directory::tokens::create(
+        &db,
+        &dirgate::auth::Admin::cli(),
+        "t",
+        TokenRole::Admin,
+    )
+    .await
+    .unwrap()
+    .token;
+    let (mut first, base) = serve(&scratch.url, dir.path(), "2");
+    add_endpoint(&base, &token, addr).await;
+    write_events(&db, 30).await;
+    wait_for(&log, 3).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = log.lock().unwrap().len();
+    assert!(before < 30, "killed mid-way ({before} delivered)");
+    let (mut second, _) = serve(&scratch.url, dir.path(), "2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ids: std::collections::HashSet<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, ..)| id.clone())
+            .collect();
+        if ids.len() == 30 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of 30 events", ids.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let got = log.lock().unwrap().clone();
+    // Each event's first arrival is in order; a repeat is an event the killed process had
+    // posted before its cursor moved.
+    let mut firsts = Vec::new();
+    for (id, ..) in &got {
+        if !firsts.contains(id) {
+            firsts.push(id.clone());
+        }
+    }
+    let seqs: Vec<i64> = firsts
+        .iter()
+        .map(|id| id.trim_start_matches("evt_").parse().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert!(
+        got.len() - 30 <= before,
+        "repeats only of what the killed process posted"
+    );
+    db.close().await.ok();
+    scratch.drop().await;
+}
+
 /// Two `dirgate serve` processes on one PostgreSQL database deliver 10,000 events: the
 /// receiver gets each once, in order.
 #[tokio::test]
 async fn two_processes_deliver_every_event_once_in_order() {
-    use std::process::{Command, Stdio};
-    const BIN: &str = env!("CARGO_BIN_EXE_dirgate");
     const N: usize = 10_000;
     let scratch = ScratchDatabase::create("webhooks_two").await;
     let db = dirgate::db::connect(&scratch.url).await.unwrap();
     dirgate::db::migrate(&db).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
     let (addr, log) = receiver(Vec::new()).await;
     let token = dirgate::directory::tokens::create(
         &db,
@@ -334,50 +462,13 @@ async fn two_processes_deliver_every_event_once_in_order() {
     let mut children = Vec::new();
     let mut bases = Vec::new();
     for _ in 0..2 {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("DATABASE_URL", &scratch.url)
-            .env("DIRGATE_DATA_DIR", dir.path())
-            .env("DIRGATE_ENCRYPTION_KEY", &key)
-            .env("DIRGATE_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
-            .env("DIRGATE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        bases.push(crate::support::serve_base(&mut child));
+        let (child, base) = serve(&scratch.url, dir.path(), "300");
+        bases.push(base);
         children.push(child);
     }
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", bases[0]))
-        .bearer_auth(&token)
-        .json(&json!({ "query": CREATE, "variables": { "url": format!("http://{addr}/hook") } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        created["data"]["createWebhookEndpoint"]["secret"].is_string(),
-        "{created}"
-    );
-    // The events, written straight into the outbox in chunks, as a sync would.
+    add_endpoint(&bases[0], &token, addr).await;
     let started = Instant::now();
-    for chunk in 0..(N / 500) {
-        let events = (0..500)
-            .map(|i| dirgate::directory::events::NewEvent {
-                event_type: "device.registered",
-                integration_id: None,
-                object_type: "Device",
-                object_id: (chunk * 500 + i) as i64 + 1,
-                data: "{}".into(),
-            })
-            .collect();
-        dirgate::directory::events::record(&db, events)
-            .await
-            .unwrap();
-    }
+    write_events(&db, N).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut first_at = None;
     while log.lock().unwrap().len() < N {
