@@ -5,7 +5,11 @@
 //! ```sh
 //! cargo run --release --example sync_bench -- --users 100000 --groups 5000
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --release --example sync_bench
+//! cargo run --release --example sync_bench -- --users 5000 --groups 500 --latency-ms 100
 //! ```
+//!
+//! `--latency-ms N` makes every Directory API call of the fake take N ms, as at a real
+//! provider (Graph and the Admin SDK answer in roughly 50–300 ms).
 
 #[path = "common/mod.rs"]
 mod common;

@@ -39,6 +39,8 @@ pub async fn serve_fake_if_asked() -> BenchResult<()> {
             arg("--users", 0),
             arg("--groups", 0),
         ));
+        // `--latency-ms`: every Directory API call takes this long, as at a real provider.
+        fake.set_latency(Duration::from_millis(arg("--latency-ms", 0) as u64));
         let addr = fake.spawn("127.0.0.1:0".parse()?).await?;
         println!("http://{addr}");
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
@@ -55,6 +57,8 @@ pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
             &users.to_string(),
             "--groups",
             &groups.to_string(),
+            "--latency-ms",
+            &arg("--latency-ms", 0).to_string(),
         ])
         .stdout(Stdio::piped())
         .spawn()?;

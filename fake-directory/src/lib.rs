@@ -94,6 +94,17 @@ pub(crate) struct State_ {
     pub faults: Vec<Fault>,
     /// Requests served, by path.
     pub requests: HashMap<String, u64>,
+    /// Added to every Directory API call (Graph `/v1.0/`, Google `/admin/`), as a real
+    /// provider's round trip.
+    pub latency: Duration,
+    /// Directory API calls answered at once with 429 (`Retry-After: 1`) while this many are
+    /// in flight already; `None`: no quota.
+    pub quota: Option<usize>,
+    /// Directory API calls in flight now, and the most seen at once.
+    pub in_flight: usize,
+    pub max_in_flight: usize,
+    /// Calls refused by the quota.
+    pub throttled: u64,
 }
 
 /// The fake server's shared state. Cheap to clone.
@@ -132,6 +143,23 @@ impl Fake {
         self.lock().faults.push(fault);
     }
 
+    /// Every Directory API call waits `latency` before it is answered (the benchmarks' and
+    /// tests' stand-in for a provider 50–300 ms away).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Refuses Directory API calls with 429 while `max` are in flight (`None`: no quota).
+    pub fn set_quota(&self, max: Option<usize>) {
+        self.lock().quota = max;
+    }
+
+    /// (the most Directory API calls in flight at once, calls refused by the quota).
+    pub fn concurrency(&self) -> (usize, u64) {
+        let state = self.lock();
+        (state.max_in_flight, state.throttled)
+    }
+
     /// How many requests were served on `path`.
     pub fn requests(&self, path: &str) -> u64 {
         self.lock().requests.get(path).copied().unwrap_or(0)
@@ -167,6 +195,37 @@ impl Fake {
     }
 }
 
+/// A Directory API call under the fake's latency and quota.
+async fn paced(fake: &Fake, request: Request, next: Next) -> Response {
+    let latency = {
+        let mut state = fake.lock();
+        if state.quota.is_some_and(|max| state.in_flight >= max) {
+            state.throttled += 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "{\"error\":{\"code\":\"TooManyRequests\",\"message\":\"quota exceeded\"}}",
+            )
+                .into_response();
+        }
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        state.latency
+    };
+    /// Leaves the in-flight count when the call ends, however it ends.
+    struct Leave(Fake);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            self.0.lock().in_flight -= 1;
+        }
+    }
+    let _leave = Leave(fake.clone());
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    next.run(request).await
+}
+
 /// Counts requests and applies injected faults.
 async fn faults(State(fake): State<Fake>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
@@ -183,6 +242,9 @@ async fn faults(State(fake): State<Fake>, request: Request, next: Next) -> Respo
         })
     };
     let google = path.starts_with("/admin/");
+    if action.is_none() && (google || path.starts_with("/v1.0/")) {
+        return paced(&fake, request, next).await;
+    }
     match action {
         None => next.run(request).await,
         Some(FaultAction::Slow { millis }) => {

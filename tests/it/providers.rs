@@ -598,3 +598,38 @@ async fn fake_graph_delta_reports_changes_and_expires() {
     assert_eq!(status, 410);
     assert_eq!(body["error"]["code"], "syncStateNotFound");
 }
+
+/// The fake's provider latency and concurrency quota (the stand-ins issue 14's parallel reads
+/// are measured against): each call waits the latency; past the quota a call is refused with
+/// 429 and `Retry-After`, and the fake reports the most calls it saw at once.
+#[tokio::test]
+async fn the_fake_paces_calls_and_enforces_its_quota() {
+    let server = crate::support::fake::FakeServer::start(5, 1).await;
+    server
+        .fake
+        .set_latency(std::time::Duration::from_millis(200));
+    server.fake.set_quota(Some(2));
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1.0/users", server.base);
+    let started = std::time::Instant::now();
+    let calls = (0..4).map(|_| client.get(&url).send());
+    let answers = futures_util::future::join_all(calls).await;
+    let statuses: Vec<u16> = answers
+        .iter()
+        .map(|a| a.as_ref().unwrap().status().as_u16())
+        .collect();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+    let refused = answers
+        .iter()
+        .map(|a| a.as_ref().unwrap())
+        .find(|a| a.status() == 429)
+        .unwrap();
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let (max, throttled) = server.fake.concurrency();
+    assert_eq!((max, throttled), (2, 2));
+}
