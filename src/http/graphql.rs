@@ -252,47 +252,44 @@ fn is_json_utf8(headers: &HeaderMap) -> bool {
 /// `null`. serde_json stops at 128 levels of nesting: deeper variables are a typed 400, never
 /// a stack overflow; `limits::bounded_document` then bounds them tighter.
 fn request_from_body(body: &[u8]) -> Result<async_graphql::Request, String> {
-    use serde_json::Value;
-    let value: Value = serde_json::from_slice(body).map_err(|err| {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            "the body is empty; send a JSON object with `query`".to_owned()
-        } else {
-            format!("the body is not JSON: {err}")
-        }
-    })?;
-    let mut map = match value {
-        Value::Object(map) => map,
-        Value::Array(_) => {
+    /// The parameters, typed: read straight from the body into async-graphql's own types, with
+    /// no intermediate JSON tree (a body of large variables would be held twice). A field of
+    /// the wrong type is a deserialisation error; unknown fields are ignored.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Params {
+        query: Option<String>,
+        operation_name: Option<String>,
+        variables: Option<async_graphql::Variables>,
+        /// dirgate defines no request extensions: a map is accepted and ignored.
+        #[allow(dead_code)]
+        extensions: Option<std::collections::HashMap<String, serde::de::IgnoredAny>>,
+    }
+    let start = body.iter().find(|b| !b.is_ascii_whitespace());
+    match start {
+        None => return Err("the body is empty; send a JSON object with `query`".into()),
+        Some(b'[') => {
             return Err(
                 "batched requests are not supported; send one operation per request".into(),
             );
         }
-        _ => {
+        Some(b'{') => {}
+        Some(_) => {
             return Err("the body must be a JSON object with `query` (and optional `variables`, `operationName`)".into());
         }
-    };
-    let query = match map.remove("query") {
-        Some(Value::String(query)) => query,
-        None | Some(Value::Null) => return Err("the request has no `query`".into()),
-        Some(_) => return Err("`query` must be a string".into()),
-    };
+    }
+    let params: Params = serde_json::from_slice(body).map_err(|err| {
+        format!("the body is not a GraphQL request (`query` a string; `operationName` a string; `variables` and `extensions` maps; each may be null): {err}")
+    })?;
+    let query = params
+        .query
+        .ok_or_else(|| "the request has no `query`".to_owned())?;
     let mut request = async_graphql::Request::new(query);
-    match map.remove("operationName") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(name)) => request = request.operation_name(name),
-        Some(_) => return Err("`operationName` must be a string or null".into()),
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
     }
-    match map.remove("variables") {
-        None | Some(Value::Null) => {}
-        Some(variables @ Value::Object(_)) => {
-            request = request.variables(async_graphql::Variables::from_json(variables));
-        }
-        Some(_) => return Err("`variables` must be a map or null".into()),
-    }
-    // dirgate defines no request extensions: a map is accepted and ignored.
-    match map.remove("extensions") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
-        Some(_) => return Err("`extensions` must be a map or null".into()),
+    if let Some(variables) = params.variables {
+        request = request.variables(variables);
     }
     Ok(request)
 }
