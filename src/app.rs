@@ -254,7 +254,8 @@ impl App {
     }
 }
 
-/// Drops directory events older than the retention, at start and then hourly, until `stop`.
+/// Drops directory events and webhook delivery attempts older than the retention, at start and
+/// then hourly, until `stop`.
 async fn prune_events(db: DatabaseConnection, days: u32, stop: CancellationToken) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -271,6 +272,15 @@ async fn prune_events(db: DatabaseConnection, days: u32, stop: CancellationToken
                 "directory events past their retention pruned"
             ),
             Err(err) => tracing::warn!(error = %err, "cannot prune directory events"),
+        }
+        match crate::webhooks::prune_attempts(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                pruned = n,
+                days,
+                "webhook attempts past the retention pruned"
+            ),
+            Err(err) => tracing::warn!(error = %err, "cannot prune webhook attempts"),
         }
     }
 }

@@ -56,6 +56,17 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // The feed of one type, in order (`events(filter: {types})`, a subscriber or webhook
+        // of one type): a rare type is found without reading the whole log.
+        m.create_index(
+            Index::create()
+                .name("ix_directory_events_type")
+                .table(DirectoryEvents::Table)
+                .col(DirectoryEvents::EventType)
+                .col(DirectoryEvents::Seq)
+                .to_owned(),
+        )
+        .await?;
         // Retention prunes by time.
         m.create_index(
             Index::create()

@@ -93,6 +93,15 @@ impl MigrationTrait for Migration {
                 .col(WebhookAttempts::Id)
                 .to_owned(),
         )
+        .await?;
+        // Attempts are pruned with the events' retention.
+        m.create_index(
+            Index::create()
+                .name("ix_webhook_attempts_time")
+                .table(WebhookAttempts::Table)
+                .col(WebhookAttempts::AttemptedAt)
+                .to_owned(),
+        )
         .await
     }
 

@@ -366,8 +366,21 @@ pub async fn list<C: ConnectionTrait>(
     first: u64,
     filter: &EventFilter,
 ) -> DomainResult<super::page::Page<directory_event::Model>> {
-    let mut select =
-        directory_event::Entity::find().filter(directory_event::Column::Seq.gt(after.unwrap_or(0)));
+    list_between(db, after.unwrap_or(0), None, first, filter).await
+}
+
+/// [`list`], of events numbered at most `upto` (when given).
+async fn list_between<C: ConnectionTrait>(
+    db: &C,
+    after: i64,
+    upto: Option<i64>,
+    first: u64,
+    filter: &EventFilter,
+) -> DomainResult<super::page::Page<directory_event::Model>> {
+    let mut select = directory_event::Entity::find().filter(directory_event::Column::Seq.gt(after));
+    if let Some(upto) = upto {
+        select = select.filter(directory_event::Column::Seq.lte(upto));
+    }
     if !filter.types.is_empty() {
         select = select.filter(directory_event::Column::EventType.is_in(filter.types.clone()));
     }
@@ -382,6 +395,48 @@ pub async fn list<C: ConnectionTrait>(
     let has_next = items.len() as u64 > first;
     items.truncate(first as usize);
     Ok(super::page::Page { items, has_next })
+}
+
+/// What a consumer that follows the feed read: the events, and the number it has read
+/// through (events it did not want included), where its next read starts.
+#[derive(Debug)]
+pub struct Read {
+    pub items: Vec<directory_event::Model>,
+    pub through: i64,
+    /// More wanted events may follow `through` already.
+    pub has_next: bool,
+}
+
+/// Up to `first` wanted events after `after`, for a consumer that follows the feed (the
+/// subscription, webhook delivery). Reads only up to the last number committed when it starts,
+/// and moves past unwanted events up to there: a consumer of rare types does not scan the
+/// same stretch of the log again on every read. Numbers follow commit order, so nothing at or
+/// below that last number can still arrive.
+pub async fn read<C: ConnectionTrait>(
+    db: &C,
+    after: i64,
+    first: u64,
+    filter: &EventFilter,
+) -> DomainResult<Read> {
+    let upto = last_seq(db).await?;
+    if upto <= after {
+        return Ok(Read {
+            items: Vec::new(),
+            through: after,
+            has_next: false,
+        });
+    }
+    let page = list_between(db, after, Some(upto), first, filter).await?;
+    let through = if page.has_next {
+        page.items.last().map_or(after, |e| e.seq)
+    } else {
+        upto
+    };
+    Ok(Read {
+        items: page.items,
+        through,
+        has_next: page.has_next,
+    })
 }
 
 /// The number of the last event committed (0 when there is none).

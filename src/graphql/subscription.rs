@@ -71,12 +71,14 @@ impl Subscription {
                     if let Some(event) = ready.pop_front() {
                         return Some((DirectoryEvent(event), (db, filter, after, ready)));
                     }
-                    match events::list(&db, Some(after), 100, &filter).await {
-                        Ok(page) if !page.items.is_empty() => {
-                            after = page.items.last().map_or(after, |e| e.seq);
-                            ready.extend(page.items);
+                    match events::read(&db, after, 100, &filter).await {
+                        Ok(read) => {
+                            after = read.through;
+                            if read.items.is_empty() {
+                                events::written_or_poll().await;
+                            }
+                            ready.extend(read.items);
                         }
-                        Ok(_) => events::written_or_poll().await,
                         Err(err) => {
                             tracing::warn!(error = %err, "cannot read directory events; retrying");
                             tokio::time::sleep(events::POLL).await;

@@ -147,20 +147,29 @@ impl Deliverer {
 
     /// Posts the endpoint's next events, in order, until one fails or the batch ends.
     async fn deliver(&self, endpoint: webhook_endpoint::Model) -> DomainResult<()> {
-        let upto = events::last_seq(&self.db).await?;
         let filter = events::EventFilter {
             types: types_of(&endpoint),
             integration: None,
         };
-        let page = events::list(&self.db, Some(endpoint.cursor_seq), BATCH, &filter).await?;
+        let read = events::read(&self.db, endpoint.cursor_seq, BATCH, &filter).await?;
         let secret = secret_of(&self.services.secrets, &endpoint)?;
         let signer = standardwebhooks::Webhook::new(&secret)
             .map_err(|e| DomainError::Internal(Arc::new(SignerError(e.to_string()))))?;
         let client = self.client_for(&endpoint.url).await;
+        // The attempt number of an event: the first of the batch is the one that failed
+        // `endpoint.attempt` times before; the others are new.
+        let retried = read.items.first().map(|e| e.seq);
+        let attempt_at = |seq: i64| {
+            if Some(seq) == retried {
+                endpoint.attempt + 1
+            } else {
+                1
+            }
+        };
         let mut cursor = endpoint.cursor_seq;
         let mut attempts = Vec::new();
-        let mut failed: Option<Posted> = None;
-        for event in &page.items {
+        let mut failed: Option<(i64, i32, Posted)> = None;
+        for event in &read.items {
             let posted = match &client {
                 Ok(client) => post(client, &signer, &endpoint.url, event).await,
                 Err(why) => Posted {
@@ -172,11 +181,7 @@ impl Deliverer {
             attempts.push(webhook_attempt::ActiveModel {
                 endpoint_id: Set(endpoint.id),
                 event_seq: Set(event.seq),
-                attempt: Set(if failed.is_none() && cursor == endpoint.cursor_seq {
-                    endpoint.attempt + 1
-                } else {
-                    1
-                }),
+                attempt: Set(attempt_at(event.seq)),
                 status_code: Set(posted.status.map(i32::from)),
                 latency_ms: Set(posted.latency_ms),
                 error: Set(posted.error.clone()),
@@ -185,14 +190,15 @@ impl Deliverer {
             });
             crate::metrics::webhook_delivery(posted.ok());
             if !posted.ok() {
-                failed = Some(posted);
+                failed = Some((event.seq, attempt_at(event.seq), posted));
                 break;
             }
             cursor = event.seq;
         }
-        if failed.is_none() && !page.has_next {
-            // Everything up to `upto` that the endpoint wants was delivered.
-            cursor = std::cmp::max(cursor, upto);
+        if failed.is_none() {
+            // Every wanted event up to where the read went was delivered; the unwanted ones
+            // between are passed over.
+            cursor = read.through;
         }
         let txn = crate::db::begin_write(&self.db).await?;
         if !attempts.is_empty() {
@@ -215,16 +221,9 @@ impl Deliverer {
             None => {
                 update.value(webhook_endpoint::Column::Attempt, 0);
             }
-            Some(posted) => {
-                // The failures of this event so far: the stored count when the first event
-                // failed again, else this is its first.
-                let failures = if cursor == endpoint.cursor_seq {
-                    endpoint.attempt + 1
-                } else {
-                    1
-                };
-                update.value(webhook_endpoint::Column::Attempt, failures);
-                match self.retry_ms.get(failures as usize - 1) {
+            Some((seq, failures, posted)) => {
+                update.value(webhook_endpoint::Column::Attempt, *failures);
+                match self.retry_ms.get(*failures as usize - 1) {
                     Some(wait) => {
                         update.value(
                             webhook_endpoint::Column::NextAttemptAt,
@@ -241,8 +240,7 @@ impl Deliverer {
                             .value(
                                 webhook_endpoint::Column::DisabledReason,
                                 format!(
-                                    "disabled after {failures} failed attempts at event {} over the retry schedule; the last: {last}",
-                                    cursor + 1
+                                    "disabled after {failures} failed attempts at event {seq} over the retry schedule; the last: {last}"
                                 ),
                             );
                         tracing::warn!(

@@ -334,6 +334,18 @@ pub async fn attempts<C: ConnectionTrait>(
         .await?)
 }
 
+/// Deletes delivery attempts made before `before` (the events' retention); returns how many.
+pub async fn prune_attempts<C: ConnectionTrait>(
+    db: &C,
+    before: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<u64> {
+    Ok(webhook_attempt::Entity::delete_many()
+        .filter(webhook_attempt::Column::AttemptedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 use sea_orm::PaginatorTrait;
 
 #[cfg(test)]

@@ -569,3 +569,87 @@ async fn events_past_the_retention_are_pruned() {
         .unwrap();
     assert_eq!(left.items[0].seq, 2);
 }
+
+/// A follower of rare types reads through the unwanted events once: the next read starts past
+/// them; and a read never passes an event it did not see.
+#[tokio::test]
+async fn a_follower_moves_past_unwanted_events() {
+    use dirgate::directory::events::{self, EventFilter, NewEvent};
+    let fx = Fixture::sqlite().await;
+    let event = |ty: &'static str, id: i64| NewEvent {
+        event_type: ty,
+        integration_id: None,
+        object_type: "Device",
+        object_id: id,
+        data: "{}".into(),
+    };
+    let mut batch: Vec<NewEvent> = (1..=5).map(|i| event("device.registered", i)).collect();
+    batch.push(event("device.assigned", 6));
+    events::record(&fx.db, batch).await.unwrap();
+    let rare = EventFilter {
+        types: vec!["device.unassigned".into()],
+        integration: None,
+    };
+    let read = events::read(&fx.db, 0, 10, &rare).await.unwrap();
+    assert!(read.items.is_empty());
+    assert_eq!(read.through, 6, "past everything committed");
+    let assigned = EventFilter {
+        types: vec!["device.assigned".into()],
+        integration: None,
+    };
+    let read = events::read(&fx.db, 0, 10, &assigned).await.unwrap();
+    assert_eq!(read.items.len(), 1);
+    assert_eq!(read.through, 6);
+    let all = EventFilter::default();
+    let read = events::read(&fx.db, 0, 2, &all).await.unwrap();
+    assert_eq!(
+        (read.items.len(), read.through, read.has_next),
+        (2, 2, true)
+    );
+}
+
+/// Webhook delivery attempts are pruned with the events' retention.
+#[tokio::test]
+async fn webhook_attempts_past_the_retention_are_pruned() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let fx = Fixture::sqlite().await;
+    let admin = dirgate::auth::Admin::cli();
+    let secrets = dirgate::crypto::SecretBox::new(&[3; 32]);
+    let (endpoint, _) = dirgate::webhooks::create(
+        &fx.db,
+        &admin,
+        &secrets,
+        true,
+        "http://127.0.0.1:9/hook",
+        &[],
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    for days in [40, 1] {
+        entity::webhook_attempt::ActiveModel {
+            endpoint_id: Set(endpoint.id),
+            event_seq: Set(1),
+            attempt: Set(1),
+            status_code: Set(Some(200)),
+            latency_ms: Set(3),
+            error: Set(None),
+            attempted_at: Set(now - chrono::Duration::days(days)),
+            ..Default::default()
+        }
+        .insert(&fx.db)
+        .await
+        .unwrap();
+    }
+    let pruned = dirgate::webhooks::prune_attempts(&fx.db, now - chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(
+        dirgate::webhooks::attempts(&fx.db, endpoint.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
