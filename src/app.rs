@@ -207,7 +207,7 @@ impl App {
             Err(err) => {
                 crate::metrics::graphql_request(
                     "none",
-                    graphql::error::code_of(&[&err]),
+                    graphql::error::code_of(Some(&err)),
                     started.elapsed(),
                 );
                 return async_graphql::Response::from_errors(vec![err]);
@@ -244,10 +244,9 @@ impl App {
                 )])
             }
         };
-        let errors: Vec<_> = response.errors.iter().take(1).collect();
         crate::metrics::graphql_request(
             operation,
-            graphql::error::code_of(&errors),
+            graphql::error::code_of(response.errors.first()),
             started.elapsed(),
         );
         response

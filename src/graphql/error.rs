@@ -94,9 +94,9 @@ pub fn coded(message: impl Into<String>, code: &str) -> ServerError {
     with_code(ServerError::new(message, None), code)
 }
 
-/// The code of the first of `errors` (`ok` when there is none), as the metrics label it.
-pub fn code_of(errors: &[&ServerError]) -> &'static str {
-    let Some(first) = errors.first() else {
+/// The code of an answer's first error (`ok` when there is none), as the metrics label it.
+pub fn code_of(first: Option<&ServerError>) -> &'static str {
+    let Some(first) = first else {
         return "ok";
     };
     let code = first

@@ -136,7 +136,7 @@ impl Media {
     /// A request error made outside execution (refused token, rate limit, not a GraphQL
     /// request): `status` under both media types.
     pub fn refuse(self, status: StatusCode, err: ServerError) -> Response {
-        crate::metrics::graphql_refused(gql_error::code_of(&[&err]));
+        crate::metrics::graphql_refused(gql_error::code_of(Some(&err)));
         let body = serde_json::to_vec(&RequestErrors { errors: &[err] }).unwrap_or_default();
         let mut answer = (status, body).into_response();
         answer
