@@ -70,6 +70,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub event_retention_days: u32,
 
+    /// Directory API calls one Google Workspace integration makes at once, at most; halved
+    /// while Google throttles and grown back after.
+    #[arg(long, env = "DIRGATE_GOOGLE_CONCURRENCY", default_value_t = crate::providers::GOOGLE_CONCURRENCY,
+          global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub google_concurrency: usize,
+
+    /// Graph calls one Entra ID integration makes at once, at most; halved while Graph
+    /// throttles and grown back after.
+    #[arg(long, env = "DIRGATE_ENTRA_CONCURRENCY", default_value_t = crate::providers::ENTRA_CONCURRENCY,
+          global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub entra_concurrency: usize,
+
     /// Whether this process delivers webhooks (`false` leaves them to the other processes
     /// on the database, e.g. on API-only nodes).
     #[arg(long, env = "DIRGATE_WEBHOOK_DELIVERY", default_value_t = true, global = true,
@@ -251,6 +263,8 @@ impl Config {
             graphiql_token: None,
             sync_interval_minutes: 240,
             event_retention_days: 30,
+            google_concurrency: crate::providers::GOOGLE_CONCURRENCY,
+            entra_concurrency: crate::providers::ENTRA_CONCURRENCY,
             webhook_delivery: true,
             webhook_lease_seconds: 300,
             webhook_allow_private_urls: false,
@@ -300,6 +314,8 @@ impl Config {
             retry: RetryPolicy::default(),
             entra_page_size: 999,
             google_page_size: 500,
+            google_concurrency: self.google_concurrency,
+            entra_concurrency: self.entra_concurrency,
             max_page_bytes: crate::providers::MAX_PAGE_BYTES,
         }
     }

@@ -1,12 +1,16 @@
 //! A provider API session: an access token kept fresh from the refresh token, and GETs of JSON
-//! with retries: throttling (429, Google quota 403s) waits for `Retry-After` or backs off and
-//! does not fail; 5xx, connection failures, a connection cut mid-body and a body that is not
+//! with retries: every call waits its turn at the session's [`Throttle`] (AIMD); throttling
+//! (429, Google quota 403s) pauses all of the session's calls for `Retry-After` (or a
+//! backoff), halves the calls allowed in flight and does not fail; 5xx, connection failures, a connection cut mid-body and a body that is not
 //! the promised JSON are retried a bounded number of times (one budget for all of them), after
 //! which an unreadable body is `Malformed`, naming the URL; a body past `max_page_bytes` is
 //! `Malformed` at once, never read whole; a 401 is retried once after a refresh; a refused
 //! refresh is `NeedsReauth`.
 
-use super::{ProviderError, Settings, oauth};
+use super::{
+    ProviderError, Settings, oauth,
+    throttle::{Throttle, ThrottleStats},
+};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use entity::enums::DirectoryKind;
 use reqwest::{StatusCode, header};
@@ -24,6 +28,8 @@ pub struct Session {
     access_token: Mutex<Option<String>>,
     rotated: std::sync::Mutex<Option<String>>,
     on_rotate: Option<OnRotate>,
+    /// Every Directory API call of this session waits its turn here.
+    throttle: Throttle,
 }
 
 /// Stores a rotated refresh token; called before the new grant is used, since the provider may
@@ -40,7 +46,12 @@ impl Session {
         tenant: Option<String>,
         refresh_token: String,
     ) -> Self {
+        let concurrency = match kind {
+            DirectoryKind::GoogleWorkspace => settings.google_concurrency,
+            _ => settings.entra_concurrency,
+        };
         Self {
+            throttle: Throttle::new(concurrency),
             http,
             settings,
             kind,
@@ -73,6 +84,11 @@ impl Session {
             DirectoryKind::GoogleWorkspace => "Google",
             _ => "Microsoft",
         }
+    }
+
+    /// What this session's throttle saw: time paused by the provider's throttling, retries.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.throttle.stats()
     }
 
     /// The refresh token the provider rotated to, if it did since the last call: the caller
@@ -136,9 +152,13 @@ impl Session {
         let (mut failures, mut throttled, mut refreshed) = (0usize, 0usize, false);
         let label = self.metric_label();
         let count = |outcome| crate::metrics::provider_request(label, outcome);
-        let retry = |reason, wait| crate::metrics::provider_retry(label, reason, wait);
+        let retry = |reason, wait| {
+            self.throttle.retried();
+            crate::metrics::provider_retry(label, reason, wait);
+        };
         loop {
             let token = self.access_token().await?;
+            let permit = self.throttle.acquire().await;
             let mut request = self.http.get(url).bearer_auth(&token);
             for (name, value) in headers {
                 request = request.header(*name, value);
@@ -155,6 +175,7 @@ impl Session {
                             detail: err.to_string(),
                         });
                     }
+                    drop(permit);
                     let wait = next_delay();
                     retry("unreachable", wait);
                     tokio::time::sleep(wait).await;
@@ -181,6 +202,7 @@ impl Session {
                 };
                 match parsed {
                     Ok(value) => {
+                        permit.succeeded();
                         count("ok");
                         return Ok(value);
                     }
@@ -195,6 +217,7 @@ impl Session {
                             });
                         }
                         tracing::warn!(url, detail, "an unreadable page; reading it again");
+                        drop(permit);
                         let wait = next_delay();
                         retry("unreadable", wait);
                         tokio::time::sleep(wait).await;
@@ -256,8 +279,13 @@ impl Session {
                 }
                 let wait = retry_after.unwrap_or_else(&mut next_delay);
                 retry("throttled", wait);
-                tracing::info!(url, ?wait, "throttled by the provider; waiting");
-                tokio::time::sleep(wait).await;
+                tracing::info!(
+                    url,
+                    ?wait,
+                    "throttled by the provider; every read of the integration waits"
+                );
+                // The pause holds back this call's retry and every other call alike.
+                permit.throttled(wait);
                 continue;
             }
             if status == StatusCode::FORBIDDEN {
@@ -277,6 +305,7 @@ impl Session {
                         reason.message
                     )));
                 }
+                drop(permit);
                 let wait = retry_after.unwrap_or_else(&mut next_delay);
                 retry("server_error", wait);
                 tokio::time::sleep(wait).await;

@@ -6,6 +6,7 @@ pub mod entra;
 pub mod google;
 pub mod http;
 pub mod oauth;
+pub mod throttle;
 
 use std::{sync::Arc, time::Duration};
 
@@ -215,10 +216,29 @@ pub struct ProviderSettings {
     pub entra_page_size: u32,
     /// Page size asked of the Directory API for users (`maxResults`, 1–500).
     pub google_page_size: u32,
+    /// Directory API calls one Google integration makes at once, at most
+    /// ([`GOOGLE_CONCURRENCY`] by default); the throttle shrinks it when Google says so.
+    pub google_concurrency: usize,
+    /// Graph calls one Entra integration makes at once, at most ([`ENTRA_CONCURRENCY`]).
+    pub entra_concurrency: usize,
     /// The largest response body read from a provider ([`MAX_PAGE_BYTES`] by default): a
     /// bigger one is refused as malformed, not read into memory.
     pub max_page_bytes: usize,
 }
+
+/// Google's Admin SDK Directory API allows 2,400 queries per minute per user per Cloud
+/// project by default (40 a second; <https://developers.google.com/admin-sdk/directory/v1/limits>,
+/// `userRateLimitExceeded`), and a per-account limit of concurrent requests whose number it does
+/// not publish (`429 rateLimitExceeded`). `members.list` answers in roughly 250–400 ms, so 16
+/// calls in flight stay near the 40 a second; the throttle halves them when Google refuses.
+pub const GOOGLE_CONCURRENCY: usize = 16;
+
+/// Microsoft Graph limits Entra ID reads by resource units per app and tenant every 10 seconds
+/// (3,500, 5,000 or 8,000 by tenant size; <https://learn.microsoft.com/graph/throttling-limits>,
+/// "Identity and access service limits"), and answers `429` with `Retry-After` past them. A
+/// full read has two chains of `@odata.nextLink` pages (users, groups with members inline),
+/// which cannot be split further; four leaves room for a retry beside them.
+pub const ENTRA_CONCURRENCY: usize = 4;
 
 /// A page of 999 Graph users or 500 Google users with every field selected is a few
 /// megabytes; anything past this is not a page.

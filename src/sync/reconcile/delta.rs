@@ -201,7 +201,7 @@ mod tests {
             groups: vec![team(0)],
             members: [("g0".to_owned(), vec!["u0".to_owned()])].into(),
             per_page: 100,
-            fail_members: false,
+            ..Default::default()
         };
         full_sync(&fx.job(false), &directory).await.unwrap();
     }

@@ -1,6 +1,14 @@
 //! A full read: every user, every group and every membership the provider lists, applied in
-//! four phases; what the directory no longer lists is removed only once all three reads
-//! succeeded (R15).
+//! four phases; what the directory no longer lists is removed only once every read succeeded
+//! (R15).
+//!
+//! The reads overlap as far as the data allows, because a provider answers in 50–300 ms a call
+//! and most of a sync is waiting for it: the users and groups listings are read side by side
+//! (each a chain of pages, the next page fetched while the current one is written), and the
+//! member lists of the groups (Google has no members inline) are read as soon as each group
+//! is listed, many at once, within the session's throttle. Memberships are written once the
+//! users are in (they refer to them); until then at most [`MEMBERS_BUFFERED`] listed members
+//! wait in memory, and the member reads pause when that much is waiting.
 
 use super::{
     Counts, DeltaLinks, Job, ReconcileError, Report,
@@ -12,8 +20,20 @@ use super::{
 };
 use crate::providers::DirectoryProvider;
 use entity::{directory_group, enums::UserStatus};
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+/// Member ids read ahead of the users phase, at most (about 60 bytes each): the member reads
+/// of a directory bigger than this wait for the users phase to end before reading on.
+pub(super) const MEMBERS_BUFFERED: usize = 250_000;
+
+/// Member lists read at once, at most; the session's throttle may allow fewer.
+pub(super) const MEMBER_READS: usize = 64;
 
 /// Reads the whole directory through `provider` and applies it to the job's integration.
 /// Memberships come inline with the groups when the provider gives them (Graph delta), else
@@ -22,22 +42,62 @@ pub async fn full_sync<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
 ) -> Result<Report, ReconcileError> {
-    let mut counts = Counts::default();
+    let tally = Tally::new(job);
     let mut known = fingerprints(job.db, job.integration.id).await?;
-    let users = phase_1_users(job, provider, &mut known, &mut counts).await?;
-    let GroupsRead {
-        order,
-        seen,
-        inline,
-        link,
-    } = phase_2_groups(job, provider, &known, &mut counts).await?;
-    let stored = phase_3_memberships(job, provider, &known, &order, inline, &mut counts).await?;
+    let buffered = Semaphore::new(MEMBERS_BUFFERED);
+    let (to_read, groups_listed) = mpsc::unbounded_channel();
+    let (members_tx, members_read) = mpsc::unbounded_channel();
+    let reads = read_members(job, provider, groups_listed, members_tx, &buffered, &tally);
+    let phases = async {
+        let (users, groups) = tokio::try_join!(
+            phase_1_users(job, provider, &mut known, &tally),
+            phase_2_groups(job, provider, &tally, to_read),
+        )?;
+        let stored =
+            phase_3_memberships(job, &known, groups.inline, members_read, &buffered, &tally)
+                .await?;
+        Ok::<_, ReconcileError>((users, groups.seen, groups.link, stored))
+    };
+    let ((), (users, seen, link, stored)) = tokio::try_join!(reads, phases)?;
     let removals = phase_4_removals(&known, &users.seen, &stored, &seen);
     let delta = users
         .link
         .zip(link)
         .map(|(users, groups)| DeltaLinks { users, groups });
-    finish(job, counts, users.touched, removals, delta).await
+    finish(job, tally.into_counts(), users.touched, removals, delta).await
+}
+
+/// The counts of phases that run at once, and the progress report of their sum.
+struct Tally<'a> {
+    counts: Mutex<Counts>,
+    job: &'a Job<'a>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(job: &'a Job<'a>) -> Self {
+        Self {
+            counts: Mutex::new(Counts::default()),
+            job,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds what a page or batch did, and reports the new totals.
+    fn add(&self, done: &Counts) {
+        let now = {
+            let mut counts = self.lock();
+            *counts += done;
+            counts.clone()
+        };
+        (self.job.progress)(&now);
+    }
+
+    fn into_counts(self) -> Counts {
+        self.counts.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What phase 1 read.
@@ -55,7 +115,7 @@ async fn phase_1_users<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
     known: &mut Fingerprints,
-    counts: &mut Counts,
+    tally: &Tally<'_>,
 ) -> Result<UsersRead, ReconcileError> {
     let (db, integration) = (job.db, job.integration);
     let mut seen = HashSet::new();
@@ -63,22 +123,27 @@ async fn phase_1_users<P: DirectoryProvider>(
     // PostgreSQL plans the per-page lookups from its statistics; during a bulk import they
     // lag far behind (a plan for 50 rows scanning 100,000), so refresh them as the table
     // doubles.
-    let mut analyze_at = 1_000;
+    let (mut created, mut analyze_at) = (0, 1_000);
     let (mut pages, reader) = read_ahead(|cursor| provider.users_page(cursor));
     let writer = async {
         while let Some(page) = pages.recv().await {
             job.check_stop()?;
             let page = page?;
-            counts.pages_read += 1;
+            let mut done = Counts {
+                pages_read: 1,
+                ..Counts::default()
+            };
             let listed: Vec<String> = page.items.iter().map(|u| u.external_id.clone()).collect();
-            touched
-                .extend(apply_users_page(db, integration, page.items, counts, Some(known)).await?);
+            touched.extend(
+                apply_users_page(db, integration, page.items, &mut done, Some(known)).await?,
+            );
             seen.extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
-            if counts.users_created >= analyze_at {
+            created += done.users_created;
+            if created >= analyze_at {
                 refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
                 analyze_at = analyze_at.saturating_mul(2);
             }
-            (job.progress)(counts);
+            tally.add(&done);
             if page.next.is_none() {
                 return Ok(page.delta_link);
             }
@@ -95,23 +160,21 @@ async fn phase_1_users<P: DirectoryProvider>(
 
 /// What phase 2 read.
 struct GroupsRead {
-    /// External ids of the groups listed, in the order first listed.
-    order: Vec<String>,
     seen: HashSet<String>,
-    /// Members listed inline with their group (stored user ids), by group external id.
-    inline: HashMap<String, HashSet<i64>>,
+    /// Members listed inline with their group (external ids), by group external id.
+    inline: HashMap<String, Vec<String>>,
     link: Option<String>,
 }
 
 /// Phase 2: groups, page by page; a group may come more than once with parts of its members.
+/// Each group listed without its members goes to `to_read` at once, for [`read_members`].
 async fn phase_2_groups<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
-    known: &Fingerprints,
-    counts: &mut Counts,
+    tally: &Tally<'_>,
+    to_read: mpsc::UnboundedSender<String>,
 ) -> Result<GroupsRead, ReconcileError> {
     let mut read = GroupsRead {
-        order: Vec::new(),
         seen: HashSet::new(),
         inline: HashMap::new(),
         link: None,
@@ -120,25 +183,26 @@ async fn phase_2_groups<P: DirectoryProvider>(
     let writer = async {
         while let Some(page) = pages.recv().await {
             job.check_stop()?;
-            let page = page?;
-            counts.pages_read += 1;
-            for group in &page.items {
-                if read.seen.insert(group.external_id.clone()) {
-                    read.order.push(group.external_id.clone());
-                }
-                if let Some(members) = &group.members {
-                    read.inline
+            let mut page = page?;
+            let mut done = Counts {
+                pages_read: 1,
+                ..Counts::default()
+            };
+            for group in &mut page.items {
+                let first = read.seen.insert(group.external_id.clone());
+                match group.members.take() {
+                    Some(members) => read
+                        .inline
                         .entry(group.external_id.clone())
                         .or_default()
-                        .extend(
-                            members
-                                .iter()
-                                .filter_map(|ext| known.get(ext).map(|s| s.id)),
-                        );
+                        .extend(members),
+                    // The reader is gone only when the sync is ending already.
+                    None if first => to_read.send(group.external_id.clone()).unwrap_or(()),
+                    None => {}
                 }
             }
-            apply_groups_page(job.db, job.integration, page.items, counts).await?;
-            (job.progress)(counts);
+            apply_groups_page(job.db, job.integration, page.items, &mut done).await?;
+            tally.add(&done);
             if page.next.is_none() {
                 return Ok(page.delta_link);
             }
@@ -149,16 +213,80 @@ async fn phase_2_groups<P: DirectoryProvider>(
     Ok(read)
 }
 
-/// Phase 3: each listed group's members become exactly those the directory lists (inline, or
-/// read with `members_page`), [`MEMBERSHIP_BATCH`] groups per transaction. Returns the
-/// integration's stored groups (external id → id), read before the memberships.
-async fn phase_3_memberships<P: DirectoryProvider>(
+/// The members of one group as read, and the room they take in the buffer.
+type MembersRead = (String, Vec<String>, u32);
+
+/// The member lists of the groups phase 2 sends, [`MEMBER_READS`] at most at once (the
+/// session's throttle may hold some back), each read to its last page and handed to phase 3.
+/// A new read starts only while the buffer has room; the reads in flight always run to their
+/// end, so none holds a provider call open unpolled. Ends when phase 2 has listed every group
+/// and every read is done; the first failure ends it (and so the sync, with no removals).
+async fn read_members<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
+    mut groups: mpsc::UnboundedReceiver<String>,
+    out: mpsc::UnboundedSender<MembersRead>,
+    buffered: &Semaphore,
+    tally: &Tally<'_>,
+) -> Result<(), ReconcileError> {
+    let read_one = |group: String| async move {
+        let (mut members, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = provider.members_page(&group, cursor).await?;
+            pages += 1;
+            members.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok::<_, ReconcileError>((group, members, pages)),
+            }
+        }
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let mut listing = true;
+    loop {
+        let room = buffered.available_permits() > 0;
+        let start = listing && room && in_flight.len() < MEMBER_READS;
+        tokio::select! {
+            Some(done) = in_flight.next() => {
+                let (group, members, pages): (String, Vec<String>, i32) = done?;
+                // Takes what is free of the buffer for these members; phase 3 gives it back.
+                let take = u32::try_from(members.len())
+                    .unwrap_or(u32::MAX)
+                    .min(u32::try_from(buffered.available_permits()).unwrap_or(u32::MAX));
+                if let Ok(permits) = buffered.try_acquire_many(take) {
+                    permits.forget();
+                }
+                tally.add(&Counts { pages_read: pages, ..Counts::default() });
+                // Phase 3 is gone only when the sync is ending already.
+                out.send((group, members, take)).unwrap_or(());
+            }
+            next = groups.recv(), if start => match next {
+                Some(group) => {
+                    job.check_stop()?;
+                    in_flight.push(read_one(group));
+                }
+                None => listing = false,
+            },
+            // The buffer is full: wait for phase 3 to free some.
+            permit = buffered.acquire(), if listing && !room && in_flight.len() < MEMBER_READS => {
+                drop(permit);
+            }
+            else => return Ok(()),
+        }
+    }
+}
+
+/// Phase 3, once the users are in: each listed group's members become exactly those the
+/// directory lists (inline, or read by [`read_members`]), [`MEMBERSHIP_BATCH`] groups per
+/// transaction. Returns the integration's stored groups (external id → id), read before the
+/// memberships.
+async fn phase_3_memberships(
+    job: &Job<'_>,
     known: &Fingerprints,
-    order: &[String],
-    mut inline: HashMap<String, HashSet<i64>>,
-    counts: &mut Counts,
+    inline: HashMap<String, Vec<String>>,
+    mut read: mpsc::UnboundedReceiver<MembersRead>,
+    buffered: &Semaphore,
+    tally: &Tally<'_>,
 ) -> Result<HashMap<String, i64>, ReconcileError> {
     let db = job.db;
     let stored: HashMap<String, i64> = directory_group::Entity::find()
@@ -171,42 +299,39 @@ async fn phase_3_memberships<P: DirectoryProvider>(
         .await?
         .into_iter()
         .collect();
+    let resolve = |members: Vec<String>| -> HashSet<i64> {
+        members
+            .iter()
+            .filter_map(|ext| known.get(ext).map(|s| s.id))
+            .collect()
+    };
     let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
-    for external in order {
-        let Some(&group_id) = stored.get(external) else {
-            continue;
-        };
-        let members: HashSet<i64> = match inline.remove(external) {
-            Some(listed) => listed,
-            None => {
-                let mut members = HashSet::new();
-                let mut cursor = None;
-                loop {
-                    let page = provider.members_page(external, cursor).await?;
-                    counts.pages_read += 1;
-                    members.extend(
-                        page.items
-                            .iter()
-                            .filter_map(|ext| known.get(ext).map(|s| s.id)),
-                    );
-                    match page.next {
-                        Some(next) => cursor = Some(next),
-                        None => break,
-                    }
-                }
-                members
-            }
-        };
-        batch.push((group_id, members));
+    let write = async |batch: &mut Vec<(i64, HashSet<i64>)>| {
+        job.check_stop()?;
+        apply_members(db, job.integration.id, std::mem::take(batch)).await?;
+        tally.add(&Counts::default());
+        Ok::<_, ReconcileError>(())
+    };
+    for (external, members) in inline {
+        if let Some(&group_id) = stored.get(&external) {
+            batch.push((group_id, resolve(members)));
+        }
         if batch.len() == MEMBERSHIP_BATCH {
-            job.check_stop()?;
-            apply_members(db, job.integration.id, std::mem::take(&mut batch)).await?;
-            (job.progress)(counts);
+            write(&mut batch).await?;
         }
     }
-    job.check_stop()?;
-    apply_members(db, job.integration.id, batch).await?;
-    (job.progress)(counts);
+    while let Some((external, members, taken)) = read.recv().await {
+        if let Some(&group_id) = stored.get(&external) {
+            batch.push((group_id, resolve(members)));
+        }
+        // Resolved to ids, the members leave the buffer.
+        buffered.add_permits(taken as usize);
+        if batch.len() == MEMBERSHIP_BATCH {
+            write(&mut batch).await?;
+        }
+    }
+    write(&mut batch).await?;
+    let counts = tally.lock().clone();
     if counts.users_created + counts.groups_created > 1_000 {
         refresh_statistics(db, &["directory_groups", "group_memberships"]).await?;
     }
@@ -258,7 +383,7 @@ mod tests {
                 ("g1".into(), vec!["u2".into(), "nobody".into()]),
             ]),
             per_page,
-            fail_members: false,
+            ..Default::default()
         }
     }
 
@@ -266,10 +391,12 @@ mod tests {
     async fn phase_1_writes_new_and_changed_users_only() {
         let fx = Fixture::new().await;
         let mut known = fingerprints(&fx.db, fx.integration.id).await.unwrap();
-        let mut counts = Counts::default();
-        let read = phase_1_users(&fx.job(false), &directory(5, 2), &mut known, &mut counts)
+        let job = fx.job(false);
+        let tally = Tally::new(&job);
+        let read = phase_1_users(&job, &directory(5, 2), &mut known, &tally)
             .await
             .unwrap();
+        let counts = tally.into_counts();
         assert_eq!((counts.users_created, counts.pages_read), (5, 3));
         assert_eq!((read.seen.len(), read.touched.len()), (5, 5));
         assert_eq!(read.link.as_deref(), Some("end"));
@@ -277,10 +404,11 @@ mod tests {
         let mut changed = directory(5, 2);
         changed.users[3].department = Some("Sales".into());
         changed.users[4].suspended = true;
-        let mut counts = Counts::default();
-        let read = phase_1_users(&fx.job(false), &changed, &mut known, &mut counts)
+        let tally = Tally::new(&job);
+        let read = phase_1_users(&job, &changed, &mut known, &tally)
             .await
             .unwrap();
+        let counts = tally.into_counts();
         assert_eq!(
             (
                 counts.users_created,
@@ -295,31 +423,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn phase_2_merges_a_group_listed_twice_and_resolves_inline_members() {
+    async fn phase_2_merges_a_group_listed_twice_and_sends_the_others_to_be_read() {
         let fx = Fixture::new().await;
-        fx.users(3).await;
-        let known = fingerprints(&fx.db, fx.integration.id).await.unwrap();
         let mut first = team(0);
         first.members = Some(vec!["u0".into(), "unknown".into()]);
         let mut again = team(0);
         again.members = Some(vec!["u1".into()]);
         let provider = Directory {
-            groups: vec![first, team(1), again],
+            groups: vec![first, team(1), again, team(1)],
             per_page: 1,
             ..Default::default()
         };
-        let mut counts = Counts::default();
-        let read = phase_2_groups(&fx.job(false), &provider, &known, &mut counts)
+        let job = fx.job(false);
+        let tally = Tally::new(&job);
+        let (to_read, mut listed) = mpsc::unbounded_channel();
+        let read = phase_2_groups(&job, &provider, &tally, to_read)
             .await
             .unwrap();
-        assert_eq!(read.order, ["g0", "g1"]);
-        assert_eq!(
-            read.inline["g0"].len(),
-            2,
-            "u0 and u1; unknown users left out"
-        );
+        assert_eq!(read.seen.len(), 2);
+        assert_eq!(read.inline["g0"], ["u0", "unknown", "u1"]);
         assert!(!read.inline.contains_key("g1"));
-        assert_eq!(counts.groups_created, 2);
+        assert_eq!(listed.recv().await.as_deref(), Some("g1"));
+        assert_eq!(
+            listed.recv().await,
+            None,
+            "g1 is read once, and the listing ended"
+        );
+        assert_eq!(tally.into_counts().groups_created, 2);
         assert!(fx.group("g1").await.is_some());
     }
 
@@ -333,18 +463,133 @@ mod tests {
         assert_eq!(fx.members("g0").await, ["u0", "u1"]);
         assert_eq!(fx.members("g1").await, ["u2"], "unknown members left out");
 
-        let mut moved = directory(4, 10);
-        moved.members.insert("g0".into(), vec!["u3".into()]);
+        // g0 read by the member reader, g1 listed inline.
         let known = fingerprints(&fx.db, fx.integration.id).await.unwrap();
-        let order = ["g0".to_owned(), "g1".to_owned()];
-        let mut counts = Counts::default();
-        let stored = phase_3_memberships(&job, &moved, &known, &order, HashMap::new(), &mut counts)
+        let tally = Tally::new(&job);
+        let buffered = Semaphore::new(MEMBERS_BUFFERED);
+        let (tx, read) = mpsc::unbounded_channel();
+        tx.send(("g0".to_owned(), vec!["u3".to_owned()], 1))
+            .unwrap();
+        drop(tx);
+        let inline = HashMap::from([("g1".to_owned(), vec!["u0".to_owned(), "u2".to_owned()])]);
+        let stored = phase_3_memberships(&job, &known, inline, read, &buffered, &tally)
             .await
             .unwrap();
         assert_eq!(stored.len(), 2);
-        assert_eq!(counts.pages_read, 2, "one member page per group");
         assert_eq!(fx.members("g0").await, ["u3"]);
-        assert_eq!(fx.members("g1").await, ["u2"]);
+        assert_eq!(fx.members("g1").await, ["u0", "u2"]);
+        assert_eq!(
+            buffered.available_permits(),
+            MEMBERS_BUFFERED + 1,
+            "what the reader took is given back"
+        );
+    }
+
+    /// A directory of `groups` groups of three members each, whose member reads take `delay`.
+    fn slow_directory(groups: usize, delay: std::time::Duration) -> Directory {
+        Directory {
+            groups: (0..groups).map(team).collect(),
+            members: (0..groups)
+                .map(|g| (format!("g{g}"), vec!["a".into(), "b".into(), "c".into()]))
+                .collect(),
+            per_page: 2,
+            member_delay: delay,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn member_lists_are_read_many_at_once_to_their_last_page() {
+        let fx = Fixture::new().await;
+        let job = fx.job(false);
+        let tally = Tally::new(&job);
+        let provider = slow_directory(200, std::time::Duration::from_millis(20));
+        let (to_read, groups) = mpsc::unbounded_channel();
+        for g in 0..200 {
+            to_read.send(format!("g{g}")).unwrap();
+        }
+        drop(to_read);
+        let (out, mut read) = mpsc::unbounded_channel();
+        let buffered = Semaphore::new(MEMBERS_BUFFERED);
+        let started = std::time::Instant::now();
+        read_members(&job, &provider, groups, out, &buffered, &tally)
+            .await
+            .unwrap();
+        // 400 pages of 20 ms one after another would take 8 s.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let most = provider.most_in_flight();
+        assert!(
+            (2..=MEMBER_READS).contains(&most),
+            "{most} member reads at once"
+        );
+        let mut lists = 0;
+        while let Ok((_, members, taken)) = read.try_recv() {
+            assert_eq!((members.len(), taken), (3, 3));
+            lists += 1;
+        }
+        assert_eq!(lists, 200);
+        assert_eq!(tally.into_counts().pages_read, 400, "two pages per group");
+    }
+
+    #[tokio::test]
+    async fn member_reads_wait_while_the_buffer_is_full() {
+        let fx = Fixture::new().await;
+        let job = fx.job(false);
+        let tally = Tally::new(&job);
+        let provider = slow_directory(50, std::time::Duration::ZERO);
+        let (to_read, groups) = mpsc::unbounded_channel();
+        for g in 0..50 {
+            to_read.send(format!("g{g}")).unwrap();
+        }
+        drop(to_read);
+        let (out, mut read) = mpsc::unbounded_channel();
+        // Room for five members: two groups' worth, then the reads wait.
+        let buffered = Semaphore::new(5);
+        let reader = read_members(&job, &provider, groups, out, &buffered, &tally);
+        tokio::pin!(reader);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(200), &mut reader).await;
+        assert!(waited.is_err(), "the reader waits for room");
+        let before = provider.calls();
+        assert!(
+            before <= 2 * 2 + 2,
+            "{before} member pages read before phase 3 took any"
+        );
+        // Phase 3 takes them as they come and frees the room.
+        let consume = async {
+            let mut lists = 0;
+            while let Some((_, _, taken)) = read.recv().await {
+                buffered.add_permits(taken as usize);
+                lists += 1;
+            }
+            lists
+        };
+        let (done, lists) = tokio::join!(reader, consume);
+        done.unwrap();
+        assert_eq!(lists, 50);
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_member_reads_at_the_next_group() {
+        let fx = Fixture::new().await;
+        let job = fx.job(false);
+        let tally = Tally::new(&job);
+        let provider = slow_directory(1_000, std::time::Duration::from_millis(5));
+        let (to_read, groups) = mpsc::unbounded_channel();
+        for g in 0..1_000 {
+            to_read.send(format!("g{g}")).unwrap();
+        }
+        let (out, _read) = mpsc::unbounded_channel();
+        let buffered = Semaphore::new(MEMBERS_BUFFERED);
+        let stop = fx.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            stop.cancel();
+        });
+        let err = read_members(&job, &provider, groups, out, &buffered, &tally)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReconcileError::Stopped));
+        assert!(provider.calls() < 2_000, "stopped long before the end");
     }
 
     #[tokio::test]

@@ -46,6 +46,21 @@ pub struct Counts {
     pub groups_removed: i32,
 }
 
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, other: &Counts) {
+        self.pages_read += other.pages_read;
+        self.users_created += other.users_created;
+        self.users_updated += other.users_updated;
+        self.users_suspended += other.users_suspended;
+        self.users_removed += other.users_removed;
+        self.users_archived += other.users_archived;
+        self.users_restored += other.users_restored;
+        self.groups_created += other.groups_created;
+        self.groups_updated += other.groups_updated;
+        self.groups_removed += other.groups_removed;
+    }
+}
+
 /// The removal safety threshold (R15): hold a sync that would remove more than `percent` of
 /// the integration's users and more than `min_users` of them.
 #[derive(Debug, Clone, Copy)]

@@ -20,7 +20,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     Set,
 };
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 use tokio_util::sync::CancellationToken;
 
 pub(super) struct Fixture {
@@ -199,6 +202,24 @@ pub(super) struct Directory {
     pub members: HashMap<String, Vec<String>>,
     pub per_page: usize,
     pub fail_members: bool,
+    /// How long each member page takes to answer.
+    pub member_delay: std::time::Duration,
+    /// Member pages in flight now, the most at once, and how many were asked for.
+    pub in_flight: AtomicUsize,
+    pub most: AtomicUsize,
+    pub calls: AtomicUsize,
+}
+
+impl Directory {
+    /// The most member pages that were in flight at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+
+    /// Member pages asked for.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
 }
 
 fn page_of<T: Clone>(items: &[T], cursor: Option<String>, per: usize) -> ProviderPage<T> {
@@ -239,6 +260,13 @@ impl DirectoryProvider for Directory {
                 detail: "unavailable".into(),
             });
         }
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        if !self.member_delay.is_zero() {
+            tokio::time::sleep(self.member_delay).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let members = self.members.get(group).cloned().unwrap_or_default();
         Ok(page_of(&members, cursor, self.per_page))
     }

@@ -62,6 +62,8 @@ impl FakeServer {
             },
             entra_page_size: 999,
             google_page_size: 500,
+            google_concurrency: dirgate::providers::GOOGLE_CONCURRENCY,
+            entra_concurrency: dirgate::providers::ENTRA_CONCURRENCY,
             max_page_bytes: dirgate::providers::MAX_PAGE_BYTES,
         }
     }
