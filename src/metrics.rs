@@ -16,6 +16,7 @@
 //! | `dirgate_sync_run_duration_seconds` (histogram) | `provider`, `outcome` | [`sync_run`] |
 //! | `dirgate_sync_users_written_total`, `dirgate_sync_groups_written_total` | `provider`, `change` (created, updated, suspended, archived, restored, removed) | [`sync_run`] |
 //! | `dirgate_sync_pages_read_total` | `provider` | [`sync_run`] |
+//! | `dirgate_sync_run_throttled_seconds` (histogram: a run's time paused by throttling) | `provider` | [`sync_run`] |
 //! | `dirgate_provider_requests_total` | `provider`, `outcome` (ok, throttled, server_error, client_error, unreachable, unreadable) | [`provider_request`] |
 //! | `dirgate_provider_retries_total` | `provider`, `reason` (throttled, server_error, unreachable, unreadable, token_expired) | [`provider_retry`] |
 //! | `dirgate_provider_throttle_wait_seconds` (histogram: `_sum` is the time spent waiting) | `provider` | [`provider_retry`] |
@@ -85,6 +86,11 @@ fn describe() {
         "dirgate_sync_run_duration_seconds",
         metrics::Unit::Seconds,
         "Duration of sync runs, from start to end"
+    );
+    describe_histogram!(
+        "dirgate_sync_run_throttled_seconds",
+        metrics::Unit::Seconds,
+        "Time a sync run's reads were paused because the provider throttled them"
     );
     describe_counter!(
         "dirgate_sync_users_written_total",
@@ -184,6 +190,8 @@ pub struct RunFigures {
     pub outcome: &'static str,
     pub elapsed: Duration,
     pub pages_read: u64,
+    /// Time the run's reads were paused by the provider's throttling.
+    pub throttled: Duration,
     /// (change, count) for users, then for groups.
     pub users: [(&'static str, u64); 6],
     pub groups: [(&'static str, u64); 3],
@@ -206,6 +214,8 @@ pub fn sync_run(run: &RunFigures) {
     )
     .record(run.elapsed.as_secs_f64());
     counter!("dirgate_sync_pages_read_total", "provider" => provider).increment(run.pages_read);
+    histogram!("dirgate_sync_run_throttled_seconds", "provider" => provider)
+        .record(run.throttled.as_secs_f64());
     for (change, n) in run.users {
         counter!("dirgate_sync_users_written_total", "provider" => provider, "change" => change)
             .increment(n);

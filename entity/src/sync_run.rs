@@ -27,6 +27,12 @@ pub struct Model {
     pub error: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeUtc>,
+    /// Provider calls made again (throttled, failed, cut mid-body).
+    #[serde(default)]
+    pub retries: i32,
+    /// Milliseconds every read of the integration was paused by the provider's throttling.
+    #[serde(default)]
+    pub throttled_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

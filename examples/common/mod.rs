@@ -41,6 +41,8 @@ pub async fn serve_fake_if_asked() -> BenchResult<()> {
         ));
         // `--latency-ms`: every Directory API call takes this long, as at a real provider.
         fake.set_latency(Duration::from_millis(arg("--latency-ms", 0) as u64));
+        // `--quota N`: calls past N in flight are answered 429 with `Retry-After: 1`.
+        fake.set_quota(Some(arg("--quota", 0)).filter(|n| *n > 0));
         let addr = fake.spawn("127.0.0.1:0".parse()?).await?;
         println!("http://{addr}");
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
@@ -59,6 +61,8 @@ pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
             &groups.to_string(),
             "--latency-ms",
             &arg("--latency-ms", 0).to_string(),
+            "--quota",
+            &arg("--quota", 0).to_string(),
         ])
         .stdout(Stdio::piped())
         .spawn()?;
@@ -69,13 +73,37 @@ pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
     Ok((child, base))
 }
 
+/// The value after `name` on the command line, or `default`.
+pub fn arg_str(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
 /// Adds an Entra integration and signs in as the fake tenant's admin.
 pub async fn connect_entra(
     db: &DatabaseConnection,
     app: &App,
 ) -> BenchResult<entity::integration::Model> {
+    connect_as(db, app, DirectoryKind::EntraId).await
+}
+
+/// Adds an integration of `kind` (Entra: contoso.example, Google: fabrikam.example) and signs
+/// in as the fake tenant's admin.
+pub async fn connect_as(
+    db: &DatabaseConnection,
+    app: &App,
+    kind: DirectoryKind,
+) -> BenchResult<entity::integration::Model> {
+    let account = match kind {
+        DirectoryKind::GoogleWorkspace => "admin@fabrikam.example",
+        _ => "admin@contoso.example",
+    };
     let new = connect::NewIntegration {
-        kind: DirectoryKind::EntraId,
+        kind,
         name: "Bench".into(),
         auto_assign_devices: false,
         sync_interval_minutes: None,
@@ -87,7 +115,7 @@ pub async fn connect_entra(
         .build()?;
     let back = http
         .get(format!(
-            "{auth_url}&fake_account=admin@contoso.example&fake_decision=accept"
+            "{auth_url}&fake_account={account}&fake_decision=accept"
         ))
         .send()
         .await?;
@@ -134,13 +162,15 @@ pub async fn timed_sync(
         if !matches!(now.status, SyncRunStatus::Queued | SyncRunStatus::Running) {
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "{label}: {secs:.2} s, {:?}; created {} updated {} removed {} groups {} (pages {}){}",
+                "{label}: {secs:.2} s, {:?}; created {} updated {} removed {} groups {} (pages {}, retries {}, throttled for {:.1} s){}",
                 now.status,
                 now.users_created,
                 now.users_updated,
                 now.users_removed,
                 now.groups_created,
                 now.pages_read,
+                now.retries,
+                now.throttled_ms as f64 / 1000.0,
                 now.error
                     .map(|e| format!(" error: {e}"))
                     .unwrap_or_default()

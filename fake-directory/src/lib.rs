@@ -105,6 +105,8 @@ pub(crate) struct State_ {
     pub max_in_flight: usize,
     /// Calls refused by the quota.
     pub throttled: u64,
+    /// Directory API calls received, refused ones included.
+    pub calls: u64,
 }
 
 /// The fake server's shared state. Cheap to clone.
@@ -160,6 +162,12 @@ impl Fake {
         (state.max_in_flight, state.throttled)
     }
 
+    /// Directory API calls received so far, and in flight now.
+    pub fn calls(&self) -> (u64, usize) {
+        let state = self.lock();
+        (state.calls, state.in_flight)
+    }
+
     /// How many requests were served on `path`.
     pub fn requests(&self, path: &str) -> u64 {
         self.lock().requests.get(path).copied().unwrap_or(0)
@@ -199,6 +207,7 @@ impl Fake {
 async fn paced(fake: &Fake, request: Request, next: Next) -> Response {
     let latency = {
         let mut state = fake.lock();
+        state.calls += 1;
         if state.quota.is_some_and(|max| state.in_flight >= max) {
             state.throttled += 1;
             return (

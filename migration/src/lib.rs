@@ -11,6 +11,7 @@ mod m20261129_000005_audit_lookups;
 mod m20261129_000006_sort_orders;
 mod m20261129_000007_directory_events;
 mod m20261129_000008_webhooks;
+mod m20261130_000009_run_throttling;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_sort_orders::Migration),
             Box::new(m20261129_000007_directory_events::Migration),
             Box::new(m20261129_000008_webhooks::Migration),
+            Box::new(m20261130_000009_run_throttling::Migration),
         ]
     }
 }

@@ -5,7 +5,9 @@
 //! halves it (multiplicative decrease, at most once per window: the calls already in flight
 //! were sent under the old limit) and pauses every call of the integration until its
 //! `Retry-After` (or the backoff) has passed, so all workers back off together instead of each
-//! hammering the quota on its own.
+//! hammering the quota on its own. The level the provider refused is remembered: the limit
+//! grows back quickly to just under it, and probes past it eight times more slowly, so a
+//! fixed quota costs a refusal now and then rather than one per window.
 //!
 //! Written here rather than taken from a crate: the crates on offer (`rate_limiter_aimd`, a
 //! fork of Vector's tower layer) adjust on latency alone and cannot pause every caller for a
@@ -32,6 +34,8 @@ struct State {
     in_flight: usize,
     /// Counts decreases: a throttled call sent before the last decrease does not cut again.
     window: u64,
+    /// The fewest calls in flight the provider refused at, since the last decrease.
+    ceiling: Option<f64>,
     paused_until: Option<Instant>,
     /// Time every call was held back by throttling, pauses overlapping counted once.
     throttled_for: Duration,
@@ -62,6 +66,7 @@ impl Throttle {
                 limit: max as f64,
                 in_flight: 0,
                 window: 0,
+                ceiling: None,
                 paused_until: None,
                 throttled_for: Duration::ZERO,
                 throttled: 0,
@@ -92,6 +97,7 @@ impl Throttle {
                             return Permit {
                                 throttle: self,
                                 window: state.window,
+                                level: state.in_flight,
                             };
                         }
                         None
@@ -132,13 +138,28 @@ impl Throttle {
 pub struct Permit<'a> {
     throttle: &'a Throttle,
     window: u64,
+    /// Calls in flight when this one was let through, itself included.
+    level: usize,
 }
+
+/// How much more slowly the limit grows at and past the level last refused.
+const PROBE_SLOWER: f64 = 8.0;
 
 impl Permit<'_> {
     /// The call succeeded: the limit grows by one per window of successful calls.
     pub fn succeeded(self) {
         let mut state = self.throttle.lock();
-        state.limit = (state.limit + 1.0 / state.limit).min(self.throttle.max as f64);
+        let near_ceiling = state.ceiling.is_some_and(|c| state.limit + 1.0 >= c);
+        let step = if near_ceiling {
+            1.0 / (state.limit * PROBE_SLOWER)
+        } else {
+            1.0 / state.limit
+        };
+        state.limit = (state.limit + step).min(self.throttle.max as f64);
+        if state.ceiling.is_some_and(|c| self.level as f64 > c) {
+            // A call past the old refusal went through: the provider allows more now.
+            state.ceiling = None;
+        }
         // Dropping the permit wakes the waiters, who may now fit under a grown limit.
     }
 
@@ -148,9 +169,14 @@ impl Permit<'_> {
         {
             let mut state = self.throttle.lock();
             state.throttled += 1;
+            let level = self.level as f64;
             if self.window == state.window {
                 state.limit = (state.limit / 2.0).max(1.0);
                 state.window += 1;
+                state.ceiling = Some(level);
+            } else if self.window + 1 == state.window {
+                // Refused in the burst that caused the decrease: the lowest level counts.
+                state.ceiling = Some(state.ceiling.map_or(level, |c| c.min(level)));
             }
             let now = Instant::now();
             let until = now + wait;
@@ -199,6 +225,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_fixed_quota_costs_a_refusal_now_and_then_not_one_per_window() {
+        // A provider that refuses a fifth call in flight, and callers that want ten at once.
+        let throttle = Arc::new(Throttle::new(10));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let now = Arc::new(AtomicUsize::new(0));
+        let calls = (0..400).map(|_| {
+            let (throttle, refused, now) = (throttle.clone(), refused.clone(), now.clone());
+            async move {
+                loop {
+                    let permit = throttle.acquire().await;
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    if n > 4 {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        permit.throttled(Duration::from_millis(2));
+                    } else {
+                        permit.succeeded();
+                        return;
+                    }
+                }
+            }
+        });
+        futures_util::future::join_all(calls).await;
+        let refused = refused.load(Ordering::SeqCst);
+        assert!(refused < 40, "{refused} refusals for 400 calls");
+        assert!(throttle.stats().limit <= 5);
+    }
+
+    #[tokio::test]
     async fn a_throttle_halves_once_per_window_pauses_everyone_then_grows_back() {
         let throttle = Throttle::new(8);
         // Four calls in flight are throttled together: one cut, not four.
@@ -222,8 +278,17 @@ mod tests {
         // A call sent after the cut and throttled cuts again.
         permit.throttled(Duration::ZERO);
         assert_eq!(throttle.stats().limit, 2);
-        // Successes grow the limit back by one per window, up to the maximum.
-        for _ in 0..200 {
+        // Successes grow the limit back, slowly at and past the level refused (one call in
+        // flight, here), and up to the maximum once calls past it go through.
+        for _ in 0..8 {
+            throttle.acquire().await.succeeded();
+        }
+        assert_eq!(
+            throttle.stats().limit,
+            2,
+            "probing past the refusal is slow"
+        );
+        for _ in 0..400 {
             throttle.acquire().await.succeeded();
         }
         assert_eq!(throttle.stats().limit, 8);

@@ -39,6 +39,8 @@ fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
     run.groups_created = c.groups_created;
     run.groups_updated = c.groups_updated;
     run.groups_removed = c.groups_removed;
+    run.retries = c.retries;
+    run.throttled_ms = c.throttled_ms;
     run
 }
 
@@ -65,6 +67,8 @@ fn saved_columns(run: sync_run::Model) -> sync_run::ActiveModel {
         sync_run::Column::GroupsCreated,
         sync_run::Column::GroupsUpdated,
         sync_run::Column::GroupsRemoved,
+        sync_run::Column::Retries,
+        sync_run::Column::ThrottledMs,
         sync_run::Column::Error,
     ] {
         active.reset(col);
@@ -245,6 +249,7 @@ fn figures(
         },
         elapsed,
         pages_read: n(run.pages_read),
+        throttled: std::time::Duration::from_millis(u64::try_from(run.throttled_ms).unwrap_or(0)),
         users: [
             ("created", n(run.users_created)),
             ("updated", n(run.users_updated)),
@@ -317,6 +322,8 @@ async fn report_progress(
                 sync_run::Column::GroupsRemoved,
                 Expr::value(now.groups_removed),
             )
+            .col_expr(sync_run::Column::Retries, Expr::value(now.retries))
+            .col_expr(sync_run::Column::ThrottledMs, Expr::value(now.throttled_ms))
             .filter(sync_run::Column::Id.eq(run.id))
             .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
             .exec(&deps.db)
@@ -448,8 +455,15 @@ async fn read_and_apply(
         )
         .on_rotate(store),
     );
+    // The phases count what they wrote; the session, what the provider made it wait.
+    let with_waits = |mut c: Counts| {
+        let stats = session.throttle_stats();
+        c.retries = i32::try_from(stats.retries).unwrap_or(i32::MAX);
+        c.throttled_ms = i64::try_from(stats.throttled_for.as_millis()).unwrap_or(i64::MAX);
+        c
+    };
     let progress = |c: &Counts| {
-        progress.send_replace(c.clone());
+        progress.send_replace(with_waits(c.clone()));
     };
     let job = Job {
         db: &deps.db,
@@ -459,18 +473,31 @@ async fn read_and_apply(
         progress: &progress,
         stop,
     };
-    match integration.kind {
+    let (mut report, state) = match integration.kind {
         DirectoryKind::GoogleWorkspace => {
-            let google = Google::new(session, &settings.google.api, settings.google_page_size);
-            let report = reconcile::full_sync(&job, &google).await?;
-            Ok((report, None))
+            let google = Google::new(
+                session.clone(),
+                &settings.google.api,
+                settings.google_page_size,
+            );
+            (reconcile::full_sync(&job, &google).await?, None)
         }
         DirectoryKind::EntraId => {
-            let graph = Entra::new(session, &settings.entra.api, settings.entra_page_size);
-            incremental_or_full(deps, &job, &graph).await
+            let graph = Entra::new(
+                session.clone(),
+                &settings.entra.api,
+                settings.entra_page_size,
+            );
+            incremental_or_full(deps, &job, &graph).await?
         }
-        DirectoryKind::Scim => Err(DomainError::PushOnlyIntegration.into()),
+        DirectoryKind::Scim => return Err(DomainError::PushOnlyIntegration.into()),
+    };
+    match &mut report.outcome {
+        Outcome::Applied(counts) | Outcome::Held { counts, .. } => {
+            *counts = with_waits(std::mem::take(counts));
+        }
     }
+    Ok((report, state))
 }
 
 /// For a provider that can read changes only: reads changes when the integration holds delta

@@ -357,6 +357,8 @@ async fn http_subscription_streams_sync_runs_to_authenticated_clients() {
         error: None,
         lease_owner: None,
         lease_expires_at: None,
+        retries: 0,
+        throttled_ms: 0,
     };
     server.fx.app.events.publish(run(other.id, 99));
     server.fx.app.events.publish(run(contoso.id, 7));

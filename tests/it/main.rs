@@ -20,6 +20,7 @@ mod http;
 mod lifecycle;
 mod loaders;
 mod metrics;
+mod parallel_reads;
 mod processes;
 mod providers;
 mod queries;

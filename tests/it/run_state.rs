@@ -81,15 +81,7 @@ async fn a_failed_run_keeps_the_pages_it_read(fx: Fixture) {
     let (fx, server) = started(fx, 30).await;
     let id = connect(&fx, "GOOGLE_WORKSPACE", "Fabrikam", false).await;
     // The users and groups are read; every member list fails past the retries.
-    server.fake.inject(Fault {
-        route: "/admin/directory/v1/groups/".into(),
-        count: 1_000,
-        action: FaultAction::Status {
-            status: 503,
-            retry_after: None,
-            reason: None,
-        },
-    });
+    server.fail("/admin/directory/v1/groups/", 1_000, 503);
     let run = sync(&fx, &id).await;
     assert_eq!(run["status"], "FAILED", "{run}");
     assert!(

@@ -13,7 +13,7 @@ use entity::enums::{DirectoryKind, UserStatus};
 use fake_directory::{FaultAction, Kind};
 use serde_json::{Value, json};
 
-pub(crate) const RUN_FIELDS: &str = "id status trigger error pagesRead usersCreated usersUpdated usersSuspended usersRemoved usersArchived usersRestored groupsCreated groupsRemoved";
+pub(crate) const RUN_FIELDS: &str = "id status trigger error pagesRead usersCreated usersUpdated usersSuspended usersRemoved usersArchived usersRestored groupsCreated groupsRemoved retries throttledFor";
 
 /// Connects an integration of `kind` (signing in as its admin) and waits for its first sync.
 pub(crate) async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: bool) -> Value {
@@ -54,8 +54,8 @@ pub(crate) async fn last_run(fx: &Fixture, id: &Value) -> Value {
     run
 }
 
-/// Asks for a sync and waits for it.
-pub(crate) async fn sync(fx: &Fixture, id: &Value) -> Value {
+/// Asks for a sync, without waiting for it.
+pub(crate) async fn request_sync(fx: &Fixture, id: &Value) {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
@@ -63,6 +63,11 @@ pub(crate) async fn sync(fx: &Fixture, id: &Value) -> Value {
         json!({ "id": id }),
     )
     .await;
+}
+
+/// Asks for a sync and waits for it.
+pub(crate) async fn sync(fx: &Fixture, id: &Value) -> Value {
+    request_sync(fx, id).await;
     fx.settle_syncs().await;
     last_run(fx, id).await
 }
@@ -312,15 +317,7 @@ async fn a_failure_part_way_removes_nothing(fx: Fixture) {
             .unwrap();
     });
     // Users read fine; groups keep failing.
-    server.fake.inject(fake_directory::Fault {
-        route: "/v1.0/groups".into(),
-        count: 1000,
-        action: FaultAction::Status {
-            status: 503,
-            retry_after: None,
-            reason: None,
-        },
-    });
+    server.fail("/v1.0/groups", 1000, 503);
     let run = sync(&fx, &id).await;
     assert_eq!(run["status"], "FAILED", "{run}");
     let error = run["error"].as_str().unwrap();

@@ -57,6 +57,18 @@ impl SyncRun {
         self.0.pages_read
     }
 
+    /// Provider calls made again: throttled, failed with a 5xx, or cut mid-body.
+    async fn retries(&self) -> i32 {
+        self.0.retries
+    }
+
+    /// Seconds every read of the integration was paused because the provider throttled it
+    /// (429, Google's quota errors); pauses that overlap count once. The run slows down
+    /// instead of failing (R16).
+    async fn throttled_for(&self) -> f64 {
+        self.0.throttled_ms as f64 / 1000.0
+    }
+
     async fn users_created(&self) -> i32 {
         self.0.users_created
     }

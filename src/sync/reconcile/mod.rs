@@ -44,6 +44,11 @@ pub struct Counts {
     pub groups_created: i32,
     pub groups_updated: i32,
     pub groups_removed: i32,
+    /// Provider calls made again, as the session counted them (set by the run, not the
+    /// phases).
+    pub retries: i32,
+    /// Time the integration's reads were paused by throttling, in milliseconds (likewise).
+    pub throttled_ms: i64,
 }
 
 impl std::ops::AddAssign<&Counts> for Counts {
@@ -58,6 +63,8 @@ impl std::ops::AddAssign<&Counts> for Counts {
         self.groups_created += other.groups_created;
         self.groups_updated += other.groups_updated;
         self.groups_removed += other.groups_removed;
+        self.retries += other.retries;
+        self.throttled_ms += other.throttled_ms;
     }
 }
 

@@ -25,6 +25,20 @@ impl FakeServer {
         }
     }
 
+    /// The next `count` calls whose path starts with `route` answer `status` (no
+    /// `Retry-After`, no reason).
+    pub fn fail(&self, route: &str, count: u32, status: u16) {
+        self.fake.inject(fake_directory::Fault {
+            route: route.to_owned(),
+            count,
+            action: fake_directory::FaultAction::Status {
+                status,
+                retry_after: None,
+                reason: None,
+            },
+        });
+    }
+
     /// The key of the first tenant of `kind` (Entra: tenant id; Google: domain).
     pub fn tenant(&self, kind: Kind) -> String {
         self.fake

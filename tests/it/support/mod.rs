@@ -38,8 +38,9 @@ enum Cleanup {
 /// One test's world: a migrated database, the app on it, and a statement counter.
 pub struct Fixture {
     pub app: App,
-    /// Owns the app's background work; dropped (and so stopped) with the fixture.
-    core: Core,
+    /// Owns the app's background work; dropped (and so stopped) with the fixture, or stopped
+    /// by [`Fixture::stop_background`].
+    core: Option<Core>,
     pub db: DatabaseConnection,
     pub backend: Backend,
     statements: Arc<AtomicUsize>,
@@ -119,7 +120,7 @@ impl Fixture {
         );
         Self {
             app: core.app.clone(),
-            core,
+            core: Some(core),
             db,
             backend,
             statements,
@@ -139,14 +140,23 @@ impl Fixture {
         settings: dirgate::providers::ProviderSettings,
         schedule: dirgate::sync::schedule::Schedule,
     ) {
-        self.core = Core::with_schedule(
+        let core = Core::with_schedule(
             self.db.clone(),
             (*self.app.config).clone(),
             settings,
             self.app.services.secrets.clone(),
             schedule,
         );
-        self.app = self.core.app.clone();
+        self.app = core.app.clone();
+        self.core = Some(core);
+    }
+
+    /// Stops the app's background work as a shutdown does (runs in flight end at a batch
+    /// boundary) and waits for it.
+    pub async fn stop_background(&mut self) {
+        if let Some(core) = self.core.take() {
+            core.stop().await;
+        }
     }
 
     /// Waits until no sync run is queued or running (at most 30 s).
