@@ -6,8 +6,9 @@
 //! were sent under the old limit) and pauses every call of the integration until its
 //! `Retry-After` (or the backoff) has passed, so all workers back off together instead of each
 //! hammering the quota on its own. The level the provider refused is remembered: the limit
-//! grows back quickly to just under it, and probes past it eight times more slowly, so a
-//! fixed quota costs a refusal now and then rather than one per window.
+//! grows back quickly to just under it, and probes past it eight times more slowly (and half
+//! as often again after each probe refused), so a fixed quota costs a few refusals per run
+//! rather than one per window; a probe that goes through lifts the ceiling.
 //!
 //! Written here rather than taken from a crate: the crates on offer (`rate_limiter_aimd`, a
 //! fork of Vector's tower layer) adjust on latency alone and cannot pause every caller for a
@@ -36,6 +37,9 @@ struct State {
     window: u64,
     /// The fewest calls in flight the provider refused at, since the last decrease.
     ceiling: Option<f64>,
+    /// How much more slowly the limit grows near the ceiling: doubled by each refusal that
+    /// finds the ceiling in place (a probe that failed), reset when a probe goes through.
+    probe_slower: f64,
     paused_until: Option<Instant>,
     /// Time every call was held back by throttling, pauses overlapping counted once.
     throttled_for: Duration,
@@ -67,6 +71,7 @@ impl Throttle {
                 in_flight: 0,
                 window: 0,
                 ceiling: None,
+                probe_slower: PROBE_SLOWER,
                 paused_until: None,
                 throttled_for: Duration::ZERO,
                 throttled: 0,
@@ -142,8 +147,11 @@ pub struct Permit<'a> {
     level: usize,
 }
 
-/// How much more slowly the limit grows at and past the level last refused.
+/// How much more slowly the limit grows at and past the level last refused, at first.
 const PROBE_SLOWER: f64 = 8.0;
+
+/// The most it grows more slowly after probes that kept failing.
+const PROBE_SLOWEST: f64 = 1024.0;
 
 impl Permit<'_> {
     /// The call succeeded: the limit grows by one per window of successful calls.
@@ -151,7 +159,7 @@ impl Permit<'_> {
         let mut state = self.throttle.lock();
         let near_ceiling = state.ceiling.is_some_and(|c| state.limit + 1.0 >= c);
         let step = if near_ceiling {
-            1.0 / (state.limit * PROBE_SLOWER)
+            1.0 / (state.limit * state.probe_slower)
         } else {
             1.0 / state.limit
         };
@@ -159,6 +167,7 @@ impl Permit<'_> {
         if state.ceiling.is_some_and(|c| self.level as f64 > c) {
             // A call past the old refusal went through: the provider allows more now.
             state.ceiling = None;
+            state.probe_slower = PROBE_SLOWER;
         }
         // Dropping the permit wakes the waiters, who may now fit under a grown limit.
     }
@@ -173,6 +182,10 @@ impl Permit<'_> {
             if self.window == state.window {
                 state.limit = (state.limit / 2.0).max(1.0);
                 state.window += 1;
+                if state.ceiling.is_some() {
+                    // Refused again near the known limit: probe half as often from now on.
+                    state.probe_slower = (state.probe_slower * 2.0).min(PROBE_SLOWEST);
+                }
                 state.ceiling = Some(level);
             } else if self.window + 1 == state.window {
                 // Refused in the burst that caused the decrease: the lowest level counts.
@@ -288,7 +301,8 @@ mod tests {
             2,
             "probing past the refusal is slow"
         );
-        for _ in 0..400 {
+        // (Its second refusal near the ceiling made probing twice as slow: 16 calls a step.)
+        for _ in 0..600 {
             throttle.acquire().await.succeeded();
         }
         assert_eq!(throttle.stats().limit, 8);
