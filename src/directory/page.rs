@@ -1,14 +1,15 @@
 //! Keyset pagination by id, for single lists and for many parents at once.
 //!
 //! A page asks for `first + 1` rows to know whether another page follows. Nested pages (the
-//! members of 200 groups) are read in one statement with `ROW_NUMBER() OVER (PARTITION BY ..)`,
-//! so the number of statements a request runs does not grow with the number of parents.
+//! members of 200 groups) are read in one statement, a `UNION ALL` of one limited arm per
+//! parent ([`fetch_per_parent`]), so the number of statements a request runs does not grow
+//! with the page size and the rows read do not grow with the size of a parent.
 
 use crate::error::{DomainError, DomainResult};
 use sea_orm::{
     ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Select,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType},
 };
 use std::collections::HashMap;
 
@@ -119,13 +120,22 @@ where
     Ok(select.count(db).await?)
 }
 
-/// Reads a page for each parent in one statement.
+/// Parents whose pages one statement reads, at most: each is an arm of a `UNION ALL`, and
+/// SQLite allows 500 arms in a compound statement.
+pub const PARENTS_PER_STATEMENT: usize = 250;
+
+/// Reads a page for each parent, in one statement per [`PARENTS_PER_STATEMENT`] parents.
 ///
-/// `select` must already be limited to the wanted parents; `parent_sql` is the SQL expression of
-/// the parent id in it (a quoted column) and `order_sql` the quoted id column to order by.
-pub async fn fetch_windowed<E, C>(
+/// `select(parent)` is the children of one parent; `parent_sql` is the SQL expression of the
+/// parent id in it (a quoted column) and `order_sql` the quoted id column to order by. Each
+/// parent's page is its own arm of a `UNION ALL` with its own `ORDER BY .. LIMIT`, so the
+/// database reads at most `first + 1` rows of each parent through the index, however many
+/// children the parent has (a window over all of a group's members would read all 100,000 of
+/// an "Everyone" group to return 20).
+pub async fn fetch_per_parent<E, C>(
     db: &C,
-    select: Select<E>,
+    parents: &[i64],
+    select: impl Fn(i64) -> Select<E>,
     parent_sql: &'static str,
     order_sql: &'static str,
     args: PageArgs,
@@ -135,45 +145,72 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    let mut grouped: HashMap<i64, Vec<(i64, E::Model)>> = HashMap::new();
     if args.first == 0 {
         return Ok(HashMap::new());
     }
-    let mut select = select;
-    if let Some(after) = args.after {
-        select = match dir {
-            Direction::Asc => select.filter(Expr::cust(order_sql).gt(after)),
-            Direction::Desc => select.filter(Expr::cust(order_sql).lt(after)),
+    for chunk in parents.chunks(PARENTS_PER_STATEMENT) {
+        let Some(statement) =
+            per_parent_statement(chunk, &select, parent_sql, order_sql, args, dir)
+        else {
+            continue;
         };
-    }
-    let dir_sql = match dir {
-        Direction::Asc => "ASC",
-        Direction::Desc => "DESC",
-    };
-    let inner = select
-        .expr_as(Expr::cust(parent_sql), "dg_parent")
-        .expr_as(
-            Expr::cust(format!(
-                "ROW_NUMBER() OVER (PARTITION BY {parent_sql} ORDER BY {order_sql} {dir_sql})"
-            )),
-            "dg_rn",
-        )
-        .into_query();
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("dg_page"))
-        .and_where(Expr::col(Alias::new("dg_rn")).lte((args.first + 1) as i64))
-        .order_by(Alias::new("dg_parent"), Order::Asc)
-        .order_by(Alias::new("dg_rn"), Order::Asc)
-        .to_owned();
-    let rows = db.query_all(&outer).await?;
-    let mut grouped: HashMap<i64, Vec<E::Model>> = HashMap::new();
-    for row in rows {
-        let parent: i64 = row.try_get("", "dg_parent")?;
-        let model = E::Model::from_query_result(&row, "")?;
-        grouped.entry(parent).or_default().push(model);
+        for row in db.query_all(&statement).await? {
+            let parent: i64 = row.try_get("", "dg_parent")?;
+            let key: i64 = row.try_get("", "dg_key")?;
+            let model = E::Model::from_query_result(&row, "")?;
+            grouped.entry(parent).or_default().push((key, model));
+        }
     }
     Ok(grouped
         .into_iter()
-        .map(|(parent, items)| (parent, Page::from_overfetch(items, args.first)))
+        .map(|(parent, mut rows)| {
+            // A UNION ALL promises no order between or within its arms' rows.
+            match dir {
+                Direction::Asc => rows.sort_unstable_by_key(|(key, _)| *key),
+                Direction::Desc => rows.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key)),
+            }
+            let items = rows.into_iter().map(|(_, model)| model).collect();
+            (parent, Page::from_overfetch(items, args.first))
+        })
         .collect())
+}
+
+/// The statement of [`fetch_per_parent`] for `parents` (`None` for none): one arm per parent,
+/// each ordered and limited on its own, with the parent as `dg_parent` and the order key as
+/// `dg_key`.
+pub fn per_parent_statement<E: EntityTrait>(
+    parents: &[i64],
+    select: impl Fn(i64) -> Select<E>,
+    parent_sql: &'static str,
+    order_sql: &'static str,
+    args: PageArgs,
+    dir: Direction,
+) -> Option<sea_orm::sea_query::SelectStatement> {
+    let mut arms = parents.iter().enumerate().map(|(n, parent)| {
+        let mut one = select(*parent);
+        if let Some(after) = args.after {
+            one = match dir {
+                Direction::Asc => one.filter(Expr::cust(order_sql).gt(after)),
+                Direction::Desc => one.filter(Expr::cust(order_sql).lt(after)),
+            };
+        }
+        let order = match dir {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        let inner = one
+            .expr_as(Expr::cust(parent_sql), "dg_parent")
+            .expr_as(Expr::cust(order_sql), "dg_key")
+            .order_by(Expr::cust(order_sql), order)
+            .limit(args.first + 1)
+            .into_query();
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(inner, Alias::new(format!("dg_p{n}")))
+            .to_owned()
+    });
+    let mut statement = arms.next()?;
+    statement.unions(arms.map(|arm| (UnionType::All, arm)));
+    Some(statement)
 }

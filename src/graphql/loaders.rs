@@ -205,16 +205,35 @@ impl Loader<GroupsOfUser> for Db {
         self.batch(async {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
-                let rows = group_membership::Entity::find()
+                // Two index lookups rather than one join: PostgreSQL's default costs make it
+                // hash the whole groups table for a join of a few dozen memberships (a
+                // sequential scan of every group per request).
+                let pairs: Vec<(i64, i64)> = group_membership::Entity::find()
+                    .select_only()
+                    .column(group_membership::Column::UserId)
+                    .column(group_membership::Column::GroupId)
                     .filter(group_membership::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
                     .order_by_asc(group_membership::Column::GroupId)
-                    .find_also_related(directory_group::Entity)
+                    .into_tuple()
                     .all(&self.db)
                     .await?;
+                let mut ids: Vec<i64> = pairs.iter().map(|(_, g)| *g).collect();
+                ids.dedup();
+                let mut groups = HashMap::new();
+                for ids in ids.chunks(MAX_KEYS) {
+                    groups.extend(index_by(
+                        directory_group::Entity::find()
+                            .filter(directory_group::Column::Id.is_in(ids.iter().copied()))
+                            .all(&self.db)
+                            .await?,
+                        |g| g.id,
+                    ));
+                }
                 out.extend(group_into(
                     chunk,
-                    rows.into_iter()
-                        .filter_map(|(m, g)| g.map(|g| (GroupsOfUser(m.user_id), g))),
+                    pairs.into_iter().filter_map(|(user, group)| {
+                        groups.get(&group).map(|g| (GroupsOfUser(user), g.clone()))
+                    }),
                 ));
             }
             Ok(out)
@@ -327,7 +346,7 @@ impl Loader<CountKey> for Db {
     }
 }
 
-/// Splits keys by their page arguments: one windowed statement per distinct arguments (in
+/// Splits keys by their page arguments: one statement per distinct arguments (in
 /// practice one, as siblings in a response share their arguments).
 fn by_args<K: Copy, P: Copy + std::hash::Hash + Eq>(
     keys: &[K],
@@ -341,8 +360,9 @@ fn by_args<K: Copy, P: Copy + std::hash::Hash + Eq>(
     out
 }
 
-/// Reads a page of children for each of `parents`, in chunks; every parent gets a page, empty
-/// when it has no children.
+/// Reads a page of children for each of `parents` (`select` gives the children of the parents
+/// it is passed; it is passed one at a time); every parent gets a page, empty when it has no
+/// children.
 async fn pages_of<E, K>(
     db: &DatabaseConnection,
     parents: &[i64],
@@ -356,16 +376,34 @@ where
     E: EntityTrait,
     K: std::hash::Hash + Eq,
 {
-    let mut out = HashMap::new();
-    for chunk in parents.chunks(MAX_KEYS) {
-        let mut found = page::fetch_windowed(db, select(chunk), sql.0, sql.1, args, dir).await?;
-        for parent in chunk {
+    let mut found =
+        page::fetch_per_parent(db, parents, |p| select(&[p]), sql.0, sql.1, args, dir).await?;
+    Ok(parents
+        .iter()
+        .map(|parent| {
             let page = found.remove(parent).unwrap_or_else(Page::empty);
-            out.insert(key(*parent), page);
-        }
-    }
-    Ok(out)
+            (key(*parent), page)
+        })
+        .collect())
 }
+
+/// The members of the groups `ids` (pages of them go through [`pages_of`], one group at a
+/// time).
+fn members_of(ids: &[i64]) -> Select<directory_user::Entity> {
+    directory_user::Entity::find()
+        .join(
+            JoinType::InnerJoin,
+            group_membership::Relation::User.def().rev(),
+        )
+        .filter(group_membership::Column::GroupId.is_in(ids.iter().copied()))
+}
+
+/// The parent and the order of [`members_of`]: ordered by the membership's user id (the same
+/// value as the user's), so both databases read the `(group_id, user_id)` index in order.
+const MEMBERS_SQL: (&str, &str) = (
+    r#""group_memberships"."group_id""#,
+    r#""group_memberships"."user_id""#,
+);
 
 impl Loader<UserPageKey> for Db {
     type Value = Page<directory_user::Model>;
@@ -416,21 +454,8 @@ impl Loader<UserPageKey> for Db {
                         pages_of(
                             &self.db,
                             &of_group,
-                            |ids| {
-                                directory_user::Entity::find()
-                                    .join(
-                                        JoinType::InnerJoin,
-                                        group_membership::Relation::User.def().rev(),
-                                    )
-                                    .filter(
-                                        group_membership::Column::GroupId
-                                            .is_in(ids.iter().copied()),
-                                    )
-                            },
-                            (
-                                r#""group_memberships"."group_id""#,
-                                r#""directory_users"."id""#,
-                            ),
+                            members_of,
+                            MEMBERS_SQL,
                             args,
                             Direction::Asc,
                             |id| UserPageKey(UserParent::Group(id), args),
@@ -506,5 +531,62 @@ impl Loader<RunPageKey> for Db {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    /// SQLite's plan of a page of members of many groups: each group's arm seeks its members
+    /// in the `(group_id, user_id)` index and stops at the page's end, without sorting.
+    #[tokio::test]
+    async fn a_page_of_members_reads_each_group_in_index_order() {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let args = PageArgs {
+            first: 20,
+            after: Some(7),
+        };
+        let statement = page::per_parent_statement(
+            &[1, 2, 3],
+            |p| members_of(&[p]),
+            MEMBERS_SQL.0,
+            MEMBERS_SQL.1,
+            args,
+            Direction::Asc,
+        )
+        .unwrap();
+        let built = db.get_database_backend().build(&statement);
+        let (sql, values) = (built.sql.clone(), built.values.clone());
+        assert_eq!(
+            sql.matches("LIMIT").count(),
+            3,
+            "one limited arm per group: {sql}"
+        );
+        let plan = db
+            .query_all_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                format!("EXPLAIN QUERY PLAN {sql}"),
+                values.unwrap(),
+            ))
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter()
+                .filter(|d| d.contains("group_memberships") && d.contains("INDEX"))
+                .count()
+                >= 3,
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|d| d.contains("TEMP B-TREE")),
+            "a page sorts its group's members: {plan:?}"
+        );
     }
 }
