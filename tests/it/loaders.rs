@@ -2,7 +2,7 @@
 //! the page size.
 
 use crate::{on_both_databases, support::Fixture};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const NESTED: &str = r#"query($n: Int!) {
   users(first: $n) {
@@ -30,7 +30,10 @@ const NESTED: &str = r#"query($n: Int!) {
   } }
 }"#;
 
-on_both_databases!(nested_query_statement_count_does_not_grow_with_page_size);
+on_both_databases!(
+    nested_query_statement_count_does_not_grow_with_page_size,
+    pages_of_the_largest_page_of_parents_are_each_right,
+);
 
 /// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
 mod on_the_server_runtime {
@@ -123,4 +126,45 @@ async fn nested_query_statement_count_does_not_grow_with_page_size(fx: Fixture) 
         counts[0] < 40,
         "a nested query should need a few dozen statements at most: {counts:?}"
     );
+}
+
+/// 500 groups (the largest page) with a page of members each: more parents than one statement
+/// takes (`PARENTS_PER_STATEMENT`), and a cursor inside each; every group gets exactly its own
+/// members, in order.
+async fn pages_of_the_largest_page_of_parents_are_each_right(fx: Fixture) {
+    let contoso = fx.integration("Contoso").create().await;
+    fx.bulk(&contoso, 1_200, 500).await;
+    let auth = fx.viewer().await;
+    let data = fx
+        .ok(
+            &auth,
+            "{ groups(first: 500) { nodes { id members(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
+            json!({}),
+        )
+        .await;
+    let groups = data["groups"]["nodes"].as_array().unwrap();
+    assert_eq!(groups.len(), 500);
+    for group in groups {
+        let members = &group["members"];
+        let total = members["totalCount"].as_u64().unwrap();
+        let nodes = members["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len() as u64, total.min(2), "{group}");
+        assert_eq!(members["pageInfo"]["hasNextPage"], total > 2, "{group}");
+    }
+    // The rest of the last group, from its cursor: its own members only, none twice.
+    let last = &groups[499];
+    let members = &last["members"];
+    let rest = fx
+        .ok(
+            &auth,
+            "query($id: ID!, $after: String) { node(id: $id) { ... on Group { members(first: 100, after: $after) { nodes { id } } } } }",
+            json!({ "id": last["id"], "after": members["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    let mut seen: Vec<&Value> = members["nodes"].as_array().unwrap().iter().collect();
+    seen.extend(rest["node"]["members"]["nodes"].as_array().unwrap());
+    assert_eq!(seen.len() as u64, members["totalCount"].as_u64().unwrap());
+    let distinct: std::collections::HashSet<String> =
+        seen.iter().map(|v| v["id"].to_string()).collect();
+    assert_eq!(distinct.len(), seen.len());
 }
