@@ -124,18 +124,22 @@ where
 /// SQLite allows 500 arms in a compound statement.
 pub const PARENTS_PER_STATEMENT: usize = 250;
 
-/// Reads a page for each parent, in one statement per [`PARENTS_PER_STATEMENT`] parents.
+/// Reads a page for each parent: on PostgreSQL in one statement, a `LATERAL` subquery per
+/// parent of an array (one statement text whatever the number of parents, so its plan is
+/// prepared once); on SQLite, which has no `LATERAL`, in one statement per
+/// [`PARENTS_PER_STATEMENT`] parents, a `UNION ALL` of one arm per parent.
 ///
-/// `select(parent)` is the children of one parent; `parent_sql` is the SQL expression of the
+/// `select(parent)` is the children of the parent the expression names (a bound value, or the
+/// parent column of the array); `parent_sql` is the SQL expression of the
 /// parent id in it (a quoted column) and `order_sql` the quoted id column to order by. Each
-/// parent's page is its own arm of a `UNION ALL` with its own `ORDER BY .. LIMIT`, so the
+/// parent's page has its own `ORDER BY .. LIMIT`, so the
 /// database reads at most `first + 1` rows of each parent through the index, however many
 /// children the parent has (a window over all of a group's members would read all 100,000 of
 /// an "Everyone" group to return 20).
 pub async fn fetch_per_parent<E, C>(
     db: &C,
     parents: &[i64],
-    select: impl Fn(i64) -> Select<E>,
+    select: impl Fn(Expr) -> Select<E>,
     parent_sql: &'static str,
     order_sql: &'static str,
     args: PageArgs,
@@ -149,13 +153,22 @@ where
     if args.first == 0 {
         return Ok(HashMap::new());
     }
-    for chunk in parents.chunks(PARENTS_PER_STATEMENT) {
-        let Some(statement) =
-            per_parent_statement(chunk, &select, parent_sql, order_sql, args, dir)
-        else {
-            continue;
-        };
-        for row in db.query_all(&statement).await? {
+    let backend = db.get_database_backend();
+    let statements: Vec<sea_orm::Statement> = if backend == sea_orm::DbBackend::Postgres {
+        lateral_statement(parents, &select, parent_sql, order_sql, args, dir)
+            .into_iter()
+            .collect()
+    } else {
+        parents
+            .chunks(PARENTS_PER_STATEMENT)
+            .filter_map(|chunk| {
+                per_parent_statement(chunk, &select, parent_sql, order_sql, args, dir)
+                    .map(|s| backend.build(&s))
+            })
+            .collect()
+    };
+    for statement in statements {
+        for row in db.query_all_raw(statement).await? {
             let parent: i64 = row.try_get("", "dg_parent")?;
             let key: i64 = row.try_get("", "dg_key")?;
             let model = E::Model::from_query_result(&row, "")?;
@@ -181,30 +194,14 @@ where
 /// `dg_key`.
 pub fn per_parent_statement<E: EntityTrait>(
     parents: &[i64],
-    select: impl Fn(i64) -> Select<E>,
+    select: impl Fn(Expr) -> Select<E>,
     parent_sql: &'static str,
     order_sql: &'static str,
     args: PageArgs,
     dir: Direction,
 ) -> Option<sea_orm::sea_query::SelectStatement> {
     let mut arms = parents.iter().enumerate().map(|(n, parent)| {
-        let mut one = select(*parent);
-        if let Some(after) = args.after {
-            one = match dir {
-                Direction::Asc => one.filter(Expr::cust(order_sql).gt(after)),
-                Direction::Desc => one.filter(Expr::cust(order_sql).lt(after)),
-            };
-        }
-        let order = match dir {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
-        let inner = one
-            .expr_as(Expr::cust(parent_sql), "dg_parent")
-            .expr_as(Expr::cust(order_sql), "dg_key")
-            .order_by(Expr::cust(order_sql), order)
-            .limit(args.first + 1)
-            .into_query();
+        let inner = one_page(select(Expr::val(*parent)), parent_sql, order_sql, args, dir);
         Query::select()
             .column(Asterisk)
             .from_subquery(inner, Alias::new(format!("dg_p{n}")))
@@ -213,4 +210,68 @@ pub fn per_parent_statement<E: EntityTrait>(
     let mut statement = arms.next()?;
     statement.unions(arms.map(|arm| (UnionType::All, arm)));
     Some(statement)
+}
+
+/// PostgreSQL's statement of [`fetch_per_parent`]: the parents as one array parameter, each
+/// one's page a `LATERAL` subquery.
+fn lateral_statement<E: EntityTrait>(
+    parents: &[i64],
+    select: impl Fn(Expr) -> Select<E>,
+    parent_sql: &'static str,
+    order_sql: &'static str,
+    args: PageArgs,
+    dir: Direction,
+) -> Option<sea_orm::Statement> {
+    if parents.is_empty() {
+        return None;
+    }
+    let parent = Expr::cust(r#""dg_parents"."parent""#);
+    let inner = one_page(select(parent), parent_sql, order_sql, args, dir);
+    let built = sea_orm::DbBackend::Postgres.build(&inner);
+    let mut values = built.values.map(|v| v.0).unwrap_or_default();
+    values.push(sea_orm::Value::from(format!(
+        "{{{}}}",
+        parents
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )));
+    let sql = format!(
+        r#"SELECT "dg_page".* FROM unnest(CAST(${} AS bigint[])) AS "dg_parents"("parent") CROSS JOIN LATERAL ({}) AS "dg_page""#,
+        values.len(),
+        built.sql
+    );
+    Some(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        sql,
+        values,
+    ))
+}
+
+/// One parent's page: `select` after the cursor, in order, `first + 1` rows, with the parent
+/// as `dg_parent` and the order key as `dg_key`.
+fn one_page<E: EntityTrait>(
+    select: Select<E>,
+    parent_sql: &'static str,
+    order_sql: &'static str,
+    args: PageArgs,
+    dir: Direction,
+) -> sea_orm::sea_query::SelectStatement {
+    let mut one = select;
+    if let Some(after) = args.after {
+        one = match dir {
+            Direction::Asc => one.filter(Expr::cust(order_sql).gt(after)),
+            Direction::Desc => one.filter(Expr::cust(order_sql).lt(after)),
+        };
+    }
+    let order = match dir {
+        Direction::Asc => Order::Asc,
+        Direction::Desc => Order::Desc,
+    };
+    one.expr_as(Expr::cust(parent_sql), "dg_parent")
+        .expr_as(Expr::cust(order_sql), "dg_key")
+        .order_by(Expr::cust(order_sql), order)
+        .limit(args.first + 1)
+        .into_query()
 }

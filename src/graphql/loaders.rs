@@ -17,7 +17,7 @@ use entity::{
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
     RelationTrait, Select,
-    sea_query::{Expr, Func},
+    sea_query::{Expr, ExprTrait, Func},
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -360,13 +360,12 @@ fn by_args<K: Copy, P: Copy + std::hash::Hash + Eq>(
     out
 }
 
-/// Reads a page of children for each of `parents` (`select` gives the children of the parents
-/// it is passed; it is passed one at a time); every parent gets a page, empty when it has no
-/// children.
+/// Reads a page of children for each of `parents` (`select(parent)` gives the children of the
+/// parent the expression names); every parent gets a page, empty when it has no children.
 async fn pages_of<E, K>(
     db: &DatabaseConnection,
     parents: &[i64],
-    select: impl Fn(&[i64]) -> Select<E>,
+    select: impl Fn(Expr) -> Select<E>,
     sql: (&'static str, &'static str),
     args: PageArgs,
     dir: Direction,
@@ -376,8 +375,7 @@ where
     E: EntityTrait,
     K: std::hash::Hash + Eq,
 {
-    let mut found =
-        page::fetch_per_parent(db, parents, |p| select(&[p]), sql.0, sql.1, args, dir).await?;
+    let mut found = page::fetch_per_parent(db, parents, select, sql.0, sql.1, args, dir).await?;
     Ok(parents
         .iter()
         .map(|parent| {
@@ -387,15 +385,14 @@ where
         .collect())
 }
 
-/// The members of the groups `ids` (pages of them go through [`pages_of`], one group at a
-/// time).
-fn members_of(ids: &[i64]) -> Select<directory_user::Entity> {
+/// The members of the group `group` names (a value, or the parent column of a batch).
+fn members_of(group: Expr) -> Select<directory_user::Entity> {
     directory_user::Entity::find()
         .join(
             JoinType::InnerJoin,
             group_membership::Relation::User.def().rev(),
         )
-        .filter(group_membership::Column::GroupId.is_in(ids.iter().copied()))
+        .filter(Expr::col((group_membership::Entity, group_membership::Column::GroupId)).eq(group))
 }
 
 /// The parent and the order of [`members_of`]: ordered by the membership's user id (the same
@@ -432,10 +429,13 @@ impl Loader<UserPageKey> for Db {
                         pages_of(
                             &self.db,
                             &of_integration,
-                            |ids| {
+                            |integration| {
                                 directory_user::Entity::find().filter(
-                                    directory_user::Column::IntegrationId
-                                        .is_in(ids.iter().copied()),
+                                    Expr::col((
+                                        directory_user::Entity,
+                                        directory_user::Column::IntegrationId,
+                                    ))
+                                    .eq(integration),
                                 )
                             },
                             (
@@ -482,9 +482,13 @@ impl Loader<GroupPageKey> for Db {
                     pages_of(
                         &self.db,
                         &parents,
-                        |ids| {
+                        |integration| {
                             directory_group::Entity::find().filter(
-                                directory_group::Column::IntegrationId.is_in(ids.iter().copied()),
+                                Expr::col((
+                                    directory_group::Entity,
+                                    directory_group::Column::IntegrationId,
+                                ))
+                                .eq(integration),
                             )
                         },
                         (
@@ -516,9 +520,11 @@ impl Loader<RunPageKey> for Db {
                     pages_of(
                         &self.db,
                         &parents,
-                        |ids| {
-                            sync_run::Entity::find()
-                                .filter(sync_run::Column::IntegrationId.is_in(ids.iter().copied()))
+                        |integration| {
+                            sync_run::Entity::find().filter(
+                                Expr::col((sync_run::Entity, sync_run::Column::IntegrationId))
+                                    .eq(integration),
+                            )
                         },
                         (r#""sync_runs"."integration_id""#, r#""sync_runs"."id""#),
                         args,
@@ -551,7 +557,7 @@ mod tests {
         };
         let statement = page::per_parent_statement(
             &[1, 2, 3],
-            |p| members_of(&[p]),
+            members_of,
             MEMBERS_SQL.0,
             MEMBERS_SQL.1,
             args,
