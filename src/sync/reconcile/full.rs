@@ -511,12 +511,9 @@ mod tests {
         drop(to_read);
         let (out, mut read) = mpsc::unbounded_channel();
         let buffered = Semaphore::new(MEMBERS_BUFFERED);
-        let started = std::time::Instant::now();
         read_members(&job, &provider, groups, out, &buffered, &tally)
             .await
             .unwrap();
-        // 400 pages of 20 ms one after another would take 8 s.
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
         let most = provider.most_in_flight();
         assert!(
             (2..=MEMBER_READS).contains(&most),
