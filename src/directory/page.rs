@@ -154,19 +154,8 @@ where
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
-    let statements: Vec<sea_orm::Statement> = if backend == sea_orm::DbBackend::Postgres {
-        lateral_statement(parents, &select, parent_sql, order_sql, args, dir)
-            .into_iter()
-            .collect()
-    } else {
-        parents
-            .chunks(PARENTS_PER_STATEMENT)
-            .filter_map(|chunk| {
-                per_parent_statement(chunk, &select, parent_sql, order_sql, args, dir)
-                    .map(|s| backend.build(&s))
-            })
-            .collect()
-    };
+    let statements =
+        per_parent_statements(backend, parents, &select, parent_sql, order_sql, args, dir);
     for statement in statements {
         for row in db.query_all_raw(statement).await? {
             let parent: i64 = row.try_get("", "dg_parent")?;
@@ -189,7 +178,32 @@ where
         .collect())
 }
 
-/// The statement of [`fetch_per_parent`] for `parents` (`None` for none): one arm per parent,
+/// The statements [`fetch_per_parent`] runs on `backend` (none for no parents).
+pub fn per_parent_statements<E: EntityTrait>(
+    backend: sea_orm::DbBackend,
+    parents: &[i64],
+    select: impl Fn(Expr) -> Select<E>,
+    parent_sql: &'static str,
+    order_sql: &'static str,
+    args: PageArgs,
+    dir: Direction,
+) -> Vec<sea_orm::Statement> {
+    if backend == sea_orm::DbBackend::Postgres {
+        lateral_statement(parents, &select, parent_sql, order_sql, args, dir)
+            .into_iter()
+            .collect()
+    } else {
+        parents
+            .chunks(PARENTS_PER_STATEMENT)
+            .filter_map(|chunk| {
+                per_parent_statement(chunk, &select, parent_sql, order_sql, args, dir)
+                    .map(|s| backend.build(&s))
+            })
+            .collect()
+    }
+}
+
+/// SQLite's statement of [`fetch_per_parent`] for `parents` (`None` for none): one arm per parent,
 /// each ordered and limited on its own, with the parent as `dg_parent` and the order key as
 /// `dg_key`.
 pub fn per_parent_statement<E: EntityTrait>(

@@ -33,6 +33,7 @@ const NESTED: &str = r#"query($n: Int!) {
 on_both_databases!(
     nested_query_statement_count_does_not_grow_with_page_size,
     pages_of_the_largest_page_of_parents_are_each_right,
+    a_page_of_a_big_group_reads_a_page_of_it,
 );
 
 /// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
@@ -167,4 +168,113 @@ async fn pages_of_the_largest_page_of_parents_are_each_right(fx: Fixture) {
     let distinct: std::collections::HashSet<String> =
         seen.iter().map(|v| v["id"].to_string()).collect();
     assert_eq!(distinct.len(), seen.len());
+}
+
+/// A page of members of a 3,000-member group reads `first + 1` memberships, not 3,000: the
+/// database's own account of the statement `directory::page` runs (PostgreSQL's
+/// `EXPLAIN ANALYZE`: rows actually read; SQLite's plan: an index search, no sort).
+async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
+    use dirgate::directory::page::{self, Direction, PageArgs};
+    use entity::{directory_user, group_membership};
+    use sea_orm::{
+        ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+        QuerySelect, RelationTrait, Statement,
+        sea_query::{Expr, ExprTrait},
+    };
+    let contoso = fx.integration("Contoso").create().await;
+    fx.bulk(&contoso, 3_000, 1).await;
+    let group: i64 = entity::directory_group::Entity::find()
+        .select_only()
+        .column(entity::directory_group::Column::Id)
+        .into_tuple()
+        .one(&fx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let size = group_membership::Entity::find()
+        .filter(group_membership::Column::GroupId.eq(group))
+        .count(&fx.db)
+        .await
+        .unwrap();
+    assert_eq!(size, 3_000, "every user is in the one group");
+    let members = |parent: Expr| {
+        directory_user::Entity::find()
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                group_membership::Relation::User.def().rev(),
+            )
+            .filter(
+                Expr::col((group_membership::Entity, group_membership::Column::GroupId)).eq(parent),
+            )
+    };
+    let backend = fx.db.get_database_backend();
+    let statements = page::per_parent_statements(
+        backend,
+        &[group],
+        members,
+        r#""group_memberships"."group_id""#,
+        r#""group_memberships"."user_id""#,
+        PageArgs {
+            first: 2,
+            after: None,
+        },
+        Direction::Asc,
+    );
+    assert_eq!(statements.len(), 1);
+    let statement = &statements[0];
+    let rows = fx.db.query_all_raw(statement.clone()).await.unwrap();
+    assert_eq!(rows.len(), 3, "first + 1 rows");
+    let explain = |prefix: &str| {
+        Statement::from_sql_and_values(
+            backend,
+            format!("{prefix} {}", statement.sql),
+            statement.values.clone().unwrap(),
+        )
+    };
+    if backend == DbBackend::Postgres {
+        let plan = fx
+            .db
+            .query_one_raw(explain("EXPLAIN (ANALYZE, FORMAT JSON)"))
+            .await
+            .unwrap()
+            .unwrap();
+        let plan: Value = plan.try_get("", "QUERY PLAN").unwrap();
+        // Every scan of the memberships returned at most a page's rows.
+        fn scans(node: &Value, out: &mut Vec<(f64, f64)>) {
+            if node["Relation Name"] == "group_memberships" {
+                out.push((
+                    node["Actual Rows"].as_f64().unwrap(),
+                    node["Actual Loops"].as_f64().unwrap(),
+                ));
+            }
+            for child in node["Plans"].as_array().into_iter().flatten() {
+                scans(child, out);
+            }
+        }
+        let mut found = Vec::new();
+        scans(&plan[0]["Plan"], &mut found);
+        assert!(!found.is_empty(), "{plan}");
+        for (rows, loops) in found {
+            assert!(
+                rows * loops <= 3.0,
+                "read {rows} x {loops} memberships: {plan}"
+            );
+        }
+    } else {
+        let plan = fx
+            .db
+            .query_all_raw(explain("EXPLAIN QUERY PLAN"))
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("group_memberships") && d.contains("INDEX")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
+    }
 }
