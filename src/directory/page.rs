@@ -120,6 +120,17 @@ where
     Ok(select.count(db).await?)
 }
 
+/// How [`fetch_per_parent`] reads each parent's page.
+#[derive(Debug, Clone, Copy)]
+pub struct PerParent {
+    /// The SQL expression of the parent id in the children's select (a quoted column).
+    pub parent_sql: &'static str,
+    /// The quoted id column to order by (the keyset).
+    pub order_sql: &'static str,
+    pub args: PageArgs,
+    pub dir: Direction,
+}
+
 /// Parents whose pages one statement reads, at most: each is an arm of a `UNION ALL`, and
 /// SQLite allows 500 arms in a compound statement.
 pub const PARENTS_PER_STATEMENT: usize = 250;
@@ -130,8 +141,7 @@ pub const PARENTS_PER_STATEMENT: usize = 250;
 /// [`PARENTS_PER_STATEMENT`] parents, a `UNION ALL` of one arm per parent.
 ///
 /// `select(parent)` is the children of the parent the expression names (a bound value, or the
-/// parent column of the array); `parent_sql` is the SQL expression of the
-/// parent id in it (a quoted column) and `order_sql` the quoted id column to order by. Each
+/// parent column of the array); `page` names the parent and order columns and the page. Each
 /// parent's page has its own `ORDER BY .. LIMIT`, so the
 /// database reads at most `first + 1` rows of each parent through the index, however many
 /// children the parent has (a window over all of a group's members would read all 100,000 of
@@ -140,22 +150,18 @@ pub async fn fetch_per_parent<E, C>(
     db: &C,
     parents: &[i64],
     select: impl Fn(Expr) -> Select<E>,
-    parent_sql: &'static str,
-    order_sql: &'static str,
-    args: PageArgs,
-    dir: Direction,
+    page: PerParent,
 ) -> DomainResult<HashMap<i64, Page<E::Model>>>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
     let mut grouped: HashMap<i64, Vec<(i64, E::Model)>> = HashMap::new();
-    if args.first == 0 {
+    if page.args.first == 0 {
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
-    let statements =
-        per_parent_statements(backend, parents, &select, parent_sql, order_sql, args, dir);
+    let statements = per_parent_statements(backend, parents, &select, page);
     for statement in statements {
         for row in db.query_all_raw(statement).await? {
             let parent: i64 = row.try_get("", "dg_parent")?;
@@ -168,12 +174,12 @@ where
         .into_iter()
         .map(|(parent, mut rows)| {
             // A UNION ALL promises no order between or within its arms' rows.
-            match dir {
+            match page.dir {
                 Direction::Asc => rows.sort_unstable_by_key(|(key, _)| *key),
                 Direction::Desc => rows.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key)),
             }
             let items = rows.into_iter().map(|(_, model)| model).collect();
-            (parent, Page::from_overfetch(items, args.first))
+            (parent, Page::from_overfetch(items, page.args.first))
         })
         .collect())
 }
@@ -183,21 +189,17 @@ pub fn per_parent_statements<E: EntityTrait>(
     backend: sea_orm::DbBackend,
     parents: &[i64],
     select: impl Fn(Expr) -> Select<E>,
-    parent_sql: &'static str,
-    order_sql: &'static str,
-    args: PageArgs,
-    dir: Direction,
+    page: PerParent,
 ) -> Vec<sea_orm::Statement> {
     if backend == sea_orm::DbBackend::Postgres {
-        lateral_statement(parents, &select, parent_sql, order_sql, args, dir)
+        lateral_statement(parents, &select, page)
             .into_iter()
             .collect()
     } else {
         parents
             .chunks(PARENTS_PER_STATEMENT)
             .filter_map(|chunk| {
-                per_parent_statement(chunk, &select, parent_sql, order_sql, args, dir)
-                    .map(|s| backend.build(&s))
+                per_parent_statement(chunk, &select, page).map(|s| backend.build(&s))
             })
             .collect()
     }
@@ -209,13 +211,10 @@ pub fn per_parent_statements<E: EntityTrait>(
 pub fn per_parent_statement<E: EntityTrait>(
     parents: &[i64],
     select: impl Fn(Expr) -> Select<E>,
-    parent_sql: &'static str,
-    order_sql: &'static str,
-    args: PageArgs,
-    dir: Direction,
+    page: PerParent,
 ) -> Option<sea_orm::sea_query::SelectStatement> {
     let mut arms = parents.iter().enumerate().map(|(n, parent)| {
-        let inner = one_page(select(Expr::val(*parent)), parent_sql, order_sql, args, dir);
+        let inner = one_page(select(Expr::val(*parent)), page);
         Query::select()
             .column(Asterisk)
             .from_subquery(inner, Alias::new(format!("dg_p{n}")))
@@ -231,16 +230,13 @@ pub fn per_parent_statement<E: EntityTrait>(
 fn lateral_statement<E: EntityTrait>(
     parents: &[i64],
     select: impl Fn(Expr) -> Select<E>,
-    parent_sql: &'static str,
-    order_sql: &'static str,
-    args: PageArgs,
-    dir: Direction,
+    page: PerParent,
 ) -> Option<sea_orm::Statement> {
     if parents.is_empty() {
         return None;
     }
     let parent = Expr::cust(r#""dg_parents"."parent""#);
-    let inner = one_page(select(parent), parent_sql, order_sql, args, dir);
+    let inner = one_page(select(parent), page);
     let built = sea_orm::DbBackend::Postgres.build(&inner);
     let mut values = built.values.map(|v| v.0).unwrap_or_default();
     values.push(sea_orm::Value::from(format!(
@@ -267,12 +263,15 @@ fn lateral_statement<E: EntityTrait>(
 /// as `dg_parent` and the order key as `dg_key`.
 fn one_page<E: EntityTrait>(
     select: Select<E>,
-    parent_sql: &'static str,
-    order_sql: &'static str,
-    args: PageArgs,
-    dir: Direction,
+    page: PerParent,
 ) -> sea_orm::sea_query::SelectStatement {
     let mut one = select;
+    let PerParent {
+        parent_sql,
+        order_sql,
+        args,
+        dir,
+    } = page;
     if let Some(after) = args.after {
         one = match dir {
             Direction::Asc => one.filter(Expr::cust(order_sql).gt(after)),

@@ -375,7 +375,13 @@ where
     E: EntityTrait,
     K: std::hash::Hash + Eq,
 {
-    let mut found = page::fetch_per_parent(db, parents, select, sql.0, sql.1, args, dir).await?;
+    let per_parent = page::PerParent {
+        parent_sql: sql.0,
+        order_sql: sql.1,
+        args,
+        dir,
+    };
+    let mut found = page::fetch_per_parent(db, parents, select, per_parent).await?;
     Ok(parents
         .iter()
         .map(|parent| {
@@ -555,15 +561,13 @@ mod tests {
             first: 20,
             after: Some(7),
         };
-        let statement = page::per_parent_statement(
-            &[1, 2, 3],
-            members_of,
-            MEMBERS_SQL.0,
-            MEMBERS_SQL.1,
+        let per_parent = page::PerParent {
+            parent_sql: MEMBERS_SQL.0,
+            order_sql: MEMBERS_SQL.1,
             args,
-            Direction::Asc,
-        )
-        .unwrap();
+            dir: Direction::Asc,
+        };
+        let statement = page::per_parent_statement(&[1, 2, 3], members_of, per_parent).unwrap();
         let built = db.get_database_backend().build(&statement);
         let (sql, values) = (built.sql.clone(), built.values.clone());
         assert_eq!(

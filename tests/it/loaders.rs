@@ -212,13 +212,15 @@ async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
         backend,
         &[group],
         members,
-        r#""group_memberships"."group_id""#,
-        r#""group_memberships"."user_id""#,
-        PageArgs {
-            first: 2,
-            after: None,
+        page::PerParent {
+            parent_sql: r#""group_memberships"."group_id""#,
+            order_sql: r#""group_memberships"."user_id""#,
+            args: PageArgs {
+                first: 2,
+                after: None,
+            },
+            dir: Direction::Asc,
         },
-        Direction::Asc,
     );
     assert_eq!(statements.len(), 1);
     let statement = &statements[0];
