@@ -95,19 +95,25 @@ where
     if args.first == 0 {
         return Ok(Page::empty());
     }
-    let mut select = select;
-    if let Some(after) = args.after {
-        select = match dir {
-            Direction::Asc => select.filter(Expr::col(id_col).gt(after)),
-            Direction::Desc => select.filter(Expr::col(id_col).lt(after)),
-        };
-    }
-    let select = match dir {
-        Direction::Asc => select.order_by_asc(id_col),
-        Direction::Desc => select.order_by_desc(id_col),
-    };
-    let rows = select.limit(args.first + 1).all(db).await?;
+    let rows = keyset(select, Expr::col(id_col), args, dir).all(db).await?;
     Ok(Page::from_overfetch(rows, args.first))
+}
+
+/// `select` after the row keyed `args.after`, in `dir` order of `key`, `first + 1` rows (one
+/// more than the page, to know whether another follows).
+fn keyset<E: EntityTrait>(
+    select: Select<E>,
+    key: Expr,
+    args: PageArgs,
+    dir: Direction,
+) -> Select<E> {
+    let (select, order) = match (dir, args.after) {
+        (Direction::Asc, Some(after)) => (select.filter(key.clone().gt(after)), Order::Asc),
+        (Direction::Desc, Some(after)) => (select.filter(key.clone().lt(after)), Order::Desc),
+        (Direction::Asc, None) => (select, Order::Asc),
+        (Direction::Desc, None) => (select, Order::Desc),
+    };
+    select.order_by(key, order).limit(args.first + 1)
 }
 
 /// Counts the rows of `select`.
@@ -156,10 +162,10 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    let mut grouped: HashMap<i64, Vec<(i64, E::Model)>> = HashMap::new();
     if page.args.first == 0 {
         return Ok(HashMap::new());
     }
+    let mut grouped: HashMap<i64, Vec<(i64, E::Model)>> = HashMap::new();
     let backend = db.get_database_backend();
     let statements = per_parent_statements(backend, parents, &select, page);
     for statement in statements {
@@ -173,7 +179,7 @@ where
     Ok(grouped
         .into_iter()
         .map(|(parent, mut rows)| {
-            // A UNION ALL promises no order between or within its arms' rows.
+            // Neither a UNION ALL nor a LATERAL join promises the order of the rows it returns.
             match page.dir {
                 Direction::Asc => rows.sort_unstable_by_key(|(key, _)| *key),
                 Direction::Desc => rows.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key)),
@@ -265,26 +271,8 @@ fn one_page<E: EntityTrait>(
     select: Select<E>,
     page: PerParent,
 ) -> sea_orm::sea_query::SelectStatement {
-    let mut one = select;
-    let PerParent {
-        parent_sql,
-        order_sql,
-        args,
-        dir,
-    } = page;
-    if let Some(after) = args.after {
-        one = match dir {
-            Direction::Asc => one.filter(Expr::cust(order_sql).gt(after)),
-            Direction::Desc => one.filter(Expr::cust(order_sql).lt(after)),
-        };
-    }
-    let order = match dir {
-        Direction::Asc => Order::Asc,
-        Direction::Desc => Order::Desc,
-    };
-    one.expr_as(Expr::cust(parent_sql), "dg_parent")
-        .expr_as(Expr::cust(order_sql), "dg_key")
-        .order_by(Expr::cust(order_sql), order)
-        .limit(args.first + 1)
-        .into_query()
+    let with_keys = select
+        .expr_as(Expr::cust(page.parent_sql), "dg_parent")
+        .expr_as(Expr::cust(page.order_sql), "dg_key");
+    keyset(with_keys, Expr::cust(page.order_sql), page.args, page.dir).into_query()
 }

@@ -87,11 +87,13 @@ impl<'a> Tally<'a> {
 
     /// Adds what a page or batch did, and reports the new totals.
     fn add(&self, done: &Counts) {
-        let now = {
-            let mut counts = self.lock();
-            *counts += done;
-            counts.clone()
-        };
+        *self.lock() += done;
+        self.report();
+    }
+
+    /// Reports the totals as they are (a batch that changed no count still shows progress).
+    fn report(&self) {
+        let now = self.lock().clone();
         (self.job.progress)(&now);
     }
 
@@ -214,7 +216,7 @@ async fn phase_2_groups<P: DirectoryProvider>(
 }
 
 /// The members of one group as read, and the room they take in the buffer.
-type MembersRead = (String, Vec<String>, u32);
+type MembersRead = (String, Vec<String>, usize);
 
 /// The member lists of the groups phase 2 sends, [`MEMBER_READS`] at most at once (the
 /// session's throttle may hold some back), each read to its last page and handed to phase 3.
@@ -250,15 +252,10 @@ async fn read_members<P: DirectoryProvider>(
             Some(done) = in_flight.next() => {
                 let (group, members, pages): (String, Vec<String>, i32) = done?;
                 // Takes what is free of the buffer for these members; phase 3 gives it back.
-                let take = u32::try_from(members.len())
-                    .unwrap_or(u32::MAX)
-                    .min(u32::try_from(buffered.available_permits()).unwrap_or(u32::MAX));
-                if let Ok(permits) = buffered.try_acquire_many(take) {
-                    permits.forget();
-                }
+                let taken = buffered.forget_permits(members.len());
                 tally.add(&Counts { pages_read: pages, ..Counts::default() });
                 // Phase 3 is gone only when the sync is ending already.
-                out.send((group, members, take)).unwrap_or(());
+                out.send((group, members, taken)).unwrap_or(());
             }
             next = groups.recv(), if start => match next {
                 Some(group) => {
@@ -309,7 +306,7 @@ async fn phase_3_memberships(
     let write = async |batch: &mut Vec<(i64, HashSet<i64>)>| {
         job.check_stop()?;
         apply_members(db, job.integration.id, std::mem::take(batch)).await?;
-        tally.add(&Counts::default());
+        tally.report();
         Ok::<_, ReconcileError>(())
     };
     for (external, members) in inline {
@@ -325,7 +322,7 @@ async fn phase_3_memberships(
             batch.push((group_id, resolve(members)));
         }
         // Resolved to ids, the members leave the buffer.
-        buffered.add_permits(taken as usize);
+        buffered.add_permits(taken);
         if batch.len() == MEMBERSHIP_BATCH {
             write(&mut batch).await?;
         }
@@ -558,7 +555,7 @@ mod tests {
         let consume = async {
             let mut lists = 0;
             while let Some((_, _, taken)) = read.recv().await {
-                buffered.add_permits(taken as usize);
+                buffered.add_permits(taken);
                 lists += 1;
             }
             lists
