@@ -263,15 +263,7 @@ async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
             );
         }
     } else {
-        let plan = fx
-            .db
-            .query_all_raw(explain("EXPLAIN QUERY PLAN"))
-            .await
-            .unwrap();
-        let plan: Vec<String> = plan
-            .iter()
-            .map(|r| r.try_get::<String>("", "detail").unwrap())
-            .collect();
+        let plan = fx.sqlite_plan(statement.clone()).await;
         assert!(
             plan.iter()
                 .any(|d| d.contains("group_memberships") && d.contains("INDEX")),

@@ -9,7 +9,7 @@ use crate::{
     support::{Backend, Fixture, error_code},
 };
 use entity::integration;
-use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel, Set, Statement};
+use sea_orm::{EntityTrait, IntoActiveModel, Set, Statement};
 use serde_json::{Value, json};
 
 on_both_databases!(
@@ -275,17 +275,8 @@ async fn every_order_pages_through_every_item_once_in_order(fx: Fixture) {
             ),
         ] {
             let plan = fx
-                .db
-                .query_all_raw(Statement::from_string(
-                    fx.db.get_database_backend(),
-                    format!("EXPLAIN QUERY PLAN {sql}"),
-                ))
-                .await
-                .unwrap();
-            let plan: Vec<String> = plan
-                .iter()
-                .map(|r| r.try_get::<String>("", "detail").unwrap())
-                .collect();
+                .sqlite_plan(Statement::from_string(fx.db.get_database_backend(), sql))
+                .await;
             assert!(plan.iter().any(|d| d.contains(index)), "{sql}: {plan:?}");
             assert!(
                 !plan.iter().any(|d| d.contains("TEMP B-TREE")),

@@ -159,6 +159,22 @@ impl Fixture {
         }
     }
 
+    /// SQLite's plan of `statement` (`EXPLAIN QUERY PLAN`), one `detail` line per step.
+    pub async fn sqlite_plan(&self, statement: sea_orm::Statement) -> Vec<String> {
+        use sea_orm::ConnectionTrait;
+        let explain = sea_orm::Statement {
+            sql: format!("EXPLAIN QUERY PLAN {}", statement.sql),
+            ..statement
+        };
+        self.db
+            .query_all_raw(explain)
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").expect("detail"))
+            .collect()
+    }
+
     /// Waits until no sync run is queued or running (at most 30 s).
     pub async fn settle_syncs(&self) {
         use entity::{enums::SyncRunStatus, sync_run};
