@@ -32,6 +32,8 @@ pub struct App {
     bare_schema: graphql::DirgateSchema,
     /// The per-token rate limits of the GraphQL and SCIM edges.
     pub limits: Arc<RateLimits>,
+    /// Verified API tokens (PostgreSQL; see `auth::cache`).
+    pub tokens: Arc<crate::auth::cache::TokenCache>,
 }
 
 /// The owner of dirgate's background work: the sync engine's task and the token that stops
@@ -88,6 +90,12 @@ impl Core {
         // The bus outlives the engine: runs stopped at shutdown announce it.
         let events_stop = CancellationToken::new();
         let (events, mut event_tasks) = SyncEvents::start(&db, events_stop.clone());
+        let tokens = crate::auth::cache::TokenCache::new();
+        event_tasks.push(tokio::spawn(crate::auth::cache::listen(
+            db.clone(),
+            tokens.clone(),
+            events_stop.clone(),
+        )));
         event_tasks.push(tokio::spawn(prune_events(
             db.clone(),
             config.event_retention_days,
@@ -137,6 +145,7 @@ impl Core {
             schema: schemas.guarded,
             bare_schema: schemas.bare,
             limits,
+            tokens,
         };
         Self {
             app,
@@ -180,7 +189,7 @@ impl App {
     pub async fn authenticate(&self, bearer: Option<&str>) -> Authentication {
         match bearer {
             None => Authentication::Missing,
-            Some(token) => match tokens::authenticate(&self.db, token).await {
+            Some(token) => match tokens::authenticate_cached(&self.db, &self.tokens, token).await {
                 Ok(caller) => Authentication::Caller(caller),
                 Err(err) => Authentication::Refused(err),
             },

@@ -2,6 +2,8 @@
 //! [`Caller::admin`], and every service function that changes something takes one, so a code
 //! path that never checked the role cannot call it.
 
+pub mod cache;
+
 use crate::error::{DomainError, DomainResult};
 pub use entity::enums::TokenRole;
 

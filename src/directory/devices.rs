@@ -80,6 +80,51 @@ pub async fn list<C: ConnectionTrait>(
     .await
 }
 
+/// [`list`], with the user of each device read in the same statement (a left join): for a
+/// page whose users are asked for too.
+pub async fn list_with_users<C: ConnectionTrait>(
+    db: &C,
+    filter: &DeviceFilter,
+    args: PageArgs,
+    order: Order,
+    after_key: Option<KeyValue>,
+) -> DomainResult<(Page<device::Model>, Vec<directory_user::Model>)> {
+    use sea_orm::{JoinType, QuerySelect};
+    let users = std::sync::Mutex::new(Vec::new());
+    let user_of_device: sea_orm::RelationDef = device::Entity::belongs_to(directory_user::Entity)
+        .from(device::Column::UserId)
+        .to(directory_user::Column::Id)
+        .into();
+    let page = super::order::fetch_sorted_with(
+        db,
+        select(filter),
+        device::Column::Id,
+        args,
+        order,
+        after_key,
+        |page| {
+            let joined = page
+                .join(JoinType::LeftJoin, user_of_device.clone())
+                .select_also(directory_user::Entity);
+            let users = &users;
+            async move {
+                let rows = joined.all(db).await?;
+                let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(rows
+                    .into_iter()
+                    .map(|(device, user)| {
+                        users.extend(user);
+                        device
+                    })
+                    .collect())
+            }
+        },
+    )
+    .await?;
+    let users = users.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok((page, users))
+}
+
 /// How many devices match.
 pub async fn count<C: ConnectionTrait>(db: &C, filter: &DeviceFilter) -> DomainResult<u64> {
     page::count(db, select(filter)).await

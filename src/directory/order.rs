@@ -13,7 +13,7 @@
 //! one: first ascending, last descending (`NULLS FIRST`/`NULLS LAST`, spelled out, since the
 //! two databases' defaults differ).
 
-use super::page::{Direction, Page, PageArgs, fetch};
+use super::page::{Direction, Page, PageArgs, fetch_with};
 use crate::error::DomainResult;
 use chrono::{DateTime, Utc};
 use entity::{device, directory_group, directory_user, integration};
@@ -157,8 +157,28 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    fetch_sorted_with(db, select, id_col, args, order, after_key, |s| s.all(db)).await
+}
+
+/// [`fetch_sorted`], with `run` reading the rows of each finished select (so a caller can
+/// read joined rows beside them in the same statement).
+pub async fn fetch_sorted_with<E, C, R, F>(
+    db: &C,
+    select: Select<E>,
+    id_col: E::Column,
+    args: PageArgs,
+    order: Order,
+    after_key: Option<KeyValue>,
+    run: R,
+) -> DomainResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    R: Fn(Select<E>) -> F,
+    F: std::future::Future<Output = Result<Vec<E::Model>, sea_orm::DbErr>>,
+{
     if order.key == SortKey::Created {
-        return fetch(db, select, id_col, args, order.dir).await;
+        return fetch_with(select, id_col, args, order.dir, run).await;
     }
     if args.first == 0 {
         return Ok(Page::empty());
@@ -220,11 +240,11 @@ where
         Some(seek) => select.clone().filter(seek),
         None => select.clone(),
     };
-    let mut rows = ordered(start).limit(args.first + 1).all(db).await?;
+    let mut rows = run(ordered(start).limit(args.first + 1)).await?;
     if let Some(rest) = rest {
         let wanted = args.first + 1 - rows.len() as u64;
         if wanted > 0 {
-            rows.extend(ordered(select.filter(rest)).limit(wanted).all(db).await?);
+            rows.extend(run(ordered(select.filter(rest)).limit(wanted)).await?);
         }
     }
     Ok(Page::from_overfetch(rows, args.first))

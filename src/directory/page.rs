@@ -92,10 +92,27 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    fetch_with(select, id_col, args, dir, |s| s.all(db)).await
+}
+
+/// [`fetch`], with `run` reading the rows of the finished select (so a caller can read
+/// joined rows beside them in the same statement).
+pub async fn fetch_with<E, R, F>(
+    select: Select<E>,
+    id_col: E::Column,
+    args: PageArgs,
+    dir: Direction,
+    run: R,
+) -> DomainResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    R: FnOnce(Select<E>) -> F,
+    F: std::future::Future<Output = Result<Vec<E::Model>, sea_orm::DbErr>>,
+{
     if args.first == 0 {
         return Ok(Page::empty());
     }
-    let rows = keyset(select, Expr::col(id_col), args, dir).all(db).await?;
+    let rows = run(keyset(select, Expr::col((E::default(), id_col)), args, dir)).await?;
     Ok(Page::from_overfetch(rows, args.first))
 }
 

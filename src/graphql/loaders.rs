@@ -15,8 +15,8 @@ use entity::{
     device, directory_group, directory_user, group_membership, integration, sync_run, user_alias,
 };
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
     sea_query::{Expr, ExprTrait, Func},
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -70,6 +70,14 @@ impl Loaders {
     /// (see `App::execute`), until the request is done.
     pub fn driver(&self) -> impl Future<Output = ()> + Send + 'static {
         self.gate.driver()
+    }
+
+    /// Puts users read with something else (a page of their devices) in the cache, so
+    /// asking for them runs no statement.
+    pub async fn feed_users(&self, users: Vec<directory_user::Model>) {
+        self.loader
+            .feed_many(users.into_iter().map(|u| (UserKey(u.id), u)))
+            .await;
     }
 
     /// Turns caching off (for long-lived subscriptions, which must see fresh rows).
@@ -205,41 +213,52 @@ impl Loader<GroupsOfUser> for Db {
         self.batch(async {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
-                // Two index lookups rather than one join: PostgreSQL's default costs make it
-                // hash the whole groups table for a join of a few dozen memberships (a
-                // sequential scan of every group per request).
-                let pairs: Vec<(i64, i64)> = group_membership::Entity::find()
-                    .select_only()
-                    .column(group_membership::Column::UserId)
-                    .column(group_membership::Column::GroupId)
-                    .filter(group_membership::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
-                    .order_by_asc(group_membership::Column::GroupId)
-                    .into_tuple()
-                    .all(&self.db)
-                    .await?;
-                let mut ids: Vec<i64> = pairs.iter().map(|(_, g)| *g).collect();
-                ids.dedup();
-                let mut groups = HashMap::new();
-                for ids in ids.chunks(MAX_KEYS) {
-                    groups.extend(index_by(
-                        directory_group::Entity::find()
-                            .filter(directory_group::Column::Id.is_in(ids.iter().copied()))
-                            .all(&self.db)
-                            .await?,
-                        |g| g.id,
+                let users: Vec<i64> = chunk.iter().map(|k| k.0).collect();
+                let statement = groups_of_users(self.db.get_database_backend(), &users);
+                let mut pairs = Vec::new();
+                for row in self.db.query_all_raw(statement).await? {
+                    let user: i64 = row.try_get("", "dg_member")?;
+                    pairs.push((
+                        GroupsOfUser(user),
+                        directory_group::Model::from_query_result(&row, "")?,
                     ));
                 }
-                out.extend(group_into(
-                    chunk,
-                    pairs.into_iter().filter_map(|(user, group)| {
-                        groups.get(&group).map(|g| (GroupsOfUser(user), g.clone()))
-                    }),
-                ));
+                out.extend(group_into(chunk, pairs));
             }
             Ok(out)
         })
         .await
     }
+}
+
+/// The groups of `users`, with the member as `dg_member`, in group order: one statement.
+///
+/// On PostgreSQL each membership finds its group by primary key in a `LATERAL` subquery
+/// (`OFFSET 0` keeps the planner from flattening it into a join): its default costs would
+/// otherwise hash the whole groups table for a few dozen memberships. SQLite's planner takes
+/// the index lookups for the plain join.
+fn groups_of_users(backend: sea_orm::DbBackend, users: &[i64]) -> sea_orm::Statement {
+    const SELECT: &str =
+        r#"SELECT "m"."user_id" AS "dg_member", "g".* FROM "group_memberships" AS "m""#;
+    const ORDER: &str = r#"ORDER BY "m"."group_id""#;
+    if backend == sea_orm::DbBackend::Postgres {
+        let list = users.iter().map(i64::to_string).collect::<Vec<_>>();
+        return sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!(
+                r#"{SELECT} CROSS JOIN LATERAL (SELECT * FROM "directory_groups" WHERE "directory_groups"."id" = "m"."group_id" OFFSET 0) AS "g" WHERE "m"."user_id" = ANY(CAST($1 AS bigint[])) {ORDER}"#
+            ),
+            [sea_orm::Value::from(format!("{{{}}}", list.join(",")))],
+        );
+    }
+    let marks = vec!["?"; users.len()].join(",");
+    sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!(
+            r#"{SELECT} JOIN "directory_groups" AS "g" ON "g"."id" = "m"."group_id" WHERE "m"."user_id" IN ({marks}) {ORDER}"#
+        ),
+        users.iter().map(|&id| sea_orm::Value::from(id)),
+    )
 }
 
 impl Loader<DevicesOfUser> for Db {

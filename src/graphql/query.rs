@@ -378,9 +378,20 @@ impl DirectoryQuery {
         let order = DeviceOrder::domain(order_by);
         let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
+        // Look-ahead: when the page's users are asked for, they come in the page's own
+        // statement, into the loader's cache.
+        let nodes = ctx.look_ahead().field("nodes");
+        let edges = ctx.look_ahead().field("edges").field("node");
         let page = {
             let _busy = ctx.loaders().busy();
-            devices::list(ctx.db(), &filter, args, order, after_key).await?
+            if nodes.field("user").exists() || edges.field("user").exists() {
+                let (page, users) =
+                    devices::list_with_users(ctx.db(), &filter, args, order, after_key).await?;
+                ctx.loaders().feed_users(users).await;
+                page
+            } else {
+                devices::list(ctx.db(), &filter, args, order, after_key).await?
+            }
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {

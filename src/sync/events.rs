@@ -106,20 +106,9 @@ impl SyncEvents {
     }
 }
 
-/// The channel of this database and schema: processes on other schemas of the same database
-/// (tests, side-by-side deployments) do not hear each other.
+/// The channel of this database and schema (see [`crate::db::channel`]).
 async fn channel(db: &DatabaseConnection) -> Result<String, sea_orm::DbErr> {
-    use sha2::{Digest, Sha256};
-    let schema: String = db
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "SELECT current_schema()::text AS schema",
-        ))
-        .await?
-        .and_then(|row| row.try_get::<String>("", "schema").ok())
-        .unwrap_or_default();
-    let digest = hex::encode(Sha256::digest(schema.as_bytes()));
-    Ok(format!("dirgate_sync_runs_{}", &digest[..16]))
+    crate::db::channel(db, "dirgate_sync_runs").await
 }
 
 /// Sends announcements as `NOTIFY`s, one at a time, in order.

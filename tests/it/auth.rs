@@ -21,6 +21,7 @@ on_both_databases!(
     query_without_token_is_unauthenticated,
     query_with_unknown_token_is_unauthenticated,
     revoked_token_stops_working_at_once,
+    a_verified_token_is_not_read_again_until_another_process_revokes_it,
     viewer_reads_but_mutation_is_forbidden_and_changes_nothing,
     tokens_are_stored_only_as_hashes,
     mutation_writes_an_audit_event,
@@ -58,6 +59,8 @@ async fn revoked_token_stops_working_at_once(fx: Fixture) {
     let auth = fx.app.authenticate(Some(&token)).await;
     fx.ok(&auth, "{ users { totalCount } }", no_vars()).await;
     let id: i64 = token.split('_').nth(1).unwrap().parse().unwrap();
+    // On PostgreSQL the token is now in the cache (`auth::cache`): revoking evicts it before
+    // it returns.
     tokens::revoke(&fx.db, &Admin::cli(), id).await.unwrap();
     let auth = fx.app.authenticate(Some(&token)).await;
     let response = fx.gql(&auth, "{ users { totalCount } }", no_vars()).await;
@@ -68,6 +71,74 @@ async fn revoked_token_stops_working_at_once(fx: Fixture) {
             .unwrap()
             .contains("revoked")
     );
+}
+
+/// Waits (5 s at most) until `done` holds.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// PostgreSQL: a verified token is remembered, so the next request does not read its row; a
+/// revocation announced by another process (its `NOTIFY`) evicts it. SQLite reads the row
+/// every time. (The row is changed behind dirgate's back to tell which happened.)
+async fn a_verified_token_is_not_read_again_until_another_process_revokes_it(fx: Fixture) {
+    use sea_orm::{ActiveModelTrait, DatabaseBackend, IntoActiveModel, Set, TransactionTrait};
+    let postgres = fx.db.get_database_backend() == DatabaseBackend::Postgres;
+    let token = fx.token(TokenRole::Viewer).await;
+    let id: i64 = token.split('_').nth(1).unwrap().parse().unwrap();
+    if postgres {
+        eventually("the revocation listener listens", || {
+            fx.app.tokens.is_live()
+        })
+        .await;
+    }
+    let first = fx.app.authenticate(Some(&token)).await;
+    assert!(matches!(first, Authentication::Caller(_)));
+    assert_eq!(fx.app.tokens.len(), usize::from(postgres));
+    // The wrong secret for a remembered id is refused.
+    let prefix = token.splitn(3, '_').take(2).collect::<Vec<_>>().join("_");
+    let wrong = fx.app.authenticate(Some(&format!("{prefix}_nope"))).await;
+    assert!(matches!(wrong, Authentication::Refused(_)));
+    // The row no longer matches the secret.
+    let mut row = api_token::Entity::find_by_id(id)
+        .one(&fx.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    row.secret_hash = Set("0".repeat(64));
+    row.update(&fx.db).await.unwrap();
+    let again = fx.app.authenticate(Some(&token)).await;
+    assert_eq!(
+        matches!(again, Authentication::Caller(_)),
+        postgres,
+        "from the cache on PostgreSQL only"
+    );
+    if postgres {
+        // What another process's revocation sends, in its own transaction; this process's
+        // caches hear it only through the listener.
+        let txn = fx.db.begin().await.unwrap();
+        dirgate::auth::cache::announce_revocation(&txn, id)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        eventually("the notification evicts the token", || {
+            fx.app.tokens.is_empty()
+        })
+        .await;
+        let evicted = fx.app.authenticate(Some(&token)).await;
+        assert!(
+            matches!(evicted, Authentication::Refused(_)),
+            "read again after the eviction"
+        );
+    }
 }
 
 async fn viewer_reads_but_mutation_is_forbidden_and_changes_nothing(fx: Fixture) {

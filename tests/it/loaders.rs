@@ -34,6 +34,7 @@ on_both_databases!(
     nested_query_statement_count_does_not_grow_with_page_size,
     pages_of_the_largest_page_of_parents_are_each_right,
     a_page_of_a_big_group_reads_a_page_of_it,
+    a_page_of_devices_with_their_users_and_groups_takes_two_statements,
 );
 
 /// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
@@ -270,5 +271,49 @@ async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
             "{plan:?}"
         );
         assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
+    }
+}
+
+/// The read benchmark's nested shape (`read_bench`): the devices' users come in the page's
+/// own statement (a left join, seen ahead in the query), and their groups in one more, at any
+/// page size; a device without a user has none.
+async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut fx: Fixture) {
+    let contoso = fx.integration("Contoso").create().await;
+    fx.bulk(&contoso, 250, 220).await;
+    let auth = fx.viewer().await;
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        r#"mutation { registerDevice(input: {serialNumber: "A0NOUSER", name: "Spare", platform: MACOS}) { id } }"#,
+        json!({}),
+    )
+    .await;
+    fx.stop_background().await;
+    const SHAPE: &str = r#"query($n: Int!) {
+      devices(first: $n) { nodes { serialNumber user { id email groups { displayName } } } }
+    }"#;
+    for n in [10, 251] {
+        fx.reset_statements();
+        let data = fx.ok(&auth, SHAPE, json!({ "n": n })).await;
+        assert_eq!(fx.statements(), 2, "page size {n}");
+        let nodes = data["devices"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), n);
+        for node in nodes {
+            let serial = node["serialNumber"].as_str().unwrap();
+            if serial == "A0NOUSER" {
+                assert!(node["user"].is_null());
+                continue;
+            }
+            // `Fixture::bulk`: device BULK<user id> of each user, in two groups.
+            let user: i64 = serial.trim_start_matches("BULK").parse().unwrap();
+            let id = dirgate::graphql::ids::encode(dirgate::graphql::ids::kinds::USER, user);
+            assert_eq!(node["user"]["id"], json!(id.to_string()), "{node}");
+            assert!(node["user"]["email"].is_string());
+            assert_eq!(
+                node["user"]["groups"].as_array().unwrap().len(),
+                2,
+                "{node}"
+            );
+        }
     }
 }
