@@ -210,23 +210,25 @@ pub async fn listen(db: DatabaseConnection, cache: Arc<TokenCache>, shutdown: Ca
         };
         cache.set_live(true);
         loop {
-            // `recv`, not `try_recv`: `try_recv` reconnects by itself and would hide the gap
-            // in which revocations went unheard.
+            // `try_recv`, not `recv`: `recv` reconnects by itself and would hide the gap in
+            // which revocations went unheard; `try_recv` says `None` when the connection drops.
             let received = tokio::select! {
                 () = shutdown.cancelled() => {
                     cache.set_live(false);
                     return;
                 }
-                received = listener.recv() => received,
+                received = listener.try_recv() => received,
             };
             match received {
-                Ok(notification) => match notification.payload().parse::<i64>() {
+                Ok(Some(notification)) => match notification.payload().parse::<i64>() {
                     Ok(id) => cache.evict(id),
                     Err(_) => cache.set_live(true),
                 },
-                Err(err) => {
+                Ok(None) | Err(_) => {
                     cache.set_live(false);
-                    tracing::warn!(error = %err, "the token-revocation listener lost its connection; the token cache is off until it listens again");
+                    tracing::warn!(
+                        "the token-revocation listener lost its connection; the token cache is off until it listens again"
+                    );
                     break;
                 }
             }

@@ -22,6 +22,7 @@ on_both_databases!(
     query_with_unknown_token_is_unauthenticated,
     revoked_token_stops_working_at_once,
     a_verified_token_is_not_read_again_until_another_process_revokes_it,
+    a_lost_revocation_listener_turns_the_token_cache_off_until_it_listens_again,
     viewer_reads_but_mutation_is_forbidden_and_changes_nothing,
     tokens_are_stored_only_as_hashes,
     mutation_writes_an_audit_event,
@@ -139,6 +140,40 @@ async fn a_verified_token_is_not_read_again_until_another_process_revokes_it(fx:
             "read again after the eviction"
         );
     }
+}
+
+/// PostgreSQL: while the listener's connection is gone, revocations could go unheard, so the
+/// cache is emptied and unused until it listens again. SQLite never uses it.
+async fn a_lost_revocation_listener_turns_the_token_cache_off_until_it_listens_again(fx: Fixture) {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    if fx.db.get_database_backend() != DatabaseBackend::Postgres {
+        assert!(!fx.app.tokens.is_live());
+        return;
+    }
+    let token = fx.token(TokenRole::Viewer).await;
+    eventually("the revocation listener listens", || {
+        fx.app.tokens.is_live()
+    })
+    .await;
+    fx.app.authenticate(Some(&token)).await;
+    assert_eq!(fx.app.tokens.len(), 1);
+    // Cut the listener's connection (the backend whose last statement was its LISTEN).
+    let cut = fx
+        .db
+        .execute_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE query LIKE 'LISTEN \"dirgate_token_revocations_%' AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap();
+    assert!(cut.rows_affected() >= 1, "a listener to cut");
+    // Off and emptied (the listener may be back within milliseconds, so the state itself
+    // is not watched: what it held is).
+    eventually("the cache is emptied", || fx.app.tokens.is_empty()).await;
+    eventually("the listener listens again", || fx.app.tokens.is_live()).await;
+    fx.app.authenticate(Some(&token)).await;
+    assert_eq!(fx.app.tokens.len(), 1, "in use again");
 }
 
 async fn viewer_reads_but_mutation_is_forbidden_and_changes_nothing(fx: Fixture) {
