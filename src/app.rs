@@ -189,7 +189,7 @@ impl App {
     pub async fn authenticate(&self, bearer: Option<&str>) -> Authentication {
         match bearer {
             None => Authentication::Missing,
-            Some(token) => match tokens::authenticate_cached(&self.db, &self.tokens, token).await {
+            Some(token) => match tokens::authenticate(&self.db, &self.tokens, token).await {
                 Ok(caller) => Authentication::Caller(caller),
                 Err(err) => Authentication::Refused(err),
             },

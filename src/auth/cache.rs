@@ -55,9 +55,10 @@ struct Entry {
     verified: Instant,
 }
 
-/// Where a lookup that missed the cache stood: pass it back to [`TokenCache::insert`].
+/// Where a lookup that missed the cache stood (the generation it saw): pass it back to
+/// [`TokenCache::insert`].
 #[derive(Debug, Clone, Copy)]
-pub struct Ticket(Option<u64>);
+pub struct Ticket(u64);
 
 /// Every live cache of this process, so a revocation evicts from all of them at once.
 static CACHES: Mutex<Vec<Weak<TokenCache>>> = Mutex::new(Vec::new());
@@ -80,9 +81,6 @@ impl TokenCache {
     /// [`FRESH_FOR`] ago, and the cache is live.
     pub fn get(&self, id: i64, secret_hash: &str) -> Result<Caller, Ticket> {
         let state = self.state();
-        if !state.live {
-            return Err(Ticket(None));
-        }
         match state.entries.get(&id) {
             Some(entry)
                 if entry.verified.elapsed() < FRESH_FOR
@@ -90,7 +88,8 @@ impl TokenCache {
             {
                 Ok(entry.caller.clone())
             }
-            _ => Err(Ticket(Some(state.generation))),
+            // An entry exists only while live: turning off empties the cache.
+            _ => Err(Ticket(state.generation)),
         }
     }
 
@@ -98,7 +97,8 @@ impl TokenCache {
     /// lookup began (or the cache is not live).
     pub fn insert(&self, ticket: Ticket, id: i64, secret_hash: String, caller: Caller) {
         let mut state = self.state();
-        if !state.live || ticket.0 != Some(state.generation) {
+        // Going live or off bumps the generation too, so a ticket of another state fails.
+        if !state.live || ticket.0 != state.generation {
             return;
         }
         if state.entries.len() >= MAX_ENTRIES {
@@ -222,6 +222,7 @@ pub async fn listen(db: DatabaseConnection, cache: Arc<TokenCache>, shutdown: Ca
             match received {
                 Ok(Some(notification)) => match notification.payload().parse::<i64>() {
                     Ok(id) => cache.evict(id),
+                    // Not a token id (nothing of dirgate's sends one): forget everything.
                     Err(_) => cache.set_live(true),
                 },
                 Ok(None) | Err(_) => {

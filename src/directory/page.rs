@@ -262,14 +262,7 @@ fn lateral_statement<E: EntityTrait>(
     let inner = one_page(select(parent), page);
     let built = sea_orm::DbBackend::Postgres.build(&inner);
     let mut values = built.values.map(|v| v.0).unwrap_or_default();
-    values.push(sea_orm::Value::from(format!(
-        "{{{}}}",
-        parents
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    )));
+    values.push(id_array(parents));
     let sql = format!(
         r#"SELECT "dg_page".* FROM unnest(CAST(${} AS bigint[])) AS "dg_parents"("parent") CROSS JOIN LATERAL ({}) AS "dg_page""#,
         values.len(),
@@ -280,6 +273,13 @@ fn lateral_statement<E: EntityTrait>(
         sql,
         values,
     ))
+}
+
+/// `ids` as one PostgreSQL parameter, to bind where the statement says `CAST($n AS bigint[])`:
+/// one statement text for any number of ids, so its plan is prepared once.
+pub fn id_array(ids: &[i64]) -> sea_orm::Value {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    sea_orm::Value::from(format!("{{{}}}", list.join(",")))
 }
 
 /// One parent's page: `select` after the cursor, in order, `first + 1` rows, with the parent

@@ -137,7 +137,7 @@ fn parse(presented: &str) -> DomainResult<(i64, String)> {
 
 /// Checks a bearer token and says who is calling: from `cache` when it verified this token
 /// within the minute (`auth::cache`), else from its row.
-pub async fn authenticate_cached<C: ConnectionTrait>(
+pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     cache: &TokenCache,
     presented: &str,
@@ -152,12 +152,7 @@ pub async fn authenticate_cached<C: ConnectionTrait>(
     Ok(caller)
 }
 
-/// Checks a bearer token against its row and says who is calling.
-pub async fn authenticate<C: ConnectionTrait>(db: &C, presented: &str) -> DomainResult<Caller> {
-    let (id, presented_hash) = parse(presented)?;
-    verify(db, id, &presented_hash).await
-}
-
+/// Checks a token against its row and says who is calling.
 async fn verify<C: ConnectionTrait>(db: &C, id: i64, presented_hash: &str) -> DomainResult<Caller> {
     let Some(model) = api_token::Entity::find_by_id(id).one(db).await? else {
         return Err(INVALID);

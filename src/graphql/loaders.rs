@@ -237,18 +237,17 @@ impl Loader<GroupsOfUser> for Db {
 /// (`OFFSET 0` keeps the planner from flattening it into a join): its default costs would
 /// otherwise hash the whole groups table for a few dozen memberships. SQLite's planner takes
 /// the index lookups for the plain join.
-fn groups_of_users(backend: sea_orm::DbBackend, users: &[i64]) -> sea_orm::Statement {
+pub fn groups_of_users(backend: sea_orm::DbBackend, users: &[i64]) -> sea_orm::Statement {
     const SELECT: &str =
         r#"SELECT "m"."user_id" AS "dg_member", "g".* FROM "group_memberships" AS "m""#;
     const ORDER: &str = r#"ORDER BY "m"."group_id""#;
     if backend == sea_orm::DbBackend::Postgres {
-        let list = users.iter().map(i64::to_string).collect::<Vec<_>>();
         return sea_orm::Statement::from_sql_and_values(
             backend,
             format!(
                 r#"{SELECT} CROSS JOIN LATERAL (SELECT * FROM "directory_groups" WHERE "directory_groups"."id" = "m"."group_id" OFFSET 0) AS "g" WHERE "m"."user_id" = ANY(CAST($1 AS bigint[])) {ORDER}"#
             ),
-            [sea_orm::Value::from(format!("{{{}}}", list.join(",")))],
+            [page::id_array(users)],
         );
     }
     let marks = vec!["?"; users.len()].join(",");
