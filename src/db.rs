@@ -98,3 +98,54 @@ pub async fn channel(db: &impl sea_orm::ConnectionTrait, prefix: &str) -> Result
     let digest = hex::encode(Sha256::digest(schema.as_bytes()));
     Ok(format!("{prefix}_{}", &digest[..16]))
 }
+
+/// `rows` in chunks for multi-row statements of at most `most` rows: full chunks, then the
+/// rest in descending powers of two. A statement's text depends on its row count, and each
+/// connection keeps the statements it prepared; so a table is written through at most
+/// `log2(most) + 2` statement texts whatever the row counts, and what a connection holds
+/// prepared stays small (SQLite's multi-row statements of 1,000 rows took megabytes each).
+pub fn statement_chunks<T>(rows: Vec<T>, most: usize) -> impl Iterator<Item = Vec<T>> {
+    let most = most.max(1);
+    let mut left = rows.len();
+    let mut rows = rows.into_iter();
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let take = if left >= most {
+            most
+        } else {
+            1 << left.ilog2()
+        };
+        left -= take;
+        Some(rows.by_ref().take(take).collect())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn statement_chunks_keep_every_row_in_order_in_few_statement_sizes() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<Vec<usize>> = statement_chunks(rows.clone(), 100).collect();
+            assert_eq!(chunks.concat(), rows, "{n} rows");
+            chunks.iter().map(Vec::len).collect()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(100), [100]);
+        assert_eq!(sizes(257), [100, 100, 32, 16, 8, 1]);
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 0..1_000 {
+            seen.extend(sizes(n));
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64, 100],
+            "eight statement texts for any row count"
+        );
+    }
+}

@@ -282,8 +282,9 @@ pub fn user_change(
     Some(NewEvent::user(ty, after, &changed))
 }
 
-/// Rows per insert: 7 values each, well under both databases' bind limits.
-const ROWS_PER_INSERT: usize = 1_000;
+/// Rows per insert, at most: 7 values each, well under both databases' bind limits; small
+/// enough that the few prepared statement sizes ([`crate::db::statement_chunks`]) stay small.
+const ROWS_PER_INSERT: usize = 256;
 
 /// Writes `events` in the caller's transaction, numbered after every event committed before.
 /// Call it last in the transaction: the sequence row stays locked until the commit.
@@ -321,9 +322,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> Domain
             }
         })
         .collect();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+    for chunk in crate::db::statement_chunks(rows, ROWS_PER_INSERT) {
         directory_event::Entity::insert_many(chunk)
             .exec_without_returning(db)
             .await?;

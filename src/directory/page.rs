@@ -282,6 +282,32 @@ pub fn id_array(ids: &[i64]) -> sea_orm::Value {
     sea_orm::Value::from(format!("{{{}}}", list.join(",")))
 }
 
+/// `values` as one PostgreSQL `text[]` parameter (bind where the statement says
+/// `CAST($n AS text[])`): each element quoted, `"` and `\\` escaped, `None` as `NULL`.
+pub fn text_array<S: AsRef<str>>(values: impl IntoIterator<Item = Option<S>>) -> String {
+    let mut out = String::from("{");
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match value {
+            None => out.push_str("NULL"),
+            Some(text) => {
+                out.push('"');
+                for c in text.as_ref().chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
 /// One parent's page: `select` after the cursor, in order, `first + 1` rows, with the parent
 /// as `dg_parent` and the order key as `dg_key`.
 fn one_page<E: EntityTrait>(

@@ -120,6 +120,7 @@ on_both_databases!(
     a_revoked_grant_needs_reauth_and_keeps_the_data,
     sync_requests_are_deduplicated_and_scim_is_push_only,
     sync_assigns_waiting_devices_automatically,
+    text_a_directory_sends_is_stored_exactly_whatever_it_holds,
 );
 
 async fn first_sync_imports_users_groups_and_memberships(fx: Fixture) {
@@ -528,4 +529,72 @@ async fn scheduled_syncs_follow_the_interval_and_skip_needs_reauth(mut fx: Fixtu
         4,
         "an integration needing re-authentication is not scheduled"
     );
+}
+
+/// What a provider sends is attacker-controlled text: quotes, backslashes, braces, commas, the
+/// word NULL, empty strings and any Unicode must come through a sync exactly, both when a user
+/// is created and when it is updated (PostgreSQL's array-parameter upsert quotes each value).
+async fn text_a_directory_sends_is_stored_exactly_whatever_it_holds(fx: Fixture) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (fx, server) = started(fx, 5).await;
+    let key = server.tenant(Kind::Entra);
+    let target = tenant_users(&server, Kind::Entra)[0].clone();
+    let stored = async |fx: &Fixture| {
+        entity::directory_user::Entity::find()
+            .filter(entity::directory_user::Column::ExternalId.eq(target.as_str()))
+            .one(&fx.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let texts = [
+        r#"Quote " and \ backslash \" both"#,
+        "{braces,and,commas}",
+        "NULL",
+        "",
+        "Ünïcödé 🚀 'single' \t tab\tand\nnewline",
+    ];
+    let write = |texts: [&str; 5]| {
+        let target = target.clone();
+        server.fake.edit(|d| {
+            d.tenants
+                .get_mut(&key)
+                .unwrap()
+                .change_user(&target, |u| {
+                    u.display_name = texts[0].into();
+                    u.job_title = Some(texts[1].into());
+                    u.department = Some(texts[2].into());
+                    u.given_name = Some(texts[3].into());
+                    u.surname = Some(texts[4].into());
+                    u.employee_id = None;
+                })
+                .unwrap();
+        });
+    };
+    write(texts);
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let check = |user: &entity::directory_user::Model, texts: [&str; 5]| {
+        assert_eq!(user.display_name, texts[0]);
+        assert_eq!(user.job_title.as_deref(), Some(texts[1]));
+        assert_eq!(
+            user.department.as_deref(),
+            Some(texts[2]),
+            "the text NULL, not null"
+        );
+        assert_eq!(
+            user.given_name.as_deref(),
+            Some(texts[3]),
+            "empty, not null"
+        );
+        assert_eq!(user.family_name.as_deref(), Some(texts[4]));
+        assert_eq!(user.employee_id, None);
+    };
+    check(&stored(&fx).await, texts);
+    // The same texts shifted one field along: every column is rewritten by the update path.
+    let shifted = [texts[4], texts[0], texts[1], texts[2], texts[3]];
+    write(shifted);
+    let run = sync(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["usersUpdated"], 1, "{run}");
+    check(&stored(&fx).await, shifted);
 }

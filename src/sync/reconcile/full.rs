@@ -32,6 +32,10 @@ use tokio::sync::{Semaphore, mpsc};
 /// of a directory bigger than this wait for the users phase to end before reading on.
 pub(super) const MEMBERS_BUFFERED: usize = 250_000;
 
+/// Users written in one transaction, at most: the pages the reader has fetched while the
+/// previous transaction was written are applied together.
+pub(super) const USERS_PER_TRANSACTION: usize = 5_000;
+
 /// Member lists read at once, at most; the session's throttle may allow fewer.
 pub(super) const MEMBER_READS: usize = 64;
 
@@ -42,6 +46,15 @@ pub async fn full_sync<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
 ) -> Result<Report, ReconcileError> {
+    let started = std::time::Instant::now();
+    let phase_done = |phase: &str| {
+        tracing::debug!(
+            integration = job.integration.id,
+            phase,
+            after_ms = started.elapsed().as_millis() as u64,
+            "full sync phase done"
+        );
+    };
     let tally = Tally::new(job);
     let mut known = fingerprints(job.db, job.integration.id).await?;
     let buffered = Semaphore::new(MEMBERS_BUFFERED);
@@ -50,8 +63,16 @@ pub async fn full_sync<P: DirectoryProvider>(
     let reads = read_members(job, provider, groups_listed, members_tx, &buffered, &tally);
     let phases = async {
         let (users, groups) = tokio::try_join!(
-            phase_1_users(job, provider, &mut known, &tally),
-            phase_2_groups(job, provider, &tally, to_read),
+            async {
+                let read = phase_1_users(job, provider, &mut known, &tally).await?;
+                phase_done("users");
+                Ok::<_, ReconcileError>(read)
+            },
+            async {
+                let read = phase_2_groups(job, provider, &tally, to_read).await?;
+                phase_done("groups");
+                Ok::<_, ReconcileError>(read)
+            },
         )?;
         let stored =
             phase_3_memberships(job, &known, groups.inline, members_read, &buffered, &tally)
@@ -59,12 +80,15 @@ pub async fn full_sync<P: DirectoryProvider>(
         Ok::<_, ReconcileError>((users, groups.seen, groups.link, stored))
     };
     let ((), (users, seen, link, stored)) = tokio::try_join!(reads, phases)?;
+    phase_done("memberships");
     let removals = phase_4_removals(&known, &users.seen, &stored, &seen);
     let delta = users
         .link
         .zip(link)
         .map(|(users, groups)| DeltaLinks { users, groups });
-    finish(job, tally.into_counts(), users.touched, removals, delta).await
+    let report = finish(job, tally.into_counts(), users.touched, removals, delta).await?;
+    phase_done("removals");
+    Ok(report)
 }
 
 /// The counts of phases that run at once, and the progress report of their sum.
@@ -130,15 +154,22 @@ async fn phase_1_users<P: DirectoryProvider>(
     let writer = async {
         while let Some(page) = pages.recv().await {
             job.check_stop()?;
-            let page = page?;
+            let mut page = page?;
+            let mut batch = std::mem::take(&mut page.items);
             let mut done = Counts {
                 pages_read: 1,
                 ..Counts::default()
             };
-            let listed: Vec<String> = page.items.iter().map(|u| u.external_id.clone()).collect();
-            touched.extend(
-                apply_users_page(db, integration, page.items, &mut done, Some(known)).await?,
-            );
+            // Pages already fetched join this transaction: a bigger transaction writes each
+            // index page it touches once, not once per provider page.
+            while page.next.is_some() && batch.len() < USERS_PER_TRANSACTION {
+                let Ok(more) = pages.try_recv() else { break };
+                page = more?;
+                batch.append(&mut page.items);
+                done.pages_read += 1;
+            }
+            let listed: Vec<String> = batch.iter().map(|u| u.external_id.clone()).collect();
+            touched.extend(apply_users_page(db, integration, batch, &mut done, Some(known)).await?);
             seen.extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
             created += done.users_created;
             if created >= analyze_at {

@@ -1,6 +1,6 @@
 //! The reconciler: applies a read of a directory to dirgate's tables in named phases, each a
-//! function of its own with its own tests, one transaction per page or batch, so memory stays
-//! bounded by a page and a failure part-way loses nothing.
+//! function of its own with its own tests, one transaction per batch of pages or groups, so
+//! memory stays bounded by a batch and a failure part-way loses nothing.
 //!
 //! - [`full_sync`] (`full.rs`): phase 1 users, phase 2 groups, phase 3 memberships, phase 4
 //!   removals — for every provider, from its [`DirectoryProvider`](crate::providers::DirectoryProvider).

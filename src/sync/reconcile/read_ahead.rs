@@ -8,7 +8,7 @@ use crate::providers::{ProviderError, ProviderPage};
 use tokio::sync::mpsc;
 
 /// Pages fetched and not yet written, at most.
-pub(super) const READ_AHEAD: usize = 2;
+pub(super) const READ_AHEAD: usize = 4;
 
 /// A page as the reader hands it over: fetched, or why not (the reader stops after an error).
 pub(super) type Fetched<T> = Result<ProviderPage<T>, ProviderError>;

@@ -15,7 +15,7 @@ fn max_params(db: &impl ConnectionTrait) -> usize {
 
 /// The most rows one multi-row write carries, whatever the bind limit allows: a bigger
 /// statement is no faster, and its SQL text and bound values cost memory while it runs.
-const MAX_ROWS: usize = 1_000;
+const MAX_ROWS: usize = 256;
 
 /// How many keys or rows of `columns` bound values each one statement may carry: what the
 /// bind limit allows, at most [`MAX_ROWS`] rows of more than one column.
@@ -29,18 +29,14 @@ pub(super) fn keys_per_lookup(db: &impl ConnectionTrait) -> usize {
     rows_per_statement(db, 1) - 1
 }
 
-/// `rows` in chunks that each fit one statement of `columns` bound values per row.
+/// `rows` in chunks that each fit one statement of `columns` bound values per row, in few
+/// distinct sizes ([`crate::db::statement_chunks`]).
 pub(super) fn in_statements<T>(
     db: &impl ConnectionTrait,
     columns: usize,
     rows: Vec<T>,
 ) -> impl Iterator<Item = Vec<T>> {
-    let per = rows_per_statement(db, columns);
-    let mut rows = rows.into_iter().peekable();
-    std::iter::from_fn(move || {
-        rows.peek()?;
-        Some(rows.by_ref().take(per).collect())
-    })
+    crate::db::statement_chunks(rows, rows_per_statement(db, columns))
 }
 
 /// Users removed or archived per transaction: bounds how long one removal transaction holds
@@ -67,12 +63,13 @@ mod tests {
     async fn in_statements_keeps_every_row_in_order_within_the_bind_limit() {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
         let per = rows_per_statement(&db, 7);
-        assert_eq!(per, 1_000, "capped below the bind limit's 4,285");
+        assert_eq!(per, MAX_ROWS, "capped below the bind limit's 4,285");
         let rows: Vec<usize> = (0..per * 2 + 3).collect();
         let chunks: Vec<Vec<usize>> = in_statements(&db, 7, rows.clone()).collect();
         assert_eq!(
             chunks.iter().map(Vec::len).collect::<Vec<_>>(),
-            [per, per, 3]
+            [per, per, 2, 1],
+            "the rest in powers of two"
         );
         assert_eq!(chunks.concat(), rows);
         assert_eq!(in_statements(&db, 7, Vec::<u8>::new()).count(), 0);
@@ -83,8 +80,8 @@ mod tests {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
         assert_eq!(rows_per_statement(&db, 100_000), 1);
         assert_eq!(
-            rows_per_statement(&db, 40),
-            750,
+            rows_per_statement(&db, 200),
+            150,
             "the bind limit, below the cap"
         );
         assert_eq!(rows_per_statement(&db, 1), 30_000, "keys are not capped");
