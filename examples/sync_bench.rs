@@ -16,6 +16,7 @@
 //! - `--quota N`: the fake answers 429 (`Retry-After: 1`) to calls past N in flight.
 //! - `--concurrency N`: dirgate's calls in flight per integration, at most (default: the
 //!   provider's, `--google-concurrency` / `--entra-concurrency`).
+//! - `RUST_LOG=dirgate::sync=debug`: when each phase of a full sync ended.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -55,6 +56,13 @@ fn peak_rss_mb() -> f64 {
 #[tokio::main]
 async fn main() -> BenchResult<()> {
     common::serve_fake_if_asked().await?;
+    // `RUST_LOG=dirgate::sync=debug` shows when each phase of a full sync ended.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let users = arg("--users", 100_000);
     let groups = arg("--groups", 5_000);
     let (mut child, base) = common::spawn_fake(users, groups)?;
