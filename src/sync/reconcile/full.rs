@@ -16,12 +16,12 @@ use super::{
     read_ahead::{cut_short, overlap, read_ahead},
     removal::{Removals, finish},
     store::refresh_statistics,
-    users::{Fingerprints, apply_users_page, fingerprints},
+    users::{Fingerprints, UsersPlan, UsersWritten, fingerprints, plan_users, write_users},
 };
 use crate::providers::DirectoryProvider;
 use entity::{directory_group, enums::UserStatus};
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect};
 use std::{
     collections::{HashMap, HashSet},
     sync::Mutex,
@@ -31,6 +31,12 @@ use tokio::sync::{Semaphore, mpsc};
 /// Member ids read ahead of the users phase, at most (about 60 bytes each): the member reads
 /// of a directory bigger than this wait for the users phase to end before reading on.
 pub(super) const MEMBERS_BUFFERED: usize = 250_000;
+
+/// User transactions written at once on PostgreSQL, at most.
+pub(super) const USER_WRITERS: usize = 2;
+
+/// Membership batches written at once on PostgreSQL, at most.
+pub(super) const MEMBERSHIP_WRITERS: usize = 2;
 
 /// Users written in one transaction, at most: the pages the reader has fetched while the
 /// previous transaction was written are applied together.
@@ -136,7 +142,10 @@ struct UsersRead {
     link: Option<String>,
 }
 
-/// Phase 1: users, page by page; unchanged users (equal fingerprints) are not written.
+/// Phase 1: users, page by page; unchanged users (equal fingerprints) are not written. On
+/// PostgreSQL up to [`USER_WRITERS`] transactions write at once (their data overlaps, their
+/// events wait for each other's commit); a batch that lists a user still being written waits
+/// for that write, so the last listing of a user is the one stored.
 async fn phase_1_users<P: DirectoryProvider>(
     job: &Job<'_>,
     provider: &P,
@@ -144,17 +153,60 @@ async fn phase_1_users<P: DirectoryProvider>(
     tally: &Tally<'_>,
 ) -> Result<UsersRead, ReconcileError> {
     let (db, integration) = (job.db, job.integration);
-    let mut seen = HashSet::new();
-    let mut touched = Vec::new();
+    let most = match db.get_database_backend() {
+        DatabaseBackend::Postgres => USER_WRITERS,
+        _ => 1,
+    };
+    let mut read = UsersRead {
+        seen: HashSet::new(),
+        touched: Vec::new(),
+        link: None,
+    };
+    // The external ids of the users being written.
+    let mut in_flight: HashSet<String> = HashSet::new();
     // PostgreSQL plans the lookups of stored users from its statistics; during a bulk import
     // they lag far behind (a plan for 50 rows scanning 100,000). So they are refreshed once
     // the table has doubled, but only before a batch that looks users up: the users of a
     // first import are all new and need no lookup, and an `ANALYZE` of 100,000 users takes
     // about a third of a second.
-    let (mut created, mut analyze_at): (i32, i32) = (0, 1_000);
+    let mut analyze_at = 1_000;
+    let write = |plan: UsersPlan, listed: Vec<String>, mut done: Counts| async move {
+        let planned: Vec<String> = plan.external_ids().map(str::to_owned).collect();
+        let written = write_users(db, integration, plan, &mut done).await;
+        (written, planned, listed, done)
+    };
+    // A write has ended: what it wrote becomes known, and its users seen.
+    let mut ended = |(written, planned, listed, done): (_, Vec<String>, Vec<String>, Counts),
+                     known: &mut Fingerprints,
+                     in_flight: &mut HashSet<String>|
+     -> Result<(), ReconcileError> {
+        for external in &planned {
+            in_flight.remove(external);
+        }
+        let written: UsersWritten = written?;
+        known.extend(written.fingerprints);
+        read.touched.extend(written.ids);
+        read.seen
+            .extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
+        tally.add(&done);
+        Ok(())
+    };
     let (mut pages, reader) = read_ahead(|cursor| provider.users_page(cursor));
     let writer = async {
-        while let Some(page) = pages.recv().await {
+        let mut writing = FuturesUnordered::new();
+        loop {
+            // Waiting for the next page, the writes in flight go on.
+            let page = loop {
+                tokio::select! {
+                    Some(done) = writing.next(), if !writing.is_empty() => {
+                        ended(done, known, &mut in_flight)?;
+                    }
+                    page = pages.recv() => break page,
+                }
+            };
+            let Some(page) = page else {
+                return Err(cut_short());
+            };
             job.check_stop()?;
             let mut page = page?;
             let mut batch = std::mem::take(&mut page.items);
@@ -170,28 +222,33 @@ async fn phase_1_users<P: DirectoryProvider>(
                 batch.append(&mut page.items);
                 done.pages_read += 1;
             }
+            while writing.len() >= most || batch.iter().any(|u| in_flight.contains(&u.external_id))
+            {
+                let Some(done) = writing.next().await else {
+                    break;
+                };
+                ended(done, known, &mut in_flight)?;
+            }
             let looks_up = batch.iter().any(|u| known.contains_key(&u.external_id));
+            let created = tally.lock().users_created;
             if looks_up && created >= analyze_at {
                 refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
                 analyze_at = created.saturating_mul(2);
             }
             let listed: Vec<String> = batch.iter().map(|u| u.external_id.clone()).collect();
-            touched.extend(apply_users_page(db, integration, batch, &mut done, Some(known)).await?);
-            seen.extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
-            created += done.users_created;
-            tally.add(&done);
+            let plan = plan_users(integration, batch, Some(known));
+            in_flight.extend(plan.external_ids().map(str::to_owned));
+            writing.push(write(plan, listed, done));
             if page.next.is_none() {
+                while let Some(done) = writing.next().await {
+                    ended(done, known, &mut in_flight)?;
+                }
                 return Ok(page.delta_link);
             }
         }
-        Err(cut_short())
     };
     let link = overlap(reader, writer).await?;
-    Ok(UsersRead {
-        seen,
-        touched,
-        link,
-    })
+    Ok(UsersRead { link, ..read })
 }
 
 /// What phase 2 read.
@@ -336,32 +393,54 @@ async fn phase_3_memberships(
             .filter_map(|ext| known.get(ext).map(|s| s.id))
             .collect()
     };
-    let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
-    let write = async |batch: &mut Vec<(i64, HashSet<i64>)>| {
+    // PostgreSQL takes several writers at once (their events wait for each other's commit,
+    // their memberships do not); SQLite has one writer.
+    let most = match db.get_database_backend() {
+        DatabaseBackend::Postgres => MEMBERSHIP_WRITERS,
+        _ => 1,
+    };
+    let write = |batch: Vec<(i64, HashSet<i64>)>| async move {
         job.check_stop()?;
-        apply_members(db, job.integration.id, std::mem::take(batch)).await?;
+        apply_members(db, job.integration.id, batch).await?;
         tally.report();
         Ok::<_, ReconcileError>(())
     };
+    let mut writing = FuturesUnordered::new();
+    let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
     for (external, members) in inline {
         if let Some(&group_id) = stored.get(&external) {
             batch.push((group_id, resolve(members)));
         }
         if batch.len() == MEMBERSHIP_BATCH {
-            write(&mut batch).await?;
+            writing.push(write(std::mem::take(&mut batch)));
+            while writing.len() >= most {
+                writing.next().await.unwrap_or(Ok(()))?;
+            }
         }
     }
-    while let Some((external, members, taken)) = read.recv().await {
-        if let Some(&group_id) = stored.get(&external) {
-            batch.push((group_id, resolve(members)));
-        }
-        // Resolved to ids, the members leave the buffer.
-        buffered.add_permits(taken);
-        if batch.len() == MEMBERSHIP_BATCH {
-            write(&mut batch).await?;
+    loop {
+        tokio::select! {
+            Some(done) = writing.next(), if !writing.is_empty() => done?,
+            next = read.recv() => {
+                let Some((external, members, taken)) = next else { break };
+                if let Some(&group_id) = stored.get(&external) {
+                    batch.push((group_id, resolve(members)));
+                }
+                // Resolved to ids, the members leave the buffer.
+                buffered.add_permits(taken);
+                if batch.len() == MEMBERSHIP_BATCH {
+                    writing.push(write(std::mem::take(&mut batch)));
+                    while writing.len() >= most {
+                        writing.next().await.unwrap_or(Ok(()))?;
+                    }
+                }
+            }
         }
     }
-    write(&mut batch).await?;
+    writing.push(write(batch));
+    while let Some(done) = writing.next().await {
+        done?;
+    }
     let counts = tally.lock().clone();
     if counts.users_created + counts.groups_created > 1_000 {
         refresh_statistics(db, &["directory_groups", "group_memberships"]).await?;
@@ -451,6 +530,50 @@ mod tests {
         assert_eq!(read.touched.len(), 2, "only the two changed users");
         let user = fx.user("u4").await.unwrap();
         assert_eq!(user.status, UserStatus::Suspended);
+    }
+
+    /// On PostgreSQL two user transactions write at once; a user listed in every page (with
+    /// a new department each time) is in every batch, so each batch must wait for the one
+    /// before: created once, and stored as last listed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn phase_1_writers_at_once_store_a_user_listed_again_as_last_listed() {
+        let fx = Fixture::postgres("writers").await;
+        let per_page = 1_000;
+        let pages = 3 * USERS_PER_TRANSACTION / per_page;
+        let mut users = Vec::new();
+        for page in 0..pages {
+            users.extend((page * per_page..(page + 1) * per_page - 1).map(person));
+            let mut again = person(usize::MAX);
+            again.department = Some(format!("Page {page}"));
+            users.push(again);
+        }
+        let distinct = pages * (per_page - 1) + 1;
+        let provider = Directory {
+            users,
+            per_page,
+            ..Default::default()
+        };
+        let mut known = fingerprints(&fx.db, fx.integration.id).await.unwrap();
+        let job = fx.job(false);
+        let tally = Tally::new(&job);
+        let read = phase_1_users(&job, &provider, &mut known, &tally)
+            .await
+            .unwrap();
+        let counts = tally.into_counts();
+        assert_eq!(
+            counts.users_created as usize, distinct,
+            "each user created once"
+        );
+        assert_eq!(counts.pages_read as usize, pages);
+        assert_eq!(read.seen.len(), distinct);
+        assert_eq!(known.len(), distinct);
+        let again = fx.user(&person(usize::MAX).external_id).await.unwrap();
+        assert_eq!(
+            again.department.as_deref(),
+            Some(format!("Page {}", pages - 1).as_str()),
+            "the last listing is the one stored"
+        );
+        fx.drop_schema().await;
     }
 
     #[tokio::test]

@@ -65,6 +65,51 @@ pub(super) fn team(n: usize) -> ExternalGroup {
 impl Fixture {
     pub async fn new() -> Self {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        Self::on(db).await
+    }
+
+    /// On PostgreSQL (`DIRGATE_TEST_POSTGRES_URL`, or the local server), in a schema of its
+    /// own that [`Fixture::drop_schema`] removes: for what only PostgreSQL does (writers at
+    /// once).
+    pub async fn postgres(name: &str) -> Self {
+        let url = std::env::var("DIRGATE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("reconcile_{name}_{}", std::process::id());
+        let admin = crate::db::connect(&url)
+            .await
+            .expect("PostgreSQL is required");
+        for sql in [
+            format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            format!("CREATE SCHEMA {schema}"),
+        ] {
+            sea_orm::ConnectionTrait::execute_unprepared(&admin, &sql)
+                .await
+                .unwrap();
+        }
+        Self::on(crate::db::connect_with(&url, Some(&schema)).await.unwrap()).await
+    }
+
+    /// Drops the schema of a [`Fixture::postgres`].
+    pub async fn drop_schema(self) {
+        use sea_orm::ConnectionTrait;
+        let schema: String = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT current_schema()::text AS s",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "s")
+            .unwrap();
+        self.db
+            .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
+
+    async fn on(db: DatabaseConnection) -> Self {
         crate::db::migrate(&db).await.unwrap();
         let at = now();
         let integration = integration::ActiveModel {

@@ -388,6 +388,45 @@ pub(super) async fn apply_users_page(
     counts: &mut Counts,
     known: Option<&mut Fingerprints>,
 ) -> DomainResult<Vec<i64>> {
+    let plan = plan_users(integration, users, known.as_deref());
+    let written = write_users(db, integration, plan, counts).await?;
+    if let Some(known) = known {
+        known.extend(written.fingerprints);
+    }
+    Ok(written.ids)
+}
+
+/// The users of a page that need writing, as [`plan_users`] found them.
+pub(super) struct UsersPlan {
+    /// Last of each external id, without the unchanged ones when fingerprints were given.
+    users: Vec<ExternalUser>,
+    /// The external ids of those already stored (their rows are read before writing).
+    stored: Vec<String>,
+}
+
+impl UsersPlan {
+    /// The external ids this plan writes.
+    pub fn external_ids(&self) -> impl Iterator<Item = &str> {
+        self.users.iter().map(|u| u.external_id.as_str())
+    }
+}
+
+/// What [`write_users`] wrote.
+pub(super) struct UsersWritten {
+    /// The ids of the users created or changed.
+    pub ids: Vec<i64>,
+    /// Their new fingerprints, for a full read's `known`.
+    pub fingerprints: Vec<(String, Stored)>,
+}
+
+/// Of a page of users, those to write: the last of each external id (a directory may list a
+/// user twice; Graph delta pages may repeat an object), and with `known` (a full read's
+/// fingerprints) only those whose fingerprint differs. Reads nothing.
+pub(super) fn plan_users(
+    integration: &integration::Model,
+    users: Vec<ExternalUser>,
+    known: Option<&Fingerprints>,
+) -> UsersPlan {
     // A directory may list a user twice (Graph delta pages may repeat an object): last wins.
     let mut latest: HashMap<String, usize> = HashMap::new();
     for (i, user) in users.iter().enumerate() {
@@ -401,7 +440,7 @@ pub(super) async fn apply_users_page(
         .collect();
     // With fingerprints (a full read): unchanged users need nothing, and only users already
     // stored need their rows read.
-    let (users, external_ids): (Vec<ExternalUser>, Vec<String>) = match known.as_deref() {
+    let (users, external_ids): (Vec<ExternalUser>, Vec<String>) = match known {
         Some(known) => {
             let users: Vec<ExternalUser> = users
                 .into_iter()
@@ -422,8 +461,30 @@ pub(super) async fn apply_users_page(
             (users, ids)
         }
     };
+    UsersPlan {
+        users,
+        stored: external_ids,
+    }
+}
+
+/// Writes a [`plan_users`] plan in one transaction: one read of the stored users' rows and
+/// aliases, then only what differs, with its events.
+pub(super) async fn write_users(
+    db: &DatabaseConnection,
+    integration: &integration::Model,
+    plan: UsersPlan,
+    counts: &mut Counts,
+) -> DomainResult<UsersWritten> {
+    let UsersPlan {
+        users,
+        stored: external_ids,
+    } = plan;
+    let nothing = || UsersWritten {
+        ids: Vec::new(),
+        fingerprints: Vec::new(),
+    };
     if users.is_empty() {
-        return Ok(Vec::new());
+        return Ok(nothing());
     }
     let (existing, aliases) = load_users(db, integration.id, &external_ids).await?;
 
@@ -471,7 +532,7 @@ pub(super) async fn apply_users_page(
         }
     }
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(nothing());
     }
     let txn = crate::db::begin_write(db).await?;
     let written = upsert_users(&txn, integration, &rows).await?;
@@ -499,21 +560,25 @@ pub(super) async fn apply_users_page(
         .collect();
     crate::directory::events::record(&txn, events).await?;
     txn.commit().await?;
-    if let Some(known) = known {
-        for user in &users {
-            if let Some(&id) = ids.get(user.external_id.as_str()) {
-                known.insert(
-                    user.external_id.clone(),
-                    Stored {
-                        id,
-                        status: status_of(user),
-                        fingerprint: fingerprint(user, status_of(user), &integration.name),
-                    },
-                );
-            }
-        }
-    }
-    Ok(written.iter().map(|u| u.id).collect())
+    let fingerprints = users
+        .iter()
+        .filter_map(|user| {
+            let id = *ids.get(user.external_id.as_str())?;
+            let status = status_of(user);
+            Some((
+                user.external_id.clone(),
+                Stored {
+                    id,
+                    status,
+                    fingerprint: fingerprint(user, status, &integration.name),
+                },
+            ))
+        })
+        .collect();
+    Ok(UsersWritten {
+        ids: written.iter().map(|u| u.id).collect(),
+        fingerprints,
+    })
 }
 
 /// The integration's rows for these users, and their aliases, in two statements.
