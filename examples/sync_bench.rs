@@ -55,6 +55,8 @@ fn peak_rss_mb() -> f64 {
 
 #[tokio::main]
 async fn main() -> BenchResult<()> {
+    // As `dirgate` runs (`src/main.rs`).
+    dirgate::memory::tune_allocator();
     common::serve_fake_if_asked().await?;
     // `RUST_LOG=dirgate::sync=debug` shows when each phase of a full sync ended.
     if let Ok(filter) = std::env::var("RUST_LOG") {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod graphql;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod providers;
 pub mod ratelimit;

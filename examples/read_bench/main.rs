@@ -62,6 +62,8 @@ const PGL_PORT: u16 = 5678;
 
 #[tokio::main]
 async fn main() -> BenchResult<()> {
+    // As `dirgate` runs (`src/main.rs`).
+    dirgate::memory::tune_allocator();
     common::serve_fake_if_asked().await?;
     let users = arg("--users", 100_000);
     let groups = arg("--groups", 5_000);
