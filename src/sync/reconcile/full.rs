@@ -407,33 +407,32 @@ async fn phase_3_memberships(
     };
     let mut writing = FuturesUnordered::new();
     let mut batch = Vec::with_capacity(MEMBERSHIP_BATCH);
-    for (external, members) in inline {
+    // The inline members first (in memory already, taking no room in the buffer), then the
+    // member lists as they are read, the writes in flight going on while they are awaited.
+    let mut inline = inline.into_iter();
+    loop {
+        let next = match inline.next() {
+            Some((external, members)) => Some((external, members, 0)),
+            None => tokio::select! {
+                Some(done) = writing.next(), if !writing.is_empty() => {
+                    done?;
+                    continue;
+                }
+                next = read.recv() => next,
+            },
+        };
+        let Some((external, members, taken)) = next else {
+            break;
+        };
         if let Some(&group_id) = stored.get(&external) {
             batch.push((group_id, resolve(members)));
         }
+        // Resolved to ids, the members leave the buffer.
+        buffered.add_permits(taken);
         if batch.len() == MEMBERSHIP_BATCH {
             writing.push(write(std::mem::take(&mut batch)));
             while writing.len() >= most {
                 writing.next().await.unwrap_or(Ok(()))?;
-            }
-        }
-    }
-    loop {
-        tokio::select! {
-            Some(done) = writing.next(), if !writing.is_empty() => done?,
-            next = read.recv() => {
-                let Some((external, members, taken)) = next else { break };
-                if let Some(&group_id) = stored.get(&external) {
-                    batch.push((group_id, resolve(members)));
-                }
-                // Resolved to ids, the members leave the buffer.
-                buffered.add_permits(taken);
-                if batch.len() == MEMBERSHIP_BATCH {
-                    writing.push(write(std::mem::take(&mut batch)));
-                    while writing.len() >= most {
-                        writing.next().await.unwrap_or(Ok(()))?;
-                    }
-                }
             }
         }
     }

@@ -412,6 +412,7 @@ impl UsersPlan {
 }
 
 /// What [`write_users`] wrote.
+#[derive(Default)]
 pub(super) struct UsersWritten {
     /// The ids of the users created or changed.
     pub ids: Vec<i64>,
@@ -440,7 +441,7 @@ pub(super) fn plan_users(
         .collect();
     // With fingerprints (a full read): unchanged users need nothing, and only users already
     // stored need their rows read.
-    let (users, external_ids): (Vec<ExternalUser>, Vec<String>) = match known {
+    let (users, stored): (Vec<ExternalUser>, Vec<String>) = match known {
         Some(known) => {
             let users: Vec<ExternalUser> = users
                 .into_iter()
@@ -461,10 +462,7 @@ pub(super) fn plan_users(
             (users, ids)
         }
     };
-    UsersPlan {
-        users,
-        stored: external_ids,
-    }
+    UsersPlan { users, stored }
 }
 
 /// Writes a [`plan_users`] plan in one transaction: one read of the stored users' rows and
@@ -475,18 +473,11 @@ pub(super) async fn write_users(
     plan: UsersPlan,
     counts: &mut Counts,
 ) -> DomainResult<UsersWritten> {
-    let UsersPlan {
-        users,
-        stored: external_ids,
-    } = plan;
-    let nothing = || UsersWritten {
-        ids: Vec::new(),
-        fingerprints: Vec::new(),
-    };
+    let UsersPlan { users, stored } = plan;
     if users.is_empty() {
-        return Ok(nothing());
+        return Ok(UsersWritten::default());
     }
-    let (existing, aliases) = load_users(db, integration.id, &external_ids).await?;
+    let (existing, aliases) = load_users(db, integration.id, &stored).await?;
 
     let mut rows = Vec::new();
     let mut alias_writes: Vec<(String, Vec<String>)> = Vec::new();
@@ -532,7 +523,7 @@ pub(super) async fn write_users(
         }
     }
     if rows.is_empty() {
-        return Ok(nothing());
+        return Ok(UsersWritten::default());
     }
     let txn = crate::db::begin_write(db).await?;
     let written = upsert_users(&txn, integration, &rows).await?;
