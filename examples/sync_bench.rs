@@ -17,6 +17,7 @@
 //! - `--concurrency N`: dirgate's calls in flight per integration, at most (default: the
 //!   provider's, `--google-concurrency` / `--entra-concurrency`).
 //! - `RUST_LOG=dirgate::sync=debug`: when each phase of a full sync ended.
+//! - `--full-only`: stop after the full sync (to profile it alone).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -205,6 +206,9 @@ async fn run(base: &str, users: usize, groups: usize) -> BenchResult<()> {
         full / fetch.as_secs_f64()
     );
     println!("peak RSS after the full sync: {:.0} MB", peak_rss_mb());
+    if std::env::args().any(|a| a == "--full-only") {
+        return Ok(());
+    }
     let unchanged = timed_sync(if kind == DirectoryKind::GoogleWorkspace {
         "unchanged re-sync (full read)"
     } else {
