@@ -334,6 +334,25 @@ fn wrk(dir: &Path, url: &str, token: &str, body: &str) -> BenchResult<Figures> {
     parse_wrk(&text).ok_or_else(|| format!("cannot read wrk's output:\n{text}").into())
 }
 
+/// This process's CPU time so far (user and system), in seconds: dirgate serves in-process,
+/// PostGraphile and wrk are children, so over a dirgate round it is dirgate's own.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // SAFETY: sysconf reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -364,15 +383,21 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResu
         "| shape | dirgate req/s | p50 | p99 | PostGraphile req/s | p50 | p99 | ratio |\n|---|---|---|---|---|---|---|---|"
     );
     let only = arg("--only", 0);
+    let mut cpu_per_request = Vec::new();
     for (n, (name, ours, theirs)) in SHAPES.into_iter().enumerate() {
         if only != 0 && only != n + 1 {
             continue;
         }
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut a, mut b, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            a.push(wrk(dir, dirgate, token, ours)?);
+            let before = cpu_seconds();
+            let figures = wrk(dir, dirgate, token, ours)?;
+            let requests = figures.rps * arg("--seconds", 10) as f64;
+            cpu.push((cpu_seconds() - before) / requests * 1e6);
+            a.push(figures);
             b.push(wrk(dir, pgl, "", theirs)?);
         }
+        cpu_per_request.push(format!("{name}: {:.0} µs", median(cpu)));
         let pick = |v: &[Figures], f: fn(&Figures) -> f64| median(v.iter().map(f).collect());
         let (ar, br) = (pick(&a, |f| f.rps), pick(&b, |f| f.rps));
         println!(
@@ -384,6 +409,12 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResu
             ar / br
         );
     }
+    // What dirgate's own process spent per request (user and system CPU over its rounds):
+    // unlike req/s, it hardly moves with what else the machine is doing.
+    println!(
+        "dirgate CPU per request (median of rounds): {}",
+        cpu_per_request.join(", ")
+    );
     Ok(())
 }
 

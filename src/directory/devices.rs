@@ -7,7 +7,7 @@ use super::{
     match_key, now,
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
-    users,
+    rows, users,
 };
 use crate::{
     auth::Admin,
@@ -103,20 +103,22 @@ pub async fn list_with_users<C: ConnectionTrait>(
         order,
         after_key,
         |page| {
+            // Decoded by position (`super::rows`): the device's columns, then the user's.
             let joined = page
                 .join(JoinType::LeftJoin, user_of_device.clone())
-                .select_also(directory_user::Entity);
+                .select_also(directory_user::Entity)
+                .build(db.get_database_backend());
             let users = &users;
             async move {
-                let rows = joined.all(db).await?;
+                let rows = db.query_all_raw(joined).await?;
+                let user_at = rows::columns_of::<device::Entity>();
                 let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
-                Ok(rows
-                    .into_iter()
-                    .map(|(device, user)| {
-                        users.extend(user);
-                        device
+                rows.iter()
+                    .map(|row| {
+                        users.extend(rows::user_at(row, user_at)?);
+                        rows::device_at(row, 0)
                     })
-                    .collect())
+                    .collect()
             }
         },
     )

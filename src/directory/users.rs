@@ -99,13 +99,14 @@ pub async fn list<C: ConnectionTrait>(
     order: Order,
     after_key: Option<KeyValue>,
 ) -> DomainResult<Page<directory_user::Model>> {
-    super::order::fetch_sorted(
+    super::order::fetch_sorted_with(
         db,
         select(filter),
         directory_user::Column::Id,
         args,
         order,
         after_key,
+        |page| super::rows::users(db, page),
     )
     .await
 }

@@ -268,11 +268,13 @@ impl Loader<DevicesOfUser> for Db {
         self.batch(async {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
-                let rows = device::Entity::find()
-                    .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
-                    .order_by_asc(device::Column::Id)
-                    .all(&self.db)
-                    .await?;
+                let rows = crate::directory::rows::devices(
+                    &self.db,
+                    device::Entity::find()
+                        .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
+                        .order_by_asc(device::Column::Id),
+                )
+                .await?;
                 out.extend(group_into(
                     chunk,
                     rows.into_iter()

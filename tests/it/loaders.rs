@@ -36,6 +36,7 @@ on_both_databases!(
     a_page_of_a_big_group_reads_a_page_of_it,
     a_page_of_devices_with_their_users_and_groups_takes_two_statements,
     the_groups_of_a_few_users_read_only_their_groups,
+    devices_and_users_decoded_by_position_equal_sea_orms_own_decoding,
 );
 
 /// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
@@ -378,4 +379,103 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
             );
         }
     }
+}
+
+/// `directory::rows` reads a device and its user by column position (the hot read path);
+/// sea-orm's derived decoding reads them by name. Both must give the same models, with every
+/// column set and with every nullable one NULL, and no user for a device without one.
+async fn devices_and_users_decoded_by_position_equal_sea_orms_own_decoding(fx: Fixture) {
+    use chrono::Utc;
+    use dirgate::directory::rows;
+    use entity::{
+        device, directory_user,
+        enums::{AssignmentSource, DevicePlatform, UserStatus},
+    };
+    use sea_orm::{
+        ActiveModelTrait, ConnectionTrait, EntityTrait, JoinType, QuerySelect, QueryTrait, Set,
+    };
+    let contoso = fx.integration("Contoso").create().await;
+    let now = Utc::now();
+    let full = directory_user::ActiveModel {
+        integration_id: Set(Some(contoso.id)),
+        origin_name: Set("Contoso".into()),
+        external_id: Set("ext-full".into()),
+        user_name: Set("Full@Contoso.example".into()),
+        user_name_key: Set("full@contoso.example".into()),
+        email: Set(Some("Full@Contoso.example".into())),
+        email_key: Set(Some("full@contoso.example".into())),
+        display_name: Set("Full \"Quoted\" Name".into()),
+        given_name: Set(Some("Full".into())),
+        family_name: Set(Some("Name".into())),
+        job_title: Set(Some("Engineer".into())),
+        department: Set(Some("R&D".into())),
+        employee_id: Set(Some("E-1".into())),
+        manager_external_id: Set(Some("ext-boss".into())),
+        status: Set(UserStatus::Archived),
+        created_at: Set(now),
+        updated_at: Set(now),
+        archived_at: Set(Some(now)),
+        last_seen_run_id: Set(Some(7)),
+        scim_resource: Set(Some(r#"{"schemas":[]}"#.into())),
+        scim_external_id: Set(Some("scim-1".into())),
+        ..Default::default()
+    }
+    .insert(&fx.db)
+    .await
+    .unwrap();
+    let sparse = fx.user(&contoso, "sparse").create().await;
+    let full_device = device::ActiveModel {
+        serial_number: Set("FULL1".into()),
+        name: Set("Full".into()),
+        platform: Set(DevicePlatform::Windows),
+        model: Set(Some("Surface".into())),
+        os_version: Set(Some("11".into())),
+        enrollment_identity: Set(Some("Full@Contoso.example".into())),
+        enrollment_identity_key: Set(Some("full@contoso.example".into())),
+        user_id: Set(Some(full.id)),
+        assignment_source: Set(Some(AssignmentSource::Automatic)),
+        assigned_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&fx.db)
+    .await
+    .unwrap();
+    fx.device("sparse1", Some(&sparse)).await;
+    fx.device("nouser1", None).await;
+
+    let select = device::Entity::find()
+        .join(
+            JoinType::LeftJoin,
+            device::Entity::belongs_to(directory_user::Entity)
+                .from(device::Column::UserId)
+                .to(directory_user::Column::Id)
+                .into(),
+        )
+        .select_also(directory_user::Entity);
+    let by_name = select.clone().all(&fx.db).await.unwrap();
+    let rows = fx
+        .db
+        .query_all_raw(select.build(fx.db.get_database_backend()))
+        .await
+        .unwrap();
+    let user_at = rows::columns_of::<device::Entity>();
+    let by_position: Vec<(device::Model, Option<directory_user::Model>)> = rows
+        .iter()
+        .map(|row| {
+            (
+                rows::device_at(row, 0).unwrap(),
+                rows::user_at(row, user_at).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_position.len(), 3);
+    assert_eq!(by_position, by_name);
+    assert!(by_position.contains(&(full_device, Some(full))));
+    assert!(
+        by_position
+            .iter()
+            .any(|(d, u)| d.serial_number == "NOUSER1" && u.is_none())
+    );
 }
