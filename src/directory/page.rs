@@ -7,8 +7,8 @@
 
 use crate::error::{DomainError, DomainResult};
 use sea_orm::{
-    ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select,
+    ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Select,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType},
 };
 use std::collections::HashMap;
@@ -177,19 +177,23 @@ pub async fn fetch_per_parent<E, C>(
 ) -> DomainResult<HashMap<i64, Page<E::Model>>>
 where
     E: EntityTrait,
+    E::Model: super::rows::FromColumns,
     C: ConnectionTrait,
 {
+    use super::rows::FromColumns;
     if page.args.first == 0 {
         return Ok(HashMap::new());
     }
+    // The rows are the entity's columns, then `dg_parent` and `dg_key` (`one_page`).
+    let parent_at = super::rows::columns_of::<E>();
     let mut grouped: HashMap<i64, Vec<(i64, E::Model)>> = HashMap::new();
     let backend = db.get_database_backend();
     let statements = per_parent_statements(backend, parents, &select, page);
     for statement in statements {
         for row in db.query_all_raw(statement).await? {
-            let parent: i64 = row.try_get("", "dg_parent")?;
-            let key: i64 = row.try_get("", "dg_key")?;
-            let model = E::Model::from_query_result(&row, "")?;
+            let parent: i64 = row.try_get_by_index(parent_at)?;
+            let key: i64 = row.try_get_by_index(parent_at + 1)?;
+            let model = E::Model::from_columns(&row, 0)?;
             grouped.entry(parent).or_default().push((key, model));
         }
     }

@@ -5,9 +5,10 @@
 //! turning it into `None`: decoding a page of devices with their users spent a quarter of a
 //! nested request's CPU there (perf, `read_bench`). These read the columns in the order
 //! sea-orm selects them (`Column::iter()`, the entity's field order), from a given position.
-//! `tests::decoding_by_position_matches_sea_orm` holds them to sea-orm's own decoding.
+//! The integration tests `loaders::*_decoded_by_position_equal_sea_orms_own_decoding` hold them
+//! to sea-orm's own decoding on both databases.
 
-use entity::{device, directory_user};
+use entity::{device, directory_group, directory_user, sync_run};
 use sea_orm::{DbErr, QueryResult, TryGetable};
 
 /// Reads consecutive columns of one row.
@@ -28,6 +29,52 @@ impl Columns<'_> {
 pub fn columns_of<E: sea_orm::EntityTrait>() -> usize {
     use sea_orm::Iterable;
     E::Column::iter().count()
+}
+
+/// A model read from consecutive columns of a row, in the order sea-orm selects its entity's
+/// columns.
+pub trait FromColumns: Sized {
+    /// The model whose first column is at `start`.
+    fn from_columns(row: &QueryResult, start: usize) -> Result<Self, DbErr>;
+}
+
+impl FromColumns for directory_user::Model {
+    fn from_columns(row: &QueryResult, start: usize) -> Result<Self, DbErr> {
+        user_at(row, start)?.ok_or_else(|| DbErr::Custom("a user row without an id".into()))
+    }
+}
+
+impl FromColumns for device::Model {
+    fn from_columns(row: &QueryResult, start: usize) -> Result<Self, DbErr> {
+        device_at(row, start)
+    }
+}
+
+impl FromColumns for directory_group::Model {
+    fn from_columns(row: &QueryResult, start: usize) -> Result<Self, DbErr> {
+        let mut c = Columns { row, at: start };
+        Ok(directory_group::Model {
+            id: c.next()?,
+            integration_id: c.next()?,
+            external_id: c.next()?,
+            display_name: c.next()?,
+            email: c.next()?,
+            description: c.next()?,
+            created_at: c.next()?,
+            updated_at: c.next()?,
+            last_seen_run_id: c.next()?,
+            scim_resource: c.next()?,
+            scim_external_id: c.next()?,
+        })
+    }
+}
+
+/// A cold model (an integration's runs, a page at a time) keeps sea-orm's decoding by name,
+/// which finds its columns wherever they are.
+impl FromColumns for sync_run::Model {
+    fn from_columns(row: &QueryResult, _start: usize) -> Result<Self, DbErr> {
+        sea_orm::FromQueryResult::from_query_result(row, "")
+    }
 }
 
 /// A user whose columns start at `start`; `None` when its id is NULL (the null side of a left
@@ -83,15 +130,12 @@ pub fn device_at(row: &QueryResult, start: usize) -> Result<device::Model, DbErr
     })
 }
 
-/// Runs `select` (an entity's own columns first, as `Entity::find()` selects them) and decodes
-/// each row with `decode`.
-async fn all<E, T, C>(
-    db: &C,
-    select: sea_orm::Select<E>,
-    decode: impl Fn(&QueryResult) -> Result<T, DbErr>,
-) -> Result<Vec<T>, DbErr>
+/// The models `select` finds (an entity's own columns, as `Entity::find()` selects them),
+/// decoded by position.
+pub async fn models<E, C>(db: &C, select: sea_orm::Select<E>) -> Result<Vec<E::Model>, DbErr>
 where
     E: sea_orm::EntityTrait,
+    E::Model: FromColumns,
     C: sea_orm::ConnectionTrait,
 {
     use sea_orm::QueryTrait;
@@ -99,25 +143,6 @@ where
     db.query_all_raw(statement)
         .await?
         .iter()
-        .map(decode)
+        .map(|row| E::Model::from_columns(row, 0))
         .collect()
-}
-
-/// The users `select` finds, decoded by position.
-pub async fn users<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    select: sea_orm::Select<directory_user::Entity>,
-) -> Result<Vec<directory_user::Model>, DbErr> {
-    all(db, select, |row| {
-        user_at(row, 0)?.ok_or_else(|| DbErr::Custom("a user row without an id".into()))
-    })
-    .await
-}
-
-/// The devices `select` finds, decoded by position.
-pub async fn devices<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    select: sea_orm::Select<device::Entity>,
-) -> Result<Vec<device::Model>, DbErr> {
-    all(db, select, |row| device_at(row, 0)).await
 }

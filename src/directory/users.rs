@@ -106,7 +106,7 @@ pub async fn list<C: ConnectionTrait>(
         args,
         order,
         after_key,
-        |page| super::rows::users(db, page),
+        |page| super::rows::models(db, page),
     )
     .await
 }

@@ -7,7 +7,10 @@
 pub use super::gate::Busy;
 use super::gate::Gate;
 use crate::{
-    directory::page::{self, Direction, Page, PageArgs},
+    directory::{
+        page::{self, Direction, Page, PageArgs},
+        rows::FromColumns,
+    },
     error::DomainError,
 };
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -15,8 +18,8 @@ use entity::{
     device, directory_group, directory_user, group_membership, integration, sync_run, user_alias,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Select,
     sea_query::{Expr, ExprTrait, Func},
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -181,10 +184,12 @@ impl Loader<UserKey> for Db {
         self.batch(async {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
-                let rows = directory_user::Entity::find()
-                    .filter(directory_user::Column::Id.is_in(chunk.iter().map(|k| k.0)))
-                    .all(&self.db)
-                    .await?;
+                let rows = crate::directory::rows::models(
+                    &self.db,
+                    directory_user::Entity::find()
+                        .filter(directory_user::Column::Id.is_in(chunk.iter().map(|k| k.0))),
+                )
+                .await?;
                 out.extend(index_by(rows, |m| UserKey(m.id)));
             }
             Ok(out)
@@ -217,10 +222,12 @@ impl Loader<GroupsOfUser> for Db {
                 let statement = groups_of_users(self.db.get_database_backend(), &users);
                 let mut pairs = Vec::new();
                 for row in self.db.query_all_raw(statement).await? {
-                    let user: i64 = row.try_get("", "dg_member")?;
+                    // `dg_member`, then the group's columns in the table's order, which is the
+                    // entity's (a test holds them equal).
+                    let user: i64 = row.try_get_by_index(0)?;
                     pairs.push((
                         GroupsOfUser(user),
-                        directory_group::Model::from_query_result(&row, "")?,
+                        directory_group::Model::from_columns(&row, 1)?,
                     ));
                 }
                 out.extend(group_into(chunk, pairs));
@@ -268,7 +275,7 @@ impl Loader<DevicesOfUser> for Db {
         self.batch(async {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
-                let rows = crate::directory::rows::devices(
+                let rows = crate::directory::rows::models(
                     &self.db,
                     device::Entity::find()
                         .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
@@ -393,6 +400,7 @@ async fn pages_of<E, K>(
 ) -> Result<HashMap<K, Page<E::Model>>, DomainError>
 where
     E: EntityTrait,
+    E::Model: FromColumns,
     K: std::hash::Hash + Eq,
 {
     let per_parent = page::PerParent {

@@ -37,6 +37,7 @@ on_both_databases!(
     a_page_of_devices_with_their_users_and_groups_takes_two_statements,
     the_groups_of_a_few_users_read_only_their_groups,
     devices_and_users_decoded_by_position_equal_sea_orms_own_decoding,
+    groups_and_members_decoded_by_position_equal_sea_orms_own_decoding,
 );
 
 /// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
@@ -177,7 +178,7 @@ async fn pages_of_the_largest_page_of_parents_are_each_right(fx: Fixture) {
 /// database's own account of the statement `directory::page` runs (PostgreSQL's
 /// `EXPLAIN ANALYZE`: rows actually read; SQLite's plan: an index search, no sort).
 async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
-    use dirgate::directory::page::{self, Direction, PageArgs};
+    use dirgate::directory::page;
     use entity::{directory_user, group_membership};
     use sea_orm::{
         ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
@@ -211,20 +212,7 @@ async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
             )
     };
     let backend = fx.db.get_database_backend();
-    let statements = page::per_parent_statements(
-        backend,
-        &[group],
-        members,
-        page::PerParent {
-            parent_sql: r#""group_memberships"."group_id""#,
-            order_sql: r#""group_memberships"."user_id""#,
-            args: PageArgs {
-                first: 2,
-                after: None,
-            },
-            dir: Direction::Asc,
-        },
-    );
+    let statements = page::per_parent_statements(backend, &[group], members, members_page(2));
     assert_eq!(statements.len(), 1);
     let statement = &statements[0];
     let rows = fx.db.query_all_raw(statement.clone()).await.unwrap();
@@ -389,40 +377,14 @@ async fn devices_and_users_decoded_by_position_equal_sea_orms_own_decoding(fx: F
     use dirgate::directory::rows;
     use entity::{
         device, directory_user,
-        enums::{AssignmentSource, DevicePlatform, UserStatus},
+        enums::{AssignmentSource, DevicePlatform},
     };
     use sea_orm::{
         ActiveModelTrait, ConnectionTrait, EntityTrait, JoinType, QuerySelect, QueryTrait, Set,
     };
     let contoso = fx.integration("Contoso").create().await;
     let now = Utc::now();
-    let full = directory_user::ActiveModel {
-        integration_id: Set(Some(contoso.id)),
-        origin_name: Set("Contoso".into()),
-        external_id: Set("ext-full".into()),
-        user_name: Set("Full@Contoso.example".into()),
-        user_name_key: Set("full@contoso.example".into()),
-        email: Set(Some("Full@Contoso.example".into())),
-        email_key: Set(Some("full@contoso.example".into())),
-        display_name: Set("Full \"Quoted\" Name".into()),
-        given_name: Set(Some("Full".into())),
-        family_name: Set(Some("Name".into())),
-        job_title: Set(Some("Engineer".into())),
-        department: Set(Some("R&D".into())),
-        employee_id: Set(Some("E-1".into())),
-        manager_external_id: Set(Some("ext-boss".into())),
-        status: Set(UserStatus::Archived),
-        created_at: Set(now),
-        updated_at: Set(now),
-        archived_at: Set(Some(now)),
-        last_seen_run_id: Set(Some(7)),
-        scim_resource: Set(Some(r#"{"schemas":[]}"#.into())),
-        scim_external_id: Set(Some("scim-1".into())),
-        ..Default::default()
-    }
-    .insert(&fx.db)
-    .await
-    .unwrap();
+    let full = full_user(&fx, &contoso).await;
     let sparse = fx.user(&contoso, "sparse").create().await;
     let full_device = device::ActiveModel {
         serial_number: Set("FULL1".into()),
@@ -478,4 +440,147 @@ async fn devices_and_users_decoded_by_position_equal_sea_orms_own_decoding(fx: F
             .iter()
             .any(|(d, u)| d.serial_number == "NOUSER1" && u.is_none())
     );
+}
+
+/// A user with every column set, quotes and all.
+async fn full_user(
+    fx: &Fixture,
+    integration: &entity::integration::Model,
+) -> entity::directory_user::Model {
+    use entity::{directory_user, enums::UserStatus};
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = chrono::Utc::now();
+    directory_user::ActiveModel {
+        integration_id: Set(Some(integration.id)),
+        origin_name: Set(integration.name.clone()),
+        external_id: Set("ext-full".into()),
+        user_name: Set("Full@Contoso.example".into()),
+        user_name_key: Set("full@contoso.example".into()),
+        email: Set(Some("Full@Contoso.example".into())),
+        email_key: Set(Some("full@contoso.example".into())),
+        display_name: Set("Full \"Quoted\" Name".into()),
+        given_name: Set(Some("Full".into())),
+        family_name: Set(Some("Name".into())),
+        job_title: Set(Some("Engineer".into())),
+        department: Set(Some("R&D".into())),
+        employee_id: Set(Some("E-1".into())),
+        manager_external_id: Set(Some("ext-boss".into())),
+        status: Set(UserStatus::Archived),
+        created_at: Set(now),
+        updated_at: Set(now),
+        archived_at: Set(Some(now)),
+        last_seen_run_id: Set(Some(7)),
+        scim_resource: Set(Some(r#"{"schemas":[]}"#.into())),
+        scim_external_id: Set(Some("scim-1".into())),
+        ..Default::default()
+    }
+    .insert(&fx.db)
+    .await
+    .unwrap()
+}
+
+/// The groups of users (`groups_of_users`: the member, then the group's columns) and the
+/// members of groups (`page::fetch_per_parent`: the user's columns, then the parent and the
+/// key) are decoded by position on the hot read path; both must give the models sea-orm's
+/// derived decoding gives by name, with every column set and with every nullable one NULL.
+async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: Fixture) {
+    use dirgate::{
+        directory::{page, rows::FromColumns},
+        graphql::loaders::groups_of_users,
+    };
+    use entity::{directory_group, directory_user, group_membership};
+    use sea_orm::{
+        ActiveModelTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+        RelationTrait, Set, sea_query::ExprTrait,
+    };
+    let contoso = fx.integration("Contoso").create().await;
+    let full = full_user(&fx, &contoso).await;
+    let sparse = fx.user(&contoso, "sparse").create().await;
+    let bare = fx.group(&contoso, "Bare", &[&full]).await;
+    let mut rich: directory_group::ActiveModel = fx
+        .group(&contoso, "Rich \"Group\"", &[&full, &sparse])
+        .await
+        .into();
+    rich.email = Set(Some("rich@contoso.example".into()));
+    rich.description = Set(Some("Every column set".into()));
+    rich.last_seen_run_id = Set(Some(9));
+    rich.scim_resource = Set(Some(r#"{"schemas":[]}"#.into()));
+    rich.scim_external_id = Set(Some("scim-g".into()));
+    let rich = rich.update(&fx.db).await.unwrap();
+
+    let backend = fx.db.get_database_backend();
+    let rows = fx
+        .db
+        .query_all_raw(groups_of_users(backend, &[full.id, sparse.id]))
+        .await
+        .unwrap();
+    let by_position: Vec<(i64, directory_group::Model)> = rows
+        .iter()
+        .map(|row| {
+            let member: i64 = row.try_get_by_index(0).unwrap();
+            (
+                member,
+                directory_group::Model::from_columns(row, 1).unwrap(),
+            )
+        })
+        .collect();
+    let by_name: Vec<(i64, directory_group::Model)> = rows
+        .iter()
+        .map(|row| {
+            let member: i64 = row.try_get("", "dg_member").unwrap();
+            (
+                member,
+                directory_group::Model::from_query_result(row, "").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_position.len(), 3);
+    assert_eq!(by_position, by_name);
+    assert!(by_position.contains(&(full.id, rich.clone())));
+    assert!(by_position.contains(&(full.id, bare.clone())));
+
+    let members = |parent: sea_orm::sea_query::Expr| {
+        directory_user::Entity::find()
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                group_membership::Relation::User.def().rev(),
+            )
+            .filter(
+                sea_orm::sea_query::Expr::col((
+                    group_membership::Entity,
+                    group_membership::Column::GroupId,
+                ))
+                .eq(parent),
+            )
+    };
+    let pages = page::fetch_per_parent(&fx.db, &[bare.id, rich.id], members, members_page(10))
+        .await
+        .unwrap();
+    let stored = |id: i64| {
+        let db = fx.db.clone();
+        async move {
+            directory_user::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(pages[&bare.id].items, vec![stored(full.id).await]);
+    assert_eq!(
+        pages[&rich.id].items,
+        vec![stored(full.id).await, stored(sparse.id).await]
+    );
+    assert_eq!(pages[&rich.id].items[0], full);
+}
+
+/// The first `first` members of each group, by user id (the loader's order).
+fn members_page(first: u64) -> dirgate::directory::page::PerParent {
+    use dirgate::directory::page::{Direction, PageArgs, PerParent};
+    PerParent {
+        parent_sql: r#""group_memberships"."group_id""#,
+        order_sql: r#""group_memberships"."user_id""#,
+        args: PageArgs { first, after: None },
+        dir: Direction::Asc,
+    }
 }
