@@ -110,7 +110,7 @@ async fn main() -> BenchResult<()> {
     let mut pgl = start_postgraphile(&url).await?;
     let pgl_url = format!("http://127.0.0.1:{PGL_PORT}/graphql");
 
-    let result = compare(&dir, &dirgate_url, &token, &pgl_url).await;
+    let result = compare(&dir, &dirgate_url, &token, &pgl_url, pgl.id()).await;
     pgl.kill().ok();
     pgl.wait().ok();
     stop.cancel();
@@ -334,23 +334,86 @@ fn wrk(dir: &Path, url: &str, token: &str, body: &str) -> BenchResult<Figures> {
     parse_wrk(&text).ok_or_else(|| format!("cannot read wrk's output:\n{text}").into())
 }
 
-/// This process's CPU time so far (user and system), in seconds: dirgate serves in-process,
-/// PostGraphile and wrk are children, so over a dirgate round it is dirgate's own.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks: f64 = [11, 12]
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces); empty
+/// once the process is gone.
+fn stat_of(pid: &str) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The sum of the clock-tick fields `at` (counted after the command name) of `stat`, in seconds.
+fn seconds_in(stat: &[String], at: &[usize]) -> f64 {
+    let ticks: f64 = at
         .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .filter_map(|&i| stat.get(i).and_then(|v| v.parse::<f64>().ok()))
         .sum();
     // SAFETY: sysconf reads a constant of the system.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     ticks / hz
+}
+
+/// utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+const OWN: [usize; 2] = [11, 12];
+/// cutime and cstime, what the process's reaped children spent.
+const REAPED: [usize; 2] = [13, 14];
+
+/// The CPU time (user and system) of process `pid` so far, in seconds; 0 once it is gone.
+fn cpu_seconds_of(pid: &str) -> f64 {
+    seconds_in(&stat_of(pid), &OWN)
+}
+
+/// The CPU time of the processes a round is measured by, in seconds so far.
+#[derive(Clone, Copy)]
+struct Cpu {
+    /// This process: dirgate serves in-process, PostGraphile and wrk are children.
+    dirgate: f64,
+    /// PostGraphile's node process.
+    node: f64,
+    /// Every PostgreSQL process (the backends of both servers' pools, and the server's own).
+    database: f64,
+}
+
+impl Cpu {
+    fn now(node: u32) -> Self {
+        // Every live PostgreSQL process, and what the ones that ended spent (the postmaster
+        // reaps them: its children's time), so a backend that closes mid-round still counts.
+        let mut database = 0.0;
+        let pids = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+        for pid in pids.map(|entry| entry.file_name().to_string_lossy().into_owned()) {
+            if !pid.bytes().all(|b| b.is_ascii_digit())
+                || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map_or(true, |comm| comm.trim_end() != "postgres")
+            {
+                continue;
+            }
+            let stat = stat_of(&pid);
+            database += seconds_in(&stat, &OWN);
+            // The third field after the name is the parent; the postmaster's is not postgres.
+            let parent = stat.get(1).cloned().unwrap_or_default();
+            let parent_is_postgres = std::fs::read_to_string(format!("/proc/{parent}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres");
+            if !parent_is_postgres {
+                database += seconds_in(&stat, &REAPED);
+            }
+        }
+        Self {
+            dirgate: cpu_seconds_of("self"),
+            node: cpu_seconds_of(&node.to_string()),
+            database,
+        }
+    }
+
+    /// Microseconds per request of the server (`dirgate` or `node`) and of the database, from
+    /// `before` to now over `requests`.
+    fn per_request(before: Self, server: fn(&Self) -> f64, requests: f64, node: u32) -> [f64; 2] {
+        let after = Self::now(node);
+        [
+            (server(&after) - server(&before)) / requests * 1e6,
+            (after.database - before.database) / requests * 1e6,
+        ]
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -359,7 +422,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Checks both servers answer each shape with data, then alternates rounds.
-async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResult<()> {
+async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str, node: u32) -> BenchResult<()> {
     let http = reqwest::Client::new();
     for (name, ours, theirs) in SHAPES {
         for (url, query, auth) in [(dirgate, ours, Some(token)), (pgl, theirs, None)] {
@@ -383,21 +446,34 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResu
         "| shape | dirgate req/s | p50 | p99 | PostGraphile req/s | p50 | p99 | ratio |\n|---|---|---|---|---|---|---|---|"
     );
     let only = arg("--only", 0);
-    let mut cpu_per_request = Vec::new();
+    let mut cpu_table = Vec::new();
     for (n, (name, ours, theirs)) in SHAPES.into_iter().enumerate() {
         if only != 0 && only != n + 1 {
             continue;
         }
-        let (mut a, mut b, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut a_cpu, mut b_cpu) = (Vec::new(), Vec::new());
+        let seconds = arg("--seconds", 10) as f64;
         for _ in 0..rounds {
-            let before = cpu_seconds();
+            let before = Cpu::now(node);
             let figures = wrk(dir, dirgate, token, ours)?;
-            let requests = figures.rps * arg("--seconds", 10) as f64;
-            cpu.push((cpu_seconds() - before) / requests * 1e6);
+            a_cpu.push(Cpu::per_request(
+                before,
+                |c| c.dirgate,
+                figures.rps * seconds,
+                node,
+            ));
             a.push(figures);
-            b.push(wrk(dir, pgl, "", theirs)?);
+            let before = Cpu::now(node);
+            let figures = wrk(dir, pgl, "", theirs)?;
+            b_cpu.push(Cpu::per_request(
+                before,
+                |c| c.node,
+                figures.rps * seconds,
+                node,
+            ));
+            b.push(figures);
         }
-        cpu_per_request.push(format!("{name}: {:.0} µs", median(cpu)));
         let pick = |v: &[Figures], f: fn(&Figures) -> f64| median(v.iter().map(f).collect());
         let (ar, br) = (pick(&a, |f| f.rps), pick(&b, |f| f.rps));
         println!(
@@ -408,13 +484,27 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str) -> BenchResu
             pick(&b, |f| f.p99_ms),
             ar / br
         );
+        let cpu = |v: &[[f64; 2]], i: usize| median(v.iter().map(|c| c[i]).collect());
+        cpu_table.push(format!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            cpu(&a_cpu, 0),
+            cpu(&a_cpu, 1),
+            cpu(&a_cpu, 0) + cpu(&a_cpu, 1),
+            cpu(&b_cpu, 0),
+            cpu(&b_cpu, 1),
+            cpu(&b_cpu, 0) + cpu(&b_cpu, 1),
+        ));
     }
-    // What dirgate's own process spent per request (user and system CPU over its rounds):
-    // unlike req/s, it hardly moves with what else the machine is doing.
+    // CPU per request, medians of the rounds: unlike req/s it hardly moves with what else the
+    // machine is doing. The database's is every PostgreSQL process over the round.
     println!(
-        "dirgate CPU per request (median of rounds): {}",
-        cpu_per_request.join(", ")
+        "\nCPU per request (µs, median of rounds)\n\
+         | shape | dirgate | its database | total | PostGraphile (node) | its database | total |\n\
+         |---|---|---|---|---|---|---|"
     );
+    for line in cpu_table {
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -104,10 +104,11 @@ pub async fn list_with_users<C: ConnectionTrait>(
         after_key,
         |page| {
             // Decoded by position (`super::rows`): the device's columns, then the user's.
-            let joined = page
-                .join(JoinType::LeftJoin, user_of_device.clone())
-                .select_also(directory_user::Entity)
-                .build(db.get_database_backend());
+            let joined = super::prepared::statement(
+                db.get_database_backend(),
+                page.join(JoinType::LeftJoin, user_of_device.clone())
+                    .select_also(directory_user::Entity),
+            );
             let users = &users;
             async move {
                 let rows = db.query_all_raw(joined).await?;

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod integrations;
 pub mod order;
 pub mod page;
+pub mod prepared;
 pub mod rows;
 pub mod scim;
 pub mod sync_runs;

@@ -157,7 +157,10 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    fetch_sorted_with(db, select, id_col, args, order, after_key, |s| s.all(db)).await
+    fetch_sorted_with(db, select, id_col, args, order, after_key, |s| {
+        super::page::all(db, s)
+    })
+    .await
 }
 
 /// [`fetch_sorted`], with `run` reading the rows of each finished select (so a caller can

@@ -92,7 +92,18 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    fetch_with(select, id_col, args, dir, |s| s.all(db)).await
+    fetch_with(select, id_col, args, dir, |s| all(db, s)).await
+}
+
+/// The models `select` finds, decoded by sea-orm, its `LIMIT` written into the text
+/// ([`super::prepared::statement`]).
+pub async fn all<E, C>(db: &C, select: Select<E>) -> Result<Vec<E::Model>, sea_orm::DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let statement = super::prepared::statement(db.get_database_backend(), select);
+    E::find().from_raw_sql(statement).all(db).await
 }
 
 /// [`fetch`], with `run` reading the rows of the finished select (so a caller can read
@@ -264,7 +275,7 @@ fn lateral_statement<E: EntityTrait>(
     }
     let parent = Expr::cust(r#""dg_parents"."parent""#);
     let inner = one_page(select(parent), page);
-    let built = sea_orm::DbBackend::Postgres.build(&inner);
+    let built = super::prepared::inline_limit(sea_orm::DbBackend::Postgres.build(&inner));
     let mut values = built.values.map(|v| v.0).unwrap_or_default();
     values.push(id_array(parents));
     let sql = format!(

@@ -131,15 +131,14 @@ pub fn device_at(row: &QueryResult, start: usize) -> Result<device::Model, DbErr
 }
 
 /// The models `select` finds (an entity's own columns, as `Entity::find()` selects them),
-/// decoded by position.
+/// decoded by position; a page's `LIMIT` is written into the text (`prepared::statement`).
 pub async fn models<E, C>(db: &C, select: sea_orm::Select<E>) -> Result<Vec<E::Model>, DbErr>
 where
     E: sea_orm::EntityTrait,
     E::Model: FromColumns,
     C: sea_orm::ConnectionTrait,
 {
-    use sea_orm::QueryTrait;
-    let statement = select.build(db.get_database_backend());
+    let statement = super::prepared::statement(db.get_database_backend(), select);
     db.query_all_raw(statement)
         .await?
         .iter()

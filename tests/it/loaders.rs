@@ -38,6 +38,7 @@ on_both_databases!(
     the_groups_of_a_few_users_read_only_their_groups,
     devices_and_users_decoded_by_position_equal_sea_orms_own_decoding,
     groups_and_members_decoded_by_position_equal_sea_orms_own_decoding,
+    page_statements_are_not_planned_again_for_each_execution,
 );
 
 /// The same on the multi-thread runtime that `dirgate serve` runs, with requests side by side.
@@ -583,4 +584,127 @@ fn members_page(first: u64) -> dirgate::directory::page::PerParent {
         args: PageArgs { first, after: None },
         dir: Direction::Asc,
     }
+}
+
+/// PostgreSQL plans a prepared statement again for each execution until a plan made without
+/// its parameters' values costs no more than those made with them, which a `LIMIT $n` never
+/// does (`directory::prepared`). The hot pages carry their size in the text: on one connection,
+/// a first page of devices with their users and a page of users are planned for their
+/// parameters at most the five times PostgreSQL tries, then run on the plan it keeps.
+///
+/// The members of a batch of groups carry their page size in the text too, but are still
+/// planned for each batch: without the array PostgreSQL prices `unnest` at 100 parents, more
+/// than a batch of a page of groups holds. SQLite prepares a statement once and plans it
+/// then; there the same reads must give the same pages.
+async fn page_statements_are_not_planned_again_for_each_execution(fx: Fixture) {
+    use dirgate::directory::{
+        devices::{self, DeviceFilter},
+        order::Order,
+        page::{self, Direction, PageArgs, PerParent},
+        users::{self, UserFilter},
+    };
+    use entity::{directory_group, directory_user, group_membership};
+    use sea_orm::{
+        ConnectionTrait, DbBackend, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait,
+        Statement, TransactionTrait,
+        sea_query::{Expr, ExprTrait},
+    };
+    let contoso = fx.integration("Contoso").create().await;
+    // Enough rows that a plan for a tenth of the table costs more than one for a page.
+    fx.bulk(&contoso, 1_000, 4).await;
+    let backend = fx.db.get_database_backend();
+    let groups: Vec<i64> = directory_group::Entity::find()
+        .all(&fx.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.id)
+        .collect();
+    let members_of = |group: Expr| {
+        directory_user::Entity::find()
+            .join(
+                JoinType::InnerJoin,
+                group_membership::Relation::User.def().rev(),
+            )
+            .filter(
+                Expr::col((group_membership::Entity, group_membership::Column::GroupId)).eq(group),
+            )
+    };
+    let per_parent = PerParent {
+        parent_sql: r#""group_memberships"."group_id""#,
+        order_sql: r#""directory_users"."id""#,
+        args: PageArgs {
+            first: 5,
+            after: None,
+        },
+        dir: Direction::Asc,
+    };
+    let args = PageArgs {
+        first: 20,
+        after: None,
+    };
+    if backend == DbBackend::Postgres {
+        // The statistics autovacuum would gather on a live database.
+        fx.db
+            .execute_unprepared("ANALYZE devices, directory_users, group_memberships")
+            .await
+            .unwrap();
+    }
+    // One transaction: one connection, whose prepared statements PostgreSQL lists.
+    let txn = fx.db.begin().await.unwrap();
+    for _ in 0..8 {
+        let (page, with_users) =
+            devices::list_with_users(&txn, &DeviceFilter::default(), args, Order::default(), None)
+                .await
+                .unwrap();
+        // The users of the 21 rows read: the page and the one that tells a next page follows.
+        assert_eq!((page.items.len(), with_users.len()), (20, 21));
+        assert!(page.has_next);
+        let page = users::list(&txn, &UserFilter::default(), args, Order::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 20);
+        let mut members = 0;
+        for statement in page::per_parent_statements(backend, &groups, members_of, per_parent) {
+            members += txn.query_all_raw(statement).await.unwrap().len();
+        }
+        // Six of each group's members (`Fixture::bulk`) and one over the page of 5.
+        assert_eq!(members, groups.len() * 6, "{groups:?}");
+    }
+    if backend == DbBackend::Postgres {
+        let plans = txn
+            .query_all_raw(Statement::from_string(
+                backend,
+                // This statement is prepared too, and names what it looks for.
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+                 WHERE statement LIKE '%LIMIT%' AND statement NOT LIKE '%pg_prepared%'",
+            ))
+            .await
+            .unwrap();
+        let mut planned = Vec::new();
+        for plan in plans {
+            let statement: String = plan.try_get("", "statement").unwrap();
+            if statement.starts_with(r#"SELECT "dg_page".*"#) {
+                assert!(
+                    statement.ends_with(r#"LIMIT 6) AS "dg_page""#),
+                    "{statement}"
+                );
+                continue;
+            }
+            planned.push(statement.clone());
+            let generic: i64 = plan.try_get("", "generic_plans").unwrap();
+            let custom: i64 = plan.try_get("", "custom_plans").unwrap();
+            assert!(
+                custom <= 5 && generic >= 3,
+                "planned for its values {custom} times and run on the kept plan {generic} \
+                 times: {statement}"
+            );
+        }
+        assert_eq!(
+            planned.len(),
+            2,
+            "devices with users, and users: {planned:#?}"
+        );
+    }
+    txn.rollback().await.unwrap();
 }
