@@ -22,13 +22,18 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// The SCIM benchmark (see the top of `examples/scim_bench.rs`).
+#[derive(clap::Parser, Debug)]
+struct Args {
+    /// Users pushed (or inserted, with `--bulk`).
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Groups of up to 20 members.
+    #[arg(long, default_value_t = 500)]
+    groups: usize,
+    /// Insert what the push would store instead of pushing it, then measure the lists only.
+    #[arg(long)]
+    bulk: bool,
 }
 
 /// Inserts what the push would store (users with their SCIM resource, groups of up to 20
@@ -175,8 +180,8 @@ fn report(label: &str, mut times: Vec<Duration>, wall: Option<Duration>) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let users = arg("--users", 10_000);
-    let groups = arg("--groups", 500);
+    let args = <Args as clap::Parser>::parse();
+    let (users, groups) = (args.users, args.groups);
     let dir = std::env::temp_dir().join(format!("dirgate-scim-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let url = std::env::var("DATABASE_URL")
@@ -244,7 +249,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut lookups, mut creates) = (Vec::new(), Vec::new());
     let mut ids = Vec::with_capacity(users);
     let started = Instant::now();
-    let bulk = std::env::args().any(|a| a == "--bulk");
+    let bulk = args.bulk;
     if bulk {
         ids = insert_in_bulk(&db, &integration, users, groups).await?;
         println!(

@@ -26,7 +26,8 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use common::{BenchResult, arg};
+use clap::Parser;
+use common::{BenchResult, FakeArgs};
 use dirgate::{
     Config, Core,
     directory::connect,
@@ -54,11 +55,42 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The sync benchmark (see the top of `examples/sync_bench.rs`).
+#[derive(Parser, Debug)]
+struct Args {
+    /// Users in the fake directory.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Groups in the fake directory.
+    #[arg(long, default_value_t = 5_000)]
+    groups: usize,
+    /// Which of the fake's tenants to sync.
+    #[arg(long, value_enum, default_value_t = Provider::Entra)]
+    provider: Provider,
+    /// dirgate's calls in flight per integration, at most (0: the provider's default).
+    #[arg(long, default_value_t = 0)]
+    concurrency: usize,
+    /// Stop after the full sync (to profile it alone).
+    #[arg(long)]
+    full_only: bool,
+    #[command(flatten)]
+    fake: FakeArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Provider {
+    /// Graph delta, members inline.
+    Entra,
+    /// The Directory API, a member list per group.
+    Google,
+}
+
 #[tokio::main]
 async fn main() -> BenchResult<()> {
     // As `dirgate` runs (`src/main.rs`).
     dirgate::memory::tune_allocator();
-    common::serve_fake_if_asked().await?;
+    let args = Args::parse();
+    common::serve_fake_if_asked(&args.fake, args.users, args.groups).await?;
     // `RUST_LOG=dirgate::sync=debug` shows when each phase of a full sync ended.
     if let Ok(filter) = std::env::var("RUST_LOG") {
         tracing_subscriber::fmt()
@@ -66,10 +98,8 @@ async fn main() -> BenchResult<()> {
             .with_writer(std::io::stderr)
             .init();
     }
-    let users = arg("--users", 100_000);
-    let groups = arg("--groups", 5_000);
-    let (mut child, base) = common::spawn_fake(users, groups)?;
-    let result = run(&base, users, groups).await;
+    let (mut child, base) = common::spawn_fake(&args.fake, args.users, args.groups)?;
+    let result = run(&base, &args).await;
     child.kill().ok();
     result
 }
@@ -90,11 +120,11 @@ async fn chains<P: DirectoryProvider>(provider: &P) -> BenchResult<(Duration, Du
     Ok((users, started.elapsed()))
 }
 
-async fn run(base: &str, users: usize, groups: usize) -> BenchResult<()> {
-    let kind = match common::arg_str("--provider", "entra").as_str() {
-        "google" => DirectoryKind::GoogleWorkspace,
-        "entra" => DirectoryKind::EntraId,
-        other => return Err(format!("--provider is entra or google, not {other}").into()),
+async fn run(base: &str, args: &Args) -> BenchResult<()> {
+    let (users, groups) = (args.users, args.groups);
+    let kind = match args.provider {
+        Provider::Google => DirectoryKind::GoogleWorkspace,
+        Provider::Entra => DirectoryKind::EntraId,
     };
     let dir = std::env::temp_dir().join(format!("dirgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -122,7 +152,7 @@ async fn run(base: &str, users: usize, groups: usize) -> BenchResult<()> {
     config.google_auth_url = format!("{base}/o/oauth2/v2/auth");
     config.google_token_url = format!("{base}/token");
     config.google_directory_url = base.to_owned();
-    let concurrency = arg("--concurrency", 0);
+    let concurrency = args.concurrency;
     if concurrency > 0 {
         config.google_concurrency = concurrency;
         config.entra_concurrency = concurrency;
@@ -151,7 +181,7 @@ async fn run(base: &str, users: usize, groups: usize) -> BenchResult<()> {
     );
     println!(
         "directory: {kind:?}, {users} users, {groups} groups, ~{users} memberships, {} ms per provider call",
-        arg("--latency-ms", 0)
+        args.fake.latency_ms
     );
 
     // Fetch and parse only: each listing read alone, one page after another, as its own chain.
@@ -206,7 +236,7 @@ async fn run(base: &str, users: usize, groups: usize) -> BenchResult<()> {
         full / fetch.as_secs_f64()
     );
     println!("peak RSS after the full sync: {:.0} MB", peak_rss_mb());
-    if std::env::args().any(|a| a == "--full-only") {
+    if args.full_only {
         return Ok(());
     }
     let unchanged = timed_sync(if kind == DirectoryKind::GoogleWorkspace {

@@ -20,30 +20,30 @@ use std::{
 
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// The value after `name` on the command line, or `default`.
-pub fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// The fake directory's options, shared by the benchmarks that sync from it (clap: a
+/// mistyped option is an error, `--help` lists them, and nothing runs on either).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FakeArgs {
+    /// Every Directory API call of the fake takes this long, as at a real provider (Graph and
+    /// the Admin SDK answer in roughly 50–300 ms).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// The fake answers 429 (`Retry-After: 1`) to calls past this many in flight (0: never).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub quota: usize,
+    /// Serve the fake directory (the benchmark starts itself so, as a child process).
+    #[arg(long, hide = true)]
+    pub serve_fake: bool,
 }
 
-/// When this process was started as the fake directory (`--serve-fake`), serves it and never
-/// returns.
-pub async fn serve_fake_if_asked() -> BenchResult<()> {
-    if std::env::args().any(|a| a == "--serve-fake") {
-        let fake = Fake::new(Directory::generate(
-            7,
-            arg("--users", 0),
-            arg("--groups", 0),
-        ));
-        // `--latency-ms`: every Directory API call takes this long, as at a real provider.
-        fake.set_latency(Duration::from_millis(arg("--latency-ms", 0) as u64));
-        // `--quota N`: calls past N in flight are answered 429 with `Retry-After: 1`.
-        fake.set_quota(Some(arg("--quota", 0)).filter(|n| *n > 0));
-        let addr = fake.spawn("127.0.0.1:0".parse()?).await?;
+/// When this process was started as the fake directory (`--serve-fake`), serves a directory
+/// of `users` and `groups` and never returns.
+pub async fn serve_fake_if_asked(fake: &FakeArgs, users: usize, groups: usize) -> BenchResult<()> {
+    if fake.serve_fake {
+        let served = Fake::new(Directory::generate(7, users, groups));
+        served.set_latency(Duration::from_millis(fake.latency_ms));
+        served.set_quota(Some(fake.quota).filter(|n| *n > 0));
+        let addr = served.spawn("127.0.0.1:0".parse()?).await?;
         println!("http://{addr}");
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     }
@@ -51,7 +51,7 @@ pub async fn serve_fake_if_asked() -> BenchResult<()> {
 }
 
 /// The fake directory in a child process (this executable with `--serve-fake`), and its URL.
-pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
+pub fn spawn_fake(fake: &FakeArgs, users: usize, groups: usize) -> BenchResult<(Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args([
             "--serve-fake",
@@ -60,9 +60,9 @@ pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
             "--groups",
             &groups.to_string(),
             "--latency-ms",
-            &arg("--latency-ms", 0).to_string(),
+            &fake.latency_ms.to_string(),
             "--quota",
-            &arg("--quota", 0).to_string(),
+            &fake.quota.to_string(),
         ])
         .stdout(Stdio::piped())
         .spawn()?;
@@ -71,16 +71,6 @@ pub fn spawn_fake(users: usize, groups: usize) -> BenchResult<(Child, String)> {
         .next()
         .ok_or("the fake did not start")??;
     Ok((child, base))
-}
-
-/// The value after `name` on the command line, or `default`.
-pub fn arg_str(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_owned())
 }
 
 /// Adds an Entra integration and signs in as the fake tenant's admin.

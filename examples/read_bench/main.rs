@@ -24,7 +24,8 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use common::{BenchResult, arg};
+use clap::Parser;
+use common::{BenchResult, FakeArgs};
 use dirgate::{
     Config, Core,
     auth::Admin,
@@ -60,21 +61,52 @@ const SHAPES: [(&str, &str, &str); 3] = [
 
 const PGL_PORT: u16 = 5678;
 
+/// The read benchmark (see the top of `examples/read_bench/main.rs`).
+#[derive(Parser, Debug)]
+struct Args {
+    /// Keep the database when it holds the devices already (without it the database is
+    /// dropped and filled again).
+    #[arg(long)]
+    reuse: bool,
+    /// wrk's connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of each round.
+    #[arg(long, default_value_t = 10)]
+    seconds: usize,
+    /// Rounds of each server per shape, alternating.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Only this shape (1 nested, 2 flat, 3 deep; 0: all).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
+    only: u8,
+    /// Users in the fake directory the data set is synced from.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Groups in the fake directory.
+    #[arg(long, default_value_t = 5_000)]
+    groups: usize,
+    /// Devices registered and assigned to users.
+    #[arg(long, default_value_t = 20_000)]
+    devices: usize,
+    #[command(flatten)]
+    fake: FakeArgs,
+}
+
 #[tokio::main]
 async fn main() -> BenchResult<()> {
     // As `dirgate` runs (`src/main.rs`).
     dirgate::memory::tune_allocator();
-    common::serve_fake_if_asked().await?;
-    let users = arg("--users", 100_000);
-    let groups = arg("--groups", 5_000);
-    let device_count = arg("--devices", 20_000);
+    let args = Args::parse();
+    common::serve_fake_if_asked(&args.fake, args.users, args.groups).await?;
+    let (users, groups, device_count) = (args.users, args.groups, args.devices);
     // No TLS on loopback, for both servers alike: node-postgres (PostGraphile) uses none unless
     // asked, while sqlx's default (`sslmode=prefer`) encrypts whenever the server offers it,
     // which cost dirgate 12% of its nested-shape throughput here.
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
         "postgres://postgres@127.0.0.1:5432/dirgate_read_bench?sslmode=disable".into()
     });
-    let reuse = std::env::args().any(|a| a == "--reuse");
+    let reuse = args.reuse;
     let wrk_version = Command::new("wrk").arg("-v").output();
     if wrk_version.is_err() {
         return Err("wrk is not installed (Debian: apt-get install wrk)".into());
@@ -89,7 +121,7 @@ async fn main() -> BenchResult<()> {
     // The rate limit guards a shared service; the benchmark measures the read path.
     config.graphql_requests_per_second = 1_000_000;
     if filled < device_count as u64 {
-        prepare(&url, &config, users, groups, device_count).await?;
+        prepare(&url, &config, &args.fake, users, groups, device_count).await?;
     } else {
         println!("reusing {url}: {filled} devices");
     }
@@ -110,7 +142,7 @@ async fn main() -> BenchResult<()> {
     let mut pgl = start_postgraphile(&url).await?;
     let pgl_url = format!("http://127.0.0.1:{PGL_PORT}/graphql");
 
-    let result = compare(&dir, &dirgate_url, &token, &pgl_url, pgl.id()).await;
+    let result = compare(&args, &dir, &dirgate_url, &token, &pgl_url, pgl.id()).await;
     pgl.kill().ok();
     pgl.wait().ok();
     stop.cancel();
@@ -131,6 +163,7 @@ async fn count_devices(url: &str) -> u64 {
 async fn prepare(
     url: &str,
     config: &Config,
+    fake_args: &FakeArgs,
     users: usize,
     groups: usize,
     device_count: usize,
@@ -151,7 +184,7 @@ async fn prepare(
     let db = dirgate::db::connect(url).await?;
     dirgate::db::migrate(&db).await?;
 
-    let (mut fake, base) = common::spawn_fake(users, groups)?;
+    let (mut fake, base) = common::spawn_fake(fake_args, users, groups)?;
     let mut config = config.clone();
     config.entra_client_id = "bench".into();
     config.entra_client_secret = "bench".into();
@@ -313,9 +346,9 @@ fn parse_wrk(out: &str) -> Option<Figures> {
 }
 
 /// Runs `wrk` against `url` with `body`; fails when any answer was not a 2xx.
-fn wrk(dir: &Path, url: &str, token: &str, body: &str) -> BenchResult<Figures> {
-    let connections = arg("--connections", 32).to_string();
-    let seconds = format!("{}s", arg("--seconds", 10));
+fn wrk(args: &Args, dir: &Path, url: &str, token: &str, body: &str) -> BenchResult<Figures> {
+    let connections = args.connections.to_string();
+    let seconds = format!("{}s", args.seconds);
     let body_file = dir.join("body.json");
     std::fs::write(&body_file, serde_json::json!({ "query": body }).to_string())?;
     let script = dir.join("post_auth.lua");
@@ -422,7 +455,14 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Checks both servers answer each shape with data, then alternates rounds.
-async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str, node: u32) -> BenchResult<()> {
+async fn compare(
+    args: &Args,
+    dir: &Path,
+    dirgate: &str,
+    token: &str,
+    pgl: &str,
+    node: u32,
+) -> BenchResult<()> {
     let http = reqwest::Client::new();
     for (name, ours, theirs) in SHAPES {
         for (url, query, auth) in [(dirgate, ours, Some(token)), (pgl, theirs, None)] {
@@ -436,16 +476,15 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str, node: u32) -
             }
         }
     }
-    let rounds = arg("--rounds", 3);
+    let rounds = args.rounds;
     println!(
         "wrk -t2 -c{} -d{}s, {rounds} alternating rounds per shape (medians)",
-        arg("--connections", 32),
-        arg("--seconds", 10)
+        args.connections, args.seconds
     );
     println!(
         "| shape | dirgate req/s | p50 | p99 | PostGraphile req/s | p50 | p99 | ratio |\n|---|---|---|---|---|---|---|---|"
     );
-    let only = arg("--only", 0);
+    let only = usize::from(args.only);
     let mut cpu_table = Vec::new();
     for (n, (name, ours, theirs)) in SHAPES.into_iter().enumerate() {
         if only != 0 && only != n + 1 {
@@ -453,10 +492,10 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str, node: u32) -
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut a_cpu, mut b_cpu) = (Vec::new(), Vec::new());
-        let seconds = arg("--seconds", 10) as f64;
+        let seconds = args.seconds as f64;
         for _ in 0..rounds {
             let before = Cpu::now(node);
-            let figures = wrk(dir, dirgate, token, ours)?;
+            let figures = wrk(args, dir, dirgate, token, ours)?;
             a_cpu.push(Cpu::per_request(
                 before,
                 |c| c.dirgate,
@@ -465,7 +504,7 @@ async fn compare(dir: &Path, dirgate: &str, token: &str, pgl: &str, node: u32) -
             ));
             a.push(figures);
             let before = Cpu::now(node);
-            let figures = wrk(dir, pgl, "", theirs)?;
+            let figures = wrk(args, dir, pgl, "", theirs)?;
             b_cpu.push(Cpu::per_request(
                 before,
                 |c| c.node,
