@@ -138,7 +138,7 @@ type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn open(config: &Config) -> Result<sea_orm::DatabaseConnection, Box<dyn std::error::Error>> {
     let url = config.database_url();
-    let conn = db::connect(&url)
+    let conn = db::connect_sized(&url, config.database_pool_size)
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))?;
     db::migrate(&conn)

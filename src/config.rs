@@ -15,6 +15,17 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL connections dirgate holds at most: two listen for notifications (token
+    /// revocations, change events), a sync writes through up to two more, the rest serve
+    /// requests. Default: twice the CPUs, plus four. SQLite always uses 8.
+    #[arg(
+        long,
+        env = "DIRGATE_DATABASE_POOL_SIZE",
+        global = true,
+        value_parser = clap::value_parser!(u32).range(4..=1000)
+    )]
+    pub database_pool_size: Option<u32>,
+
     /// Directory for dirgate's own files (the default SQLite database, generated keys).
     #[arg(
         long,
@@ -252,6 +263,7 @@ impl Config {
     pub fn defaults() -> Self {
         Self {
             database_url: None,
+            database_pool_size: None,
             data_dir: PathBuf::from("./data"),
             listen: ([127, 0, 0, 1], 8080).into(),
             public_url: None,

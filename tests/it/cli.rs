@@ -376,3 +376,46 @@ fn cli_reads_secrets_from_var_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DIRGATE_ENCRYPTION_KEY_FILE"));
 }
+
+/// `--database-pool-size` (`DIRGATE_DATABASE_POOL_SIZE`): a size outside 4–1000, or not a
+/// number, is refused before anything is opened; a good one is the most connections the
+/// pool holds, and without one the pool holds twice the CPUs plus four.
+#[tokio::test]
+async fn cli_database_pool_size_is_bounded_and_sizes_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pool.db?mode=rwc", dir.path().display());
+    for bad in ["3", "0", "-1", "1001", "eight", "99999999999"] {
+        let (ok, _, stderr) = dirgate(&url, dir.path(), &["migrate", "--database-pool-size", bad]);
+        assert!(!ok, "{bad} is refused");
+        assert!(stderr.contains(bad), "names the value: {stderr}");
+        let out = Command::new(BIN)
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .env("DIRGATE_DATA_DIR", dir.path())
+            .env("DIRGATE_DATABASE_POOL_SIZE", bad)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{bad} from the environment is refused"
+        );
+    }
+    assert!(!dir.path().join("pool.db").exists(), "nothing was opened");
+    let (ok, _, stderr) = dirgate(&url, dir.path(), &["migrate", "--database-pool-size", "4"]);
+    assert!(ok, "{stderr}");
+
+    let pg = crate::support::postgres_url();
+    let pool = |db: &sea_orm::DatabaseConnection| {
+        db.get_postgres_connection_pool()
+            .options()
+            .get_max_connections()
+    };
+    let sized = dirgate::db::connect_sized(&pg, Some(5)).await.unwrap();
+    assert_eq!(pool(&sized), 5);
+    let default = dirgate::db::connect_sized(&pg, None).await.unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get() as u32;
+    assert_eq!(pool(&default), 2 * cpus + 4);
+    assert_eq!(dirgate::db::default_pool_size(), 2 * cpus + 4);
+    sized.close().await.unwrap();
+    default.close().await.unwrap();
+}
