@@ -420,7 +420,7 @@ where
 }
 
 /// The members of the group `group` names (a value, or the parent column of a batch).
-fn members_of(group: Expr) -> Select<directory_user::Entity> {
+pub fn members_of(group: Expr) -> Select<directory_user::Entity> {
     directory_user::Entity::find()
         .join(
             JoinType::InnerJoin,
@@ -431,7 +431,7 @@ fn members_of(group: Expr) -> Select<directory_user::Entity> {
 
 /// The parent and the order of [`members_of`]: ordered by the membership's user id (the same
 /// value as the user's), so both databases read the `(group_id, user_id)` index in order.
-const MEMBERS_SQL: (&str, &str) = (
+pub const MEMBERS_SQL: (&str, &str) = (
     r#""group_memberships"."group_id""#,
     r#""group_memberships"."user_id""#,
 );

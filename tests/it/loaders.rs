@@ -603,12 +603,9 @@ async fn page_statements_are_not_planned_again_for_each_execution(fx: Fixture) {
         page::{self, Direction, PageArgs, PerParent},
         users::{self, UserFilter},
     };
-    use entity::{directory_group, directory_user, group_membership};
-    use sea_orm::{
-        ConnectionTrait, DbBackend, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait,
-        Statement, TransactionTrait,
-        sea_query::{Expr, ExprTrait},
-    };
+    use dirgate::graphql::loaders::{MEMBERS_SQL, members_of};
+    use entity::directory_group;
+    use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
     let contoso = fx.integration("Contoso").create().await;
     // Enough rows that a plan for a tenth of the table costs more than one for a page.
     fx.bulk(&contoso, 1_000, 4).await;
@@ -620,19 +617,9 @@ async fn page_statements_are_not_planned_again_for_each_execution(fx: Fixture) {
         .iter()
         .map(|g| g.id)
         .collect();
-    let members_of = |group: Expr| {
-        directory_user::Entity::find()
-            .join(
-                JoinType::InnerJoin,
-                group_membership::Relation::User.def().rev(),
-            )
-            .filter(
-                Expr::col((group_membership::Entity, group_membership::Column::GroupId)).eq(group),
-            )
-    };
     let per_parent = PerParent {
-        parent_sql: r#""group_memberships"."group_id""#,
-        order_sql: r#""directory_users"."id""#,
+        parent_sql: MEMBERS_SQL.0,
+        order_sql: MEMBERS_SQL.1,
         args: PageArgs {
             first: 5,
             after: None,
