@@ -17,7 +17,7 @@ pub struct Config {
 
     /// PostgreSQL connections dirgate holds at most: two listen for notifications (token
     /// revocations, change events), a sync writes through up to two more, the rest serve
-    /// requests. Default: twice the CPUs, plus four. SQLite always uses 8.
+    /// requests. Default: twice the CPUs plus four, at most 16. SQLite always uses 8.
     #[arg(
         long,
         env = "DIRGATE_DATABASE_POOL_SIZE",

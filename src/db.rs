@@ -25,14 +25,24 @@ pub async fn connect_sized(url: &str, pool_size: Option<u32>) -> Result<Database
     open(url, None, pool_size).await
 }
 
+/// The most PostgreSQL connections a process holds by default, as before the default
+/// followed the CPUs: several processes share one PostgreSQL, whose own limit is 100 by
+/// default (`max_connections`).
+pub const MAX_DEFAULT_POOL_SIZE: u32 = 16;
+
 /// The PostgreSQL connections dirgate holds by default: twice the CPUs (PostgreSQL's own rule
 /// of thumb for busy connections), plus the two that listen for notifications and the two a
-/// sync writes through. More connections than the CPUs can serve only queue inside
-/// PostgreSQL: on 2 CPUs `read_bench` spent 20% more of PostgreSQL's time per request with 16
-/// than with 8, and served fewer requests.
+/// sync writes through, at most [`MAX_DEFAULT_POOL_SIZE`]. More connections than the CPUs can
+/// serve only queue inside PostgreSQL: on 2 CPUs `read_bench` spent 20% more of PostgreSQL's
+/// time per request with 16 than with 8, and served fewer requests.
 pub fn default_pool_size() -> u32 {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    u32::try_from(2 * cpus + 4).unwrap_or(u32::MAX)
+    pool_size_for(std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// [`default_pool_size`] on a machine of `cpus` CPUs.
+fn pool_size_for(cpus: usize) -> u32 {
+    let wanted = cpus.saturating_mul(2).saturating_add(4);
+    u32::try_from(wanted).map_or(MAX_DEFAULT_POOL_SIZE, |n| n.min(MAX_DEFAULT_POOL_SIZE))
 }
 
 async fn open(
@@ -148,7 +158,16 @@ pub fn statement_chunks<T>(rows: Vec<T>, most: usize) -> impl Iterator<Item = Ve
 
 #[cfg(test)]
 mod tests {
-    use super::statement_chunks;
+    use super::{MAX_DEFAULT_POOL_SIZE, pool_size_for, statement_chunks};
+
+    #[test]
+    fn the_default_pool_follows_the_cpus_up_to_the_old_sixteen() {
+        assert_eq!(pool_size_for(1), 6);
+        assert_eq!(pool_size_for(2), 8);
+        assert_eq!(pool_size_for(6), MAX_DEFAULT_POOL_SIZE);
+        assert_eq!(pool_size_for(64), MAX_DEFAULT_POOL_SIZE);
+        assert_eq!(pool_size_for(usize::MAX), MAX_DEFAULT_POOL_SIZE);
+    }
 
     #[test]
     fn statement_chunks_keep_every_row_in_order_in_few_statement_sizes() {
