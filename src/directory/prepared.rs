@@ -9,15 +9,12 @@ use sea_orm::QueryTrait;
 
 /// `select` as `backend` runs it, its page size written into the text on PostgreSQL.
 ///
-/// PostgreSQL plans a prepared statement for each execution until a plan made without its
-/// parameters' values costs no more than those made with them. With `LIMIT $n` that never
-/// happens: without the value the planner prices the page at a tenth of the table, so every
-/// page was planned again (0.16 ms of the server's time per execution, measured with
-/// `log_min_duration_statement`, as much as running it). A page size written in the text is
-/// known to the plan made without parameters, which a first page (no other parameter) uses
-/// from its first execution on and keeps for as long as the connection keeps the statement.
-/// The page size is a number dirgate formats (`first + 1`), never text from a request; a
-/// connection holds one statement per page size asked for, within sqlx's statement cache.
+/// With `LIMIT $n` the plan made without parameters is priced at a tenth of the table, so
+/// PostgreSQL never keeps it and planned every page again (0.16 ms of the server's time per
+/// execution, measured with `log_min_duration_statement`, as much as running it). With the
+/// size in the text, a first page (no other parameter) is planned once per connection. The
+/// size is a number dirgate formats (`first + 1`), never text from a request; a connection
+/// holds one statement per page size asked for, within sqlx's statement cache.
 pub fn statement<S: QueryTrait>(backend: sea_orm::DbBackend, select: S) -> sea_orm::Statement {
     inline_limit(select.build(backend))
 }
