@@ -206,11 +206,12 @@ impl App {
         use async_graphql::ErrorExtensions;
         let started = std::time::Instant::now();
         let mut request: async_graphql::Request = request.into();
-        let operation;
+        let (operation, projection);
         match graphql::limits::bounded_document(&auth, &request.query, &request.variables) {
             Ok(document) => {
                 operation =
                     graphql::limits::operation_type(&document, request.operation_name.as_deref());
+                projection = graphql::projection::Projection::of_document(&document);
                 request.set_parsed_query(document);
             }
             Err(err) => {
@@ -222,7 +223,7 @@ impl App {
                 return async_graphql::Response::from_errors(vec![err]);
             }
         }
-        let (request, loaders) = graphql::prepare(request, &self.db, auth);
+        let (request, loaders) = graphql::prepare(request, &self.db, auth, projection);
         let seconds = self.config.request_timeout_seconds;
         let budget = std::time::Duration::from_secs(seconds);
         // The request's batches run in this task, polled after its fields: see `graphql::gate`.

@@ -3,6 +3,7 @@
 
 use super::{
     DeviceId, UserId, audit,
+    columns::{self, Columns},
     events::NewEvent,
     match_key, now,
     order::{KeyValue, Order},
@@ -61,34 +62,39 @@ fn select(filter: &DeviceFilter) -> Select<device::Entity> {
     select
 }
 
-/// One page of devices, oldest first.
+/// One page of devices in `order`, reading `columns` (`super::columns`).
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: &DeviceFilter,
     args: PageArgs,
     order: Order,
     after_key: Option<KeyValue>,
+    columns: Columns,
 ) -> DomainResult<Page<device::Model>> {
-    super::order::fetch_sorted(
+    let columns = columns.with_sort::<device::Entity>(order.key);
+    super::order::fetch_sorted_with(
         db,
-        select(filter),
+        columns::project(select(filter), columns),
         device::Column::Id,
         args,
         order,
         after_key,
+        |page| rows::models(db, page),
     )
     .await
 }
 
 /// [`list`], with the user of each device read in the same statement (a left join): for a
-/// page whose users are asked for too.
+/// page whose users are asked for too, reading `user_columns` of them.
 pub async fn list_with_users<C: ConnectionTrait>(
     db: &C,
     filter: &DeviceFilter,
     args: PageArgs,
     order: Order,
     after_key: Option<KeyValue>,
+    (columns, user_columns): (Columns, Columns),
 ) -> DomainResult<(Page<device::Model>, Vec<directory_user::Model>)> {
+    let columns = columns.with_sort::<device::Entity>(order.key);
     use sea_orm::{JoinType, QuerySelect};
     let users = std::sync::Mutex::new(Vec::new());
     let user_of_device: sea_orm::RelationDef = device::Entity::belongs_to(directory_user::Entity)
@@ -97,22 +103,23 @@ pub async fn list_with_users<C: ConnectionTrait>(
         .into();
     let page = super::order::fetch_sorted_with(
         db,
-        select(filter),
+        columns::project(select(filter), columns),
         device::Column::Id,
         args,
         order,
         after_key,
         |page| {
             // Decoded by position (`super::rows`): the device's columns, then the user's.
-            let joined = super::prepared::statement(
-                db.get_database_backend(),
-                page.join(JoinType::LeftJoin, user_of_device.clone())
-                    .select_also(directory_user::Entity),
-            );
+            let mut joined = page
+                .join(JoinType::LeftJoin, user_of_device.clone())
+                .select_also(directory_user::Entity)
+                .into_query();
+            let user_at = rows::columns_of::<device::Entity>();
+            columns::project_at::<directory_user::Entity>(&mut joined, user_at, user_columns);
+            let joined = super::prepared::inline_limit(db.get_database_backend().build(&joined));
             let users = &users;
             async move {
                 let rows = db.query_all_raw(joined).await?;
-                let user_at = rows::columns_of::<device::Entity>();
                 let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
                 rows.iter()
                     .map(|row| {

@@ -34,21 +34,24 @@ fn select(filter: &GroupFilter) -> Select<directory_group::Entity> {
     select
 }
 
-/// One page of groups, oldest first.
+/// One page of groups in `order`, reading `columns` (`super::columns`).
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: &GroupFilter,
     args: PageArgs,
     order: Order,
     after_key: Option<KeyValue>,
+    columns: super::columns::Columns,
 ) -> DomainResult<Page<directory_group::Model>> {
-    super::order::fetch_sorted(
+    let columns = columns.with_sort::<directory_group::Entity>(order.key);
+    super::order::fetch_sorted_with(
         db,
-        select(filter),
+        super::columns::project(select(filter), columns),
         directory_group::Column::Id,
         args,
         order,
         after_key,
+        |page| super::rows::models(db, page),
     )
     .await
 }

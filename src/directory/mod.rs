@@ -2,6 +2,7 @@
 //! nothing here knows about GraphQL or HTTP.
 
 pub mod audit;
+pub mod columns;
 pub mod connect;
 pub mod devices;
 pub mod events;

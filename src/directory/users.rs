@@ -4,6 +4,7 @@
 
 use super::{
     GroupId, IntegrationId, UserId,
+    columns::Columns,
     events::NewEvent,
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
@@ -91,17 +92,19 @@ fn select(filter: &UserFilter) -> Select<directory_user::Entity> {
     select
 }
 
-/// One page of users, oldest first.
+/// One page of users in `order`, reading `columns` (`super::columns`).
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     filter: &UserFilter,
     args: PageArgs,
     order: Order,
     after_key: Option<KeyValue>,
+    columns: Columns,
 ) -> DomainResult<Page<directory_user::Model>> {
+    let columns = columns.with_sort::<directory_user::Entity>(order.key);
     super::order::fetch_sorted_with(
         db,
-        select(filter),
+        super::columns::project(select(filter), columns),
         directory_user::Column::Id,
         args,
         order,

@@ -5,9 +5,10 @@
 //! of statements a request runs does not depend on the page size.
 
 pub use super::gate::Busy;
-use super::gate::Gate;
+use super::{gate::Gate, projection::Projection};
 use crate::{
     directory::{
+        columns::{Columns, project, select_list},
         page::{self, Direction, Page, PageArgs},
         rows::FromColumns,
     },
@@ -28,16 +29,18 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 pub struct Loaders {
     loader: DataLoader<Db, HashMapCache>,
     gate: Arc<Gate>,
+    projection: Projection,
 }
 
-/// Makes the loader for one request.
-pub fn for_request(db: DatabaseConnection) -> Loaders {
+/// Makes the loader for one request, which reads `projection`'s columns of each model.
+pub fn for_request(db: DatabaseConnection, projection: Projection) -> Loaders {
     let gate = Arc::new(Gate::default());
     let spawner_gate = gate.clone();
     let loader = DataLoader::with_cache(
         Db {
             db,
             gate: gate.clone(),
+            projection,
         },
         move |batch| spawner_gate.submit(batch),
         HashMapCache::default(),
@@ -46,7 +49,11 @@ pub fn for_request(db: DatabaseConnection) -> Loaders {
     // Every batch must load exactly once to pass the gate's barrier, so the loader never
     // splits a batch by size; statements split long key lists themselves (`MAX_KEYS`).
     .max_batch_size(usize::MAX);
-    Loaders { loader, gate }
+    Loaders {
+        loader,
+        gate,
+        projection,
+    }
 }
 
 /// Most keys bound in one statement, well under SQLite's and PostgreSQL's parameter limits.
@@ -83,6 +90,12 @@ impl Loaders {
             .await;
     }
 
+    /// The columns of each model this request reads (a page read outside the loader reads
+    /// the same, since the loader's cache holds them side by side).
+    pub fn projection(&self) -> Projection {
+        self.projection
+    }
+
     /// Turns caching off (for long-lived subscriptions, which must see fresh rows).
     pub fn disable_cache(&self) {
         self.loader.enable_all_cache(false);
@@ -93,6 +106,7 @@ impl Loaders {
 pub struct Db {
     db: DatabaseConnection,
     gate: Arc<Gate>,
+    projection: Projection,
 }
 
 impl Db {
@@ -186,8 +200,11 @@ impl Loader<UserKey> for Db {
             for chunk in keys.chunks(MAX_KEYS) {
                 let rows = crate::directory::rows::models(
                     &self.db,
-                    directory_user::Entity::find()
-                        .filter(directory_user::Column::Id.is_in(chunk.iter().map(|k| k.0))),
+                    project(
+                        directory_user::Entity::find()
+                            .filter(directory_user::Column::Id.is_in(chunk.iter().map(|k| k.0))),
+                        self.projection.users,
+                    ),
                 )
                 .await?;
                 out.extend(index_by(rows, |m| UserKey(m.id)));
@@ -219,7 +236,11 @@ impl Loader<GroupsOfUser> for Db {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
                 let users: Vec<i64> = chunk.iter().map(|k| k.0).collect();
-                let statement = groups_of_users(self.db.get_database_backend(), &users);
+                let statement = groups_of_users(
+                    self.db.get_database_backend(),
+                    &users,
+                    self.projection.groups,
+                );
                 let mut pairs = Vec::new();
                 for row in self.db.query_all_raw(statement).await? {
                     // `dg_member`, then the group's columns in the table's order, which is the
@@ -238,21 +259,27 @@ impl Loader<GroupsOfUser> for Db {
     }
 }
 
-/// The groups of `users`, with the member as `dg_member`, in group order: one statement.
+/// The groups of `users`, with the member as `dg_member`, in group order, reading `columns`
+/// of them: one statement.
 ///
 /// On PostgreSQL each membership finds its group by primary key in a `LATERAL` subquery
 /// (`OFFSET 0` keeps the planner from flattening it into a join): its default costs would
 /// otherwise hash the whole groups table for a few dozen memberships. SQLite's planner takes
 /// the index lookups for the plain join.
-pub fn groups_of_users(backend: sea_orm::DbBackend, users: &[i64]) -> sea_orm::Statement {
-    const SELECT: &str =
-        r#"SELECT "m"."user_id" AS "dg_member", "g".* FROM "group_memberships" AS "m""#;
+pub fn groups_of_users(
+    backend: sea_orm::DbBackend,
+    users: &[i64],
+    columns: Columns,
+) -> sea_orm::Statement {
+    let group = select_list::<directory_group::Entity>("g", columns);
+    let select =
+        format!(r#"SELECT "m"."user_id" AS "dg_member", {group} FROM "group_memberships" AS "m""#);
     const ORDER: &str = r#"ORDER BY "m"."group_id""#;
     if backend == sea_orm::DbBackend::Postgres {
         return sea_orm::Statement::from_sql_and_values(
             backend,
             format!(
-                r#"{SELECT} CROSS JOIN LATERAL (SELECT * FROM "directory_groups" WHERE "directory_groups"."id" = "m"."group_id" OFFSET 0) AS "g" WHERE "m"."user_id" = ANY(CAST($1 AS bigint[])) {ORDER}"#
+                r#"{select} CROSS JOIN LATERAL (SELECT * FROM "directory_groups" WHERE "directory_groups"."id" = "m"."group_id" OFFSET 0) AS "g" WHERE "m"."user_id" = ANY(CAST($1 AS bigint[])) {ORDER}"#
             ),
             [page::id_array(users)],
         );
@@ -261,7 +288,7 @@ pub fn groups_of_users(backend: sea_orm::DbBackend, users: &[i64]) -> sea_orm::S
     sea_orm::Statement::from_sql_and_values(
         backend,
         format!(
-            r#"{SELECT} JOIN "directory_groups" AS "g" ON "g"."id" = "m"."group_id" WHERE "m"."user_id" IN ({marks}) {ORDER}"#
+            r#"{select} JOIN "directory_groups" AS "g" ON "g"."id" = "m"."group_id" WHERE "m"."user_id" IN ({marks}) {ORDER}"#
         ),
         users.iter().map(|&id| sea_orm::Value::from(id)),
     )
@@ -277,9 +304,12 @@ impl Loader<DevicesOfUser> for Db {
             for chunk in keys.chunks(MAX_KEYS) {
                 let rows = crate::directory::rows::models(
                     &self.db,
-                    device::Entity::find()
-                        .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
-                        .order_by_asc(device::Column::Id),
+                    project(
+                        device::Entity::find()
+                            .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
+                            .order_by_asc(device::Column::Id),
+                        self.projection.devices,
+                    ),
                 )
                 .await?;
                 out.extend(group_into(
@@ -464,12 +494,15 @@ impl Loader<UserPageKey> for Db {
                             &self.db,
                             &of_integration,
                             |integration| {
-                                directory_user::Entity::find().filter(
-                                    Expr::col((
-                                        directory_user::Entity,
-                                        directory_user::Column::IntegrationId,
-                                    ))
-                                    .eq(integration),
+                                project(
+                                    directory_user::Entity::find().filter(
+                                        Expr::col((
+                                            directory_user::Entity,
+                                            directory_user::Column::IntegrationId,
+                                        ))
+                                        .eq(integration),
+                                    ),
+                                    self.projection.users,
                                 )
                             },
                             (
@@ -488,7 +521,7 @@ impl Loader<UserPageKey> for Db {
                         pages_of(
                             &self.db,
                             &of_group,
-                            members_of,
+                            |group| project(members_of(group), self.projection.users),
                             MEMBERS_SQL,
                             args,
                             Direction::Asc,
@@ -517,12 +550,15 @@ impl Loader<GroupPageKey> for Db {
                         &self.db,
                         &parents,
                         |integration| {
-                            directory_group::Entity::find().filter(
-                                Expr::col((
-                                    directory_group::Entity,
-                                    directory_group::Column::IntegrationId,
-                                ))
-                                .eq(integration),
+                            project(
+                                directory_group::Entity::find().filter(
+                                    Expr::col((
+                                        directory_group::Entity,
+                                        directory_group::Column::IntegrationId,
+                                    ))
+                                    .eq(integration),
+                                ),
+                                self.projection.groups,
                             )
                         },
                         (

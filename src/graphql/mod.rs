@@ -9,6 +9,7 @@ pub mod ids;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod projection;
 pub mod query;
 pub mod subscription;
 pub mod types;
@@ -100,7 +101,8 @@ pub fn prepare(
     request: Request,
     db: &DatabaseConnection,
     auth: Authentication,
+    projection: projection::Projection,
 ) -> (Request, Arc<loaders::Loaders>) {
-    let loaders = Arc::new(loaders::for_request(db.clone()));
+    let loaders = Arc::new(loaders::for_request(db.clone(), projection));
     (request.data(auth).data(loaders.clone()), loaders)
 }

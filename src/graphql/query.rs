@@ -298,7 +298,15 @@ impl DirectoryQuery {
         let filter = filter.unwrap_or_default().into_domain()?;
         let page = {
             let _busy = ctx.loaders().busy();
-            users::list(ctx.db(), &filter, args, order, after_key).await?
+            users::list(
+                ctx.db(),
+                &filter,
+                args,
+                order,
+                after_key,
+                ctx.loaders().projection().users,
+            )
+            .await?
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -339,7 +347,15 @@ impl DirectoryQuery {
         let filter = filter.unwrap_or_default().into_domain()?;
         let page = {
             let _busy = ctx.loaders().busy();
-            groups::list(ctx.db(), &filter, args, order, after_key).await?
+            groups::list(
+                ctx.db(),
+                &filter,
+                args,
+                order,
+                after_key,
+                ctx.loaders().projection().groups,
+            )
+            .await?
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -382,15 +398,31 @@ impl DirectoryQuery {
         // statement, into the loader's cache.
         let nodes = ctx.look_ahead().field("nodes");
         let edges = ctx.look_ahead().field("edges").field("node");
+        let projection = ctx.loaders().projection();
         let page = {
             let _busy = ctx.loaders().busy();
             if nodes.field("user").exists() || edges.field("user").exists() {
-                let (page, users) =
-                    devices::list_with_users(ctx.db(), &filter, args, order, after_key).await?;
+                let (page, users) = devices::list_with_users(
+                    ctx.db(),
+                    &filter,
+                    args,
+                    order,
+                    after_key,
+                    (projection.devices, projection.users),
+                )
+                .await?;
                 ctx.loaders().feed_users(users).await;
                 page
             } else {
-                devices::list(ctx.db(), &filter, args, order, after_key).await?
+                devices::list(
+                    ctx.db(),
+                    &filter,
+                    args,
+                    order,
+                    after_key,
+                    projection.devices,
+                )
+                .await?
             }
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());

@@ -196,7 +196,10 @@ async fn graphql_ws(
                         .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
                     match app.authenticate(token.as_deref()).await {
                         Authentication::Caller(caller) => {
-                            let loader = loaders::for_request(app.db.clone());
+                            let loader = loaders::for_request(
+                                app.db.clone(),
+                                crate::graphql::projection::Projection::ALL,
+                            );
                             // A subscription lives long: read fresh rows for every event.
                             loader.disable_cache();
                             let mut data = async_graphql::Data::default();

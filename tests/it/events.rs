@@ -122,6 +122,7 @@ async fn a_pull_sync_tells_every_change_and_an_unchanged_one_nothing(fx: Fixture
         },
         Default::default(),
         None,
+        dirgate::directory::columns::Columns::ALL,
     )
     .await
     .unwrap()
@@ -219,6 +220,7 @@ async fn holds_restores_and_a_revoked_grant_are_told(fx: Fixture) {
         },
         Default::default(),
         None,
+        dirgate::directory::columns::Columns::ALL,
     )
     .await
     .unwrap()
@@ -359,6 +361,7 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
             },
             Default::default(),
             None,
+            dirgate::directory::columns::Columns::ALL,
         )
         .await
         .unwrap()

@@ -2,6 +2,7 @@
 //! the page size.
 
 use crate::{on_both_databases, support::Fixture};
+use dirgate::directory::columns::Columns;
 use serde_json::{Value, json};
 
 const NESTED: &str = r#"query($n: Int!) {
@@ -291,7 +292,7 @@ async fn the_groups_of_a_few_users_read_only_their_groups(fx: Fixture) {
         .take(10)
         .map(|u| u.id)
         .collect();
-    let statement = groups_of_users(backend, &users);
+    let statement = groups_of_users(backend, &users, Columns::ALL);
     let rows = fx.db.query_all_raw(statement.clone()).await.unwrap();
     assert_eq!(rows.len(), 20, "two groups each (`Fixture::bulk`)");
     if backend == DbBackend::Postgres {
@@ -512,7 +513,11 @@ async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: 
     let backend = fx.db.get_database_backend();
     let rows = fx
         .db
-        .query_all_raw(groups_of_users(backend, &[full.id, sparse.id]))
+        .query_all_raw(groups_of_users(
+            backend,
+            &[full.id, sparse.id],
+            Columns::ALL,
+        ))
         .await
         .unwrap();
     let by_position: Vec<(i64, directory_group::Model)> = rows
@@ -640,16 +645,29 @@ async fn page_statements_are_not_planned_again_for_each_execution(fx: Fixture) {
     // One transaction: one connection, whose prepared statements PostgreSQL lists.
     let txn = fx.db.begin().await.unwrap();
     for _ in 0..8 {
-        let (page, with_users) =
-            devices::list_with_users(&txn, &DeviceFilter::default(), args, Order::default(), None)
-                .await
-                .unwrap();
+        let (page, with_users) = devices::list_with_users(
+            &txn,
+            &DeviceFilter::default(),
+            args,
+            Order::default(),
+            None,
+            (Columns::ALL, Columns::ALL),
+        )
+        .await
+        .unwrap();
         // The users of the 21 rows read: the page and the one that tells a next page follows.
         assert_eq!((page.items.len(), with_users.len()), (20, 21));
         assert!(page.has_next);
-        let page = users::list(&txn, &UserFilter::default(), args, Order::default(), None)
-            .await
-            .unwrap();
+        let page = users::list(
+            &txn,
+            &UserFilter::default(),
+            args,
+            Order::default(),
+            None,
+            Columns::ALL,
+        )
+        .await
+        .unwrap();
         assert_eq!(page.items.len(), 20);
         let mut members = 0;
         for statement in page::per_parent_statements(backend, &groups, members_of, per_parent) {

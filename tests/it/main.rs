@@ -22,6 +22,7 @@ mod loaders;
 mod metrics;
 mod parallel_reads;
 mod processes;
+mod projection;
 mod providers;
 mod queries;
 mod run_state;
