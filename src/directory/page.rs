@@ -64,6 +64,14 @@ impl<T> Page<T> {
         }
     }
 
+    /// The same page of `f` of each item.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_next: self.has_next,
+        }
+    }
+
     pub(super) fn from_overfetch(mut items: Vec<T>, first: u64) -> Self {
         let has_next = items.len() as u64 > first;
         items.truncate(first as usize);

@@ -68,3 +68,13 @@ pub fn build_with<M, N: OutputType>(
     );
     conn
 }
+
+/// Whether the nodes of the connection the field at `ctx` returns are asked for their
+/// `devices` (so a page of users can read them in the same wave).
+pub fn asks_for_devices(ctx: &async_graphql::Context<'_>) -> super::loaders::WithDevices {
+    let ahead = ctx.look_ahead();
+    super::loaders::WithDevices(
+        ahead.field("nodes").field("devices").exists()
+            || ahead.field("edges").field("node").field("devices").exists(),
+    )
+}

@@ -151,9 +151,21 @@ pub enum UserParent {
     Group(i64),
 }
 
-/// A page of users of one parent.
+/// A page of users of one parent; with `WithDevices(true)`, each user's devices are read in
+/// the same wave (for a page whose users' devices are asked for too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserPageKey(pub UserParent, pub PageArgs);
+pub struct UserPageKey(pub UserParent, pub PageArgs, pub WithDevices);
+
+/// Whether a page of users comes with each user's devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WithDevices(pub bool);
+
+/// A user of a page, with its devices when the page was asked for with them.
+#[derive(Debug, Clone)]
+pub struct PagedUser {
+    pub user: directory_user::Model,
+    pub devices: Option<Arc<[device::Model]>>,
+}
 /// A page of an integration's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GroupPageKey(pub i64, pub PageArgs);
@@ -300,27 +312,74 @@ impl Loader<DevicesOfUser> for Db {
 
     async fn load(&self, keys: &[DevicesOfUser]) -> LoadResult<DevicesOfUser, Self::Value> {
         self.batch(async {
-            let mut out = HashMap::new();
-            for chunk in keys.chunks(MAX_KEYS) {
-                let rows = crate::directory::rows::models(
-                    &self.db,
-                    project(
-                        device::Entity::find()
-                            .filter(device::Column::UserId.is_in(chunk.iter().map(|k| k.0)))
-                            .order_by_asc(device::Column::Id),
-                        self.projection.devices,
-                    ),
-                )
-                .await?;
-                out.extend(group_into(
-                    chunk,
-                    rows.into_iter()
-                        .filter_map(|d| d.user_id.map(|u| (DevicesOfUser(u), d))),
-                ));
-            }
-            Ok(out)
+            let users: Vec<i64> = keys.iter().map(|k| k.0).collect();
+            let devices = self.devices_of(&users).await?;
+            Ok(devices
+                .into_iter()
+                .map(|(user, devices)| (DevicesOfUser(user), devices))
+                .collect())
         })
         .await
+    }
+}
+
+impl Db {
+    /// The devices of each of `users` (an empty list for one with none), oldest first.
+    async fn devices_of(
+        &self,
+        users: &[i64],
+    ) -> Result<HashMap<i64, Vec<device::Model>>, DomainError> {
+        let mut out = HashMap::new();
+        for chunk in users.chunks(MAX_KEYS) {
+            let rows = crate::directory::rows::models(
+                &self.db,
+                project(
+                    device::Entity::find()
+                        .filter(device::Column::UserId.is_in(chunk.iter().copied()))
+                        .order_by_asc(device::Column::Id),
+                    self.projection.devices,
+                ),
+            )
+            .await?;
+            out.extend(group_into(
+                chunk,
+                rows.into_iter().filter_map(|d| d.user_id.map(|u| (u, d))),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `pages` with each user's devices when `with` says so: one statement for all of them.
+    async fn with_devices<K: std::hash::Hash + Eq>(
+        &self,
+        pages: HashMap<K, Page<directory_user::Model>>,
+        with: WithDevices,
+    ) -> LoadResult<K, Page<PagedUser>> {
+        let devices: HashMap<i64, Arc<[device::Model]>> = if with.0 {
+            // A user in several of the pages is read once.
+            let users: std::collections::HashSet<i64> = pages
+                .values()
+                .flat_map(|page| page.items.iter().map(|u| u.id))
+                .collect();
+            let users: Vec<i64> = users.into_iter().collect();
+            let devices = self.devices_of(&users).await?;
+            devices.into_iter().map(|(u, d)| (u, d.into())).collect()
+        } else {
+            HashMap::new()
+        };
+        let empty: Arc<[device::Model]> = Arc::new([]);
+        Ok(pages
+            .into_iter()
+            .map(|(key, page)| {
+                let page = page.map(|user| PagedUser {
+                    devices: with
+                        .0
+                        .then(|| devices.get(&user.id).unwrap_or(&empty).clone()),
+                    user,
+                });
+                (key, page)
+            })
+            .collect())
     }
 }
 
@@ -405,8 +464,8 @@ impl Loader<CountKey> for Db {
 
 /// Splits keys by their page arguments: one statement per distinct arguments (in
 /// practice one, as siblings in a response share their arguments).
-fn by_args<K: Copy, P: Copy + std::hash::Hash + Eq>(
-    keys: &[K],
+fn by_args<'a, K: Copy + 'a, P: Copy + std::hash::Hash + Eq>(
+    keys: impl IntoIterator<Item = &'a K>,
     split: impl Fn(K) -> (P, PageArgs),
 ) -> HashMap<PageArgs, Vec<P>> {
     let mut out: HashMap<PageArgs, Vec<P>> = HashMap::new();
@@ -467,73 +526,96 @@ pub const MEMBERS_SQL: (&str, &str) = (
 );
 
 impl Loader<UserPageKey> for Db {
-    type Value = Page<directory_user::Model>;
+    type Value = Page<PagedUser>;
     type Error = DomainError;
 
     async fn load(&self, keys: &[UserPageKey]) -> LoadResult<UserPageKey, Self::Value> {
         self.batch(async {
             let mut out = HashMap::new();
-            for (args, parents) in by_args(keys, |UserPageKey(parent, args)| (parent, args)) {
-                let of_integration: Vec<i64> = parents
-                    .iter()
-                    .filter_map(|p| match p {
-                        UserParent::Integration(id) => Some(*id),
-                        UserParent::Group(_) => None,
-                    })
-                    .collect();
-                let of_group: Vec<i64> = parents
-                    .iter()
-                    .filter_map(|p| match p {
-                        UserParent::Group(id) => Some(*id),
-                        UserParent::Integration(_) => None,
-                    })
-                    .collect();
-                if !of_integration.is_empty() {
+            for with in [WithDevices(false), WithDevices(true)] {
+                let keys = keys.iter().filter(|k| k.2 == with);
+                for (args, parents) in by_args(keys, |UserPageKey(parent, args, _)| (parent, args))
+                {
+                    let pages = self.user_pages(&parents, args).await?;
                     out.extend(
-                        pages_of(
-                            &self.db,
-                            &of_integration,
-                            |integration| {
-                                project(
-                                    directory_user::Entity::find().filter(
-                                        Expr::col((
-                                            directory_user::Entity,
-                                            directory_user::Column::IntegrationId,
-                                        ))
-                                        .eq(integration),
-                                    ),
-                                    self.projection.users,
-                                )
-                            },
-                            (
-                                r#""directory_users"."integration_id""#,
-                                r#""directory_users"."id""#,
-                            ),
-                            args,
-                            Direction::Asc,
-                            |id| UserPageKey(UserParent::Integration(id), args),
-                        )
-                        .await?,
-                    );
-                }
-                if !of_group.is_empty() {
-                    out.extend(
-                        pages_of(
-                            &self.db,
-                            &of_group,
-                            |group| project(members_of(group), self.projection.users),
-                            MEMBERS_SQL,
-                            args,
-                            Direction::Asc,
-                            |id| UserPageKey(UserParent::Group(id), args),
-                        )
-                        .await?,
+                        self.with_devices(pages, with)
+                            .await?
+                            .into_iter()
+                            .map(|(parent, page)| (UserPageKey(parent, args, with), page)),
                     );
                 }
             }
             Ok(out)
         })
         .await
+    }
+}
+
+impl Db {
+    /// A page of users of each of `parents`.
+    async fn user_pages(
+        &self,
+        parents: &[UserParent],
+        args: PageArgs,
+    ) -> LoadResult<UserParent, Page<directory_user::Model>> {
+        let mut out = HashMap::new();
+        let of_integration: Vec<i64> = parents
+            .iter()
+            .filter_map(|p| match p {
+                UserParent::Integration(id) => Some(*id),
+                UserParent::Group(_) => None,
+            })
+            .collect();
+        let of_group: Vec<i64> = parents
+            .iter()
+            .filter_map(|p| match p {
+                UserParent::Group(id) => Some(*id),
+                UserParent::Integration(_) => None,
+            })
+            .collect();
+        if !of_integration.is_empty() {
+            out.extend(
+                pages_of(
+                    &self.db,
+                    &of_integration,
+                    |integration| {
+                        project(
+                            directory_user::Entity::find().filter(
+                                Expr::col((
+                                    directory_user::Entity,
+                                    directory_user::Column::IntegrationId,
+                                ))
+                                .eq(integration),
+                            ),
+                            self.projection.users,
+                        )
+                    },
+                    (
+                        r#""directory_users"."integration_id""#,
+                        r#""directory_users"."id""#,
+                    ),
+                    args,
+                    Direction::Asc,
+                    UserParent::Integration,
+                )
+                .await?,
+            );
+        }
+        if !of_group.is_empty() {
+            out.extend(
+                pages_of(
+                    &self.db,
+                    &of_group,
+                    |group| project(members_of(group), self.projection.users),
+                    MEMBERS_SQL,
+                    args,
+                    Direction::Asc,
+                    UserParent::Group,
+                )
+                .await?,
+            );
+        }
+        Ok(out)
     }
 }
 

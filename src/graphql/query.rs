@@ -221,7 +221,9 @@ impl DirectoryQuery {
         let node = match kind.as_str() {
             kinds::INTEGRATION => found(integrations::get(db, IntegrationId(raw)).await)?
                 .map(|m| Node::Integration(Integration(m))),
-            kinds::USER => found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User(m))),
+            kinds::USER => {
+                found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User::new(m)))
+            }
             kinds::GROUP => {
                 found(groups::get(db, GroupId(raw)).await)?.map(|m| Node::Group(Group(m)))
             }
@@ -320,7 +322,7 @@ impl DirectoryQuery {
             page,
             args.after.is_some(),
             |m| ids::Cursor::of(order, order::user_key(order.key, m), m.id),
-            User,
+            User::new,
             totals,
         ))
     }
@@ -329,7 +331,7 @@ impl DirectoryQuery {
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::USER, "id")?;
-        Ok(found(users::get(ctx.db(), UserId(id)).await)?.map(User))
+        Ok(found(users::get(ctx.db(), UserId(id)).await)?.map(User::new))
     }
 
     /// The directory groups, in `orderBy` order (by default oldest first).

@@ -36,6 +36,7 @@ on_both_databases!(
     pages_of_the_largest_page_of_parents_are_each_right,
     a_page_of_a_big_group_reads_a_page_of_it,
     a_page_of_devices_with_their_users_and_groups_takes_two_statements,
+    members_asked_for_with_their_devices_read_them_in_one_statement,
     the_groups_of_a_few_users_read_only_their_groups,
     devices_and_users_decoded_by_position_equal_sea_orms_own_decoding,
     groups_and_members_decoded_by_position_equal_sea_orms_own_decoding,
@@ -330,6 +331,90 @@ async fn the_groups_of_a_few_users_read_only_their_groups(fx: Fixture) {
 /// The read benchmark's nested shape (`read_bench`): the devices' users come in the page's
 /// own statement (a left join, seen ahead in the query), and their groups in one more, at any
 /// page size; a device without a user has none.
+/// A page of members whose devices are asked for reads them beside the page, in one statement
+/// for all the groups' members, and each member shows the devices it shows on its own.
+async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx: Fixture) {
+    let contoso = fx.integration("Contoso").create().await;
+    fx.bulk(&contoso, 60, 6).await;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    // A member with two devices and one with none, in a seventh group.
+    let first = entity::directory_user::Entity::find()
+        .filter(entity::directory_user::Column::UserName.eq("user00000@bulk.example"))
+        .one(&fx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    fx.device("second", Some(&first)).await;
+    let lone = fx.user(&contoso, "lone@contoso.test").create().await;
+    fx.group(&contoso, "Mixed", &[&first, &lone]).await;
+    let auth = fx.viewer().await;
+    fx.stop_background().await;
+    let alone = fx
+        .ok(
+            &auth,
+            "{ users(first: 100) { nodes { id devices { id serialNumber } } } }",
+            json!({}),
+        )
+        .await;
+    let devices_of: std::collections::HashMap<&str, &Value> = alone["users"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap(), &u["devices"]))
+        .collect();
+    fx.reset_statements();
+    let paged = fx
+        .ok(
+            &auth,
+            r#"{ groups(first: 10) { nodes {
+                 members(first: 50) { nodes { id devices { id serialNumber } } }
+                 integration { users(first: 50) { edges { node { id devices { id } } } } }
+               } } }"#,
+            json!({}),
+        )
+        .await;
+    // The groups; their members, and the members' devices; the integration; its users, and
+    // their devices.
+    assert_eq!(fx.statements(), 6);
+    let (mut members, mut two, mut none) = (0, 0, 0);
+    for group in paged["groups"]["nodes"].as_array().unwrap() {
+        for member in group["members"]["nodes"].as_array().unwrap() {
+            let id = member["id"].as_str().unwrap();
+            assert_eq!(&member["devices"], devices_of[id], "{id}");
+            members += 1;
+            let n = member["devices"].as_array().unwrap().len();
+            two += usize::from(n == 2);
+            none += usize::from(n == 0);
+        }
+        for edge in group["integration"]["users"]["edges"].as_array().unwrap() {
+            let node = &edge["node"];
+            let id = node["id"].as_str().unwrap();
+            let ids: Vec<&Value> = devices_of[id]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| &d["id"])
+                .collect();
+            let paged: Vec<&Value> = node["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| &d["id"])
+                .collect();
+            assert_eq!(paged, ids, "{id}");
+        }
+    }
+    assert_eq!(
+        members, 122,
+        "every bulk user in two of six groups, and Mixed's two"
+    );
+    assert_eq!(
+        (two, none),
+        (3, 1),
+        "the user with two devices in its three groups"
+    );
+}
+
 async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut fx: Fixture) {
     let contoso = fx.integration("Contoso").create().await;
     fx.bulk(&contoso, 250, 220).await;

@@ -62,7 +62,7 @@ impl Device {
         let Some(id) = self.0.user_id else {
             return Ok(None);
         };
-        Ok(ctx.loaders().load_one(UserKey(id)).await?.map(User))
+        Ok(ctx.loaders().load_one(UserKey(id)).await?.map(User::new))
     }
 
     /// How and when the user was assigned; null when the device has no user.

@@ -1,14 +1,11 @@
 //! `Group`: a group imported from a directory.
 
-use super::{Integration, User, integration::count_totals};
-use crate::{
-    directory::page::{Page, PageArgs},
-    graphql::{
-        connection::{self, Conn},
-        context::ContextExt,
-        ids::{self, kinds},
-        loaders::{CountKey, IntegrationKey, UserPageKey, UserParent},
-    },
+use super::{Integration, User, integration::users_page};
+use crate::graphql::{
+    connection::Conn,
+    context::ContextExt,
+    ids::{self, kinds},
+    loaders::{CountKey, IntegrationKey, UserParent},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -71,15 +68,11 @@ impl Group {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Conn<User>> {
-        let after = ids::decode_after(after.as_deref())?;
-        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-        let page = ctx
-            .loaders()
-            .load_one(UserPageKey(UserParent::Group(self.0.id), args))
-            .await?
-            .unwrap_or_else(Page::empty);
-        let totals = count_totals(ctx, CountKey::MembersOfGroup(self.0.id));
-        Ok(connection::build(page, after, |m| m.id, User, totals))
+        let (parent, count) = (
+            UserParent::Group(self.0.id),
+            CountKey::MembersOfGroup(self.0.id),
+        );
+        users_page(ctx, parent, count, first, after).await
     }
 
     /// When the group was imported.

@@ -32,6 +32,33 @@ pub(crate) fn count_totals(ctx: &Context<'_>, key: CountKey) -> Totals {
     })
 }
 
+/// A page of the users of `parent` (counted by `count`), each with its devices when the
+/// field at `ctx` asks for them.
+pub(crate) async fn users_page(
+    ctx: &Context<'_>,
+    parent: UserParent,
+    count: CountKey,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Conn<User>> {
+    let after = ids::decode_after(after.as_deref())?;
+    let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+    let key = UserPageKey(parent, args, connection::asks_for_devices(ctx));
+    let page = ctx
+        .loaders()
+        .load_one(key)
+        .await?
+        .unwrap_or_else(Page::empty);
+    let totals = count_totals(ctx, count);
+    Ok(connection::build(
+        page,
+        after,
+        |m| m.user.id,
+        User::from,
+        totals,
+    ))
+}
+
 #[Object]
 impl Integration {
     /// The integration's global id.
@@ -146,16 +173,11 @@ impl Integration {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Conn<User>> {
-        let after = ids::decode_after(after.as_deref())?;
-        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-        let key = UserPageKey(UserParent::Integration(self.0.id), args);
-        let page = ctx
-            .loaders()
-            .load_one(key)
-            .await?
-            .unwrap_or_else(Page::empty);
-        let totals = count_totals(ctx, CountKey::UsersOfIntegration(self.0.id));
-        Ok(connection::build(page, after, |m| m.id, User, totals))
+        let (parent, count) = (
+            UserParent::Integration(self.0.id),
+            CountKey::UsersOfIntegration(self.0.id),
+        );
+        users_page(ctx, parent, count, first, after).await
     }
 
     /// The integration's groups, oldest first.

@@ -4,15 +4,41 @@ use super::{Device, Group, Integration, UserStatus};
 use crate::graphql::{
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey},
+    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, PagedUser},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
-use entity::directory_user;
+use entity::{device, directory_user};
+use std::sync::Arc;
 
 /// A person imported from a directory integration. Users are only ever created by an
 /// integration (R10).
-pub struct User(pub directory_user::Model);
+pub struct User(pub directory_user::Model, Prefetched);
+
+/// What was read with the user (a page of users asked for with their devices), so its
+/// fields need no loader.
+#[derive(Default)]
+struct Prefetched {
+    devices: Option<Arc<[device::Model]>>,
+}
+
+impl User {
+    /// The user, with nothing read beside it.
+    pub fn new(model: directory_user::Model) -> Self {
+        User(model, Prefetched::default())
+    }
+}
+
+impl From<PagedUser> for User {
+    fn from(paged: PagedUser) -> Self {
+        User(
+            paged.user,
+            Prefetched {
+                devices: paged.devices,
+            },
+        )
+    }
+}
 
 #[Object]
 impl User {
@@ -101,6 +127,9 @@ impl User {
 
     /// The devices assigned to the user (R11).
     async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
+        if let Some(devices) = &self.1.devices {
+            return Ok(devices.iter().cloned().map(Device).collect());
+        }
         let devices = ctx.loaders().load_one(DevicesOfUser(self.0.id)).await?;
         Ok(devices
             .unwrap_or_default()
