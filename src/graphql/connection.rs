@@ -69,12 +69,20 @@ pub fn build_with<M, N: OutputType>(
     conn
 }
 
+/// Whether the nodes of the connection the field at `ctx` returns ask for `path` (a field of
+/// theirs, then fields below it), through `nodes` or `edges { node }`.
+pub fn nodes_ask(ctx: &async_graphql::Context<'_>, path: &[&str]) -> bool {
+    let ahead = ctx.look_ahead();
+    let (mut nodes, mut edges) = (ahead.field("nodes"), ahead.field("edges").field("node"));
+    for field in path {
+        nodes = nodes.field(field);
+        edges = edges.field(field);
+    }
+    nodes.exists() || edges.exists()
+}
+
 /// Whether the nodes of the connection the field at `ctx` returns are asked for their
 /// `devices` (so a page of users can read them in the same wave).
 pub fn asks_for_devices(ctx: &async_graphql::Context<'_>) -> super::loaders::WithDevices {
-    let ahead = ctx.look_ahead();
-    super::loaders::WithDevices(
-        ahead.field("nodes").field("devices").exists()
-            || ahead.field("edges").field("node").field("devices").exists(),
-    )
+    super::loaders::WithDevices(nodes_ask(ctx, &["devices"]))
 }

@@ -82,14 +82,6 @@ impl Loaders {
         self.gate.driver()
     }
 
-    /// Puts users read with something else (a page of their devices) in the cache, so
-    /// asking for them runs no statement.
-    pub async fn feed_users(&self, users: Vec<directory_user::Model>) {
-        self.loader
-            .feed_many(users.into_iter().map(|u| (UserKey(u.id), u)))
-            .await;
-    }
-
     /// The columns of each model this request reads (a page read outside the loader reads
     /// the same, since the loader's cache holds them side by side).
     pub fn projection(&self) -> Projection {
@@ -160,11 +152,24 @@ pub struct UserPageKey(pub UserParent, pub PageArgs, pub WithDevices);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WithDevices(pub bool);
 
-/// A user of a page, with its devices when the page was asked for with them.
+/// A user read with what was asked of it beside it (its devices, its groups), so its fields
+/// need no loader key of their own.
 #[derive(Debug, Clone)]
-pub struct PagedUser {
+pub struct UserWith {
     pub user: directory_user::Model,
     pub devices: Option<Arc<[device::Model]>>,
+    pub groups: Option<Arc<[directory_group::Model]>>,
+}
+
+impl UserWith {
+    /// `user` with nothing beside it.
+    pub fn bare(user: directory_user::Model) -> Self {
+        Self {
+            user,
+            devices: None,
+            groups: None,
+        }
+    }
 }
 /// A page of an integration's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -245,30 +250,37 @@ impl Loader<GroupsOfUser> for Db {
 
     async fn load(&self, keys: &[GroupsOfUser]) -> LoadResult<GroupsOfUser, Self::Value> {
         self.batch(async {
-            let mut out = HashMap::new();
-            for chunk in keys.chunks(MAX_KEYS) {
-                let users: Vec<i64> = chunk.iter().map(|k| k.0).collect();
-                let statement = groups_of_users(
-                    self.db.get_database_backend(),
-                    &users,
-                    self.projection.groups,
-                );
-                let mut pairs = Vec::new();
-                for row in self.db.query_all_raw(statement).await? {
-                    // `dg_member`, then the group's columns in the table's order, which is the
-                    // entity's (a test holds them equal).
-                    let user: i64 = row.try_get_by_index(0)?;
-                    pairs.push((
-                        GroupsOfUser(user),
-                        directory_group::Model::from_columns(&row, 1)?,
-                    ));
-                }
-                out.extend(group_into(chunk, pairs));
-            }
-            Ok(out)
+            let users: Vec<i64> = keys.iter().map(|k| k.0).collect();
+            let groups = groups_of(&self.db, &users, self.projection.groups).await?;
+            Ok(groups
+                .into_iter()
+                .map(|(user, groups)| (GroupsOfUser(user), groups))
+                .collect())
         })
         .await
     }
+}
+
+/// The groups of each of `users` (an empty list for one in none), in group order, reading
+/// `columns` of them.
+pub async fn groups_of(
+    db: &DatabaseConnection,
+    users: &[i64],
+    columns: Columns,
+) -> Result<HashMap<i64, Vec<directory_group::Model>>, DomainError> {
+    let mut out = HashMap::new();
+    for chunk in users.chunks(MAX_KEYS) {
+        let statement = groups_of_users(db.get_database_backend(), chunk, columns);
+        let mut pairs = Vec::new();
+        for row in db.query_all_raw(statement).await? {
+            // `dg_member`, then the group's columns in the table's order, which is the
+            // entity's (a test holds them equal).
+            let user: i64 = row.try_get_by_index(0)?;
+            pairs.push((user, directory_group::Model::from_columns(&row, 1)?));
+        }
+        out.extend(group_into(chunk, pairs));
+    }
+    Ok(out)
 }
 
 /// The groups of `users`, with the member as `dg_member`, in group order, reading `columns`
@@ -354,7 +366,7 @@ impl Db {
         &self,
         pages: HashMap<K, Page<directory_user::Model>>,
         with: WithDevices,
-    ) -> LoadResult<K, Page<PagedUser>> {
+    ) -> LoadResult<K, Page<UserWith>> {
         let devices: HashMap<i64, Arc<[device::Model]>> = if with.0 {
             // A user in several of the pages is read once.
             let users: std::collections::HashSet<i64> = pages
@@ -371,7 +383,8 @@ impl Db {
         Ok(pages
             .into_iter()
             .map(|(key, page)| {
-                let page = page.map(|user| PagedUser {
+                let page = page.map(|user| UserWith {
+                    groups: None,
                     devices: with
                         .0
                         .then(|| devices.get(&user.id).unwrap_or(&empty).clone()),
@@ -526,7 +539,7 @@ pub const MEMBERS_SQL: (&str, &str) = (
 );
 
 impl Loader<UserPageKey> for Db {
-    type Value = Page<PagedUser>;
+    type Value = Page<UserWith>;
     type Error = DomainError;
 
     async fn load(&self, keys: &[UserPageKey]) -> LoadResult<UserPageKey, Self::Value> {

@@ -138,7 +138,7 @@ impl DirectoryMutation {
             os_version: input.os_version,
             enrollment_identity: input.enrollment_identity,
         };
-        Ok(Device(devices::register(ctx.db(), &admin, new).await?))
+        Ok(Device::new(devices::register(ctx.db(), &admin, new).await?))
     }
 
     /// Assigns a user to a device, replacing its current user (R11). An archived user cannot
@@ -152,7 +152,7 @@ impl DirectoryMutation {
         let admin = ctx.admin()?;
         let device = DeviceId(ids::decode(&device_id, kinds::DEVICE, "deviceId")?);
         let user = UserId(ids::decode(&user_id, kinds::USER, "userId")?);
-        Ok(Device(
+        Ok(Device::new(
             devices::assign(ctx.db(), &admin, device, user).await?,
         ))
     }
@@ -349,6 +349,8 @@ impl DirectoryMutation {
     async fn unassign_device_user(&self, ctx: &Context<'_>, device_id: ID) -> Result<Device> {
         let admin = ctx.admin()?;
         let device = DeviceId(ids::decode(&device_id, kinds::DEVICE, "deviceId")?);
-        Ok(Device(devices::unassign(ctx.db(), &admin, device).await?))
+        Ok(Device::new(
+            devices::unassign(ctx.db(), &admin, device).await?,
+        ))
     }
 }

@@ -5,6 +5,7 @@ use super::{
     connection::{self, Conn, Totals},
     context::ContextExt,
     ids::{self, kinds},
+    loaders::{self, UserWith},
     types::{
         AuditEvent, Device, DeviceOrder, DevicePlatform, DirectoryEvent, DirectoryKind, Group,
         GroupOrder, Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User,
@@ -20,6 +21,7 @@ use crate::directory::{
 };
 use crate::error::{DomainError, DomainResult};
 use async_graphql::{Context, ID, InputObject, Object, Result};
+use std::{collections::HashMap, sync::Arc};
 
 /// Which users to list. All given conditions must hold.
 #[derive(InputObject, Default)]
@@ -218,23 +220,22 @@ impl DirectoryQuery {
         ctx.caller()?;
         let (kind, raw) = ids::decode_any(&id, "id")?;
         let db = ctx.db();
-        let node = match kind.as_str() {
-            kinds::INTEGRATION => found(integrations::get(db, IntegrationId(raw)).await)?
-                .map(|m| Node::Integration(Integration(m))),
-            kinds::USER => {
-                found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User::new(m)))
-            }
-            kinds::GROUP => {
-                found(groups::get(db, GroupId(raw)).await)?.map(|m| Node::Group(Group(m)))
-            }
-            kinds::DEVICE => {
-                found(devices::get(db, DeviceId(raw)).await)?.map(|m| Node::Device(Device(m)))
-            }
-            kinds::SYNC_RUN => {
-                found(sync_runs::get(db, SyncRunId(raw)).await)?.map(|m| Node::SyncRun(SyncRun(m)))
-            }
-            _ => return Err(DomainError::invalid("id", "`id` is not a valid id").into()),
-        };
+        let node =
+            match kind.as_str() {
+                kinds::INTEGRATION => found(integrations::get(db, IntegrationId(raw)).await)?
+                    .map(|m| Node::Integration(Integration(m))),
+                kinds::USER => {
+                    found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User::new(m)))
+                }
+                kinds::GROUP => {
+                    found(groups::get(db, GroupId(raw)).await)?.map(|m| Node::Group(Group(m)))
+                }
+                kinds::DEVICE => found(devices::get(db, DeviceId(raw)).await)?
+                    .map(|m| Node::Device(Device::new(m))),
+                kinds::SYNC_RUN => found(sync_runs::get(db, SyncRunId(raw)).await)?
+                    .map(|m| Node::SyncRun(SyncRun(m))),
+                _ => return Err(DomainError::invalid("id", "`id` is not a valid id").into()),
+            };
         Ok(node)
     }
 
@@ -397,13 +398,13 @@ impl DirectoryQuery {
         let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         // Look-ahead: when the page's users are asked for, they come in the page's own
-        // statement, into the loader's cache.
-        let nodes = ctx.look_ahead().field("nodes");
-        let edges = ctx.look_ahead().field("edges").field("node");
+        // statement, and their groups, when asked for, in one more; each device carries its
+        // user, so neither needs a loader key per device.
         let projection = ctx.loaders().projection();
         let page = {
             let _busy = ctx.loaders().busy();
-            if nodes.field("user").exists() || edges.field("user").exists() {
+            if connection::nodes_ask(ctx, &["user"]) {
+                let with_groups = connection::nodes_ask(ctx, &["user", "groups"]);
                 let (page, users) = devices::list_with_users(
                     ctx.db(),
                     &filter,
@@ -413,8 +414,11 @@ impl DirectoryQuery {
                     (projection.devices, projection.users),
                 )
                 .await?;
-                ctx.loaders().feed_users(users).await;
-                page
+                let users = users_with_groups(ctx, users, with_groups).await?;
+                page.map(|d| {
+                    let user = d.user_id.and_then(|id| users.get(&id).cloned());
+                    Device::with_user(d, user)
+                })
             } else {
                 devices::list(
                     ctx.db(),
@@ -425,6 +429,7 @@ impl DirectoryQuery {
                     projection.devices,
                 )
                 .await?
+                .map(Device::new)
             }
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
@@ -438,8 +443,8 @@ impl DirectoryQuery {
         Ok(connection::build_with(
             page,
             args.after.is_some(),
-            |m| ids::Cursor::of(order, order::device_key(order.key, m), m.id),
-            Device,
+            |d| ids::Cursor::of(order, order::device_key(order.key, &d.0), d.0.id),
+            |d| d,
             totals,
         ))
     }
@@ -448,7 +453,7 @@ impl DirectoryQuery {
     async fn device(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Device>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::DEVICE, "id")?;
-        Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device))
+        Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device::new))
     }
 
     /// Directory change events in order, after `after` (a cursor of this feed; none: from the
@@ -523,4 +528,27 @@ impl DirectoryQuery {
         let id = ids::decode(&id, kinds::SYNC_RUN, "id")?;
         Ok(found(sync_runs::get(ctx.db(), SyncRunId(id)).await)?.map(SyncRun))
     }
+}
+
+/// `users` (read with a page of their devices), each once, with its groups when
+/// `with_groups` (one statement for all of them).
+async fn users_with_groups(
+    ctx: &Context<'_>,
+    users: Vec<entity::directory_user::Model>,
+    with_groups: bool,
+) -> Result<HashMap<i64, Arc<UserWith>>> {
+    let mut users: HashMap<i64, UserWith> = users
+        .into_iter()
+        .map(|u| (u.id, UserWith::bare(u)))
+        .collect();
+    if with_groups {
+        let ids: Vec<i64> = users.keys().copied().collect();
+        let columns = ctx.loaders().projection().groups;
+        for (user, groups) in loaders::groups_of(ctx.db(), &ids, columns).await? {
+            if let Some(with) = users.get_mut(&user) {
+                with.groups = Some(groups.into());
+            }
+        }
+    }
+    Ok(users.into_iter().map(|(id, u)| (id, Arc::new(u))).collect())
 }

@@ -430,6 +430,21 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
     const SHAPE: &str = r#"query($n: Int!) {
       devices(first: $n) { nodes { serialNumber user { id email groups { displayName } } } }
     }"#;
+    // Each user's groups as the users list shows them (through the loader, not a page of
+    // devices).
+    let listed = fx
+        .ok(
+            &auth,
+            "{ users(first: 300) { nodes { id groups { displayName } } } }",
+            json!({}),
+        )
+        .await;
+    let groups_of: std::collections::HashMap<String, Value> = listed["users"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap().to_owned(), u["groups"].clone()))
+        .collect();
     for n in [10, 251] {
         fx.reset_statements();
         let data = fx.ok(&auth, SHAPE, json!({ "n": n })).await;
@@ -452,6 +467,7 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
                 2,
                 "{node}"
             );
+            assert_eq!(node["user"]["groups"], groups_of[id.as_str()], "{node}");
         }
     }
 }

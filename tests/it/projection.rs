@@ -28,11 +28,13 @@ const DEVICE_PATHS: &[&str] = &[
     "{ devices(first: 2, orderBy: {field: NAME}) { edges { cursor node { @ } } } }",
     "{ devices(first: 2, orderBy: {field: SERIAL_NUMBER, direction: DESC}) { edges { cursor node { @ } } } }",
     "{ users(first: 10) { nodes { devices { @ } } } }",
+    "{ groups(first: 10) { nodes { members(first: 10) { nodes { devices { @ } } } } } }",
 ];
 const GROUP_PATHS: &[&str] = &[
     "{ groups(first: 10) { nodes { @ } } }",
     "{ groups(first: 2, orderBy: {field: DISPLAY_NAME}) { edges { cursor node { @ } } } }",
     "{ users(first: 10) { nodes { groups { @ } } } }",
+    "{ devices(first: 10) { nodes { user { groups { @ } } } } }",
     "{ integrations(first: 5) { nodes { groups(first: 10) { nodes { @ } } } } }",
 ];
 

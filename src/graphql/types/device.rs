@@ -4,14 +4,28 @@ use super::{AssignmentSource, DevicePlatform, User};
 use crate::graphql::{
     context::ContextExt,
     ids::{self, kinds},
-    loaders::UserKey,
+    loaders::{UserKey, UserWith},
 };
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::device;
+use std::sync::Arc;
 
-/// An enrolled device.
-pub struct Device(pub device::Model);
+/// An enrolled device, and its user when it was read with it (a page of devices asked for
+/// with their users).
+pub struct Device(pub device::Model, Option<Arc<UserWith>>);
+
+impl Device {
+    /// The device, with nothing read beside it.
+    pub fn new(model: device::Model) -> Self {
+        Device(model, None)
+    }
+
+    /// The device with its user, read with it.
+    pub fn with_user(model: device::Model, user: Option<Arc<UserWith>>) -> Self {
+        Device(model, user)
+    }
+}
 
 /// How and when a device got its user.
 #[derive(SimpleObject)]
@@ -62,6 +76,9 @@ impl Device {
         let Some(id) = self.0.user_id else {
             return Ok(None);
         };
+        if let Some(user) = &self.1 {
+            return Ok(Some(User::from(UserWith::clone(user))));
+        }
         Ok(ctx.loaders().load_one(UserKey(id)).await?.map(User::new))
     }
 

@@ -4,22 +4,23 @@ use super::{Device, Group, Integration, UserStatus};
 use crate::graphql::{
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, PagedUser},
+    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, UserWith},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
-use entity::{device, directory_user};
+use entity::{device, directory_group, directory_user};
 use std::sync::Arc;
 
 /// A person imported from a directory integration. Users are only ever created by an
 /// integration (R10).
 pub struct User(pub directory_user::Model, Prefetched);
 
-/// What was read with the user (a page of users asked for with their devices), so its
-/// fields need no loader.
+/// What was read with the user (a page of users asked for with their devices, a page of
+/// devices with their users' groups), so its fields need no loader.
 #[derive(Default)]
 struct Prefetched {
     devices: Option<Arc<[device::Model]>>,
+    groups: Option<Arc<[directory_group::Model]>>,
 }
 
 impl User {
@@ -29,12 +30,13 @@ impl User {
     }
 }
 
-impl From<PagedUser> for User {
-    fn from(paged: PagedUser) -> Self {
+impl From<UserWith> for User {
+    fn from(with: UserWith) -> Self {
         User(
-            paged.user,
+            with.user,
             Prefetched {
-                devices: paged.devices,
+                devices: with.devices,
+                groups: with.groups,
             },
         )
     }
@@ -121,6 +123,9 @@ impl User {
 
     /// The groups the user is a member of.
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
+        if let Some(groups) = &self.1.groups {
+            return Ok(groups.iter().cloned().map(Group).collect());
+        }
         let groups = ctx.loaders().load_one(GroupsOfUser(self.0.id)).await?;
         Ok(groups.unwrap_or_default().into_iter().map(Group).collect())
     }
@@ -128,13 +133,13 @@ impl User {
     /// The devices assigned to the user (R11).
     async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
         if let Some(devices) = &self.1.devices {
-            return Ok(devices.iter().cloned().map(Device).collect());
+            return Ok(devices.iter().cloned().map(Device::new).collect());
         }
         let devices = ctx.loaders().load_one(DevicesOfUser(self.0.id)).await?;
         Ok(devices
             .unwrap_or_default()
             .into_iter()
-            .map(Device)
+            .map(Device::new)
             .collect())
     }
 
