@@ -81,8 +81,11 @@ pub fn nodes_ask(ctx: &async_graphql::Context<'_>, path: &[&str]) -> bool {
     nodes.exists() || edges.exists()
 }
 
-/// Whether the nodes of the connection the field at `ctx` returns are asked for their
-/// `devices` (so a page of users can read them in the same wave).
-pub fn asks_for_devices(ctx: &async_graphql::Context<'_>) -> super::loaders::WithDevices {
-    super::loaders::WithDevices(nodes_ask(ctx, &["devices"]))
+/// What the user nodes of the connection the field at `ctx` returns are asked for beside
+/// them (so a page of users can read it in the same wave).
+pub fn beside_users(ctx: &async_graphql::Context<'_>) -> super::loaders::Beside {
+    super::loaders::Beside {
+        devices: nodes_ask(ctx, &["devices"]),
+        groups: nodes_ask(ctx, &["groups"]),
+    }
 }

@@ -3,6 +3,11 @@
 //! Each key type below is one relation; all keys of a type asked for while a response is being
 //! resolved are read in one statement (nested pages too: see `directory::page`), so the number
 //! of statements a request runs does not depend on the page size.
+//!
+//! Where a page can carry the answer, no key is asked at all: a page of users asked for with
+//! their devices or groups reads them beside the page ([`Beside`], [`Read`]), and a page of devices carries
+//! its users and their groups (`query.rs`'s `devices`, with [`groups_of`]); each [`UserWith`]
+//! then answers its fields itself. Every read takes the request's [`Projection`].
 
 pub use super::gate::Busy;
 use super::{gate::Gate, projection::Projection};
@@ -143,14 +148,17 @@ pub enum UserParent {
     Group(i64),
 }
 
-/// A page of users of one parent; with `WithDevices(true)`, each user's devices are read in
-/// the same wave (for a page whose users' devices are asked for too).
+/// A page of users of one parent, with what its users are asked for beside them (read in
+/// the same wave, one statement for all the wave's pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserPageKey(pub UserParent, pub PageArgs, pub WithDevices);
+pub struct UserPageKey(pub UserParent, pub PageArgs, pub Beside);
 
-/// Whether a page of users comes with each user's devices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct WithDevices(pub bool);
+/// What a page of users reads beside its users: each one's devices, each one's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Beside {
+    pub devices: bool,
+    pub groups: bool,
+}
 
 /// A user read with what was asked of it beside it (its devices, its groups), so its fields
 /// need no loader key of their own.
@@ -171,6 +179,7 @@ impl UserWith {
         }
     }
 }
+
 /// A page of an integration's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GroupPageKey(pub i64, pub PageArgs);
@@ -325,7 +334,7 @@ impl Loader<DevicesOfUser> for Db {
     async fn load(&self, keys: &[DevicesOfUser]) -> LoadResult<DevicesOfUser, Self::Value> {
         self.batch(async {
             let users: Vec<i64> = keys.iter().map(|k| k.0).collect();
-            let devices = self.devices_of(&users).await?;
+            let devices = devices_of(&self.db, &users, self.projection.devices).await?;
             Ok(devices
                 .into_iter()
                 .map(|(user, devices)| (DevicesOfUser(user), devices))
@@ -335,64 +344,77 @@ impl Loader<DevicesOfUser> for Db {
     }
 }
 
-impl Db {
-    /// The devices of each of `users` (an empty list for one with none), oldest first.
-    async fn devices_of(
-        &self,
-        users: &[i64],
-    ) -> Result<HashMap<i64, Vec<device::Model>>, DomainError> {
-        let mut out = HashMap::new();
-        for chunk in users.chunks(MAX_KEYS) {
-            let rows = crate::directory::rows::models(
-                &self.db,
-                project(
-                    device::Entity::find()
-                        .filter(device::Column::UserId.is_in(chunk.iter().copied()))
-                        .order_by_asc(device::Column::Id),
-                    self.projection.devices,
-                ),
-            )
-            .await?;
-            out.extend(group_into(
-                chunk,
-                rows.into_iter().filter_map(|d| d.user_id.map(|u| (u, d))),
-            ));
+/// The devices of each of `users` (an empty list for one with none), oldest first, reading
+/// `columns` of them.
+pub async fn devices_of(
+    db: &DatabaseConnection,
+    users: &[i64],
+    columns: Columns,
+) -> Result<HashMap<i64, Vec<device::Model>>, DomainError> {
+    let mut out = HashMap::new();
+    for chunk in users.chunks(MAX_KEYS) {
+        let rows = crate::directory::rows::models(
+            db,
+            project(
+                device::Entity::find()
+                    .filter(device::Column::UserId.is_in(chunk.iter().copied()))
+                    .order_by_asc(device::Column::Id),
+                columns,
+            ),
+        )
+        .await?;
+        out.extend(group_into(
+            chunk,
+            rows.into_iter().filter_map(|d| d.user_id.map(|u| (u, d))),
+        ));
+    }
+    Ok(out)
+}
+
+/// What was read beside some users: one statement per relation for all of them.
+#[derive(Default)]
+pub struct Read {
+    devices: Option<HashMap<i64, Arc<[device::Model]>>>,
+    groups: Option<HashMap<i64, Arc<[directory_group::Model]>>>,
+}
+
+impl Read {
+    /// Reads `beside` of `users` (each id once), with the request's `projection`.
+    pub async fn of(
+        db: &DatabaseConnection,
+        projection: Projection,
+        users: impl IntoIterator<Item = i64>,
+        beside: Beside,
+    ) -> Result<Self, DomainError> {
+        if beside == Beside::default() {
+            return Ok(Self::default());
         }
-        Ok(out)
+        let users: std::collections::HashSet<i64> = users.into_iter().collect();
+        let users: Vec<i64> = users.into_iter().collect();
+        fn shared<T>(map: HashMap<i64, Vec<T>>) -> HashMap<i64, Arc<[T]>> {
+            map.into_iter().map(|(k, v)| (k, v.into())).collect()
+        }
+        let mut read = Self::default();
+        if beside.devices {
+            read.devices = Some(shared(devices_of(db, &users, projection.devices).await?));
+        }
+        if beside.groups {
+            read.groups = Some(shared(groups_of(db, &users, projection.groups).await?));
+        }
+        Ok(read)
     }
 
-    /// `pages` with each user's devices when `with` says so: one statement for all of them.
-    async fn with_devices<K: std::hash::Hash + Eq>(
-        &self,
-        pages: HashMap<K, Page<directory_user::Model>>,
-        with: WithDevices,
-    ) -> LoadResult<K, Page<UserWith>> {
-        let devices: HashMap<i64, Arc<[device::Model]>> = if with.0 {
-            // A user in several of the pages is read once.
-            let users: std::collections::HashSet<i64> = pages
-                .values()
-                .flat_map(|page| page.items.iter().map(|u| u.id))
-                .collect();
-            let users: Vec<i64> = users.into_iter().collect();
-            let devices = self.devices_of(&users).await?;
-            devices.into_iter().map(|(u, d)| (u, d.into())).collect()
-        } else {
-            HashMap::new()
-        };
-        let empty: Arc<[device::Model]> = Arc::new([]);
-        Ok(pages
-            .into_iter()
-            .map(|(key, page)| {
-                let page = page.map(|user| UserWith {
-                    groups: None,
-                    devices: with
-                        .0
-                        .then(|| devices.get(&user.id).unwrap_or(&empty).clone()),
-                    user,
-                });
-                (key, page)
-            })
-            .collect())
+    /// `user` with what was read beside it (an empty list where it has none).
+    pub fn attach(&self, user: directory_user::Model) -> UserWith {
+        fn own<T>(map: &Option<HashMap<i64, Arc<[T]>>>, id: i64) -> Option<Arc<[T]>> {
+            map.as_ref()
+                .map(|m| m.get(&id).cloned().unwrap_or_else(|| Arc::from(Vec::new())))
+        }
+        UserWith {
+            devices: own(&self.devices, user.id),
+            groups: own(&self.groups, user.id),
+            user,
+        }
     }
 }
 
@@ -545,17 +567,21 @@ impl Loader<UserPageKey> for Db {
     async fn load(&self, keys: &[UserPageKey]) -> LoadResult<UserPageKey, Self::Value> {
         self.batch(async {
             let mut out = HashMap::new();
-            for with in [WithDevices(false), WithDevices(true)] {
-                let keys = keys.iter().filter(|k| k.2 == with);
+            let asked: std::collections::HashSet<Beside> = keys.iter().map(|k| k.2).collect();
+            for beside in asked {
+                let keys = keys.iter().filter(|k| k.2 == beside);
                 for (args, parents) in by_args(keys, |UserPageKey(parent, args, _)| (parent, args))
                 {
                     let pages = self.user_pages(&parents, args).await?;
-                    out.extend(
-                        self.with_devices(pages, with)
-                            .await?
-                            .into_iter()
-                            .map(|(parent, page)| (UserPageKey(parent, args, with), page)),
-                    );
+                    let users: Vec<i64> = pages
+                        .values()
+                        .flat_map(|p| p.items.iter().map(|u| u.id))
+                        .collect();
+                    let read = Read::of(&self.db, self.projection, users, beside).await?;
+                    out.extend(pages.into_iter().map(|(parent, page)| {
+                        let page = page.map(|user| read.attach(user));
+                        (UserPageKey(parent, args, beside), page)
+                    }));
                 }
             }
             Ok(out)

@@ -299,17 +299,12 @@ impl DirectoryQuery {
         let order = UserOrder::domain(order_by);
         let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
+        let projection = ctx.loaders().projection();
         let page = {
             let _busy = ctx.loaders().busy();
-            users::list(
-                ctx.db(),
-                &filter,
-                args,
-                order,
-                after_key,
-                ctx.loaders().projection().users,
-            )
-            .await?
+            let page =
+                users::list(ctx.db(), &filter, args, order, after_key, projection.users).await?;
+            page.map(User::new)
         };
         let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
         let totals = Totals::lazy(move || {
@@ -322,8 +317,8 @@ impl DirectoryQuery {
         Ok(connection::build_with(
             page,
             args.after.is_some(),
-            |m| ids::Cursor::of(order, order::user_key(order.key, m), m.id),
-            User::new,
+            |u| ids::Cursor::of(order, order::user_key(order.key, &u.0), u.0.id),
+            |u| u,
             totals,
         ))
     }
@@ -404,7 +399,10 @@ impl DirectoryQuery {
         let page = {
             let _busy = ctx.loaders().busy();
             if connection::nodes_ask(ctx, &["user"]) {
-                let with_groups = connection::nodes_ask(ctx, &["user", "groups"]);
+                let beside = loaders::Beside {
+                    devices: false,
+                    groups: connection::nodes_ask(ctx, &["user", "groups"]),
+                };
                 let (page, users) = devices::list_with_users(
                     ctx.db(),
                     &filter,
@@ -414,7 +412,18 @@ impl DirectoryQuery {
                     (projection.devices, projection.users),
                 )
                 .await?;
-                let users = users_with_groups(ctx, users, with_groups).await?;
+                let read = loaders::Read::of(
+                    ctx.db(),
+                    projection,
+                    users.iter().map(|u| u.id).collect::<Vec<_>>(),
+                    beside,
+                )
+                .await?;
+                // Each user once, however many of the page's devices it has.
+                let users: HashMap<i64, Arc<UserWith>> = users
+                    .into_iter()
+                    .map(|u| (u.id, Arc::new(read.attach(u))))
+                    .collect();
                 page.map(|d| {
                     let user = d.user_id.and_then(|id| users.get(&id).cloned());
                     Device::with_user(d, user)
@@ -528,27 +537,4 @@ impl DirectoryQuery {
         let id = ids::decode(&id, kinds::SYNC_RUN, "id")?;
         Ok(found(sync_runs::get(ctx.db(), SyncRunId(id)).await)?.map(SyncRun))
     }
-}
-
-/// `users` (read with a page of their devices), each once, with its groups when
-/// `with_groups` (one statement for all of them).
-async fn users_with_groups(
-    ctx: &Context<'_>,
-    users: Vec<entity::directory_user::Model>,
-    with_groups: bool,
-) -> Result<HashMap<i64, Arc<UserWith>>> {
-    let mut users: HashMap<i64, UserWith> = users
-        .into_iter()
-        .map(|u| (u.id, UserWith::bare(u)))
-        .collect();
-    if with_groups {
-        let ids: Vec<i64> = users.keys().copied().collect();
-        let columns = ctx.loaders().projection().groups;
-        for (user, groups) in loaders::groups_of(ctx.db(), &ids, columns).await? {
-            if let Some(with) = users.get_mut(&user) {
-                with.groups = Some(groups.into());
-            }
-        }
-    }
-    Ok(users.into_iter().map(|(id, u)| (id, Arc::new(u))).collect())
 }

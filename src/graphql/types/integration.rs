@@ -32,8 +32,8 @@ pub(crate) fn count_totals(ctx: &Context<'_>, key: CountKey) -> Totals {
     })
 }
 
-/// A page of the users of `parent` (counted by `count`), each with its devices when the
-/// field at `ctx` asks for them.
+/// A page of the users of `parent` (counted by `count`), each with its devices and groups
+/// when the field at `ctx` asks for them.
 pub(crate) async fn users_page(
     ctx: &Context<'_>,
     parent: UserParent,
@@ -43,7 +43,7 @@ pub(crate) async fn users_page(
 ) -> Result<Conn<User>> {
     let after = ids::decode_after(after.as_deref())?;
     let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-    let key = UserPageKey(parent, args, connection::asks_for_devices(ctx));
+    let key = UserPageKey(parent, args, connection::beside_users(ctx));
     let page = ctx
         .loaders()
         .load_one(key)
