@@ -1,6 +1,7 @@
 //! A request reads only the text columns its fields show (`directory::columns`,
-//! `graphql::projection`): every field of `User`, `Device` and `Group`, asked for alone along
-//! every path that reaches the type, answers what it answers with every column read.
+//! `graphql::projection`): every field of `User`, `Device` and `Group` (its scalars, and its
+//! relations as `{ __typename }`), asked for alone along every path that reaches the type,
+//! answers what it answers with every column read.
 
 use crate::{
     on_both_databases,
@@ -82,10 +83,10 @@ async fn every_field_alone_answers_what_it_answers_with_every_column_read(fx: Fi
         ("Device", DEVICE_PATHS),
         ("Group", GROUP_PATHS),
     ] {
-        for field in leaf_fields(&fx, &auth, type_name).await {
+        for (selection, field) in fields_to_ask(&fx, &auth, type_name).await {
             let mut shown = false;
             for path in paths {
-                let query = path.replace('@', &format!("id {field}"));
+                let query = path.replace('@', &format!("id {selection}"));
                 let projected = fx.ok(&auth, &query, no_vars()).await;
                 let every_column = read_every_column(&fx, &auth, &query).await;
                 assert_eq!(projected, every_column, "{query}");
@@ -101,34 +102,49 @@ async fn every_field_alone_answers_what_it_answers_with_every_column_read(fx: Fi
     assert!(runs > 100, "{runs}");
 }
 
-/// The fields of `type_name` without arguments whose type is a scalar or an enum (or a list
-/// of them).
-async fn leaf_fields(fx: &Fixture, auth: &Authentication, type_name: &str) -> Vec<String> {
+/// The fields of `type_name` to ask for, each with how to select it: a scalar or an enum (or
+/// a list of them) without arguments as itself, an object without required arguments as
+/// `field { __typename }` (so a relation that a left-out column would hide shows too).
+async fn fields_to_ask(
+    fx: &Fixture,
+    auth: &Authentication,
+    type_name: &str,
+) -> Vec<(String, String)> {
     let data = fx
         .ok(
             auth,
             r#"query($t: String!) { __type(name: $t) { fields {
-                name args { name }
+                name args { name type { kind } }
                 type { kind ofType { kind ofType { kind ofType { kind } } } }
             } } }"#,
             serde_json::json!({ "t": type_name }),
         )
         .await;
     let fields = data["__type"]["fields"].as_array().unwrap();
-    let leaves: Vec<String> = fields
-        .iter()
-        .filter(|f| f["args"].as_array().unwrap().is_empty())
-        .filter(|f| {
-            let mut ty = &f["type"];
-            while matches!(ty["kind"].as_str(), Some("NON_NULL" | "LIST")) {
-                ty = &ty["ofType"];
+    let mut asked = Vec::new();
+    for field in fields {
+        let name = field["name"].as_str().unwrap().to_owned();
+        let args = field["args"].as_array().unwrap();
+        let mut ty = &field["type"];
+        while matches!(ty["kind"].as_str(), Some("NON_NULL" | "LIST")) {
+            ty = &ty["ofType"];
+        }
+        match ty["kind"].as_str() {
+            Some("SCALAR" | "ENUM") if args.is_empty() => asked.push((name.clone(), name)),
+            Some("OBJECT" | "INTERFACE")
+                if args.iter().all(|a| a["type"]["kind"] != "NON_NULL") =>
+            {
+                asked.push((format!("{name} {{ __typename }}"), name))
             }
-            matches!(ty["kind"].as_str(), Some("SCALAR" | "ENUM"))
-        })
-        .map(|f| f["name"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(leaves.len() >= 8, "{type_name}: {leaves:?}");
-    leaves
+            _ => {}
+        }
+    }
+    let leaves = asked.iter().filter(|(s, n)| s == n).count();
+    assert!(
+        leaves >= 8 && asked.len() > leaves,
+        "{type_name}: {asked:?}"
+    );
+    asked
 }
 
 /// `query` answered with every column of every model read: through the schema, with a
