@@ -81,11 +81,12 @@ pub fn nodes_ask(ctx: &async_graphql::Context<'_>, path: &[&str]) -> bool {
     nodes.exists() || edges.exists()
 }
 
-/// What the user nodes of the connection the field at `ctx` returns are asked for beside
-/// them (so a page of users can read it in the same wave).
-pub fn beside_users(ctx: &async_graphql::Context<'_>) -> super::loaders::Beside {
+/// What the users at `path` below the nodes of the connection the field at `ctx` returns
+/// (the nodes themselves for `&[]`) are asked for beside them, so a page can read it at once.
+pub fn beside_users(ctx: &async_graphql::Context<'_>, path: &[&str]) -> super::loaders::Beside {
+    let asks = |field| nodes_ask(ctx, &[path, &[field]].concat());
     super::loaders::Beside {
-        devices: nodes_ask(ctx, &["devices"]),
-        groups: nodes_ask(ctx, &["groups"]),
+        devices: asks("devices"),
+        groups: asks("groups"),
     }
 }

@@ -160,24 +160,19 @@ pub struct Beside {
     pub groups: bool,
 }
 
-/// A user read with what was asked of it beside it (its devices, its groups), so its fields
-/// need no loader key of their own.
-#[derive(Debug, Clone)]
-pub struct UserWith {
-    pub user: directory_user::Model,
+/// What was read beside one user (`None`: not read; its fields then ask the loader).
+#[derive(Debug, Clone, Default)]
+pub struct Related {
     pub devices: Option<Arc<[device::Model]>>,
     pub groups: Option<Arc<[directory_group::Model]>>,
 }
 
-impl UserWith {
-    /// `user` with nothing beside it.
-    pub fn bare(user: directory_user::Model) -> Self {
-        Self {
-            user,
-            devices: None,
-            groups: None,
-        }
-    }
+/// A user read with what was asked of it beside it, so its fields need no loader key of
+/// their own.
+#[derive(Debug, Clone)]
+pub struct UserWith {
+    pub user: directory_user::Model,
+    pub related: Related,
 }
 
 /// A page of an integration's groups.
@@ -410,11 +405,11 @@ impl Read {
             map.as_ref()
                 .map(|m| m.get(&id).cloned().unwrap_or_else(|| Arc::from(Vec::new())))
         }
-        UserWith {
+        let related = Related {
             devices: own(&self.devices, user.id),
             groups: own(&self.groups, user.id),
-            user,
-        }
+        };
+        UserWith { user, related }
     }
 }
 

@@ -393,16 +393,13 @@ impl DirectoryQuery {
         let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         // Look-ahead: when the page's users are asked for, they come in the page's own
-        // statement, and their groups, when asked for, in one more; each device carries its
-        // user, so neither needs a loader key per device.
+        // statement, and their groups or devices, when asked for, in one more each; each
+        // device carries its user, so none needs a loader key per device.
         let projection = ctx.loaders().projection();
         let page = {
             let _busy = ctx.loaders().busy();
             if connection::nodes_ask(ctx, &["user"]) {
-                let beside = loaders::Beside {
-                    devices: false,
-                    groups: connection::nodes_ask(ctx, &["user", "groups"]),
-                };
+                let beside = connection::beside_users(ctx, &["user"]);
                 let (page, users) = devices::list_with_users(
                     ctx.db(),
                     &filter,

@@ -399,6 +399,21 @@ async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx:
         assert_eq!(&user["devices"], devices_of[id], "{id}");
         assert_eq!(user["groups"], groups_of[id], "{id}");
     }
+    // A page of devices asked for its users' devices reads them beside the page: one more
+    // statement.
+    fx.reset_statements();
+    let by_device = fx
+        .ok(
+            &auth,
+            "{ devices(first: 100) { nodes { user { id devices { id serialNumber } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(fx.statements(), 2);
+    for device in by_device["devices"]["nodes"].as_array().unwrap() {
+        let id = device["user"]["id"].as_str().unwrap();
+        assert_eq!(&device["user"]["devices"], devices_of[id], "{id}");
+    }
     fx.reset_statements();
     let paged = fx
         .ok(

@@ -29,6 +29,7 @@ const DEVICE_PATHS: &[&str] = &[
     "{ devices(first: 2, orderBy: {field: NAME}) { edges { cursor node { @ } } } }",
     "{ devices(first: 2, orderBy: {field: SERIAL_NUMBER, direction: DESC}) { edges { cursor node { @ } } } }",
     "{ users(first: 10) { nodes { devices { @ } } } }",
+    "{ devices(first: 10) { nodes { user { devices { @ } } } } }",
     "{ groups(first: 10) { nodes { members(first: 10) { nodes { devices { @ } } } } } }",
 ];
 const GROUP_PATHS: &[&str] = &[

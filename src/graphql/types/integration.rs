@@ -43,7 +43,7 @@ pub(crate) async fn users_page(
 ) -> Result<Conn<User>> {
     let after = ids::decode_after(after.as_deref())?;
     let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-    let key = UserPageKey(parent, args, connection::beside_users(ctx));
+    let key = UserPageKey(parent, args, connection::beside_users(ctx, &[]));
     let page = ctx
         .loaders()
         .load_one(key)

@@ -4,41 +4,28 @@ use super::{Device, Group, Integration, UserStatus};
 use crate::graphql::{
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, UserWith},
+    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, Related, UserWith},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
-use entity::{device, directory_group, directory_user};
-use std::sync::Arc;
+use entity::directory_user;
 
 /// A person imported from a directory integration. Users are only ever created by an
 /// integration (R10).
-pub struct User(pub directory_user::Model, Prefetched);
-
-/// What was read with the user (a page of users asked for with their devices, a page of
-/// devices with their users' groups), so its fields need no loader.
-#[derive(Default)]
-struct Prefetched {
-    devices: Option<Arc<[device::Model]>>,
-    groups: Option<Arc<[directory_group::Model]>>,
-}
+/// Beside the model, what was read with the user (a page of users asked for with their
+/// devices or groups), so those fields need no loader.
+pub struct User(pub directory_user::Model, Related);
 
 impl User {
     /// The user, with nothing read beside it.
     pub fn new(model: directory_user::Model) -> Self {
-        User(model, Prefetched::default())
+        User(model, Related::default())
     }
 }
 
 impl From<UserWith> for User {
     fn from(with: UserWith) -> Self {
-        User(
-            with.user,
-            Prefetched {
-                devices: with.devices,
-                groups: with.groups,
-            },
-        )
+        User(with.user, with.related)
     }
 }
 
