@@ -7,8 +7,10 @@ use crate::{
     db,
     directory::tokens,
     graphql, http,
+    output::Output,
 };
 use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -94,8 +96,9 @@ impl From<RoleArg> for TokenRole {
 pub fn main() -> ExitCode {
     let mut cli = Cli::parse();
     init_tracing(&cli.config.log, cli.config.log_format);
+    let out = Output::new(cli.config.log_format);
     if let Err(err) = cli.config.read_secret_files() {
-        eprintln!("error: {err}");
+        out.error(err);
         return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -104,14 +107,14 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
+            out.error(format_args!("cannot start the runtime: {err}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            out.error(err);
             ExitCode::FAILURE
         }
     }
@@ -160,6 +163,7 @@ fn redact(raw: &str) -> String {
 
 async fn run(cli: Cli) -> CliResult {
     let config = cli.config;
+    let out = Output::new(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Schema => {
             print!("{}", graphql::sdl());
@@ -167,7 +171,12 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Migrate => {
             open(&config).await?;
-            println!("migrations applied to {}", redact(&config.database_url()));
+            let url = redact(&config.database_url());
+            out.line(
+                format_args!("migrations applied to {url}"),
+                "migrations applied",
+                json!({ "database": url }),
+            );
             Ok(())
         }
         Command::Serve => serve(config).await,
@@ -189,13 +198,25 @@ async fn serve(mut config: Config) -> CliResult {
         config.public_url = Some(format!("http://{addr}"));
     }
     let has_tokens = !tokens::list(&db).await?.is_empty();
-    println!("dirgate is listening on http://{addr}");
-    println!("  GraphiQL:  http://{addr}/");
-    println!("  database:  {}", redact(&config.database_url()));
+    let out = Output::new(config.log_format);
+    let database = redact(&config.database_url());
+    if out.is_json() {
+        out.line(
+            "",
+            "dirgate is listening",
+            json!({ "url": format!("http://{addr}"), "graphiql": format!("http://{addr}/"), "database": database, "apiTokens": has_tokens }),
+        );
+    } else {
+        println!("dirgate is listening on http://{addr}");
+        println!("  GraphiQL:  http://{addr}/");
+        println!("  database:  {database}");
+    }
     if !has_tokens {
-        println!("  no API token exists yet; create one (in another terminal) with:");
-        println!("    cargo run -- token create --name admin --role admin");
-        println!("  and paste {{\"Authorization\": \"Bearer <token>\"}} into GraphiQL's headers.");
+        out.line(
+            "  no API token exists yet; create one (in another terminal) with:\n    cargo run -- token create --name admin --role admin\n  and paste {\"Authorization\": \"Bearer <token>\"} into GraphiQL's headers.",
+            "no API token exists yet; create one with `dirgate token create --name admin --role admin`",
+            json!({}),
+        );
     }
     run_server(Core::start(db, config)?, listener).await
 }
@@ -254,7 +275,13 @@ async fn demo(
             config.data_dir.join("demo.db").display()
         ));
     }
-    let directory = Directory::generate(7, fake_users, (fake_users / 25).max(3));
+    let mut directory = Directory::generate(7, fake_users, (fake_users / 25).max(3));
+    // A few records of the kinds real directories hold (control and bidi characters, an
+    // over-long field, 150 aliases, an external member): the first sync's run shows how
+    // each was cleaned (`SyncRun.warnings`).
+    for tenant in directory.tenants.values_mut() {
+        tenant.add_messy_records();
+    }
     let identities: Vec<String> = directory
         .tenants
         .values()
@@ -295,20 +322,41 @@ async fn demo(
         }
     }
     let token = tokens::create(&db, &admin, "demo admin", TokenRole::Admin).await?;
-    println!("dirgate demo is listening on http://{addr}");
-    println!("  GraphiQL:            http://{addr}/");
-    println!(
-        "  simulated directory: {fake_url} (Entra tenant contoso.example, Google domain fabrikam.example)"
-    );
-    println!("  sign in there as admin@contoso.example or admin@fabrikam.example");
-    println!("  database:            {}", redact(&config.database_url()));
-    println!("admin token: {}", token.token);
+    let out = Output::new(config.log_format);
+    let database = redact(&config.database_url());
+    if out.is_json() {
+        out.line(
+            "",
+            "dirgate demo is listening",
+            json!({
+                "url": format!("http://{addr}"),
+                "graphiql": format!("http://{addr}/"),
+                "simulatedDirectory": fake_url,
+                "accounts": ["admin@contoso.example", "admin@fabrikam.example"],
+                "database": database,
+                "adminToken": token.token,
+            }),
+        );
+    } else {
+        println!("dirgate demo is listening on http://{addr}");
+        println!("  GraphiQL:            http://{addr}/");
+        println!(
+            "  simulated directory: {fake_url} (Entra tenant contoso.example, Google domain fabrikam.example)"
+        );
+        println!("  sign in there as admin@contoso.example or admin@fabrikam.example");
+        println!("  database:            {database}");
+        println!("admin token: {}", token.token);
+    }
     config.graphiql_token = Some(token.token.clone());
     // A demo's webhooks go to a receiver on the same machine.
     config.webhook_allow_private_urls = true;
     if print_events {
-        println!("printing directory change events as they commit:");
-        tokio::spawn(print_events_from(db.clone()));
+        out.line(
+            "printing directory change events as they commit:",
+            "printing directory change events as they commit",
+            json!({}),
+        );
+        tokio::spawn(print_events_from(db.clone(), out));
     }
     run_server(Core::start(db, config)?, listener).await
 }
@@ -316,7 +364,7 @@ async fn demo(
 /// Prints every directory change event committed from now on, a line each (`demo
 /// --print-events`), reading the feed as any consumer would.
 #[cfg(feature = "demo")]
-async fn print_events_from(db: sea_orm::DatabaseConnection) {
+async fn print_events_from(db: sea_orm::DatabaseConnection, out: Output) {
     use crate::directory::events;
     let mut after = events::last_seq(&db).await.unwrap_or(0);
     loop {
@@ -335,9 +383,19 @@ async fn print_events_from(db: sea_orm::DatabaseConnection) {
                         .as_array()
                         .map(|c| format!(" changed {}", serde_json::Value::from(c.clone())))
                         .unwrap_or_default();
-                    println!(
-                        "event {:>6} {:<24} {} {}{}",
-                        event.seq, event.event_type, event.object_type, name, changed
+                    out.line(
+                        format_args!(
+                            "event {:>6} {:<24} {} {}{}",
+                            event.seq, event.event_type, event.object_type, name, changed
+                        ),
+                        "directory change event",
+                        json!({
+                            "sequence": event.seq,
+                            "type": event.event_type,
+                            "objectType": event.object_type,
+                            "name": name,
+                            "changedFields": data["changedFields"],
+                        }),
                     );
                 }
             }
@@ -378,14 +436,34 @@ async fn watch_signals(token: CancellationToken) {
 
 async fn token(config: &Config, command: TokenCommand) -> CliResult {
     let db = open(config).await?;
+    let out = Output::new(config.log_format);
     match command {
         TokenCommand::Create { name, role } => {
             let new = tokens::create(&db, &Admin::cli(), &name, role.into()).await?;
-            println!(
-                "created {:?} token {} ({}); it is shown only now:",
-                new.model.role, new.model.id, new.model.name
+            out.line(
+                format_args!(
+                    "created {:?} token {} ({}); it is shown only now:\n{}",
+                    new.model.role, new.model.id, new.model.name, new.token
+                ),
+                "token created; it is shown only now",
+                json!({ "id": new.model.id, "name": new.model.name, "role": format!("{:?}", new.model.role).to_uppercase(), "token": new.token }),
             );
-            println!("{}", new.token);
+        }
+        TokenCommand::List if out.is_json() => {
+            for t in tokens::list(&db).await? {
+                out.line(
+                    "",
+                    "api token",
+                    json!({
+                        "id": t.id,
+                        "role": format!("{:?}", t.role).to_uppercase(),
+                        "hint": t.hint,
+                        "created": t.created_at,
+                        "revoked": t.revoked_at,
+                        "name": t.name,
+                    }),
+                );
+            }
         }
         TokenCommand::List => {
             println!(
@@ -408,7 +486,11 @@ async fn token(config: &Config, command: TokenCommand) -> CliResult {
         }
         TokenCommand::Revoke { id } => {
             let t = tokens::revoke(&db, &Admin::cli(), id).await?;
-            println!("revoked token {} ({})", t.id, t.name);
+            out.line(
+                format_args!("revoked token {} ({})", t.id, t.name),
+                "token revoked",
+                json!({ "id": t.id, "name": t.name }),
+            );
         }
     }
     Ok(())

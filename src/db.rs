@@ -192,3 +192,81 @@ mod tests {
         );
     }
 }
+
+/// What the database's own code says of a failed statement: PostgreSQL's SQLSTATE, or
+/// SQLite's extended result code.
+enum DatabaseCode {
+    Postgres(String),
+    Sqlite(u32),
+}
+
+fn database_code(err: &DbErr) -> Option<DatabaseCode> {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(db) = &**e else {
+        return None;
+    };
+    let code = db.code()?;
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        code.parse().ok().map(DatabaseCode::Sqlite)
+    } else {
+        Some(DatabaseCode::Postgres(code.into_owned()))
+    }
+}
+
+/// The failure of `err`, if it is a database error.
+pub fn db_error(err: &crate::error::DomainError) -> Option<&DbErr> {
+    match err {
+        crate::error::DomainError::Internal(cause) => cause.downcast_ref::<DbErr>(),
+        _ => None,
+    }
+}
+
+/// Whether the database refused a write for what a record holds (an integrity constraint, a
+/// value the backend cannot store) rather than for its own state (a lost connection, a full
+/// disk): the same write without that record would succeed. PostgreSQL: SQLSTATE classes 22
+/// (data exception: `22P05`, `22021`, `22001`, ...) and 23 (integrity constraint violation);
+/// SQLite: `SQLITE_TOOBIG`, `SQLITE_CONSTRAINT` (any extended code) and `SQLITE_MISMATCH`.
+pub fn refuses_record(err: &DbErr) -> bool {
+    match database_code(err) {
+        Some(DatabaseCode::Sqlite(code)) => matches!(code & 0xff, 18..=20),
+        Some(DatabaseCode::Postgres(code)) => code.starts_with("22") || code.starts_with("23"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+
+    async fn refused(db: &DatabaseConnection, sql: &str) -> DbErr {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared(sql).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn refuses_record_is_a_constraint_not_a_missing_table() {
+        let db = connect("sqlite::memory:").await.unwrap();
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO t (v) VALUES ('a')")
+            .await
+            .unwrap();
+        assert!(refuses_record(
+            &refused(&db, "INSERT INTO t (v) VALUES ('a')").await
+        ));
+        assert!(refuses_record(
+            &refused(&db, "INSERT INTO t (v) VALUES (NULL)").await
+        ));
+        assert!(!refuses_record(
+            &refused(&db, "INSERT INTO missing (v) VALUES ('a')").await
+        ));
+    }
+}

@@ -15,6 +15,7 @@ pub mod graphql;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+pub mod output;
 pub mod providers;
 pub mod ratelimit;
 pub mod scim;

@@ -17,6 +17,7 @@
 //! | `dirgate_sync_users_written_total`, `dirgate_sync_groups_written_total` | `provider`, `change` (created, updated, suspended, archived, restored, removed) | [`sync_run`] |
 //! | `dirgate_sync_pages_read_total` | `provider` | [`sync_run`] |
 //! | `dirgate_sync_run_throttled_seconds` (histogram: a run's time paused by throttling) | `provider` | [`sync_run`] |
+//! | `dirgate_sync_warnings_total` | `provider`, `action` (cleaned, truncated, skipped, ignored_member) | [`sync_run`] |
 //! | `dirgate_provider_requests_total` | `provider`, `outcome` (ok, throttled, server_error, client_error, unreachable, unreadable) | [`provider_request`] |
 //! | `dirgate_provider_retries_total` | `provider`, `reason` (throttled, server_error, unreachable, unreadable, token_expired) | [`provider_retry`] |
 //! | `dirgate_provider_throttle_wait_seconds` (histogram: `_sum` is the time spent waiting) | `provider` | [`provider_retry`] |
@@ -195,6 +196,8 @@ pub struct RunFigures {
     /// (change, count) for users, then for groups.
     pub users: [(&'static str, u64); 6],
     pub groups: [(&'static str, u64); 3],
+    /// (action, count) of the run's warnings.
+    pub warnings: [(&'static str, u64); 4],
 }
 
 /// One finished sync run.
@@ -222,6 +225,10 @@ pub fn sync_run(run: &RunFigures) {
     }
     for (change, n) in run.groups {
         counter!("dirgate_sync_groups_written_total", "provider" => provider, "change" => change)
+            .increment(n);
+    }
+    for (action, n) in run.warnings {
+        counter!("dirgate_sync_warnings_total", "provider" => provider, "action" => action)
             .increment(n);
     }
 }

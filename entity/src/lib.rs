@@ -12,6 +12,7 @@ pub mod group_membership;
 pub mod integration;
 pub mod oauth_authorization;
 pub mod sync_run;
+pub mod sync_run_warning;
 pub mod user_alias;
 pub mod webhook_attempt;
 pub mod webhook_endpoint;

@@ -33,6 +33,9 @@ pub struct Model {
     /// Milliseconds every read of the integration was paused by the provider's throttling.
     #[serde(default)]
     pub throttled_ms: i64,
+    /// Every warning of the run (records cleaned, cut, skipped, members ignored), exact.
+    #[serde(default)]
+    pub warning_count: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

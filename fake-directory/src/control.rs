@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<Fake> {
             "/_control/tenants/{tenant}/groups/{id}/members/{user}",
             put(add_member).delete(remove_member),
         )
+        .route("/_control/tenants/{tenant}/messy", post(add_messy))
         .route("/_control/tenants/{tenant}/approve-app", post(approve_app))
         .route("/_control/tenants/{tenant}/revoke", post(revoke))
         .route(
@@ -204,6 +205,14 @@ async fn add_member(
         if !t.add_member(&id, &user) {
             return not_found("group or user");
         }
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+/// Adds the records real directories hold and fixtures lack (`Tenant::add_messy_records`).
+async fn add_messy(State(fake): State<Fake>, Path(tenant): Path<String>) -> Response {
+    with_tenant(&fake, &tenant, |t| {
+        t.add_messy_records();
         StatusCode::NO_CONTENT.into_response()
     })
 }

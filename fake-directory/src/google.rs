@@ -205,15 +205,28 @@ async fn members(
             "Resource Not Found: groupKey",
         );
     };
-    let ids = tenant.members.get(&group.id).cloned().unwrap_or_default();
+    // The tenant's users, then the accounts of other domains (also `type: USER`).
+    let external = tenant.external_members.get(&group.id);
+    let ids: Vec<&String> = tenant
+        .members
+        .get(&group.id)
+        .into_iter()
+        .flatten()
+        .chain(external.into_iter().flatten())
+        .collect();
     let members: Vec<Value> = ids
         .iter()
         .skip(offset)
         .take(size)
-        .filter_map(|id| tenant.users.get(id))
-        .map(|u| {
+        .filter_map(|id| match tenant.users.get(*id) {
+            Some(u) => Some((u.id.as_str(), u.user_name.clone())),
+            None => external
+                .is_some_and(|e| e.contains(*id))
+                .then(|| (id.as_str(), format!("{id}@partner.example"))),
+        })
+        .map(|(id, email)| {
             json!({
-                "kind": "admin#directory#member", "id": u.id, "email": u.user_name,
+                "kind": "admin#directory#member", "id": id, "email": email,
                 "role": "MEMBER", "type": "USER", "status": "ACTIVE",
             })
         })

@@ -66,6 +66,10 @@ pub struct Tenant {
     /// Group id → member user ids.
     #[serde(default)]
     pub members: BTreeMap<String, BTreeSet<String>>,
+    /// Group id → members that are no user of the tenant (Google: accounts of other
+    /// domains, listed with `type: USER` and their own ids).
+    #[serde(default)]
+    pub external_members: BTreeMap<String, BTreeSet<String>>,
     /// Accounts that may grant consent for the organisation (Global Administrator, super admin).
     pub admins: BTreeSet<String>,
     /// Accounts that may sign in but not consent for the organisation.
@@ -117,6 +121,7 @@ impl Tenant {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             members: BTreeMap::new(),
+            external_members: BTreeMap::new(),
             admins: BTreeSet::from([format!("admin@{domain}")]),
             non_admins: BTreeSet::from([format!("user@{domain}")]),
             app_approved: false,
@@ -206,6 +211,72 @@ impl Tenant {
             removed: true,
         });
         Some(user)
+    }
+
+    /// Adds the records real directories hold and fixtures lack, each once, as changes delta
+    /// queries report: a user per kind of bad value (a NUL, other C0 and C1 controls, a bidi
+    /// override, a 5,000-character department, 150 aliases), a group whose name holds a NUL
+    /// with those users and an external member, and one with legitimate Unicode names. Their
+    /// ids start with `messy-`.
+    pub fn add_messy_records(&mut self) {
+        let domain = self.domain.clone();
+        let user = |id: &str, display_name: &str| User {
+            id: format!("messy-{id}"),
+            user_name: format!("messy.{id}@{domain}"),
+            mail: Some(format!("messy.{id}@{domain}")),
+            display_name: display_name.to_owned(),
+            given_name: None,
+            surname: None,
+            job_title: None,
+            department: None,
+            employee_id: None,
+            suspended: false,
+            aliases: Vec::new(),
+        };
+        let mut users = vec![
+            user("nul", "Null\u{0}Byte"),
+            user("c0", "Bell\u{7} and \u{1b}[31mred\u{1b}[0m"),
+            user("c1", "Next\u{85}Line\u{9b}"),
+            user("bidi", "admin\u{202e}gnp.exe"),
+            user("unicode", "Zoë 山田 محمد 👩🏽‍💻 👨‍👩‍👧‍👦"),
+        ];
+        let mut long = user("long", "Long Department");
+        long.department = Some("D".repeat(5_000));
+        let mut aliases = user("aliases", "Many Aliases");
+        aliases.aliases = (0..150)
+            .map(|i| format!("messy.alias{i}@{domain}"))
+            .collect();
+        users.extend([long, aliases]);
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        for user in users {
+            self.put_user(user);
+        }
+        for (id, name) in [
+            ("messy-group-nul", "Null\u{0}Group"),
+            ("messy-group-unicode", "Équipe 開発 فريق 🚀"),
+        ] {
+            self.groups.insert(
+                id.to_owned(),
+                Group {
+                    id: id.to_owned(),
+                    display_name: name.to_owned(),
+                    email: None,
+                    description: Some("line one\nline two".into()),
+                },
+            );
+            self.members.entry(id.to_owned()).or_default();
+            self.record(Change::Group {
+                id: id.to_owned(),
+                removed: false,
+            });
+            for user in &ids {
+                self.add_member(id, user);
+            }
+        }
+        self.external_members
+            .entry("messy-group-nul".to_owned())
+            .or_default()
+            .insert("external-partner-1".to_owned());
     }
 
     /// Whether `account` may sign in to this tenant.

@@ -12,6 +12,7 @@ mod m20261129_000006_sort_orders;
 mod m20261129_000007_directory_events;
 mod m20261129_000008_webhooks;
 mod m20261130_000009_run_throttling;
+mod m20261207_000010_run_warnings;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_directory_events::Migration),
             Box::new(m20261129_000008_webhooks::Migration),
             Box::new(m20261130_000009_run_throttling::Migration),
+            Box::new(m20261207_000010_run_warnings::Migration),
         ]
     }
 }

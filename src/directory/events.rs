@@ -236,6 +236,7 @@ impl NewEvent {
             "usersArchived": m.users_archived,
             "groupsCreated": m.groups_created,
             "groupsRemoved": m.groups_removed,
+            "warningCount": m.warning_count,
         });
         Self {
             event_type,

@@ -341,7 +341,8 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
         removed,
         archived: retained,
     } = super::users::remove_or_detach_all(&txn, id, &model.name).await?;
-    // Groups, memberships, runs and pending sign-ins go with the row (foreign keys).
+    remove_groups(&txn, id).await?;
+    // Memberships, runs and pending sign-ins go with the row (foreign keys).
     integration::Entity::delete_by_id(model.id)
         .exec(&txn)
         .await?;
@@ -366,4 +367,37 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
         users_removed: removed,
         users_retained: retained,
     })
+}
+
+/// Groups an integration's deletion removes at once.
+const GROUPS_AT_ONCE: u64 = 1_000;
+
+/// Removes the groups of an integration being deleted, each with its `group.removed` event
+/// (R17), [`GROUPS_AT_ONCE`] at a time (their memberships go with them).
+async fn remove_groups<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    id: IntegrationId,
+) -> DomainResult<()> {
+    use entity::directory_group;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    loop {
+        let groups = directory_group::Entity::find()
+            .filter(directory_group::Column::IntegrationId.eq(id.0))
+            .order_by_asc(directory_group::Column::Id)
+            .limit(GROUPS_AT_ONCE)
+            .all(txn)
+            .await?;
+        if groups.is_empty() {
+            return Ok(());
+        }
+        directory_group::Entity::delete_many()
+            .filter(directory_group::Column::Id.is_in(groups.iter().map(|g| g.id)))
+            .exec(txn)
+            .await?;
+        let events = groups
+            .iter()
+            .map(|g| super::events::NewEvent::group("group.removed", g, &[]))
+            .collect();
+        super::events::record(txn, events).await?;
+    }
 }

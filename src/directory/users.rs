@@ -12,8 +12,8 @@ use super::{
 use crate::error::{DomainError, DomainResult};
 use entity::{device, directory_user, enums::UserStatus, group_membership};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    Select,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
@@ -189,13 +189,23 @@ pub struct Departed {
     pub archived: u64,
 }
 
-/// Users who left their directory (R14; the sync engine after a complete read, SCIM DELETE):
-/// each is removed when it has no device, and archived when it has one (status `ARCHIVED`, out
-/// of its groups, keeping its devices and its integration's name). Runs in the caller's
-/// transaction; at most 1,000 ids at a time.
+/// Users gone from their directory (R14), given by id: each is removed when it has no device,
+/// and archived when it has one (status `ARCHIVED`, out of its groups, keeping its devices and
+/// its integration's name). Runs in the caller's transaction; at most 1,000 ids at a time.
 pub async fn remove_or_archive<C: ConnectionTrait>(
     txn: &C,
     users: &[i64],
+) -> DomainResult<Departed> {
+    depart(txn, users, None).await
+}
+
+/// [`remove_or_archive`], and with `detach_from` (the name of an integration being deleted,
+/// R9) the archived users also leave the integration, keeping its name as their origin. Each
+/// user's event (`user.removed`, `user.archived`) is written with it.
+async fn depart<C: ConnectionTrait>(
+    txn: &C,
+    users: &[i64],
+    detach_from: Option<&str>,
 ) -> DomainResult<Departed> {
     debug_assert!(users.len() <= 1000, "callers chunk the ids");
     let keep = with_devices(txn, users).await?;
@@ -205,15 +215,24 @@ pub async fn remove_or_archive<C: ConnectionTrait>(
         .filter(directory_user::Column::Id.is_in(users.iter().copied()))
         .all(txn)
         .await?;
+    let at = super::now();
     if !archive.is_empty() {
-        let at = super::now();
-        directory_user::Entity::update_many()
+        let mut update = directory_user::Entity::update_many()
             .col_expr(
                 directory_user::Column::Status,
                 Expr::value(UserStatus::Archived),
             )
             .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
-            .col_expr(directory_user::Column::UpdatedAt, Expr::value(at))
+            .col_expr(directory_user::Column::UpdatedAt, Expr::value(at));
+        if let Some(origin) = detach_from {
+            update = update
+                .col_expr(
+                    directory_user::Column::IntegrationId,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(directory_user::Column::OriginName, Expr::value(origin));
+        }
+        update
             .filter(directory_user::Column::Id.is_in(archive.iter().copied()))
             .exec(txn)
             .await?;
@@ -228,7 +247,6 @@ pub async fn remove_or_archive<C: ConnectionTrait>(
             .exec(txn)
             .await?;
     }
-    let at = super::now();
     let events = rows
         .into_iter()
         .map(|mut row| {
@@ -236,6 +254,10 @@ pub async fn remove_or_archive<C: ConnectionTrait>(
                 row.status = UserStatus::Archived;
                 row.archived_at = Some(at);
                 row.updated_at = at;
+                if let Some(origin) = detach_from {
+                    row.integration_id = None;
+                    row.origin_name = origin.to_owned();
+                }
                 NewEvent::user("user.archived", &row, &["status"])
             } else {
                 NewEvent::user("user.removed", &row, &[])
@@ -249,62 +271,43 @@ pub async fn remove_or_archive<C: ConnectionTrait>(
     })
 }
 
+/// Users an integration's deletion handles at once: memory stays bounded by this, whatever
+/// the integration's size.
+const DEPARTING_AT_ONCE: u64 = 1_000;
+
 /// The users of an integration being deleted (R9): those with a device stay, archived and
 /// detached from the integration (they keep `origin_name`, the integration's name); the others
-/// are removed. Runs in the caller's transaction, in two statements whatever the size.
+/// are removed. Each writes its event (`user.archived`, `user.removed`, R17). Runs in the
+/// caller's transaction, [`DEPARTING_AT_ONCE`] users at a time, in id order.
 pub async fn remove_or_detach_all<C: ConnectionTrait>(
     txn: &C,
     integration: IntegrationId,
     origin_name: &str,
 ) -> DomainResult<Departed> {
-    let with_a_device = device::Entity::find()
-        .select_only()
-        .column(device::Column::UserId)
-        .filter(device::Column::UserId.is_not_null())
-        .into_query();
-    let at = super::now();
-    let detached = directory_user::Entity::find()
-        .filter(directory_user::Column::IntegrationId.eq(integration.0))
-        .filter(directory_user::Column::Id.in_subquery(with_a_device.clone()))
-        .all(txn)
-        .await?;
-    let archived = directory_user::Entity::update_many()
-        .col_expr(
-            directory_user::Column::Status,
-            Expr::value(UserStatus::Archived),
-        )
-        .col_expr(
-            directory_user::Column::IntegrationId,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(directory_user::Column::OriginName, Expr::value(origin_name))
-        .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
-        .col_expr(directory_user::Column::UpdatedAt, Expr::value(at))
-        .filter(directory_user::Column::IntegrationId.eq(integration.0))
-        .filter(directory_user::Column::Id.in_subquery(with_a_device))
-        .exec(txn)
-        .await?
-        .rows_affected;
-    let removed = directory_user::Entity::delete_many()
-        .filter(directory_user::Column::IntegrationId.eq(integration.0))
-        .exec(txn)
-        .await?
-        .rows_affected;
-    // The users who stay (they hold devices) are archived; the removal of the others is told
-    // by `integration.deleted`.
-    let events = detached
-        .into_iter()
-        .map(|mut row| {
-            row.status = UserStatus::Archived;
-            row.integration_id = None;
-            row.origin_name = origin_name.to_owned();
-            row.archived_at = Some(at);
-            row.updated_at = at;
-            NewEvent::user("user.archived", &row, &["status"])
-        })
-        .collect();
-    super::events::record(txn, events).await?;
-    Ok(Departed { removed, archived })
+    let mut departed = Departed {
+        removed: 0,
+        archived: 0,
+    };
+    let mut after = 0;
+    loop {
+        let ids: Vec<i64> = directory_user::Entity::find()
+            .select_only()
+            .column(directory_user::Column::Id)
+            .filter(directory_user::Column::IntegrationId.eq(integration.0))
+            .filter(directory_user::Column::Id.gt(after))
+            .order_by_asc(directory_user::Column::Id)
+            .limit(DEPARTING_AT_ONCE)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        let Some(&last) = ids.last() else {
+            return Ok(departed);
+        };
+        after = last;
+        let batch = depart(txn, &ids, Some(origin_name)).await?;
+        departed.removed += batch.removed;
+        departed.archived += batch.archived;
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! users, groups and memberships from a directory API and normalise them; they never touch
 //! the database. `oauth` holds the authorization-code flow and token refresh.
 
+pub mod clean;
 pub mod entra;
 pub mod google;
 pub mod http;
@@ -144,6 +145,30 @@ pub trait DirectoryProvider: Send + Sync {
     ) -> impl Future<Output = Result<ProviderPage<String>, ProviderError>> + Send;
 }
 
+impl<P: DirectoryProvider> DirectoryProvider for &P {
+    fn users_page(
+        &self,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalUser>, ProviderError>> + Send {
+        (**self).users_page(cursor)
+    }
+
+    fn groups_page(
+        &self,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalGroup>, ProviderError>> + Send {
+        (**self).groups_page(cursor)
+    }
+
+    fn members_page(
+        &self,
+        group_external_id: &str,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<String>, ProviderError>> + Send {
+        (**self).members_page(group_external_id, cursor)
+    }
+}
+
 /// A change to one directory object, as an incremental read reports it: a removal, or the
 /// object's changed properties (absent ones are unchanged).
 pub trait ObjectChange<T>: Send {
@@ -191,6 +216,29 @@ pub trait IncrementalProvider: Send + Sync {
         &self,
         link: &str,
     ) -> impl Future<Output = Result<ProviderPage<Self::GroupChange>, ProviderError>> + Send;
+}
+
+impl<P: IncrementalProvider> IncrementalProvider for &P {
+    type UserChange = P::UserChange;
+    type GroupChange = P::GroupChange;
+
+    fn full_read(&self) -> impl DirectoryProvider + '_ {
+        (**self).full_read()
+    }
+
+    fn user_changes(
+        &self,
+        link: &str,
+    ) -> impl Future<Output = Result<ProviderPage<Self::UserChange>, ProviderError>> + Send {
+        (**self).user_changes(link)
+    }
+
+    fn group_changes(
+        &self,
+        link: &str,
+    ) -> impl Future<Output = Result<ProviderPage<Self::GroupChange>, ProviderError>> + Send {
+        (**self).group_changes(link)
+    }
 }
 
 /// Where a provider's services are, and who dirgate is to them. Defaults are the real services.

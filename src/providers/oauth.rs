@@ -198,9 +198,19 @@ fn claims(kind: DirectoryKind, id_token: Option<&str>) -> (Option<String>, Optio
 
 fn grant(kind: DirectoryKind, tokens: Tokens, requested: &[&str]) -> Grant {
     let (tenant, account) = claims(kind, tokens.extra_fields().id_token.as_deref());
+    // What the provider says of the tenant and the account is shown like directory data.
+    let (tenant, account) = (
+        super::clean::clean_value("tenant", tenant),
+        super::clean::clean_value("authorizedBy", account),
+    );
     let scopes = tokens
         .scopes()
-        .map(|s| s.iter().map(|s| s.to_string()).collect())
+        .map(|s| {
+            s.iter()
+                .take(super::clean::MAX_ALIASES)
+                .filter_map(|s| super::clean::clean_value("scope", Some(s.to_string())))
+                .collect()
+        })
         .unwrap_or_else(|| requested.iter().map(|s| (*s).to_owned()).collect());
     Grant {
         access_token: tokens.access_token().secret().clone(),

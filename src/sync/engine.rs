@@ -351,6 +351,7 @@ async fn start_run(
         groups_removed: Set(0),
         retries: Set(0),
         throttled_ms: Set(0),
+        warning_count: Set(0),
         lease_owner: Set(Some(deps.owner.clone())),
         lease_expires_at: Set(Some(lease_until(deps))),
         ..Default::default()

@@ -11,9 +11,12 @@ use super::{
 };
 use crate::{
     auth::Actor,
-    directory::{IntegrationId, connect, devices, events::NewEvent, integrations, now},
+    directory::{IntegrationId, SyncRunId, connect, devices, events::NewEvent, integrations, now},
     error::{DomainError, DomainResult},
-    providers::{IncrementalProvider, ProviderError, entra::Entra, google::Google, http::Session},
+    providers::{
+        IncrementalProvider, ProviderError, clean::Warnings, entra::Entra, google::Google,
+        http::Session,
+    },
     services::Services,
 };
 use entity::{
@@ -41,6 +44,7 @@ fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
     run.groups_removed = c.groups_removed;
     run.retries = c.retries;
     run.throttled_ms = c.throttled_ms;
+    run.warning_count = c.warnings;
     run
 }
 
@@ -69,6 +73,7 @@ fn saved_columns(run: sync_run::Model) -> sync_run::ActiveModel {
         sync_run::Column::GroupsRemoved,
         sync_run::Column::Retries,
         sync_run::Column::ThrottledMs,
+        sync_run::Column::WarningCount,
         sync_run::Column::Error,
     ] {
         active.reset(col);
@@ -94,6 +99,7 @@ pub(super) async fn execute(
     };
     let started = std::time::Instant::now();
     let (progress, mut reported) = watch::channel(Counts::default());
+    let warnings = Warnings::new();
     let integration = integrations::get(&deps.db, IntegrationId(run.integration_id)).await;
     let provider = integration
         .as_ref()
@@ -105,7 +111,7 @@ pub(super) async fn execute(
             tokio::pin!(heartbeat);
             let report = report_progress(&deps, &run, reported.clone());
             tokio::pin!(report);
-            let sync = sync(&deps, integration, confirmed, &progress, &stop);
+            let sync = sync(&deps, integration, confirmed, &progress, &stop, &warnings);
             tokio::pin!(sync);
             loop {
                 tokio::select! {
@@ -181,8 +187,12 @@ pub(super) async fn execute(
         error = run.error.as_deref().unwrap_or_default(),
         "sync run finished"
     );
-    crate::metrics::sync_run(&figures(&run, provider, started.elapsed()));
-    if let Err(err) = finish(&deps, run).await {
+    let mut figures = figures(&run, provider, started.elapsed());
+    figures.warnings = warnings
+        .by_action()
+        .map(|(action, n)| (action.metric_label(), n));
+    crate::metrics::sync_run(&figures);
+    if let Err(err) = finish(&deps, run, &warnings).await {
         tracing::error!(error = %err, "cannot save a sync run");
     }
 }
@@ -190,7 +200,7 @@ pub(super) async fn execute(
 /// Saves a run's end and its event in one transaction, then announces it: `sync_run.held`,
 /// or `sync_run.finished` for a run that changed something or did not succeed (a successful
 /// run that changed nothing writes no event, so an unchanged re-sync is silent).
-async fn finish(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<()> {
+async fn finish(deps: &SyncDeps, run: sync_run::Model, warnings: &Warnings) -> DomainResult<()> {
     let changed = run.users_created
         + run.users_updated
         + run.users_suspended
@@ -207,7 +217,10 @@ async fn finish(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<()> {
         _ => Some("sync_run.finished"),
     };
     let txn = crate::db::begin_write(&deps.db).await?;
+    let mut run = run;
+    run.warning_count = i32::try_from(warnings.count()).unwrap_or(i32::MAX);
     let run = saved_columns(run).update(&txn).await?;
+    crate::directory::sync_runs::record_warnings(&txn, SyncRunId(run.id), warnings.kept()).await?;
     let events = event
         .map(|e| NewEvent::sync_run(e, &run))
         .into_iter()
@@ -262,6 +275,12 @@ fn figures(
             ("created", n(run.groups_created)),
             ("updated", n(run.groups_updated)),
             ("removed", n(run.groups_removed)),
+        ],
+        warnings: [
+            ("cleaned", 0),
+            ("truncated", 0),
+            ("skipped", 0),
+            ("ignored_member", 0),
         ],
     }
 }
@@ -324,6 +343,10 @@ async fn report_progress(
             )
             .col_expr(sync_run::Column::Retries, Expr::value(now.retries))
             .col_expr(sync_run::Column::ThrottledMs, Expr::value(now.throttled_ms))
+            .col_expr(
+                sync_run::Column::WarningCount,
+                Expr::value(now.warning_count),
+            )
             .filter(sync_run::Column::Id.eq(run.id))
             .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
             .exec(&deps.db)
@@ -378,8 +401,9 @@ async fn sync(
     confirmed: bool,
     progress: &watch::Sender<Counts>,
     stop: &CancellationToken,
+    warnings: &Arc<Warnings>,
 ) -> Result<(Outcome, Vec<i64>), ReconcileError> {
-    let result = read_and_apply(deps, integration, confirmed, progress, stop).await;
+    let result = read_and_apply(deps, integration, confirmed, progress, stop, warnings).await;
     let next =
         deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
     let mut update = integration::Entity::update_many()
@@ -431,6 +455,7 @@ async fn read_and_apply(
     confirmed: bool,
     progress: &watch::Sender<Counts>,
     stop: &CancellationToken,
+    warnings: &Arc<Warnings>,
 ) -> Result<(Report, Option<DeltaState>), ReconcileError> {
     let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
     let settings = deps.services.providers.clone();
@@ -460,6 +485,7 @@ async fn read_and_apply(
         let stats = session.throttle_stats();
         c.retries = i32::try_from(stats.retries).unwrap_or(i32::MAX);
         c.throttled_ms = i64::try_from(stats.throttled_for.as_millis()).unwrap_or(i64::MAX);
+        c.warnings = i32::try_from(warnings.count()).unwrap_or(i32::MAX);
         c
     };
     let progress = |c: &Counts| {
@@ -472,6 +498,7 @@ async fn read_and_apply(
         confirmed,
         progress: &progress,
         stop,
+        warnings,
     };
     let (mut report, state) = match integration.kind {
         DirectoryKind::GoogleWorkspace => {

@@ -292,47 +292,91 @@ async fn demo_walkthrough_connects_an_integration() {
     assert!(child.wait().unwrap().success());
 }
 
-/// Logs written to a pipe: text without colour escapes, or JSON objects line by line.
+/// Logs written to a pipe: text without colour escapes, or JSON objects line by line; with
+/// JSON, everything else dirgate prints too (the banner, a token, a fatal error).
 #[test]
 fn cli_logs_to_a_pipe_are_plain_text_or_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("logs.db").display());
-    let run = |format: &str| {
+    let run = |format: &str, args: &[&str], database: &str| {
         let out = Command::new(BIN)
-            .arg("migrate")
-            .env("DATABASE_URL", &url)
+            .args(args)
+            .env("DATABASE_URL", database)
             .env("DIRGATE_DATA_DIR", dir.path())
             .env("DIRGATE_LOG", "debug")
             .env("DIRGATE_LOG_FORMAT", format)
             .output()
             .expect("run dirgate");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
-    let text = run("text");
+    let (ok, _, text) = run("text", &["migrate"], &url);
+    assert!(ok);
     assert!(!text.trim().is_empty(), "migrate logs at debug level");
     assert!(
         !text.contains('\u{1b}'),
         "no ANSI escapes in a pipe: {text:?}"
     );
-    let json = run("json");
-    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(!lines.is_empty());
-    for line in lines {
-        let value: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-        assert!(
-            value["level"].is_string() && value["timestamp"].is_string(),
-            "{value}"
-        );
-    }
-    let refused = Command::new(BIN)
-        .arg("migrate")
+    let json_lines = |output: &str| -> Vec<Value> {
+        output
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let value: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                assert!(
+                    value["level"].is_string() && value["timestamp"].is_string(),
+                    "{value}"
+                );
+                value
+            })
+            .collect()
+    };
+    let (ok, stdout, stderr) = run("json", &["migrate"], &url);
+    assert!(ok);
+    assert!(!json_lines(&stderr).is_empty());
+    assert_eq!(
+        json_lines(&stdout)[0]["fields"]["message"],
+        "migrations applied"
+    );
+    let (ok, stdout, stderr) = run(
+        "json",
+        &["token", "create", "--name", "ci", "--role", "viewer"],
+        &url,
+    );
+    assert!(ok);
+    json_lines(&stderr);
+    let created = &json_lines(&stdout)[0];
+    assert!(
+        created["fields"]["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("dg_")),
+        "{created}"
+    );
+    let (ok, stdout, stderr) = run("json", &["migrate"], "postgres://nobody@127.0.0.1:1/none");
+    assert!(!ok, "no database there");
+    json_lines(&stdout);
+    let errors = json_lines(&stderr);
+    assert_eq!(errors.last().unwrap()["level"], "ERROR", "{errors:?}");
+    // `serve`'s banner, read as the tests read where it listens.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", &url)
-        .env("DIRGATE_LOG_FORMAT", "yaml")
-        .output()
+        .env("DIRGATE_DATA_DIR", dir.path())
+        .env("DIRGATE_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(!refused.status.success(), "an unknown format is refused");
+    let base = crate::support::serve_base(&mut child);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    child.kill().ok();
+    child.wait().ok();
+    let (ok, _, _) = run("yaml", &["migrate"], &url);
+    assert!(!ok, "an unknown format is refused");
 }
 
 /// Secrets from files (`<VAR>_FILE`), as container platforms mount them.

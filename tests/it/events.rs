@@ -16,6 +16,7 @@ on_both_databases!(
     holds_restores_and_a_revoked_grant_are_told,
     scim_pushes_devices_and_integrations_tell_their_changes,
     the_feed_is_gapless_and_ordered_while_a_sync_writes,
+    deleting_an_integration_tells_each_user_and_group_that_leaves,
 );
 
 const FEED: &str = "query($after: String, $first: Int, $filter: EventFilter) { events(after: $after, first: $first, filter: $filter) { edges { cursor node { sequence type integrationId objectType objectId data } } pageInfo { hasNextPage endCursor } } }";
@@ -660,4 +661,65 @@ async fn webhook_attempts_past_the_retention_are_pruned() {
             .len(),
         1
     );
+}
+
+async fn deleting_an_integration_tells_each_user_and_group_that_leaves(fx: Fixture) {
+    let (fx, server) = started(fx, 60).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let admin = fx.admin().await;
+    let kept = tenant_users(&server, Kind::Entra)[7].clone();
+    let user = fx
+        .ok(
+            &admin,
+            "query($f: UserFilter) { users(first: 100, filter: $f) { nodes { id externalId } } }",
+            json!({ "f": { "integrationId": id } }),
+        )
+        .await["users"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["externalId"] == kept.as_str())
+        .unwrap()["id"]
+        .clone();
+    let device = fx
+        .ok(
+            &admin,
+            "mutation { registerDevice(input: {serialNumber: \"C02DEL\", name: \"Mac\", platform: MACOS}) { id } }",
+            json!({}),
+        )
+        .await["registerDevice"]["id"]
+        .clone();
+    fx.ok(
+        &admin,
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        json!({ "d": device, "u": user }),
+    )
+    .await;
+    let (_, cursor) = feed(&fx, &Value::Null, 500, Value::Null).await;
+    fx.ok(
+        &admin,
+        "mutation($id: ID!) { deleteIntegration(input: {id: $id, confirmName: \"Contoso\"}) { usersRemoved usersRetained } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let (events, _) = feed(&fx, &cursor, 500, Value::Null).await;
+    assert_eq!(count(&events, "user.removed"), 59, "{:?}", types(&events));
+    assert_eq!(count(&events, "user.archived"), 1);
+    assert_eq!(count(&events, "group.removed"), 3);
+    assert_eq!(count(&events, "integration.deleted"), 1);
+    let archived = user_event(&events, "user.archived", &kept);
+    assert_eq!(archived["data"]["state"]["status"], "ARCHIVED");
+    assert_eq!(archived["data"]["state"]["origin"], "Contoso");
+    assert_eq!(
+        archived["data"]["state"]["integrationId"],
+        Value::Null,
+        "detached from the deleted integration"
+    );
+    let removed: std::collections::HashSet<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "user.removed")
+        .map(|e| e["data"]["state"]["externalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 59, "each removed user once");
+    assert!(!removed.contains(kept.as_str()));
 }

@@ -359,6 +359,7 @@ async fn http_subscription_streams_sync_runs_to_authenticated_clients() {
         lease_expires_at: None,
         retries: 0,
         throttled_ms: 0,
+        warning_count: 0,
     };
     server.fx.app.events.publish(run(other.id, 99));
     server.fx.app.events.publish(run(contoso.id, 7));

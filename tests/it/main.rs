@@ -23,6 +23,7 @@ mod metrics;
 mod parallel_reads;
 mod processes;
 mod projection;
+mod provider_data;
 mod providers;
 mod queries;
 mod run_state;

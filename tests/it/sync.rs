@@ -552,7 +552,9 @@ async fn text_a_directory_sends_is_stored_exactly_whatever_it_holds(fx: Fixture)
         "{braces,and,commas}",
         "NULL",
         "",
-        "Ünïcödé 🚀 'single' \t tab\tand\nnewline",
+        // Tabs and line breaks are controls in a one-line field: the cleaning step removes
+        // them (tests/it/provider_data.rs), so they are not part of this round trip.
+        "Ünïcödé 🚀 'single' and ‘curly’ quotes",
     ];
     let write = |texts: [&str; 5]| {
         let target = target.clone();

@@ -1,14 +1,19 @@
 //! `SyncRun`: one import of an integration's directory.
 
 use super::{Integration, SyncRunStatus, SyncTrigger};
-use crate::graphql::{
-    context::ContextExt,
-    ids::{self, kinds},
-    loaders::IntegrationKey,
+use crate::{
+    directory::{SyncRunId, page::PageArgs, sync_runs},
+    graphql::{
+        connection::{self, Conn, Totals},
+        context::ContextExt,
+        ids::{self, kinds},
+        loaders::IntegrationKey,
+    },
+    providers::clean::MAX_WARNINGS_KEPT,
 };
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
-use entity::sync_run;
+use entity::{sync_run, sync_run_warning};
 
 /// One import of an integration's directory, and what it changed.
 pub struct SyncRun(pub sync_run::Model);
@@ -112,5 +117,97 @@ impl SyncRun {
     /// Why the run failed or is held.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
+    }
+
+    /// How many warnings the run has: values the directory sent that were cleaned or cut,
+    /// records skipped, members ignored. Exact, however many; a run with warnings still
+    /// succeeds.
+    async fn warning_count(&self) -> i32 {
+        self.0.warning_count
+    }
+
+    /// The run's warnings in the order they came; the first 1,000 are kept.
+    async fn warnings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<SyncWarning>> {
+        let after = ids::decode_after(after.as_deref())?;
+        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
+        let page = sync_runs::warnings(ctx.db(), SyncRunId(self.0.id), args).await?;
+        let kept = u64::try_from(self.0.warning_count)
+            .unwrap_or(0)
+            .min(MAX_WARNINGS_KEPT as u64);
+        let totals = Totals::lazy(move || async move { Ok(kept) });
+        Ok(connection::build(
+            page,
+            after,
+            |w| w.id,
+            SyncWarning,
+            totals,
+        ))
+    }
+}
+
+/// What a run did to a directory record beyond what the directory said.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncWarningAction {
+    /// Control or bidirectional-text characters were removed from a value, or an empty
+    /// required value was replaced.
+    Cleaned,
+    /// A value or a list was cut to its maximum length.
+    Truncated,
+    /// The record was not stored this run; an object already stored keeps what it had and
+    /// is not removed.
+    Skipped,
+    /// A member that is not a user of this directory (an external account, a user skipped)
+    /// was left out of its group.
+    IgnoredMember,
+}
+
+/// The kind of directory object a warning is about.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncWarningObject {
+    User,
+    Group,
+}
+
+/// One warning of a sync run.
+pub struct SyncWarning(pub sync_run_warning::Model);
+
+#[Object]
+impl SyncWarning {
+    /// The kind of object.
+    async fn object_kind(&self) -> SyncWarningObject {
+        match self.0.object_kind.as_str() {
+            "GROUP" => SyncWarningObject::Group,
+            _ => SyncWarningObject::User,
+        }
+    }
+
+    /// The object's id in the directory (control characters written as `U+XXXX`).
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+
+    /// The field concerned, as the API names it; null when the whole record is.
+    async fn field(&self) -> Option<&str> {
+        self.0.field.as_deref()
+    }
+
+    /// What was done.
+    async fn action(&self) -> SyncWarningAction {
+        match self.0.action.as_str() {
+            "CLEANED" => SyncWarningAction::Cleaned,
+            "TRUNCATED" => SyncWarningAction::Truncated,
+            "SKIPPED" => SyncWarningAction::Skipped,
+            _ => SyncWarningAction::IgnoredMember,
+        }
+    }
+
+    /// What happened, for an admin.
+    async fn message(&self) -> &str {
+        &self.0.message
     }
 }

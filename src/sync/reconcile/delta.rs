@@ -10,7 +10,7 @@ use super::{
     users::{apply_users_page, external_of, load_users},
 };
 use crate::providers::{
-    ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, ObjectChange,
+    ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, ObjectChange, clean::Cleaned,
 };
 use entity::{directory_user, enums::UserStatus};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -24,6 +24,8 @@ pub async fn delta_sync<P: IncrementalProvider>(
     provider: &P,
     links: &DeltaLinks,
 ) -> Result<Report, ReconcileError> {
+    // Every record passes the input policy before a phase sees it (R18).
+    let provider = &Cleaned::new(provider, job.warnings.clone());
     let mut counts = Counts::default();
     let users = phase_1_user_changes(job, provider, &links.users, &mut counts).await?;
     let groups = phase_2_group_changes(job, provider, &links.groups, &mut counts).await?;
@@ -87,8 +89,9 @@ async fn phase_1_user_changes<P: IncrementalProvider>(
                     u.merged(base.as_ref())
                 })
                 .collect();
-            read.touched
-                .extend(apply_users_page(db, integration, merged, counts, None).await?);
+            read.touched.extend(
+                apply_users_page(db, integration, merged, counts, None, job.warnings).await?,
+            );
         }
         (job.progress)(counts);
         match page.next {
@@ -140,7 +143,7 @@ async fn phase_2_group_changes<P: IncrementalProvider>(
                     g.merged(base.as_ref())
                 })
                 .collect();
-            apply_groups_page(db, integration, merged, counts).await?;
+            apply_groups_page(db, integration, merged, counts, job.warnings).await?;
             apply_member_changes(db, integration.id, &members).await?;
         }
         (job.progress)(counts);

@@ -18,7 +18,10 @@ use super::{
     store::refresh_statistics,
     users::{Fingerprints, UsersPlan, UsersWritten, fingerprints, plan_users, write_users},
 };
-use crate::providers::DirectoryProvider;
+use crate::providers::{
+    DirectoryProvider,
+    clean::{self, Cleaned},
+};
 use entity::{directory_group, enums::UserStatus};
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect};
@@ -61,6 +64,8 @@ pub async fn full_sync<P: DirectoryProvider>(
             "full sync phase done"
         );
     };
+    // Every record passes the input policy before a phase sees it (R18).
+    let provider = &Cleaned::new(provider, job.warnings.clone());
     let tally = Tally::new(job);
     let mut known = fingerprints(job.db, job.integration.id).await?;
     let buffered = Semaphore::new(MEMBERS_BUFFERED);
@@ -172,7 +177,7 @@ async fn phase_1_users<P: DirectoryProvider>(
     let mut analyze_at = 1_000;
     let write = |plan: UsersPlan, listed: Vec<String>, mut done: Counts| async move {
         let planned: Vec<String> = plan.external_ids().map(str::to_owned).collect();
-        let written = write_users(db, integration, plan, &mut done).await;
+        let written = write_users(db, integration, plan, &mut done, job.warnings).await;
         (written, planned, listed, done)
     };
     // A write has ended: what it wrote becomes known, and its users seen.
@@ -294,7 +299,7 @@ async fn phase_2_groups<P: DirectoryProvider>(
                     None => {}
                 }
             }
-            apply_groups_page(job.db, job.integration, page.items, &mut done).await?;
+            apply_groups_page(job.db, job.integration, page.items, &mut done, job.warnings).await?;
             tally.add(&done);
             if page.next.is_none() {
                 return Ok(page.delta_link);
@@ -329,8 +334,13 @@ async fn read_members<P: DirectoryProvider>(
             pages += 1;
             members.extend(page.items);
             match page.next {
+                // A group listing more members than are kept is read no further.
+                Some(_) if members.len() > clean::MAX_MEMBERS => {
+                    clean::cap_members(&group, &mut members, job.warnings);
+                    return Ok::<_, ReconcileError>((group, members, pages));
+                }
                 Some(next) => cursor = Some(next),
-                None => return Ok::<_, ReconcileError>((group, members, pages)),
+                None => return Ok((group, members, pages)),
             }
         }
     };
@@ -387,11 +397,23 @@ async fn phase_3_memberships(
         .await?
         .into_iter()
         .collect();
-    let resolve = |members: Vec<String>| -> HashSet<i64> {
-        members
-            .iter()
-            .filter_map(|ext| known.get(ext).map(|s| s.id))
-            .collect()
+    // A member that is no user of this read (an external account, a user skipped) is left
+    // out, with a warning.
+    let resolve = |group: &str, members: Vec<String>| -> HashSet<i64> {
+        let mut ids = HashSet::with_capacity(members.len());
+        for member in &members {
+            match known.get(member) {
+                Some(user) => {
+                    ids.insert(user.id);
+                }
+                None => job.warnings.push(clean::ignored_member(
+                    group,
+                    member,
+                    "a member that is not a user of this directory was ignored (an external account, or a user skipped this run)",
+                )),
+            }
+        }
+        ids
     };
     // PostgreSQL takes several writers at once (their events wait for each other's commit,
     // their memberships do not); SQLite has one writer.
@@ -401,7 +423,7 @@ async fn phase_3_memberships(
     };
     let write = |batch: Vec<(i64, HashSet<i64>)>| async move {
         job.check_stop()?;
-        apply_members(db, job.integration.id, batch).await?;
+        apply_members(db, job.integration.id, batch, job.warnings).await?;
         tally.report();
         Ok::<_, ReconcileError>(())
     };
@@ -425,7 +447,7 @@ async fn phase_3_memberships(
             break;
         };
         if let Some(&group_id) = stored.get(&external) {
-            batch.push((group_id, resolve(members)));
+            batch.push((group_id, resolve(&external, members)));
         }
         // Resolved to ids, the members leave the buffer.
         buffered.add_permits(taken);

@@ -4,7 +4,7 @@
 
 use super::{
     Counts,
-    store::{in_statements, keys_per_lookup, rows_per_statement},
+    store::{in_statements, isolating, keys_per_lookup, rows_per_statement},
     users::load_users,
 };
 use crate::{
@@ -13,7 +13,10 @@ use crate::{
         now,
     },
     error::DomainResult,
-    providers::{ExternalGroup, MemberChange},
+    providers::{
+        ExternalGroup, MemberChange,
+        clean::{Action, ObjectKind, Warning, Warnings},
+    },
 };
 use entity::{directory_group, group_membership, integration};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -56,13 +59,24 @@ pub(super) async fn load_groups(
     Ok(found)
 }
 
+/// One group to write, and what it is to the feed and the counts.
+struct GroupWrite {
+    row: directory_group::ActiveModel,
+    external_id: String,
+    event: &'static str,
+    fields: Vec<&'static str>,
+}
+
+/// Applies a page of groups: the new ones and those that differ from their rows, with their
+/// events, in one transaction. A group the database refuses is skipped with a warning and the
+/// rest written ([`isolating`]); a stored group skipped keeps its row and its members.
 pub(super) async fn apply_groups_page(
     db: &DatabaseConnection,
     integration: &integration::Model,
     groups: Vec<ExternalGroup>,
     counts: &mut Counts,
+    warnings: &Warnings,
 ) -> DomainResult<()> {
-    use directory_group::Column as C;
     let mut unique: HashMap<String, ExternalGroup> = HashMap::new();
     for group in groups {
         unique.insert(group.external_id.clone(), group);
@@ -70,38 +84,62 @@ pub(super) async fn apply_groups_page(
     let keys: Vec<String> = unique.keys().cloned().collect();
     let existing = load_groups(db, integration.id, &keys).await?;
     let at = now();
-    let mut rows = Vec::new();
-    // external id → (event type, changed fields)
-    let mut events: HashMap<String, (&'static str, Vec<&'static str>)> = HashMap::new();
+    let mut writes = Vec::new();
     for group in unique.into_values() {
-        match existing.get(&group.external_id) {
+        let (event, fields) = match existing.get(&group.external_id) {
             Some(row) if !group_differs(row, &group) => continue,
-            Some(row) => {
-                counts.groups_updated += 1;
-                let fields = changed_fields(row, &group);
-                events.insert(group.external_id.clone(), ("group.updated", fields));
-            }
-            None => {
-                counts.groups_created += 1;
-                events.insert(group.external_id.clone(), ("group.created", Vec::new()));
-            }
-        }
-        rows.push(directory_group::ActiveModel {
-            integration_id: Set(integration.id),
-            external_id: Set(group.external_id),
-            display_name: Set(group.display_name),
-            email: Set(group.email),
-            description: Set(group.description),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
+            Some(row) => ("group.updated", changed_fields(row, &group)),
+            None => ("group.created", Vec::new()),
+        };
+        writes.push(GroupWrite {
+            external_id: group.external_id.clone(),
+            row: directory_group::ActiveModel {
+                integration_id: Set(integration.id),
+                external_id: Set(group.external_id),
+                display_name: Set(group.display_name),
+                email: Set(group.email),
+                description: Set(group.description),
+                created_at: Set(at),
+                updated_at: Set(at),
+                ..Default::default()
+            },
+            event,
+            fields,
         });
     }
-    if rows.is_empty() {
-        return Ok(());
+    let written = isolating(
+        &writes,
+        |batch| write_group_batch(db, batch),
+        |write, refusal| {
+            tracing::warn!(error = %refusal, "the database refused a group; skipped");
+            warnings.push(Warning::new(
+                ObjectKind::Group,
+                &write.external_id,
+                None,
+                Action::Skipped,
+                "the group was skipped: the database refused its record; a stored group keeps what it had",
+            ));
+        },
+    )
+    .await?;
+    for write in written.into_iter().flatten() {
+        match write.event {
+            "group.created" => counts.groups_created += 1,
+            _ => counts.groups_updated += 1,
+        }
     }
+    Ok(())
+}
+
+/// Writes one batch of groups and their events in one transaction.
+async fn write_group_batch<'a>(
+    db: &DatabaseConnection,
+    batch: &'a [GroupWrite],
+) -> DomainResult<&'a [GroupWrite]> {
+    use directory_group::Column as C;
     let txn = crate::db::begin_write(db).await?;
     let mut written = Vec::new();
+    let rows: Vec<directory_group::ActiveModel> = batch.iter().map(|w| w.row.clone()).collect();
     for chunk in in_statements(&txn, 7, rows) {
         written.extend(
             directory_group::Entity::insert_many(chunk)
@@ -114,28 +152,39 @@ pub(super) async fn apply_groups_page(
                 .await?,
         );
     }
+    let by_external: HashMap<&str, &GroupWrite> =
+        batch.iter().map(|w| (w.external_id.as_str(), w)).collect();
     let events = written
         .iter()
         .filter_map(|row| {
-            let (ty, fields) = events.get(&row.external_id)?;
-            Some(NewEvent::group(ty, row, fields))
+            let write = by_external.get(row.external_id.as_str())?;
+            Some(NewEvent::group(write.event, row, &write.fields))
         })
         .collect();
     record(&txn, events).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(batch)
 }
 
 /// Groups whose memberships are applied together, in one transaction.
 pub(super) const MEMBERSHIP_BATCH: usize = 200;
 
+/// What one group's memberships need: the users who left it and those who joined.
+struct MembersDiff {
+    group: i64,
+    left: Vec<i64>,
+    joined: Vec<i64>,
+}
+
 /// Makes the memberships of a batch of groups those the directory lists. Reads what is there
 /// in one statement, and writes only the difference, in one transaction (none when nothing
-/// changed).
+/// changed). A group whose memberships the database refuses keeps those it had, with a
+/// warning ([`isolating`]).
 pub(super) async fn apply_members(
     db: &DatabaseConnection,
     integration_id: i64,
     batch: Vec<(i64, HashSet<i64>)>,
+    warnings: &Warnings,
 ) -> DomainResult<()> {
     if batch.is_empty() {
         return Ok(());
@@ -153,49 +202,80 @@ pub(super) async fn apply_members(
     {
         have.entry(group).or_default().insert(user);
     }
-    let at = now();
-    let mut gone: Vec<(i64, Vec<i64>)> = Vec::new();
-    let mut new: Vec<group_membership::ActiveModel> = Vec::new();
-    for (group, members) in batch {
-        let current = have.remove(&group).unwrap_or_default();
-        let left: Vec<i64> = current.difference(&members).copied().collect();
-        if !left.is_empty() {
-            gone.push((group, left));
-        }
-        new.extend(
-            members
-                .difference(&current)
-                .map(|user| group_membership::ActiveModel {
-                    group_id: Set(group),
-                    user_id: Set(*user),
-                    created_at: Set(at),
-                }),
-        );
-    }
-    if gone.is_empty() && new.is_empty() {
-        return Ok(());
-    }
-    let mut events: Vec<NewEvent> = gone
-        .iter()
-        .flat_map(|(group, users)| {
-            users
-                .iter()
-                .map(|user| NewEvent::member("group.member_removed", integration_id, *group, *user))
+    let diffs: Vec<MembersDiff> = batch
+        .into_iter()
+        .map(|(group, members)| {
+            let current = have.remove(&group).unwrap_or_default();
+            MembersDiff {
+                group,
+                left: current.difference(&members).copied().collect(),
+                joined: members.difference(&current).copied().collect(),
+            }
         })
+        .filter(|d| !d.left.is_empty() || !d.joined.is_empty())
         .collect();
-    events.extend(new.iter().map(|m| {
-        NewEvent::member(
-            "group.member_added",
-            integration_id,
-            *m.group_id.as_ref(),
-            *m.user_id.as_ref(),
-        )
-    }));
+    let mut refused = Vec::new();
+    isolating(
+        &diffs,
+        |batch| write_members_batch(db, integration_id, batch),
+        |diff, err| {
+            tracing::warn!(error = %err, group = diff.group, "the database refused a group's memberships; skipped");
+            refused.push(diff.group);
+        },
+    )
+    .await?;
+    if !refused.is_empty() {
+        for group in directory_group::Entity::find()
+            .filter(directory_group::Column::Id.is_in(refused))
+            .all(db)
+            .await?
+        {
+            warnings.push(Warning::new(
+                ObjectKind::Group,
+                &group.external_id,
+                Some("members"),
+                Action::Skipped,
+                "the group's membership changes were skipped: the database refused them; the group keeps the members it had",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the membership changes of a batch of groups, and their events, in one transaction.
+async fn write_members_batch(
+    db: &DatabaseConnection,
+    integration_id: i64,
+    batch: &[MembersDiff],
+) -> DomainResult<()> {
+    let at = now();
+    let mut events: Vec<NewEvent> = Vec::new();
+    let mut new: Vec<group_membership::ActiveModel> = Vec::new();
+    for diff in batch {
+        events.extend(diff.left.iter().map(|user| {
+            NewEvent::member("group.member_removed", integration_id, diff.group, *user)
+        }));
+    }
+    for diff in batch {
+        for user in &diff.joined {
+            events.push(NewEvent::member(
+                "group.member_added",
+                integration_id,
+                diff.group,
+                *user,
+            ));
+            new.push(group_membership::ActiveModel {
+                group_id: Set(diff.group),
+                user_id: Set(*user),
+                created_at: Set(at),
+            });
+        }
+    }
     let txn = crate::db::begin_write(db).await?;
-    for (group, users) in gone {
+    for diff in batch.iter().filter(|d| !d.left.is_empty()) {
         group_membership::Entity::delete_many()
-            .filter(group_membership::Column::GroupId.eq(group))
-            .filter(group_membership::Column::UserId.is_in(users))
+            .filter(group_membership::Column::GroupId.eq(diff.group))
+            .filter(group_membership::Column::UserId.is_in(diff.left.iter().copied()))
             .exec(&txn)
             .await?;
     }
@@ -357,14 +437,21 @@ mod tests {
         let fx = Fixture::new().await;
         let users = fx.users(3).await;
         let mut counts = Counts::default();
-        apply_groups_page(&fx.db, &fx.integration, vec![team(0)], &mut counts)
-            .await
-            .unwrap();
+        apply_groups_page(
+            &fx.db,
+            &fx.integration,
+            vec![team(0)],
+            &mut counts,
+            &fx.warnings,
+        )
+        .await
+        .unwrap();
         let group = fx.group("g0").await.unwrap().id;
         apply_members(
             &fx.db,
             fx.integration.id,
             vec![(group, HashSet::from([users[0], users[1]]))],
+            &fx.warnings,
         )
         .await
         .unwrap();
@@ -378,6 +465,7 @@ mod tests {
             &fx.db,
             fx.integration.id,
             vec![(group, HashSet::from([users[0], users[2]]))],
+            &fx.warnings,
         )
         .await
         .unwrap();
@@ -398,14 +486,26 @@ mod tests {
     async fn apply_groups_page_counts_created_updated_and_skips_unchanged() {
         let fx = Fixture::new().await;
         let mut counts = Counts::default();
-        apply_groups_page(&fx.db, &fx.integration, vec![team(0), team(1)], &mut counts)
-            .await
-            .unwrap();
+        apply_groups_page(
+            &fx.db,
+            &fx.integration,
+            vec![team(0), team(1)],
+            &mut counts,
+            &fx.warnings,
+        )
+        .await
+        .unwrap();
         let mut renamed = team(1);
         renamed.description = Some("Sales".into());
-        apply_groups_page(&fx.db, &fx.integration, vec![team(0), renamed], &mut counts)
-            .await
-            .unwrap();
+        apply_groups_page(
+            &fx.db,
+            &fx.integration,
+            vec![team(0), renamed],
+            &mut counts,
+            &fx.warnings,
+        )
+        .await
+        .unwrap();
         assert_eq!((counts.groups_created, counts.groups_updated), (2, 1));
         assert_eq!(
             fx.group("g1").await.unwrap().description.as_deref(),

@@ -26,9 +26,13 @@ mod users;
 pub use delta::delta_sync;
 pub use full::full_sync;
 
-use crate::{error::DomainError, providers::ProviderError};
+use crate::{
+    error::DomainError,
+    providers::{ProviderError, clean::Warnings},
+};
 use entity::integration;
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// What a sync changed.
@@ -49,6 +53,9 @@ pub struct Counts {
     pub retries: i32,
     /// Time the integration's reads were paused by throttling, in milliseconds (likewise).
     pub throttled_ms: i64,
+    /// Warnings of the run so far: records cleaned, cut, skipped, members ignored (likewise,
+    /// from the run's [`Warnings`]).
+    pub warnings: i32,
 }
 
 impl std::ops::AddAssign<&Counts> for Counts {
@@ -65,6 +72,7 @@ impl std::ops::AddAssign<&Counts> for Counts {
         self.groups_removed += other.groups_removed;
         self.retries += other.retries;
         self.throttled_ms += other.throttled_ms;
+        self.warnings += other.warnings;
     }
 }
 
@@ -130,6 +138,8 @@ pub struct Job<'a> {
     /// Cancelled to stop at the next batch boundary (shutdown): what was committed stays,
     /// nothing is removed.
     pub stop: &'a CancellationToken,
+    /// Where the cleaning step and the phases note what they did to records (R18).
+    pub warnings: &'a Arc<Warnings>,
 }
 
 impl Job<'_> {

@@ -39,6 +39,41 @@ pub(super) fn in_statements<T>(
     crate::db::statement_chunks(rows, rows_per_statement(db, columns))
 }
 
+/// Writes `items` through `write`, each call one transaction. When the database refuses a
+/// batch for what a record holds ([`crate::db::refuses_record`]), the batch is written again by
+/// halves, down to the record, which `skipped` is told of and nothing else: one bad record
+/// costs about `2·log2(n)` more transactions, not one per row, and never the batch. Any other
+/// failure ends it. Returns what each successful write returned.
+pub(super) async fn isolating<'a, T, R, Fut>(
+    items: &'a [T],
+    write: impl Fn(&'a [T]) -> Fut,
+    mut skipped: impl FnMut(&'a T, &sea_orm::DbErr),
+) -> DomainResult<Vec<R>>
+where
+    Fut: Future<Output = DomainResult<R>>,
+{
+    let mut written = Vec::new();
+    let mut todo = vec![items];
+    while let Some(batch) = todo.pop() {
+        if batch.is_empty() {
+            continue;
+        }
+        match write(batch).await {
+            Ok(done) => written.push(done),
+            Err(err) => match crate::db::db_error(&err).filter(|e| crate::db::refuses_record(e)) {
+                Some(refusal) if batch.len() == 1 => skipped(&batch[0], refusal),
+                Some(_) => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    todo.push(second);
+                    todo.push(first);
+                }
+                None => return Err(err),
+            },
+        }
+    }
+    Ok(written)
+}
+
 /// Users removed or archived per transaction: bounds how long one removal transaction holds
 /// its locks.
 pub(super) const REMOVAL_BATCH: usize = 1_000;
@@ -58,6 +93,95 @@ pub(super) async fn refresh_statistics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn isolating_skips_only_the_refused_records_in_few_writes() {
+        use sea_orm::ConnectionTrait;
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (v INTEGER NOT NULL CHECK (v % 100 <> 7))")
+            .await
+            .unwrap();
+        let items: Vec<i64> = (0..1_000).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let mut skipped = Vec::new();
+        let written = isolating(
+            &items,
+            |batch: &[i64]| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let db = &db;
+                async move {
+                    let txn = crate::db::begin_write(db).await?;
+                    let values: Vec<String> = batch.iter().map(|v| format!("({v})")).collect();
+                    txn.execute_unprepared(&format!(
+                        "INSERT INTO t (v) VALUES {}",
+                        values.join(",")
+                    ))
+                    .await?;
+                    txn.commit().await?;
+                    Ok(batch.len())
+                }
+            },
+            |item, err| {
+                assert!(crate::db::refuses_record(err));
+                skipped.push(*item);
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(skipped, [7, 107, 207, 307, 407, 507, 607, 707, 807, 907]);
+        assert_eq!(written.iter().sum::<usize>(), 990);
+        let calls = calls.into_inner();
+        assert!(
+            calls <= 1 + 10 * 2 * 10,
+            "{calls} writes for 10 bad records of 1,000"
+        );
+        let one_bad: Vec<i64> = (1_000..2_100).filter(|v| v % 100 != 7).chain([7]).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        isolating(
+            &one_bad,
+            |batch: &[i64]| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let db = &db;
+                async move {
+                    let values: Vec<String> = batch.iter().map(|v| format!("({v})")).collect();
+                    db.execute_unprepared(&format!(
+                        "INSERT INTO t (v) VALUES {}",
+                        values.join(",")
+                    ))
+                    .await?;
+                    Ok(())
+                }
+            },
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert!(
+            calls.into_inner() <= 1 + 2 * 11,
+            "O(log n) writes for one bad record"
+        );
+    }
+
+    #[tokio::test]
+    async fn isolating_ends_on_a_failure_that_is_not_a_record_s() {
+        use sea_orm::ConnectionTrait;
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        let items = [1, 2, 3];
+        let err = isolating(
+            &items,
+            |_: &[i32]| async {
+                Ok::<(), _>(
+                    db.execute_unprepared("INSERT INTO missing VALUES (1)")
+                        .await
+                        .map(|_| ())?,
+                )
+            },
+            |_, _| panic!("nothing is skipped"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "INTERNAL");
+    }
 
     #[tokio::test]
     async fn in_statements_keeps_every_row_in_order_within_the_bind_limit() {

@@ -30,6 +30,7 @@ pub(super) struct Fixture {
     pub db: DatabaseConnection,
     pub integration: integration::Model,
     pub stop: CancellationToken,
+    pub warnings: std::sync::Arc<crate::providers::clean::Warnings>,
 }
 
 fn ignore(_: &Counts) {}
@@ -129,6 +130,7 @@ impl Fixture {
             db,
             integration,
             stop: CancellationToken::new(),
+            warnings: Default::default(),
         }
     }
 
@@ -140,6 +142,7 @@ impl Fixture {
             confirmed,
             progress: &ignore,
             stop: &self.stop,
+            warnings: &self.warnings,
         }
     }
 
@@ -159,6 +162,7 @@ impl Fixture {
             people,
             &mut Counts::default(),
             None,
+            &self.warnings,
         )
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 
 use super::{
     Counts,
-    store::{in_statements, keys_per_lookup, rows_per_statement},
+    store::{in_statements, isolating, keys_per_lookup, rows_per_statement},
 };
 use crate::{
     directory::{
@@ -13,7 +13,10 @@ use crate::{
         users::{UserColumns, set_columns},
     },
     error::DomainResult,
-    providers::ExternalUser,
+    providers::{
+        ExternalUser,
+        clean::{Action, ObjectKind, Warning, Warnings},
+    },
 };
 use entity::{directory_user, enums::UserStatus, integration, user_alias};
 use sea_orm::{
@@ -387,9 +390,10 @@ pub(super) async fn apply_users_page(
     users: Vec<ExternalUser>,
     counts: &mut Counts,
     known: Option<&mut Fingerprints>,
+    warnings: &Warnings,
 ) -> DomainResult<Vec<i64>> {
     let plan = plan_users(integration, users, known.as_deref());
-    let written = write_users(db, integration, plan, counts).await?;
+    let written = write_users(db, integration, plan, counts, warnings).await?;
     if let Some(known) = known {
         known.extend(written.fingerprints);
     }
@@ -465,25 +469,48 @@ pub(super) fn plan_users(
     UsersPlan { users, stored }
 }
 
-/// Writes a [`plan_users`] plan in one transaction: one read of the stored users' rows and
-/// aliases, then only what differs, with its events.
-pub(super) async fn write_users(
-    db: &DatabaseConnection,
-    integration: &integration::Model,
-    plan: UsersPlan,
-    counts: &mut Counts,
-) -> DomainResult<UsersWritten> {
-    let UsersPlan { users, stored } = plan;
-    if users.is_empty() {
-        return Ok(UsersWritten::default());
-    }
-    let (existing, aliases) = load_users(db, integration.id, &stored).await?;
+/// What writing one user changes in a run's counts.
+#[derive(Debug, Clone, Copy)]
+enum Effect {
+    Created { suspended: bool },
+    Restored,
+    Suspended,
+    Updated,
+}
 
-    let mut rows = Vec::new();
-    let mut alias_writes: Vec<(String, Vec<String>)> = Vec::new();
-    // (external id, event type, changed fields) of every user written.
-    let mut events: Vec<(&str, &'static str, Vec<&'static str>)> = Vec::new();
-    for user in &users {
+impl Effect {
+    fn count(self, counts: &mut Counts) {
+        match self {
+            Self::Created { suspended } => {
+                counts.users_created += 1;
+                counts.users_suspended += i32::from(suspended);
+            }
+            Self::Restored => counts.users_restored += 1,
+            Self::Suspended => counts.users_suspended += 1,
+            Self::Updated => counts.users_updated += 1,
+        }
+    }
+}
+
+/// One user to write, and what it is to the feed and the counts.
+struct UserWrite<'a> {
+    user: &'a ExternalUser,
+    event: &'static str,
+    fields: Vec<&'static str>,
+    effect: Effect,
+    /// The aliases to store, when they changed.
+    aliases: Option<&'a [String]>,
+}
+
+/// The writes a page needs: each user that is new or differs from its row, with its event.
+fn user_writes<'a>(
+    integration: &integration::Model,
+    users: &'a [ExternalUser],
+    existing: &HashMap<String, directory_user::Model>,
+    aliases: &HashMap<i64, Vec<String>>,
+) -> Vec<UserWrite<'a>> {
+    let mut writes = Vec::new();
+    for user in users {
         match existing.get(&user.external_id) {
             Some(row) => {
                 let current = aliases.get(&row.id).map(Vec::as_slice).unwrap_or_default();
@@ -496,80 +523,129 @@ pub(super) async fn write_users(
                 if aliases_changed {
                     fields.push("aliases");
                 }
-                events.push((&user.external_id, change_event(row, user), fields));
-                if row.status == UserStatus::Archived {
-                    counts.users_restored += 1;
+                let effect = if row.status == UserStatus::Archived {
+                    Effect::Restored
                 } else if row.status != UserStatus::Suspended && user.suspended {
-                    counts.users_suspended += 1;
+                    Effect::Suspended
                 } else {
-                    counts.users_updated += 1;
-                }
-                rows.push(user);
-                if aliases_changed {
-                    alias_writes.push((user.external_id.clone(), user.aliases.clone()));
-                }
+                    Effect::Updated
+                };
+                writes.push(UserWrite {
+                    user,
+                    event: change_event(row, user),
+                    fields,
+                    effect,
+                    aliases: aliases_changed.then_some(user.aliases.as_slice()),
+                });
             }
-            None => {
-                events.push((&user.external_id, "user.created", Vec::new()));
-                counts.users_created += 1;
-                if user.suspended {
-                    counts.users_suspended += 1;
-                }
-                rows.push(user);
-                if !user.aliases.is_empty() {
-                    alias_writes.push((user.external_id.clone(), user.aliases.clone()));
-                }
-            }
+            None => writes.push(UserWrite {
+                user,
+                event: "user.created",
+                fields: Vec::new(),
+                effect: Effect::Created {
+                    suspended: user.suspended,
+                },
+                aliases: (!user.aliases.is_empty()).then_some(user.aliases.as_slice()),
+            }),
         }
     }
-    if rows.is_empty() {
+    writes
+}
+
+/// Writes a [`plan_users`] plan: one read of the stored users' rows and aliases, then only
+/// what differs, with its events, in one transaction. A user the database refuses is
+/// skipped with a warning and the rest written ([`isolating`]); a stored user skipped keeps
+/// its row, its fingerprint and its memberships.
+pub(super) async fn write_users(
+    db: &DatabaseConnection,
+    integration: &integration::Model,
+    plan: UsersPlan,
+    counts: &mut Counts,
+    warnings: &Warnings,
+) -> DomainResult<UsersWritten> {
+    let UsersPlan { users, stored } = plan;
+    if users.is_empty() {
         return Ok(UsersWritten::default());
     }
-    let txn = crate::db::begin_write(db).await?;
-    let written = upsert_users(&txn, integration, &rows).await?;
-    let ids: HashMap<&str, i64> = written
-        .iter()
-        .map(|u| (u.external_id.as_str(), u.id))
-        .collect();
-    let alias_writes: Vec<(i64, Vec<String>)> = alias_writes
-        .into_iter()
-        .filter_map(|(ext, a)| ids.get(ext.as_str()).map(|id| (*id, a)))
-        .collect();
+    let (existing, aliases) = load_users(db, integration.id, &stored).await?;
+    let writes = user_writes(integration, &users, &existing, &aliases);
     let had: HashSet<i64> = aliases.keys().copied().collect();
-    replace_aliases(&txn, alias_writes, &had).await?;
-    let by_external: HashMap<&str, &directory_user::Model> = written
-        .iter()
-        .map(|u| (u.external_id.as_str(), u))
-        .collect();
-    let events = events
-        .into_iter()
-        .filter_map(|(ext, ty, fields)| {
-            by_external
-                .get(ext)
-                .map(|row| NewEvent::user(ty, row, &fields))
-        })
-        .collect();
-    crate::directory::events::record(&txn, events).await?;
-    txn.commit().await?;
-    let fingerprints = users
-        .iter()
-        .filter_map(|user| {
-            let id = *ids.get(user.external_id.as_str())?;
+    let batches = isolating(
+        &writes,
+        |batch| write_user_batch(db, integration, batch, &had),
+        |write, refusal| {
+            tracing::warn!(error = %refusal, "the database refused a user; skipped");
+            warnings.push(Warning::new(
+                ObjectKind::User,
+                &write.user.external_id,
+                None,
+                Action::Skipped,
+                "the user was skipped: the database refused its record; a stored user keeps what it had",
+            ));
+        },
+    )
+    .await?;
+    let mut out = UsersWritten::default();
+    for (batch, written) in batches {
+        let ids: HashMap<&str, i64> = written
+            .iter()
+            .map(|row| (row.external_id.as_str(), row.id))
+            .collect();
+        for write in batch {
+            write.effect.count(counts);
+            let user = write.user;
+            let Some(&id) = ids.get(user.external_id.as_str()) else {
+                continue;
+            };
             let status = status_of(user);
-            Some((
+            out.ids.push(id);
+            out.fingerprints.push((
                 user.external_id.clone(),
                 Stored {
                     id,
                     status,
                     fingerprint: fingerprint(user, status, &integration.name),
                 },
-            ))
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one batch of users in one transaction: the upsert, their aliases, their events.
+async fn write_user_batch<'b, 'a>(
+    db: &DatabaseConnection,
+    integration: &integration::Model,
+    batch: &'b [UserWrite<'a>],
+    had_aliases: &HashSet<i64>,
+) -> DomainResult<(&'b [UserWrite<'a>], Vec<directory_user::Model>)> {
+    let txn = crate::db::begin_write(db).await?;
+    let rows: Vec<&ExternalUser> = batch.iter().map(|w| w.user).collect();
+    let written = upsert_users(&txn, integration, &rows).await?;
+    let by_external: HashMap<&str, &directory_user::Model> = written
+        .iter()
+        .map(|u| (u.external_id.as_str(), u))
+        .collect();
+    let alias_writes: Vec<(i64, Vec<String>)> = batch
+        .iter()
+        .filter_map(|w| {
+            let aliases = w.aliases?;
+            let row = by_external.get(w.user.external_id.as_str())?;
+            Some((row.id, aliases.to_vec()))
         })
         .collect();
-    Ok(UsersWritten {
-        ids: written.iter().map(|u| u.id).collect(),
-        fingerprints,
-    })
+    replace_aliases(&txn, alias_writes, had_aliases).await?;
+    let events = batch
+        .iter()
+        .filter_map(|w| {
+            by_external
+                .get(w.user.external_id.as_str())
+                .map(|row| NewEvent::user(w.event, row, &w.fields))
+        })
+        .collect();
+    crate::directory::events::record(&txn, events).await?;
+    txn.commit().await?;
+    Ok((batch, written))
 }
 
 /// The integration's rows for these users, and their aliases, in two statements.
@@ -653,6 +729,7 @@ mod tests {
             vec![first, last],
             &mut counts,
             None,
+            &fx.warnings,
         )
         .await
         .unwrap();
@@ -685,6 +762,7 @@ mod tests {
             vec![person(0), person(1)],
             &mut counts,
             Some(&mut known),
+            &fx.warnings,
         )
         .await
         .unwrap();

@@ -415,6 +415,13 @@ pub fn serve_base(child: &mut std::process::Child) -> String {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let first = lines.next().unwrap().unwrap();
     std::thread::spawn(move || lines.for_each(drop));
+    // With `--log-format json` the line is a JSON object with the URL in `fields.url`.
+    if let Ok(line) = serde_json::from_str::<Value>(&first) {
+        return line["fields"]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("serve prints where it listens: {first}"))
+            .to_owned();
+    }
     first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
