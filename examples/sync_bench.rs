@@ -1,6 +1,7 @@
 //! The sync benchmark: a full sync, an unchanged re-sync and a sync after 1% of users
 //! changed, against the fake directory over loopback (in a child process, so the figures are
-//! dirgate's own), plus the time to fetch and parse the same pages without writing.
+//! dirgate's own), plus the time to fetch and parse the same pages without writing; last, the
+//! integration's deletion (an event per user and group) with the memory it took.
 //!
 //! ```sh
 //! cargo run --release --example sync_bench -- --users 100000 --groups 5000
@@ -42,10 +43,15 @@ use std::{
 };
 
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// A figure of `/proc/self/status`, in MB.
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .and_then(|kb| kb.parse::<f64>().ok())
@@ -295,6 +301,36 @@ async fn run(base: &str, args: &Args) -> BenchResult<()> {
     }
     println!(
         "peak RSS (dirgate and the benchmark, not the fake): {rss_after_syncs:.0} MB after the full and unchanged syncs, {:.0} MB at the end",
+        peak_rss_mb()
+    );
+    // The deletion: an event per user and group, in one transaction, a thousand at a time.
+    // The peak is reset first (`clear_refs` 5), so it is the deletion's own.
+    let before = status_mb("VmRSS:");
+    std::fs::write("/proc/self/clear_refs", "5").ok();
+    let started = Instant::now();
+    let deleted = dirgate::directory::integrations::delete(
+        &db,
+        &dirgate::auth::Admin::cli(),
+        dirgate::directory::IntegrationId(integration.id),
+        &integration.name,
+    )
+    .await?;
+    let took = started.elapsed().as_secs_f64();
+    let events: Vec<(String, i64)> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT event_type, COUNT(*) AS n FROM directory_events \
+             WHERE event_type IN ('user.removed', 'user.archived', 'group.removed') \
+             GROUP BY event_type ORDER BY event_type",
+        ))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "event_type")?, row.try_get("", "n")?)))
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    println!(
+        "deleteIntegration: {} users removed, {} kept in {took:.2} s; events {events:?}; RSS {before:.0} MB before, peak {:.0} MB during it",
+        deleted.users_removed,
+        deleted.users_retained,
         peak_rss_mb()
     );
     core.stop().await;

@@ -71,6 +71,9 @@ async fn open(
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
+        opts.map_sqlx_sqlite_before_acquire(|conn, _| {
+            Box::pin(async move { Ok(clean_state(conn)) })
+        });
     } else {
         opts.max_connections(pool_size.unwrap_or_else(default_pool_size));
     }
@@ -78,6 +81,22 @@ async fn open(
         opts.set_schema_search_path(schema.to_owned());
     }
     Database::connect(opts).await
+}
+
+/// Whether an idle SQLite connection may be handed out: not when it still counts a transaction.
+/// SQLite rolls a transaction back by itself when a statement fails for a full disk or an I/O
+/// error; the driver's own `ROLLBACK` then fails and it keeps counting the transaction, so it
+/// would begin the next one as a savepoint (a deferred transaction) and end a failed one with
+/// `ROLLBACK TO`, which keeps the write lock: every other writer would wait for ever. Such a
+/// connection is closed instead (closing rolls back whatever is open), and the pool opens a
+/// fresh one.
+fn clean_state(conn: &mut sea_orm::sqlx::sqlite::SqliteConnection) -> bool {
+    use sea_orm::sqlx::Connection;
+    let open = conn.is_in_transaction();
+    if open {
+        tracing::debug!("a pooled SQLite connection still counts a transaction; closing it");
+    }
+    !open
 }
 
 /// Applies every pending migration.
@@ -190,83 +209,5 @@ mod tests {
             [1, 2, 4, 8, 16, 32, 64, 100],
             "eight statement texts for any row count"
         );
-    }
-}
-
-/// What the database's own code says of a failed statement: PostgreSQL's SQLSTATE, or
-/// SQLite's extended result code.
-enum DatabaseCode {
-    Postgres(String),
-    Sqlite(u32),
-}
-
-fn database_code(err: &DbErr) -> Option<DatabaseCode> {
-    use sea_orm::{RuntimeErr, sqlx};
-    let (DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Query(RuntimeErr::SqlxError(e))
-    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
-    else {
-        return None;
-    };
-    let sqlx::Error::Database(db) = &**e else {
-        return None;
-    };
-    let code = db.code()?;
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        code.parse().ok().map(DatabaseCode::Sqlite)
-    } else {
-        Some(DatabaseCode::Postgres(code.into_owned()))
-    }
-}
-
-/// The failure of `err`, if it is a database error.
-pub fn db_error(err: &crate::error::DomainError) -> Option<&DbErr> {
-    match err {
-        crate::error::DomainError::Internal(cause) => cause.downcast_ref::<DbErr>(),
-        _ => None,
-    }
-}
-
-/// Whether the database refused a write for what a record holds (an integrity constraint, a
-/// value the backend cannot store) rather than for its own state (a lost connection, a full
-/// disk): the same write without that record would succeed. PostgreSQL: SQLSTATE classes 22
-/// (data exception: `22P05`, `22021`, `22001`, ...) and 23 (integrity constraint violation);
-/// SQLite: `SQLITE_TOOBIG`, `SQLITE_CONSTRAINT` (any extended code) and `SQLITE_MISMATCH`.
-pub fn refuses_record(err: &DbErr) -> bool {
-    match database_code(err) {
-        Some(DatabaseCode::Sqlite(code)) => matches!(code & 0xff, 18..=20),
-        Some(DatabaseCode::Postgres(code)) => code.starts_with("22") || code.starts_with("23"),
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod classify_tests {
-    use super::*;
-
-    async fn refused(db: &DatabaseConnection, sql: &str) -> DbErr {
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared(sql).await.unwrap_err()
-    }
-
-    #[tokio::test]
-    async fn refuses_record_is_a_constraint_not_a_missing_table() {
-        let db = connect("sqlite::memory:").await.unwrap();
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
-            .await
-            .unwrap();
-        db.execute_unprepared("INSERT INTO t (v) VALUES ('a')")
-            .await
-            .unwrap();
-        assert!(refuses_record(
-            &refused(&db, "INSERT INTO t (v) VALUES ('a')").await
-        ));
-        assert!(refuses_record(
-            &refused(&db, "INSERT INTO t (v) VALUES (NULL)").await
-        ));
-        assert!(!refuses_record(
-            &refused(&db, "INSERT INTO missing (v) VALUES ('a')").await
-        ));
     }
 }

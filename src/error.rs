@@ -45,6 +45,10 @@ pub enum DomainError {
     /// The request ran past its wall-clock budget and was dropped.
     #[error("the request took longer than {seconds} s and was stopped")]
     Timeout { seconds: u64 },
+    /// The database's storage refuses writes (a full disk, a read-only database): nothing
+    /// was changed; try again later.
+    #[error("{0}; nothing was changed, retry later")]
+    Unavailable(&'static str),
     /// Anything else. The cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
@@ -66,6 +70,7 @@ impl DomainError {
             Self::RateLimited => "RATE_LIMITED",
             Self::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             Self::Timeout { .. } => "TIMEOUT",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -86,6 +91,14 @@ impl DomainError {
         }
     }
 
+    /// The database's error behind this one, if it is one.
+    pub fn db_error(&self) -> Option<&sea_orm::DbErr> {
+        match self {
+            Self::Internal(cause) => cause.downcast_ref::<sea_orm::DbErr>(),
+            _ => None,
+        }
+    }
+
     /// Wraps any unexpected failure.
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Arc::new(err))
@@ -94,7 +107,14 @@ impl DomainError {
 
 impl From<sea_orm::DbErr> for DomainError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        match crate::storage::trouble(&err) {
+            Some(cause) => {
+                tracing::debug!(error = %err, "the database refuses writes");
+                crate::storage::observed(cause);
+                Self::Unavailable(cause)
+            }
+            None => Self::internal(err),
+        }
     }
 }
 
@@ -109,7 +129,41 @@ impl From<sea_orm::TransactionError<DomainError>> for DomainError {
 
 impl From<Arc<sea_orm::DbErr>> for DomainError {
     fn from(err: Arc<sea_orm::DbErr>) -> Self {
-        Self::Internal(err)
+        match crate::storage::trouble(&err) {
+            Some(cause) => {
+                crate::storage::observed(cause);
+                Self::Unavailable(cause)
+            }
+            None => Self::Internal(err),
+        }
+    }
+}
+
+/// A background worker's failures, logged once per change of cause, and its recovery once: a
+/// worker that fails every few seconds for the same reason (a full disk) says so once.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    last: Option<String>,
+}
+
+impl FailureLog {
+    /// `what` failed with `err`: logged when the cause differs from the last one.
+    pub fn failed(&mut self, what: &'static str, err: &DomainError) {
+        let text = match err {
+            DomainError::Internal(cause) => cause.to_string(),
+            other => other.to_string(),
+        };
+        if self.last.as_deref() != Some(text.as_str()) {
+            tracing::warn!(error = %text, "{what}");
+            self.last = Some(text);
+        }
+    }
+
+    /// `what` worked: logged once after failures.
+    pub fn succeeded(&mut self, what: &'static str) {
+        if self.last.take().is_some() {
+            tracing::info!("{what}: working again");
+        }
     }
 }
 

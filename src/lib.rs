@@ -20,6 +20,7 @@ pub mod providers;
 pub mod ratelimit;
 pub mod scim;
 pub mod services;
+pub mod storage;
 pub mod sync;
 pub mod text;
 pub mod webhooks;

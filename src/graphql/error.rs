@@ -115,7 +115,7 @@ pub fn code_of(first: Option<&ServerError>) -> &'static str {
 }
 
 /// Every code an answer can carry.
-const KNOWN_CODES: [&str; 16] = [
+const KNOWN_CODES: [&str; 17] = [
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "NOT_FOUND",
@@ -128,6 +128,7 @@ const KNOWN_CODES: [&str; 16] = [
     "RATE_LIMITED",
     "LIMIT_EXCEEDED",
     "TIMEOUT",
+    "UNAVAILABLE",
     PARSE_FAILED,
     VALIDATION_FAILED,
     BAD_REQUEST,

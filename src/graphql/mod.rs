@@ -28,8 +28,9 @@ use std::sync::Arc;
 /// Errors carry `extensions.code`: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INVALID_INPUT
 /// (with `extensions.field`), ALREADY_EXISTS, NAME_TAKEN, CONFIRMATION_MISMATCH,
 /// PUSH_ONLY_INTEGRATION, NEEDS_REAUTH, RATE_LIMITED (HTTP 429, Retry-After), LIMIT_EXCEEDED
-/// (with `extensions.limit` and `extensions.max`), TIMEOUT, GRAPHQL_PARSE_FAILED,
-/// GRAPHQL_VALIDATION_FAILED, BAD_REQUEST (HTTP 400) or INTERNAL.
+/// (with `extensions.limit` and `extensions.max`), TIMEOUT, UNAVAILABLE (the database refuses
+/// writes: a full disk, a read-only database; nothing changed; Retry-After),
+/// GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_REQUEST (HTTP 400) or INTERNAL.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(query::DirectoryQuery, webhooks::WebhookQuery);
 

@@ -130,6 +130,16 @@ impl Media {
             .headers_mut()
             .insert(header::CONTENT_TYPE, self.content_type());
         answer.headers_mut().extend(response.http_headers);
+        // The database refused a write for its storage: the client may try again later.
+        if response.errors.iter().any(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::from("UNAVAILABLE"))
+        }) {
+            answer.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::storage::RETRY_AFTER_SECS),
+            );
+        }
         answer
     }
 
@@ -169,7 +179,7 @@ fn request_error_status(errors: &[ServerError]) -> StatusCode {
             "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
             "FORBIDDEN" => StatusCode::FORBIDDEN,
             "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
-            "TIMEOUT" => StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT" | "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
             "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         },

@@ -336,10 +336,16 @@ fn callback_page(status: StatusCode, title: &str, message: &str) -> Response {
 async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let unavailable = |body: serde_json::Value| (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     match crate::db::pending_migrations(&app.db).await {
-        Ok(0) => (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "ready" })),
-        ),
+        Ok(0) => match crate::storage::writable(&app.db).await {
+            Ok(()) => (
+                StatusCode::OK,
+                Json(serde_json::json!({ "status": "ready" })),
+            ),
+            Err(cause) => unavailable(serde_json::json!({
+                "status": "writes refused",
+                "cause": cause,
+            })),
+        },
         Ok(pending) => unavailable(serde_json::json!({
             "status": "migrations pending",
             "pending": pending,

@@ -110,6 +110,11 @@ impl From<DomainError> for ScimError {
             E::NeedsReauth => Self::new(StatusCode::CONFLICT, None, detail),
             E::RateLimited => Self::new(StatusCode::TOO_MANY_REQUESTS, None, detail),
             E::Timeout { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail),
+            E::Unavailable(_) => {
+                let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail);
+                err.retry_after = Some(crate::storage::RETRY_AFTER_SECS);
+                err
+            }
             E::Internal(cause) => {
                 tracing::error!(error = %cause, source = ?cause.source(), "SCIM request failed");
                 Self::new(
@@ -432,4 +437,19 @@ fn plausible_id(id: &str) -> bool {
 /// A new resource id: a random (version 4) UUID.
 fn new_scim_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_trouble_is_503_with_retry_after() {
+        let err = ScimError::from(DomainError::Unavailable(crate::storage::DISK_FULL));
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.retry_after, Some(crate::storage::RETRY_AFTER_SECS));
+        assert!(err.detail.contains("disk is full"), "{}", err.detail);
+        let answer = err.into_response();
+        assert_eq!(answer.headers()["retry-after"], "30");
+    }
 }

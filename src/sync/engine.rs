@@ -170,14 +170,14 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
         deps.schedule.tick,
     );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failures = crate::error::FailureLog::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ticks.tick() => {
-                if let Err(err) = schedule_due(&deps, &mut running).await {
-                    tracing::warn!(error = %err, "the scheduler could not look for due syncs");
-                }
-            }
+            _ = ticks.tick() => match schedule_due(&deps, &mut running).await {
+                Ok(()) => failures.succeeded("the scheduler"),
+                Err(err) => failures.failed("the scheduler could not look for due syncs", &err),
+            },
             command = rx.recv() => match command {
                 None => break,
                 Some(Command::Request { integration, trigger, reply }) => {

@@ -172,6 +172,9 @@ pub(super) async fn execute(
                     tracing::error!(error = %cause, run = run.id, "sync failed");
                     "internal error (see the server log); nothing was removed".into()
                 }
+                ReconcileError::Domain(DomainError::Unavailable(cause)) => format!(
+                    "stopped: {cause}; what was written before stays, nothing was removed, and the next sync goes on from there"
+                ),
                 ReconcileError::Domain(d) => format!("{d}; nothing was removed"),
                 ReconcileError::Stopped => "stopped; nothing was removed".into(),
             });
@@ -192,10 +195,39 @@ pub(super) async fn execute(
         .by_action()
         .map(|(action, n)| (action.metric_label(), n));
     crate::metrics::sync_run(&figures);
-    if let Err(err) = finish(&deps, run, &warnings).await {
-        tracing::error!(error = %err, "cannot save a sync run");
+    save_end(&deps, run, &warnings, &stop).await;
+}
+
+/// Saves a run's end; while the database refuses writes for its storage, tries again (every
+/// few seconds, until shutdown), so the run ends with its own cause as soon as the database
+/// takes writes, not with a lease that ran out.
+async fn save_end(
+    deps: &SyncDeps,
+    run: sync_run::Model,
+    warnings: &Warnings,
+    stop: &CancellationToken,
+) {
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match finish(deps, run.clone(), warnings).await {
+            Ok(()) => return,
+            Err(DomainError::Unavailable(_)) if !stop.is_cancelled() => {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.cancelled() => {}
+                }
+                wait = (wait * 2).min(SAVE_RETRY_MAX);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, run = run.id, "cannot save a sync run's end");
+                return;
+            }
+        }
     }
 }
+
+/// The longest wait between two tries to save a run's end while the database refuses writes.
+const SAVE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Saves a run's end and its event in one transaction, then announces it: `sync_run.held`,
 /// or `sync_run.finished` for a run that changed something or did not succeed (a successful

@@ -49,14 +49,18 @@ pub struct Deliverer {
 
 /// Delivers until `stop`.
 pub async fn run(deliverer: Deliverer, stop: CancellationToken) {
+    let mut failures = crate::error::FailureLog::default();
     loop {
         if stop.is_cancelled() {
             return;
         }
         let worked = match deliverer.round().await {
-            Ok(n) => n,
+            Ok(n) => {
+                failures.succeeded("webhook delivery");
+                n
+            }
             Err(err) => {
-                tracing::warn!(error = %err, "webhook delivery round failed; retrying");
+                failures.failed("webhook delivery round failed; retrying", &err);
                 0
             }
         };

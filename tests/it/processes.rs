@@ -1,14 +1,17 @@
 //! Several `dirgate serve` processes on one PostgreSQL database: an integration's sync runs on
 //! one process at a time (a request on the other process gets the same run), a process killed
 //! mid-sync loses its lease and another marks the run failed — nothing removed — and syncs the
-//! integration again; SIGTERM stops a running sync at a batch boundary, CANCELLED.
+//! integration again; SIGTERM stops a running sync at a batch boundary, CANCELLED. And one
+//! process on SQLite whose disk fills up mid-sync: said as such, nothing lost.
 
 use crate::support::{ScratchDatabase, fake::FakeServer, quiet_schedule};
 use base64::Engine;
 use dirgate::{Config, Core, auth::Admin, directory::connect};
 use entity::enums::{DirectoryKind, SyncRunStatus};
 use fake_directory::{Fault, FaultAction};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 use serde_json::{Value, json};
 use std::{
     process::{Child, Command, Stdio},
@@ -26,6 +29,18 @@ struct Serve {
 
 impl Serve {
     fn start(database_url: &str, fake: &str, dir: &std::path::Path) -> Self {
+        Self::start_with(database_url, fake, dir, &[], Stdio::null())
+    }
+
+    /// [`Serve::start`] with more environment (overriding the defaults above) and its
+    /// standard error.
+    fn start_with(
+        database_url: &str,
+        fake: &str,
+        dir: &std::path::Path,
+        more: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("DATABASE_URL", database_url)
@@ -41,8 +56,9 @@ impl Serve {
             .env("DIRGATE_SYNC_LEASE_SECONDS", "2")
             .env("DIRGATE_SCHEDULER_TICK_SECONDS", "1")
             .env("DIRGATE_LOG", "warn")
+            .envs(more.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start serve");
         let base = crate::support::serve_base(&mut child);
@@ -135,9 +151,40 @@ struct Connected {
 async fn connected(name: &str, users: usize) -> Connected {
     let scratch = ScratchDatabase::create(name).await;
     let url = scratch.url.clone();
-    let db = dirgate::db::connect(&url).await.unwrap();
-    dirgate::db::migrate(&db).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let Integrated {
+        db,
+        server,
+        integration,
+        id,
+        token,
+    } = integrated(&url, dir.path(), users).await;
+    Connected {
+        scratch,
+        url,
+        db,
+        dir,
+        server,
+        integration,
+        id,
+        token,
+    }
+}
+
+/// What [`integrated`] sets up.
+struct Integrated {
+    db: DatabaseConnection,
+    server: FakeServer,
+    integration: entity::integration::Model,
+    id: Value,
+    token: String,
+}
+
+/// The database at `url`, migrated the real way, with an Entra integration of `users` users
+/// connected (not yet synced), and an admin token made with the CLI.
+async fn integrated(url: &str, dir: &std::path::Path, users: usize) -> Integrated {
+    let db = dirgate::db::connect(url).await.unwrap();
+    dirgate::db::migrate(&db).await.unwrap();
     let server = FakeServer::start(users, 30).await;
     let core = Core::with_schedule(
         db.clone(),
@@ -174,8 +221,8 @@ async fn connected(name: &str, users: usize) -> Connected {
     let id = json!(dirgate::graphql::ids::encode("Integration", integration.id).as_str());
     let out = Command::new(BIN)
         .args(["token", "create", "--name", "two", "--role", "admin"])
-        .env("DATABASE_URL", &url)
-        .env("DIRGATE_DATA_DIR", dir.path())
+        .env("DATABASE_URL", url)
+        .env("DIRGATE_DATA_DIR", dir)
         .output()
         .unwrap();
     let token = String::from_utf8_lossy(&out.stdout)
@@ -184,11 +231,8 @@ async fn connected(name: &str, users: usize) -> Connected {
         .unwrap()
         .trim()
         .to_owned();
-    Connected {
-        scratch,
-        url,
+    Integrated {
         db,
-        dir,
         server,
         integration,
         id,
@@ -472,4 +516,241 @@ async fn a_subscriber_on_one_process_sees_every_change_of_a_run_on_another() {
     drop((a, b));
     drop(db);
     scratch.drop().await;
+}
+
+/// A tmpfs of `size` mounted at a directory of its own, unmounted when dropped. Mounting needs
+/// root (or CAP_SYS_ADMIN), as CI has.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            mounted,
+            "this test mounts a small tmpfs for the database: it needs root or CAP_SYS_ADMIN"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the disk is full; returns it.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.flush();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// `query` against a process, with its HTTP status and headers.
+async fn post(
+    base: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> (u16, Option<String>, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry_after, res.json().await.unwrap())
+}
+
+async fn readyz(base: &str) -> u16 {
+    reqwest::get(format!("{base}/readyz"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Polls `check` every 100 ms until it holds, or fails after `secs` seconds.
+async fn eventually<F: Future<Output = bool>>(secs: u64, what: &str, check: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_said_as_such_and_the_next_sync_loses_nothing() {
+    let disk = SmallDisk::mount("64m");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        disk.path().join("dirgate.db").display()
+    );
+    let Integrated {
+        db,
+        server,
+        id,
+        token,
+        ..
+    } = integrated(&url, disk.path(), 6_000).await;
+    // Each Graph call takes a while, so the disk fills while users are being written.
+    server.fake.set_latency(Duration::from_millis(300));
+    let mut serve = Serve::start_with(
+        &url,
+        &server.base,
+        disk.path(),
+        &[
+            ("DIRGATE_SYNC_LEASE_SECONDS", "90"),
+            ("DIRGATE_LOG", "info"),
+            ("DIRGATE_LOG_FORMAT", "json"),
+        ],
+        Stdio::piped(),
+    );
+    // The process's log, a JSON object a line.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    {
+        use std::io::BufRead;
+        let (stderr, log) = (serve.child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                log.lock().unwrap().push(value);
+            }
+        });
+    }
+    let logged = |message: &str| -> Vec<Value> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l["fields"]["message"] == message)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(readyz(&serve.base).await, 200);
+    serve.sync(&token, &id).await;
+    wait_for(&db, 60, "the first users written", |runs| {
+        runs.last().is_some_and(|r| r.users_created > 0)
+    })
+    .await;
+    let filler = disk.fill();
+    // The sync stops at its next write that needs room; its end cannot be saved yet.
+    eventually(60, "the run to stop for the disk", || {
+        let stopped = logged("sync run finished");
+        async move { !stopped.is_empty() }
+    })
+    .await;
+    let stopped = &logged("sync run finished")[0];
+    assert_eq!(stopped["fields"]["status"], "Failed", "{stopped}");
+    assert!(
+        stopped["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full"),
+        "{stopped}"
+    );
+
+    // Writes are refused, typed, and said as such.
+    let rename = "mutation($id: ID!) { renameIntegration(id: $id, name: \"Contoso EU\") { name } }";
+    let (status, retry_after, body) = post(&serve.base, &token, rename, json!({ "id": id })).await;
+    assert_eq!(status, 200, "a field error: {body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full"),
+        "{body}"
+    );
+    assert!(retry_after.is_some(), "Retry-After with UNAVAILABLE");
+    assert_eq!(
+        readyz(&serve.base).await,
+        503,
+        "not ready while writes fail"
+    );
+    let (_, _, read) = post(
+        &serve.base,
+        &token,
+        "{ integrations { totalCount } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        read["data"]["integrations"]["totalCount"], 1,
+        "reads go on: {read}"
+    );
+
+    // Space comes back: the run ends with its own cause, readiness returns, nothing is lost.
+    std::fs::remove_file(&filler).unwrap();
+    let runs = wait_for(&db, 60, "the run to end naming the disk", |runs| {
+        runs.last().is_some_and(|r| {
+            r.status == SyncRunStatus::Failed
+                && r.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("disk is full"))
+        })
+    })
+    .await;
+    let failed = runs.last().unwrap();
+    assert!(failed.users_created > 0, "{failed:?}");
+    let base = serve.base.clone();
+    eventually(30, "/readyz to answer 200 again", || {
+        let base = base.clone();
+        async move { readyz(&base).await == 200 }
+    })
+    .await;
+    let failed = failed.id;
+    serve.sync(&token, &id).await;
+    let runs = wait_for(&db, 120, "the next sync", |runs| {
+        runs.iter()
+            .any(|r| r.id > failed && r.status == SyncRunStatus::Succeeded)
+    })
+    .await;
+    assert!(runs.iter().all(|r| r.users_removed == 0), "{runs:?}");
+    let users = entity::directory_user::Entity::find()
+        .filter(entity::directory_user::Column::IntegrationId.eq(runs[0].integration_id))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(users, 6_000, "every user, none lost");
+    let (_, _, renamed) = post(&serve.base, &token, rename, json!({ "id": id })).await;
+    assert_eq!(
+        renamed["data"]["renameIntegration"]["name"], "Contoso EU",
+        "{renamed}"
+    );
+    // The trouble and its end were each said once, however often the workers met it.
+    assert_eq!(logged("the database refuses writes").len(), 1);
+    assert_eq!(logged("the database takes writes again").len(), 1);
+    drop(serve);
+    db.close().await.ok();
 }

@@ -40,7 +40,7 @@ pub(super) fn in_statements<T>(
 }
 
 /// Writes `items` through `write`, each call one transaction. When the database refuses a
-/// batch for what a record holds ([`crate::db::refuses_record`]), the batch is written again by
+/// batch for what a record holds ([`crate::storage::refuses_record`]), the batch is written again by
 /// halves, down to the record, which `skipped` is told of and nothing else: one bad record
 /// costs about `2·log2(n)` more transactions, not one per row, and never the batch. Any other
 /// failure ends it. Returns what each successful write returned.
@@ -60,7 +60,7 @@ where
         }
         match write(batch).await {
             Ok(done) => written.push(done),
-            Err(err) => match crate::db::db_error(&err).filter(|e| crate::db::refuses_record(e)) {
+            Err(err) => match err.db_error().filter(|e| crate::storage::refuses_record(e)) {
                 Some(refusal) if batch.len() == 1 => skipped(&batch[0], refusal),
                 Some(_) => {
                     let (first, second) = batch.split_at(batch.len() / 2);
@@ -122,7 +122,7 @@ mod tests {
                 }
             },
             |item, err| {
-                assert!(crate::db::refuses_record(err));
+                assert!(crate::storage::refuses_record(err));
                 skipped.push(*item);
             },
         )
