@@ -20,12 +20,14 @@
 //! Each change is a [`Warning`] on the run's [`Warnings`] (an exact count, the first
 //! [`MAX_WARNINGS_KEPT`] kept), never silent.
 
-use super::{
-    DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
-    ObjectChange, ProviderError, ProviderPage,
-};
+mod provider;
+mod warnings;
+
+pub use provider::{CleanChange, Cleaned};
+pub use warnings::{Action, ObjectKind, Warning, Warnings};
+
+use super::{ExternalGroup, ExternalUser};
 use crate::text::{self, Lines};
-use std::sync::{Arc, Mutex};
 
 /// The longest directory id kept (Graph ids are 36-character GUIDs, Google's are 21 digits).
 pub const MAX_ID_CHARS: usize = 256;
@@ -40,157 +42,6 @@ pub const MAX_ALIASES: usize = 100;
 pub const MAX_MEMBERS: usize = 500_000;
 /// Warnings a run keeps to show; the count stays exact past it.
 pub const MAX_WARNINGS_KEPT: usize = 1_000;
-
-/// The kind of object a warning is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKind {
-    User,
-    Group,
-}
-
-impl ObjectKind {
-    /// The stored (and API) spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "USER",
-            Self::Group => "GROUP",
-        }
-    }
-}
-
-/// What happened to a record, or part of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Characters the text policy refuses were removed, or an empty required field replaced.
-    Cleaned,
-    /// A value or a list was cut to its maximum.
-    Truncated,
-    /// The record was not stored this run (an id the policy refuses, or a value the database
-    /// refused); a stored object skipped stays as it was.
-    Skipped,
-    /// A member that is not a user of this directory (an external account, another object
-    /// type, a skipped user) was left out of its group.
-    IgnoredMember,
-}
-
-impl Action {
-    pub const ALL: [Action; 4] = [
-        Self::Cleaned,
-        Self::Truncated,
-        Self::Skipped,
-        Self::IgnoredMember,
-    ];
-
-    /// The stored (and API) spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cleaned => "CLEANED",
-            Self::Truncated => "TRUNCATED",
-            Self::Skipped => "SKIPPED",
-            Self::IgnoredMember => "IGNORED_MEMBER",
-        }
-    }
-
-    /// The `action` label of `dirgate_sync_warnings_total`.
-    pub fn metric_label(self) -> &'static str {
-        match self {
-            Self::Cleaned => "cleaned",
-            Self::Truncated => "truncated",
-            Self::Skipped => "skipped",
-            Self::IgnoredMember => "ignored_member",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// One thing a run did to a record that the directory did not say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    pub object: ObjectKind,
-    /// The object's directory id, shown safely ([`shown`]).
-    pub external_id: String,
-    /// The field, as the API spells it; `None` for the whole record.
-    pub field: Option<&'static str>,
-    pub action: Action,
-    /// What happened, for an admin.
-    pub message: String,
-}
-
-impl Warning {
-    pub fn new(
-        object: ObjectKind,
-        external_id: &str,
-        field: Option<&'static str>,
-        action: Action,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            object,
-            external_id: shown(external_id),
-            field,
-            action,
-            message: message.into(),
-        }
-    }
-}
-
-/// A run's warnings: counted exactly, the first [`MAX_WARNINGS_KEPT`] kept. Shared by the
-/// cleaning step and the reconciler's phases, which may run at once.
-#[derive(Debug, Default)]
-pub struct Warnings {
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    by_action: [u64; 4],
-    kept: Vec<Warning>,
-}
-
-impl Warnings {
-    pub fn new() -> Arc<Self> {
-        Arc::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn push(&self, warning: Warning) {
-        tracing::debug!(
-            object = warning.object.as_str(),
-            external_id = %warning.external_id,
-            field = warning.field,
-            action = warning.action.as_str(),
-            "{}",
-            warning.message
-        );
-        let mut state = self.lock();
-        state.by_action[warning.action.index()] += 1;
-        if state.kept.len() < MAX_WARNINGS_KEPT {
-            state.kept.push(warning);
-        }
-    }
-
-    /// Every warning pushed so far.
-    pub fn count(&self) -> u64 {
-        self.lock().by_action.iter().sum()
-    }
-
-    /// How many of each action, in [`Action::ALL`]'s order.
-    pub fn by_action(&self) -> [(Action, u64); 4] {
-        let state = self.lock();
-        Action::ALL.map(|a| (a, state.by_action[a.index()]))
-    }
-
-    /// The warnings kept, in the order they came.
-    pub fn kept(&self) -> Vec<Warning> {
-        self.lock().kept.clone()
-    }
-}
 
 /// An id as a warning shows it: refused characters written as `U+XXXX`, cut to
 /// [`MAX_ID_CHARS`].
@@ -474,63 +325,6 @@ pub fn ignored_member(group: &str, member: &str, why: &str) -> Warning {
     )
 }
 
-/// A provider whose every record passes the policy: what the reconciler reads. Works for any
-/// [`DirectoryProvider`] and, through [`CleanChange`], any [`IncrementalProvider`].
-pub struct Cleaned<P> {
-    inner: P,
-    warnings: Arc<Warnings>,
-}
-
-impl<P> Cleaned<P> {
-    pub fn new(inner: P, warnings: Arc<Warnings>) -> Self {
-        Self { inner, warnings }
-    }
-
-    pub fn inner(&self) -> &P {
-        &self.inner
-    }
-}
-
-impl<P: DirectoryProvider> DirectoryProvider for Cleaned<P> {
-    async fn users_page(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
-        let mut page = self.inner.users_page(cursor).await?;
-        page.items = std::mem::take(&mut page.items)
-            .into_iter()
-            .filter_map(|u| clean(u, &self.warnings))
-            .collect();
-        Ok(page)
-    }
-
-    async fn groups_page(
-        &self,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
-        let mut page = self.inner.groups_page(cursor).await?;
-        page.items = std::mem::take(&mut page.items)
-            .into_iter()
-            .filter_map(|g| clean(g, &self.warnings))
-            .collect();
-        Ok(page)
-    }
-
-    async fn members_page(
-        &self,
-        group_external_id: &str,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
-        let mut page = self.inner.members_page(group_external_id, cursor).await?;
-        page.items = clean_members(
-            group_external_id,
-            std::mem::take(&mut page.items),
-            &self.warnings,
-        );
-        Ok(page)
-    }
-}
-
 /// A record the policy cleans: its id is checked, its fields cleaned.
 pub trait Clean: Sized {
     const KIND: ObjectKind;
@@ -560,112 +354,6 @@ impl Clean for ExternalGroup {
     }
     fn clean_fields(self, warnings: &Warnings) -> Self {
         clean_group_fields(self, warnings)
-    }
-}
-
-/// A change whose merged object passes the policy. Changes with a refused id never get here
-/// (they are skipped with their page).
-pub struct CleanChange<C> {
-    inner: C,
-    warnings: Arc<Warnings>,
-}
-
-impl<T: Clean, C: ObjectChange<T>> ObjectChange<T> for CleanChange<C> {
-    fn external_id(&self) -> &str {
-        self.inner.external_id()
-    }
-
-    fn is_removal(&self) -> bool {
-        self.inner.is_removal()
-    }
-
-    fn merged(self, base: Option<&T>) -> T {
-        // The id was checked with the page.
-        self.inner.merged(base).clean_fields(&self.warnings)
-    }
-}
-
-impl<C: GroupChange> GroupChange for CleanChange<C> {
-    fn member_changes(&self) -> Vec<MemberChange> {
-        let group = self.inner.external_id();
-        let mut changes = self.inner.member_changes();
-        changes.retain(|change| match refused_id(&change.user) {
-            None => true,
-            Some(why) => {
-                self.warnings.push(ignored_member(
-                    group,
-                    &change.user,
-                    &format!("a member change was ignored: {why}"),
-                ));
-                false
-            }
-        });
-        if changes.len() > MAX_MEMBERS {
-            changes.truncate(MAX_MEMBERS);
-        }
-        changes
-    }
-}
-
-impl<P: IncrementalProvider> Cleaned<P> {
-    /// The changes of a page whose id the policy allows, each to be cleaned once merged.
-    fn changes<T: Clean, C: ObjectChange<T>>(&self, items: Vec<C>) -> Vec<CleanChange<C>> {
-        items
-            .into_iter()
-            .filter(|change| match refused_id(change.external_id()) {
-                None => true,
-                Some(why) => {
-                    self.warnings.push(Warning::new(
-                        T::KIND,
-                        change.external_id(),
-                        None,
-                        Action::Skipped,
-                        format!("a change of the {} was skipped: {why}", T::NOUN),
-                    ));
-                    false
-                }
-            })
-            .map(|inner| CleanChange {
-                inner,
-                warnings: self.warnings.clone(),
-            })
-            .collect()
-    }
-}
-
-impl<P: IncrementalProvider> IncrementalProvider for Cleaned<P> {
-    type UserChange = CleanChange<P::UserChange>;
-    type GroupChange = CleanChange<P::GroupChange>;
-
-    fn full_read(&self) -> impl DirectoryProvider + '_ {
-        Cleaned {
-            inner: self.inner.full_read(),
-            warnings: self.warnings.clone(),
-        }
-    }
-
-    async fn user_changes(
-        &self,
-        link: &str,
-    ) -> Result<ProviderPage<Self::UserChange>, ProviderError> {
-        let page = self.inner.user_changes(link).await?;
-        Ok(ProviderPage {
-            items: self.changes::<ExternalUser, _>(page.items),
-            next: page.next,
-            delta_link: page.delta_link,
-        })
-    }
-
-    async fn group_changes(
-        &self,
-        link: &str,
-    ) -> Result<ProviderPage<Self::GroupChange>, ProviderError> {
-        let page = self.inner.group_changes(link).await?;
-        Ok(ProviderPage {
-            items: self.changes::<ExternalGroup, _>(page.items),
-            next: page.next,
-            delta_link: page.delta_link,
-        })
     }
 }
 
