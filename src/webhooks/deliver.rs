@@ -16,6 +16,7 @@ use crate::{
     services::Services,
 };
 use entity::{directory_event, webhook_attempt, webhook_endpoint};
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, Set, Statement,
@@ -29,8 +30,8 @@ const BATCH: u64 = 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of an answer read (it is not used; reading it lets the connection be reused).
 const MAX_ANSWER_BYTES: usize = 64 << 10;
-/// Endpoints taken per round.
-const CLAIM: i64 = 10;
+/// Endpoints one process delivers at once, at most.
+const IN_FLIGHT: usize = 32;
 
 /// What the worker needs.
 #[derive(Clone)]
@@ -47,28 +48,52 @@ pub struct Deliverer {
     pub lease: Duration,
 }
 
-/// Delivers until `stop`.
+/// Delivers until `stop`. Each endpoint is delivered on its own, up to [`IN_FLIGHT`] at once:
+/// a slow or dead receiver holds only its own delivery (at most [`TIMEOUT`] an attempt, then
+/// its retry schedule), never another endpoint's, and each endpoint's events still go in
+/// order (one delivery of it at a time, under its lease). A freed slot, a new event or the
+/// poll interval claims more.
 pub async fn run(deliverer: Deliverer, stop: CancellationToken) {
     let mut failures = crate::error::FailureLog::default();
+    let mut delivering = FuturesUnordered::new();
+    // The endpoints being delivered here: one whose lease ran out mid-batch and was claimed
+    // again is not delivered twice at once.
+    let mut in_flight = std::collections::HashSet::new();
     loop {
         if stop.is_cancelled() {
             return;
         }
-        let worked = match deliverer.round().await {
-            Ok(n) => {
-                failures.succeeded("webhook delivery");
-                n
-            }
-            Err(err) => {
-                failures.failed("webhook delivery round failed; retrying", &err);
-                0
+        let room = IN_FLIGHT - delivering.len();
+        let claimed = if room == 0 {
+            0
+        } else {
+            match deliverer.claim(room).await {
+                Ok(endpoints) => {
+                    failures.succeeded("webhook delivery");
+                    let n = endpoints.len();
+                    for endpoint in endpoints {
+                        if in_flight.insert(endpoint.id) {
+                            delivering.push(deliverer.deliver_one(endpoint));
+                        }
+                    }
+                    n
+                }
+                Err(err) => {
+                    failures.failed("webhook delivery could not claim endpoints; retrying", &err);
+                    0
+                }
             }
         };
-        if worked == 0 {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = events::written_or_poll() => {}
+        // A full claim may leave more due endpoints: claim again at once.
+        if claimed > 0 && claimed == room {
+            continue;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            Some(id) = delivering.next(), if !delivering.is_empty() => {
+                in_flight.remove(&id);
             }
+            () = events::written_or_poll() => {}
         }
     }
 }
@@ -87,21 +112,19 @@ impl Posted {
 }
 
 impl Deliverer {
-    /// Takes the endpoints that are due and delivers each; returns how many it took.
-    pub async fn round(&self) -> DomainResult<usize> {
-        let claimed = self.claim().await?;
-        let n = claimed.len();
-        for endpoint in claimed {
-            let id = endpoint.id;
-            if let Err(err) = self.deliver(endpoint).await {
-                tracing::warn!(endpoint = id, error = %err, "webhook delivery failed");
-                self.release(id).await.ok();
-            }
+    /// Delivers one claimed endpoint; a failure of dirgate's own (not the receiver's) releases
+    /// its lease, so it is taken again.
+    async fn deliver_one(&self, endpoint: webhook_endpoint::Model) -> i64 {
+        let id = endpoint.id;
+        if let Err(err) = self.deliver(endpoint).await {
+            tracing::warn!(endpoint = id, error = %err, "webhook delivery failed");
+            self.release(id).await.ok();
         }
-        Ok(n)
+        id
     }
 
-    async fn claim(&self) -> DomainResult<Vec<webhook_endpoint::Model>> {
+    /// Leases up to `most` endpoints that are due and not leased.
+    async fn claim(&self, most: usize) -> DomainResult<Vec<webhook_endpoint::Model>> {
         let backend = self.db.get_database_backend();
         let at = now();
         let until = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
@@ -118,7 +141,7 @@ impl Deliverer {
                     self.owner.clone().into(),
                     until.into(),
                     at.into(),
-                    CLAIM.into(),
+                    i64::try_from(most).unwrap_or(i64::MAX).into(),
                 ],
             )
         } else {
@@ -135,7 +158,7 @@ impl Deliverer {
                     until.into(),
                     at.into(),
                     at.into(),
-                    CLAIM.into(),
+                    i64::try_from(most).unwrap_or(i64::MAX).into(),
                 ],
             )
         };

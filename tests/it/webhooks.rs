@@ -157,6 +157,7 @@ async fn wait_for(log: &Log, n: usize) {
 on_both_databases!(
     deliveries_are_signed_retried_with_the_same_id_and_recorded,
     an_endpoint_that_keeps_failing_is_disabled_and_says_why,
+    dead_receivers_delay_only_themselves,
 );
 
 async fn deliveries_are_signed_retried_with_the_same_id_and_recorded(fx: Fixture) {
@@ -517,4 +518,53 @@ async fn two_processes_deliver_every_event_once_in_order() {
     );
     db.close().await.ok();
     scratch.drop().await;
+}
+
+/// A receiver that accepts connections and never answers (nor reads).
+async fn tarpit() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+async fn dead_receivers_delay_only_themselves(fx: Fixture) {
+    let fx = Fixture::with_config(fx.backend, config(vec![60_000])).await;
+    let admin = fx.admin().await;
+    for _ in 0..5 {
+        let dead = tarpit().await;
+        fx.ok(
+            &admin,
+            CREATE,
+            json!({ "url": format!("http://{dead}/hook"), "types": ["device.registered"] }),
+        )
+        .await;
+    }
+    let (addr, log) = receiver(Vec::new()).await;
+    fx.ok(
+        &admin,
+        CREATE,
+        json!({ "url": format!("http://{addr}/hook"), "types": ["device.registered"] }),
+    )
+    .await;
+    let mut latencies = Vec::new();
+    for (i, serial) in ["C02TAR1", "C02TAR2", "C02TAR3"].into_iter().enumerate() {
+        let written = Instant::now();
+        register(&fx, serial).await;
+        wait_for(&log, i + 1).await;
+        latencies.push(written.elapsed());
+    }
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(2)),
+        "the healthy endpoint waited {latencies:?} beside five dead ones"
+    );
+    let got = log.lock().unwrap().clone();
+    for (i, serial) in ["C02TAR1", "C02TAR2", "C02TAR3"].into_iter().enumerate() {
+        assert!(got[i].3.contains(serial), "in order: {i} {serial}");
+    }
 }
