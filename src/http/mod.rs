@@ -11,6 +11,7 @@
 
 pub mod graphiql;
 pub mod graphql;
+pub mod ws;
 
 use crate::{
     app::App,
@@ -186,15 +187,16 @@ async fn graphql_ws(
         .max_message_size(app.config.max_body_bytes)
         .max_frame_size(app.config.max_body_bytes)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
+        .on_upgrade(move |socket| {
             let schema = app.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = ["Authorization", "authorization"]
-                        .iter()
-                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
-                        .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
-                    match app.authenticate(token.as_deref()).await {
+            ws::relay(socket, move |incoming, outgoing| {
+                GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
+                    .on_connection_init(move |payload| async move {
+                        let token = ["Authorization", "authorization"]
+                            .iter()
+                            .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
+                            .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
+                        match app.authenticate(token.as_deref()).await {
                         Authentication::Caller(caller) => {
                             let loader = loaders::for_request(
                                 app.db.clone(),
@@ -213,8 +215,9 @@ async fn graphql_ws(
                         )
                         .into()),
                     }
-                })
-                .serve()
+                    })
+                    .serve()
+            })
         })
 }
 

@@ -546,3 +546,100 @@ async fn http_readyz_is_ready_only_with_every_migration_applied() {
         guard.drop_schema().await;
     }
 }
+
+/// The close code a WebSocket ends with, waiting at most `secs`.
+async fn close_code<S>(ws: &mut S, secs: u64) -> Option<u16>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(_) | Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn ws_connections_that_never_initialise_are_closed_with_4408() {
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(ws_connect(&server).await);
+    }
+    let started = std::time::Instant::now();
+    for ws in &mut idle {
+        assert_eq!(close_code(ws, 10).await, Some(4408));
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < dirgate::http::ws::INIT_TIMEOUT + std::time::Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn ws_subscriptions_past_the_cap_are_refused_with_a_typed_error() {
+    use dirgate::http::ws::MAX_SUBSCRIPTIONS;
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let mut ws = ws_connect(&server).await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "connection_ack");
+    let (mut tx, mut rx) = ws.split();
+    const SENT: usize = 20_000;
+    // The client sends as fast as it can while the answers are read beside it.
+    let sender = tokio::spawn(async move {
+        for i in 0..SENT {
+            let subscribe = json!({
+                "id": i.to_string(), "type": "subscribe",
+                "payload": { "query": "subscription { syncRunUpdated { id } }" }
+            });
+            tx.send(Message::text(subscribe.to_string())).await.unwrap();
+        }
+        tx
+    });
+    let mut refused = 0;
+    while refused < SENT - MAX_SUBSCRIPTIONS {
+        let message = next_json(&mut rx).await.expect("the connection stays open");
+        assert_eq!(message["type"], "error", "{message}");
+        assert_eq!(
+            message["payload"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+            "{message}"
+        );
+        let id: usize = message["id"].as_str().unwrap().parse().unwrap();
+        assert!(
+            id >= MAX_SUBSCRIPTIONS,
+            "the first {MAX_SUBSCRIPTIONS} hold: {id}"
+        );
+        refused += 1;
+    }
+    let mut tx = sender.await.unwrap();
+    // A place freed by completing one takes a new subscription.
+    tx.send(Message::text(
+        json!({ "id": "0", "type": "complete" }).to_string(),
+    ))
+    .await
+    .unwrap();
+    tx.send(Message::text(
+        json!({ "id": "again", "type": "subscribe", "payload": { "query": "subscription { syncRunUpdated { id } }" } }).to_string(),
+    ))
+    .await
+    .unwrap();
+    tx.send(Message::text(
+        json!({ "id": "past", "type": "subscribe", "payload": { "query": "subscription { syncRunUpdated { id } }" } }).to_string(),
+    ))
+    .await
+    .unwrap();
+    let error = loop {
+        let message = next_json(&mut rx).await.unwrap();
+        if message["type"] == "error" {
+            break message;
+        }
+        assert_eq!(message["type"], "complete", "{message}");
+    };
+    assert_eq!(error["id"], "past", "only the one past the cap: {error}");
+}
