@@ -221,7 +221,17 @@ async fn serve(mut config: Config) -> CliResult {
     run_server(Core::start(db, config)?, listener).await
 }
 
+/// Raises the soft limit on open files to the hard one (systemd gives a service 1,024, which
+/// a few hundred clients and the database pool exhaust), and logs the figure.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open files limit"),
+    }
+}
+
 async fn bind(config: &Config) -> Result<tokio::net::TcpListener, Box<dyn std::error::Error>> {
+    raise_open_files_limit();
     Ok(tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?)

@@ -464,3 +464,40 @@ async fn cli_database_pool_size_is_bounded_and_sizes_the_pool() {
     sized.close().await.unwrap();
     default.close().await.unwrap();
 }
+
+/// `serve` raises its soft open-files limit to the hard one, and says so.
+#[test]
+fn serve_raises_the_open_files_limit_to_the_hard_one() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("rl.db").display());
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -n 256 && exec {BIN} serve --listen 127.0.0.1:0"
+        ))
+        .env("DATABASE_URL", &url)
+        .env("DIRGATE_DATA_DIR", dir.path())
+        .env("DIRGATE_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut limit = None;
+    for line in lines.map_while(Result::ok).take(50) {
+        let value: Value = serde_json::from_str(&line).unwrap();
+        if value["fields"]["message"] == "open files limit" {
+            limit = value["fields"]["limit"].as_u64();
+            break;
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(
+        limit,
+        Some(hard),
+        "the soft limit of 256 raised to the hard one"
+    );
+}
