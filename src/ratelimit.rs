@@ -1,10 +1,16 @@
 //! Per-token rate limits for the two edges: GraphQL keyed by API token, SCIM keyed by
 //! integration (each SCIM integration has one token). `governor`'s GCRA: a steady rate with a
 //! burst of one second's worth, no window edges to double up at, and the wait until the next
-//! request would pass, which becomes `Retry-After`.
+//! request would pass, which becomes `Retry-After`. Beside them, the subscription connections
+//! each API token holds open ([`MAX_SOCKETS_PER_TOKEN`]).
 
 use governor::{Quota, RateLimiter, clock::Clock, clock::DefaultClock};
-use std::{num::NonZeroU32, time::Duration};
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 type Keyed = RateLimiter<i64, governor::state::keyed::DefaultKeyedStateStore<i64>, DefaultClock>;
 
@@ -13,6 +19,29 @@ pub struct RateLimits {
     graphql: Keyed,
     scim: Keyed,
     clock: DefaultClock,
+    /// Subscription connections open per API token.
+    sockets: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+/// Subscription (WebSocket) connections one API token holds open at once, at most.
+pub const MAX_SOCKETS_PER_TOKEN: usize = 32;
+
+/// One open subscription connection of a token; dropped with the connection.
+pub struct SocketPermit {
+    token: i64,
+    sockets: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+impl Drop for SocketPermit {
+    fn drop(&mut self) {
+        let mut open = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
 }
 
 impl RateLimits {
@@ -23,7 +52,23 @@ impl RateLimits {
             graphql: RateLimiter::keyed(quota(graphql)),
             scim: RateLimiter::keyed(quota(scim)),
             clock: DefaultClock::default(),
+            sockets: Arc::default(),
         }
+    }
+
+    /// A place for one more subscription connection of `token`; `None` when it holds
+    /// [`MAX_SOCKETS_PER_TOKEN`] already.
+    pub fn socket(&self, token: i64) -> Option<SocketPermit> {
+        let mut open = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(token).or_default();
+        if *n >= MAX_SOCKETS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(SocketPermit {
+            token,
+            sockets: self.sockets.clone(),
+        })
     }
 
     /// Counts a GraphQL request of API token `token`; `Err(wait)` when over the limit.

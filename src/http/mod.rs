@@ -198,6 +198,17 @@ async fn graphql_ws(
                             .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
                         match app.authenticate(token.as_deref()).await {
                         Authentication::Caller(caller) => {
+                            // A token holds a bounded number of subscription connections; the
+                            // permit goes with the connection's data, so it is freed with it.
+                            let permit = match caller.actor().token_id() {
+                                None => None,
+                                Some(token) => Some(app.limits.socket(token).ok_or(
+                                    DomainError::LimitExceeded {
+                                        limit: "subscription connections per token",
+                                        max: crate::ratelimit::MAX_SOCKETS_PER_TOKEN,
+                                    },
+                                )?),
+                            };
                             let loader = loaders::for_request(
                                 app.db.clone(),
                                 crate::graphql::projection::Projection::ALL,
@@ -206,6 +217,7 @@ async fn graphql_ws(
                             loader.disable_cache();
                             let mut data = async_graphql::Data::default();
                             data.insert(Authentication::Caller(caller));
+                            data.insert(permit);
                             data.insert(Arc::new(loader));
                             Ok(data)
                         }

@@ -643,3 +643,50 @@ async fn ws_subscriptions_past_the_cap_are_refused_with_a_typed_error() {
     };
     assert_eq!(error["id"], "past", "only the one past the cap: {error}");
 }
+
+#[tokio::test]
+async fn ws_connections_per_token_are_bounded() {
+    use dirgate::ratelimit::MAX_SOCKETS_PER_TOKEN;
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    let open = async || {
+        let mut ws = ws_connect(&server).await;
+        ws.send(Message::text(init.to_string())).await.unwrap();
+        let acked = next_json(&mut ws)
+            .await
+            .is_some_and(|m| m["type"] == "connection_ack");
+        (ws, acked)
+    };
+    let mut held = Vec::new();
+    for _ in 0..MAX_SOCKETS_PER_TOKEN {
+        let (ws, acked) = open().await;
+        assert!(acked);
+        held.push(ws);
+    }
+    let (_, acked) = open().await;
+    assert!(!acked, "one connection past the cap is refused");
+    // Another token is not held back by this one.
+    let other = server.fx.token(TokenRole::Viewer).await;
+    let mut ws = ws_connect(&server).await;
+    let init_other = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {other}") } });
+    ws.send(Message::text(init_other.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "connection_ack");
+    // A connection closed frees its place.
+    let mut first = held.remove(0);
+    first.close(None).await.unwrap();
+    drop(first);
+    let mut acked = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (ws, ok) = open().await;
+        if ok {
+            held.push(ws);
+            acked = true;
+            break;
+        }
+    }
+    assert!(acked, "a place freed by a closed connection is taken again");
+}
