@@ -8,6 +8,7 @@ use entity::enums::{DirectoryKind, IntegrationStatus, UserStatus};
 use serde_json::{Value, json};
 
 on_both_databases!(
+    response_fields_keep_the_selection_order,
     users_connection_pages_with_cursors_and_counts,
     users_filters_combine,
     page_size_above_the_maximum_is_invalid_input,
@@ -463,4 +464,90 @@ async fn nested_connections_page_per_parent(fx: Fixture) {
     let next = &data["integrations"]["nodes"][0]["users"];
     assert_eq!(next["nodes"][0]["userName"], "user00003@bulk.example");
     assert_eq!(ids(next).len(), 3);
+}
+
+/// The keys of every object in `value`, in order, by path (lists walked through their first
+/// item), for the objects with more than one key.
+fn key_orders(value: &async_graphql::Value, path: &str, out: &mut Vec<(String, Vec<String>)>) {
+    match value {
+        async_graphql::Value::Object(map) => {
+            if map.len() > 1 {
+                out.push((path.to_owned(), map.keys().map(|k| k.to_string()).collect()));
+            }
+            for (key, value) in map {
+                key_orders(value, &format!("{path}.{key}"), out);
+            }
+        }
+        async_graphql::Value::List(items) => {
+            if let Some(first) = items.first() {
+                key_orders(first, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// GraphQL §7.2.2: every object of the answer lists its fields in the order the query asked
+/// for them, whether a field was read at once, through a loader (`totalCount`, counts,
+/// relations) or in a fragment.
+async fn response_fields_keep_the_selection_order(fx: Fixture) {
+    let contoso = fx.integration("Contoso").create().await;
+    fx.bulk(&contoso, 6, 3).await;
+    let viewer = fx.viewer().await;
+    let query = "{
+      users(first: 2) { totalCount nodes { displayName groups { displayName id } id devices { serialNumber id } origin } pageInfo { hasNextPage endCursor } edges { cursor node { id } } }
+      groups(first: 2) { pageInfo { endCursor hasNextPage } totalCount nodes { memberCount id members(first: 2) { totalCount nodes { id displayName } pageInfo { hasNextPage } } displayName } }
+      devices(first: 2) { nodes { user { id displayName } serialNumber ...D id } totalCount }
+      integrations { totalCount nodes { userCount name groupCount syncRuns(first: 1) { totalCount nodes { id } } kind } }
+    }
+    fragment D on Device { name platform }";
+    let response = fx
+        .app
+        .execute(async_graphql::Request::new(query), viewer)
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let mut orders = Vec::new();
+    key_orders(&response.data, "", &mut orders);
+    let order = |path: &str| -> Vec<&str> {
+        orders
+            .iter()
+            .find(|(p, _)| p == path)
+            .unwrap_or_else(|| panic!("{path} is not in {orders:?}"))
+            .1
+            .iter()
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(order(""), ["users", "groups", "devices", "integrations"]);
+    assert_eq!(
+        order(".users"),
+        ["totalCount", "nodes", "pageInfo", "edges"]
+    );
+    assert_eq!(
+        order(".users.nodes"),
+        ["displayName", "groups", "id", "devices", "origin"]
+    );
+    assert_eq!(order(".users.nodes.groups"), ["displayName", "id"]);
+    assert_eq!(order(".users.nodes.devices"), ["serialNumber", "id"]);
+    assert_eq!(order(".users.pageInfo"), ["hasNextPage", "endCursor"]);
+    assert_eq!(order(".users.edges"), ["cursor", "node"]);
+    assert_eq!(order(".groups"), ["pageInfo", "totalCount", "nodes"]);
+    assert_eq!(
+        order(".groups.nodes"),
+        ["memberCount", "id", "members", "displayName"]
+    );
+    assert_eq!(
+        order(".groups.nodes.members"),
+        ["totalCount", "nodes", "pageInfo"]
+    );
+    assert_eq!(
+        order(".devices.nodes"),
+        ["user", "serialNumber", "name", "platform", "id"]
+    );
+    assert_eq!(order(".devices"), ["nodes", "totalCount"]);
+    assert_eq!(order(".integrations"), ["totalCount", "nodes"]);
+    assert_eq!(
+        order(".integrations.nodes"),
+        ["userCount", "name", "groupCount", "syncRuns", "kind"]
+    );
 }
