@@ -1,6 +1,7 @@
 //! Syncing directories: the engine (an actor with a handle), the reconciler that applies a
 //! directory read, and the bus on which runs announce their progress (`syncRunUpdated`).
 
+mod ending;
 pub mod engine;
 mod events;
 mod leases;
