@@ -9,6 +9,8 @@
 //! GraphQL over HTTP ([`graphql`]). Every 4xx body is GraphQL JSON with
 //! `extensions.code` ([`typed_errors`] converts the framework's plain-text ones).
 
+mod conn;
+pub use conn::{HEADER_READ_TIMEOUT, max_connections};
 pub mod graphiql;
 pub mod graphql;
 pub mod ws;
@@ -128,9 +130,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve(router(app), listener, shutdown).await
 }
 
 /// Plain-text 4xx answers of the framework (a body over the limit, a malformed query string,

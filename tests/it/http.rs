@@ -690,3 +690,59 @@ async fn ws_connections_per_token_are_bounded() {
     }
     assert!(acked, "a place freed by a closed connection is taken again");
 }
+
+/// Slow clients (half a request, then nothing) neither hold the server nor their connections:
+/// an authenticated query beside them answers at once, and each is closed within the
+/// header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_header_connections_are_closed_and_hold_nobody_up() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let answer: Value = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ integrations { totalCount } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["integrations"]["totalCount"], 0, "{answer}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "answered in {:?} beside 300 slow clients",
+        started.elapsed()
+    );
+    let healthz = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    // Each slow connection ends (EOF or reset) within the timeout, plus a margin.
+    let deadline = dirgate::http::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(3);
+    for mut stream in slow {
+        let mut buf = [0u8; 256];
+        let ended = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "a slow connection outlived the header-read timeout"
+        );
+    }
+}
