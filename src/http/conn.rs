@@ -9,6 +9,7 @@
 //! - at most [`max_connections`] connections are open at once (the open-files limit less a
 //!   reserve for the database pool, providers and webhooks): one past them is answered 503
 //!   with `Retry-After` and closed at once, before the descriptor table is full;
+//! - a request body that pauses for [`BODY_READ_TIMEOUT`] is refused (the router's layer);
 //! - an accept that fails (no descriptor left) waits a moment instead of spinning.
 
 use axum::{Router, body::Body, extract::Request};
@@ -25,6 +26,10 @@ use tower::ServiceExt;
 /// How long a client may take to send a request's headers (and, on a kept-alive connection,
 /// to start the next request).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request body may pause between two of its parts (the router's
+/// `RequestBodyTimeoutLayer`); past it the request is refused.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Descriptors kept for what is not a client connection: the database pool, provider and
 /// webhook calls, the data files.

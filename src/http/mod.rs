@@ -10,7 +10,7 @@
 //! `extensions.code` ([`typed_errors`] converts the framework's plain-text ones).
 
 mod conn;
-pub use conn::{HEADER_READ_TIMEOUT, max_connections};
+pub use conn::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, max_connections};
 pub mod graphiql;
 pub mod graphql;
 pub mod ws;
@@ -37,6 +37,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::RequestBodyTimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -92,6 +93,8 @@ pub fn router(app: App) -> Router {
         .route("/oauth/callback", get(oauth_callback))
         .merge(crate::scim::router(app.clone()).with_state(()))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
+        // A body that stops coming: each of its frames must arrive within the timeout.
+        .layer(RequestBodyTimeoutLayer::new(conn::BODY_READ_TIMEOUT))
         .layer(middleware::from_fn(typed_errors))
         // Outermost (the last layer added): every request gets an id (`x-request-id`, kept
         // when the client sent a well-formed one), answered back, and carried by every log

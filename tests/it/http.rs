@@ -746,3 +746,34 @@ async fn slow_header_connections_are_closed_and_hold_nobody_up() {
         );
     }
 }
+
+/// A request whose body stops coming is answered (an error, not a hang) within the body-read
+/// timeout, and its connection does not stay open.
+#[tokio::test]
+async fn a_body_that_stops_coming_is_refused_within_the_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(Backend::Sqlite, Config::defaults()).await;
+    let token = server.fx.token(TokenRole::Viewer).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"query\": \"{{ integ"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        dirgate::http::BODY_READ_TIMEOUT + std::time::Duration::from_secs(3),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection outlived the body-read timeout"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 4"),
+        "a client error, after {:?}: {answer}",
+        started.elapsed()
+    );
+}
