@@ -150,6 +150,25 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_seconds: u64,
 
+    /// Seconds a client may take to send a request's headers; also the longest a kept-alive
+    /// connection may stay quiet between two requests. Past it the connection is closed.
+    #[arg(long, env = "DIRGATE_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub http_header_timeout_seconds: u64,
+
+    /// Seconds a request body may pause between two of its parts; past it the request is
+    /// refused (408) and the connection closed.
+    #[arg(long, env = "DIRGATE_HTTP_BODY_TIMEOUT_SECONDS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub http_body_timeout_seconds: u64,
+
+    /// Client connections open at once (HTTP and WebSocket). At the cap a new connection takes
+    /// the place of the quietest one that never sent a valid token; with none, it is answered
+    /// 503. Default: the open-files limit (raised to its hard limit at start) less 128.
+    #[arg(long, env = "DIRGATE_MAX_CONNECTIONS", global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: Option<u64>,
+
     /// Log filter (tracing's `EnvFilter` syntax).
     #[arg(long, env = "DIRGATE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -287,6 +306,9 @@ impl Config {
             scim_requests_per_second: 1000,
             graphql_requests_per_second: 100,
             request_timeout_seconds: 30,
+            http_header_timeout_seconds: 10,
+            http_body_timeout_seconds: 10,
+            max_connections: None,
             encryption_key: None,
             entra_client_id: String::new(),
             entra_client_secret: String::new(),

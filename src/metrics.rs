@@ -21,6 +21,8 @@
 //! | `dirgate_provider_requests_total` | `provider`, `outcome` (ok, throttled, server_error, client_error, unreachable, unreadable) | [`provider_request`] |
 //! | `dirgate_provider_retries_total` | `provider`, `reason` (throttled, server_error, unreachable, unreadable, token_expired) | [`provider_retry`] |
 //! | `dirgate_provider_throttle_wait_seconds` (histogram: `_sum` is the time spent waiting) | `provider` | [`provider_retry`] |
+//! | `dirgate_http_connections_displaced_total` (an unproven quiet connection closed to let a new one in) | | [`connection_evicted`] |
+//! | `dirgate_http_connections_refused_total` (503: every connection busy or proven) | | [`connection_refused`] |
 //! | `dirgate_webhook_deliveries_total` | `outcome` (ok, failed) | [`webhook_delivery`] |
 //! | `dirgate_db_pool_connections` (gauge, read at each scrape) | `state` (in_use, idle) | [`render`] |
 
@@ -118,6 +120,14 @@ fn describe() {
         metrics::Unit::Seconds,
         "Waits because a provider throttled (its _sum is the time spent waiting)"
     );
+    describe_counter!(
+        "dirgate_http_connections_displaced_total",
+        "Client connections that never sent a valid token, closed to make room at the connection cap"
+    );
+    describe_counter!(
+        "dirgate_http_connections_refused_total",
+        "Client connections answered 503 at the connection cap"
+    );
     describe_gauge!(
         "dirgate_db_pool_connections",
         "Database pool connections by state, read at each scrape"
@@ -182,6 +192,16 @@ pub fn scim_request(method: &str, status: u16, integration: Option<i64>, elapsed
 /// A request refused by the rate limit of `edge` (`graphql` or `scim`).
 pub fn rate_limited(edge: &'static str) {
     counter!("dirgate_rate_limited_total", "edge" => edge).increment(1);
+}
+
+/// A connection that took the place of a quiet unproven one (`http::slots`).
+pub fn connection_evicted() {
+    counter!("dirgate_http_connections_displaced_total").increment(1);
+}
+
+/// A connection answered 503 because every connection was busy or proven.
+pub fn connection_refused() {
+    counter!("dirgate_http_connections_refused_total").increment(1);
 }
 
 /// What one finished sync run did, for [`sync_run`].

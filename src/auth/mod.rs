@@ -61,6 +61,12 @@ impl Actor {
     }
 }
 
+/// Left on a response (as an extension) whose request carried a valid token, so the edge
+/// that serves the connection knows it for one of a known client's (the HTTP server then
+/// never closes it to make room for a newcomer).
+#[derive(Debug, Clone, Copy)]
+pub struct Proven;
+
 /// An authenticated API caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

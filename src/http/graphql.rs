@@ -22,11 +22,13 @@ use crate::{
     auth::bearer_token,
     error::DomainError,
     graphql::{Authentication, error as gql_error, limits},
+    http::slots::Proof,
 };
 use async_graphql::{ErrorExtensions, ServerError, parser};
 use axum::{
+    Extension,
     body::Bytes,
-    extract::{RawQuery, State},
+    extract::{FromRequest, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -207,7 +209,12 @@ pub(super) async fn authenticate(app: &App, headers: &HeaderMap) -> Authenticati
 /// What every GraphQL request passes before its document is read: an acceptable media type
 /// (else 406), a valid token (else 401, and the document is never parsed) and the token's
 /// rate limit (else 429 with Retry-After).
-async fn admit(app: &App, headers: &HeaderMap) -> Result<(Media, Authentication), Response> {
+/// A valid token proves the connection (`proof`): it is then never closed to make room.
+async fn admit(
+    app: &App,
+    headers: &HeaderMap,
+    proof: Option<&Proof>,
+) -> Result<(Media, Authentication), Response> {
     let Some(media) = Media::negotiate(headers) else {
         let err = gql_error::coded(
             format!(
@@ -227,6 +234,9 @@ async fn admit(app: &App, headers: &HeaderMap) -> Result<(Media, Authentication)
         );
         response
     })?;
+    if let Some(proof) = proof {
+        proof.prove();
+    }
     if let Some(token) = caller.actor().token_id()
         && let Err(wait) = app.limits.graphql(token)
     {
@@ -304,12 +314,15 @@ fn request_from_body(body: &[u8]) -> Result<async_graphql::Request, String> {
     Ok(request)
 }
 
-pub(super) async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let (media, auth) = match admit(&app, &headers).await {
+/// The token is checked before the body is read: a client without one cannot hold its
+/// connection busy by sending a body slowly.
+pub(super) async fn post(State(app): State<App>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (media, auth) = match admit(&app, &parts.headers, parts.extensions.get()).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    if !is_json_utf8(&headers) {
+    if !is_json_utf8(&parts.headers) {
         return media.refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             gql_error::coded(
@@ -318,6 +331,12 @@ pub(super) async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes
             ),
         );
     }
+    // The extractor's rejections (413 over the size limit, 408 when the body stops coming)
+    // are turned into GraphQL errors by `typed_errors`.
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     match request_from_body(&body) {
         Ok(request) => media.answer(app.execute(request, auth).await),
         Err(message) => media.bad_request(message),
@@ -328,9 +347,10 @@ pub(super) async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes
 pub(super) async fn get(
     State(app): State<App>,
     headers: HeaderMap,
+    proof: Option<Extension<Proof>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (media, auth) = match admit(&app, &headers).await {
+    let (media, auth) = match admit(&app, &headers, proof.as_deref()).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };

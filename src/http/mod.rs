@@ -10,7 +10,9 @@
 //! `extensions.code` ([`typed_errors`] converts the framework's plain-text ones).
 
 mod conn;
-pub use conn::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, max_connections};
+pub use conn::{Bounds, max_connections};
+pub(crate) mod slots;
+use slots::Proof;
 pub mod graphiql;
 pub mod graphql;
 pub mod ws;
@@ -94,7 +96,9 @@ pub fn router(app: App) -> Router {
         .merge(crate::scim::router(app.clone()).with_state(()))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
         // A body that stops coming: each of its frames must arrive within the timeout.
-        .layer(RequestBodyTimeoutLayer::new(conn::BODY_READ_TIMEOUT))
+        .layer(RequestBodyTimeoutLayer::new(
+            Bounds::of(&app.config).body_read_timeout,
+        ))
         .layer(middleware::from_fn(typed_errors))
         // Outermost (the last layer added): every request gets an id (`x-request-id`, kept
         // when the client sent a well-formed one), answered back, and carried by every log
@@ -133,7 +137,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    conn::serve(router(app), listener, shutdown).await
+    let bounds = Bounds::of(&app.config);
+    conn::serve(router(app), listener, bounds, shutdown).await
 }
 
 /// Plain-text 4xx answers of the framework (a body over the limit, a malformed query string,
@@ -182,6 +187,7 @@ async fn typed_errors(request: axum::extract::Request, next: Next) -> Response {
 /// `{"Authorization": "Bearer <token>"}`; a connection without a valid one is closed.
 async fn graphql_ws(
     State(app): State<App>,
+    proof: Option<axum::Extension<Proof>>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -201,6 +207,10 @@ async fn graphql_ws(
                             .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
                         match app.authenticate(token.as_deref()).await {
                         Authentication::Caller(caller) => {
+                            // Authenticated: never closed to make room for a newcomer.
+                            if let Some(axum::Extension(proof)) = &proof {
+                                proof.prove();
+                            }
                             // A token holds a bounded number of subscription connections; the
                             // permit goes with the connection's data, so it is freed with it.
                             let permit = match caller.actor().token_id() {
@@ -378,7 +388,11 @@ async fn readyz(State(app): State<App>) -> impl IntoResponse {
 /// Prometheus' text format; needs an API token of any role (`Authorization: Bearer`, which
 /// Prometheus sends with `authorization: {credentials_file: ...}`), since the figures name
 /// integrations and show traffic.
-async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+async fn metrics(
+    State(app): State<App>,
+    proof: Option<axum::Extension<Proof>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if graphql::authenticate(&app, &headers)
         .await
         .caller()
@@ -394,6 +408,9 @@ async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Resp
             HeaderValue::from_static("Bearer realm=\"dirgate\""),
         );
         return response;
+    }
+    if let Some(axum::Extension(proof)) = proof {
+        proof.prove();
     }
     match crate::metrics::render(&app.db) {
         Some(text) => (

@@ -287,6 +287,7 @@ async fn authenticate(
     request.extensions_mut().insert(model);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(Authenticated(id));
+    response.extensions_mut().insert(crate::auth::Proven);
     response
 }
 

@@ -728,7 +728,8 @@ async fn slow_header_connections_are_closed_and_hold_nobody_up() {
     let healthz = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(healthz.status(), 200);
     // Each slow connection ends (EOF or reset) within the timeout, plus a margin.
-    let deadline = dirgate::http::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(3);
+    let deadline = dirgate::http::Bounds::of(&Config::defaults()).header_read_timeout
+        + std::time::Duration::from_secs(3);
     for mut stream in slow {
         let mut buf = [0u8; 256];
         let ended = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), async {
@@ -762,7 +763,8 @@ async fn a_body_that_stops_coming_is_refused_within_the_timeout() {
     let started = std::time::Instant::now();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(
-        dirgate::http::BODY_READ_TIMEOUT + std::time::Duration::from_secs(3),
+        dirgate::http::Bounds::of(&Config::defaults()).body_read_timeout
+            + std::time::Duration::from_secs(3),
         stream.read_to_end(&mut answer),
     )
     .await;

@@ -14,6 +14,7 @@ mod constraints;
 mod contract;
 mod delta;
 mod devices;
+mod edge;
 mod events;
 mod graphql_http;
 mod http;

@@ -219,18 +219,7 @@ async fn integrated(url: &str, dir: &std::path::Path, users: usize) -> Integrate
     .unwrap();
     core.stop().await;
     let id = json!(dirgate::graphql::ids::encode("Integration", integration.id).as_str());
-    let out = Command::new(BIN)
-        .args(["token", "create", "--name", "two", "--role", "admin"])
-        .env("DATABASE_URL", url)
-        .env("DIRGATE_DATA_DIR", dir)
-        .output()
-        .unwrap();
-    let token = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = crate::support::cli_admin_token(url, dir, "two");
     Integrated {
         db,
         server,

@@ -408,6 +408,23 @@ macro_rules! on_both_databases {
     )*};
 }
 
+/// An admin token made with the CLI (`dirgate token create`) in the database at `url`.
+pub fn cli_admin_token(url: &str, dir: &std::path::Path, name: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dirgate"))
+        .args(["token", "create", "--name", name, "--role", "admin"])
+        .env("DATABASE_URL", url)
+        .env("DIRGATE_DATA_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "token create: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 /// Where a `dirgate serve` child process listens: the URL on the first line it prints. The
 /// rest of its output is read on a thread, so it never writes to a closed pipe.
 pub fn serve_base(child: &mut std::process::Child) -> String {
