@@ -1,0 +1,184 @@
+//! Batched loading of every relation, through one async-graphql `DataLoader` per request.
+//!
+//! Each key type below is one relation; all keys of a type asked for while a response is being
+//! resolved are read in one statement (nested pages too: see `directory::page`), so the number
+//! of statements a request runs does not depend on the page size.
+//!
+//! Where a page can carry the answer, no key is asked at all: a page of users asked for with
+//! their devices or groups reads them beside the page ([`Beside`], [`Read`]), and a page of devices carries
+//! its users and their groups (`query.rs`'s `devices`, with [`groups_of`]); each [`UserWith`]
+//! then answers its fields itself. Every read takes the request's [`Projection`].
+
+pub use super::gate::Busy;
+use super::{gate::Gate, projection::Projection};
+use crate::{directory::page::PageArgs, error::DomainError};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use entity::{device, directory_group, directory_user};
+use sea_orm::DatabaseConnection;
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+mod pages;
+mod relations;
+pub use pages::{MEMBERS_SQL, members_of};
+pub use relations::{Read, devices_of, groups_of, groups_of_users};
+
+/// The request's loader: an async-graphql `DataLoader` whose batches wait at a [`Gate`].
+pub struct Loaders {
+    loader: DataLoader<Db, HashMapCache>,
+    gate: Arc<Gate>,
+    projection: Projection,
+}
+
+/// Makes the loader for one request, which reads `projection`'s columns of each model.
+pub fn for_request(db: DatabaseConnection, projection: Projection) -> Loaders {
+    let gate = Arc::new(Gate::default());
+    let spawner_gate = gate.clone();
+    let loader = DataLoader::with_cache(
+        Db {
+            db,
+            gate: gate.clone(),
+            projection,
+        },
+        move |batch| spawner_gate.submit(batch),
+        HashMapCache::default(),
+    )
+    .delay(Duration::ZERO)
+    // Every batch must load exactly once to pass the gate's barrier, so the loader never
+    // splits a batch by size; statements split long key lists themselves (`MAX_KEYS`).
+    .max_batch_size(usize::MAX);
+    Loaders {
+        loader,
+        gate,
+        projection,
+    }
+}
+
+/// Most keys bound in one statement, well under SQLite's and PostgreSQL's parameter limits.
+pub(super) const MAX_KEYS: usize = 5000;
+
+impl Loaders {
+    /// Loads the value of one key, batched with every other key the request asks for meanwhile.
+    pub async fn load_one<K>(&self, key: K) -> Result<Option<<Db as Loader<K>>::Value>, DomainError>
+    where
+        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+        Db: Loader<K, Error = DomainError>,
+    {
+        self.gate.touch();
+        self.loader.load_one(key).await
+    }
+
+    /// Marks database work outside the loader (a root page, a count) as in progress: no
+    /// batch runs until it is done, so its rows' relations join the same wave.
+    pub fn busy(&self) -> Busy {
+        self.gate.enter()
+    }
+
+    /// Runs this request's waves in the caller's task: poll it after the request's future
+    /// (see `App::execute`), until the request is done.
+    pub fn driver(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.gate.driver()
+    }
+
+    /// The columns of each model this request reads (a page read outside the loader reads
+    /// the same, since the loader's cache holds them side by side).
+    pub fn projection(&self) -> Projection {
+        self.projection
+    }
+
+    /// Turns caching off (for long-lived subscriptions, which must see fresh rows).
+    pub fn disable_cache(&self) {
+        self.loader.enable_all_cache(false);
+    }
+}
+
+/// The database, seen as a loader of every key type below.
+pub struct Db {
+    pub(super) db: DatabaseConnection,
+    gate: Arc<Gate>,
+    pub(super) projection: Projection,
+}
+
+impl Db {
+    /// Runs a batch's statements, then waits at the gate until the wave's other batches are
+    /// done too (whether this one succeeded or not).
+    pub(super) async fn batch<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let result = work.await;
+        self.gate.arrive().await;
+        result
+    }
+}
+
+/// An integration by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IntegrationKey(pub i64);
+/// A user by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserKey(pub i64);
+/// The groups a user is a member of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupsOfUser(pub i64);
+/// The devices assigned to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DevicesOfUser(pub i64);
+/// The aliases of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AliasesOfUser(pub i64);
+
+/// A count of children of one parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountKey {
+    UsersOfIntegration(i64),
+    GroupsOfIntegration(i64),
+    MembersOfGroup(i64),
+    RunsOfIntegration(i64),
+}
+
+/// The parent of a page of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserParent {
+    Integration(i64),
+    Group(i64),
+}
+
+/// A page of users of one parent, with what its users are asked for beside them (read in
+/// the same wave, one statement for all the wave's pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserPageKey(pub UserParent, pub PageArgs, pub Beside);
+
+/// What a page of users reads beside its users: each one's devices, each one's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Beside {
+    pub devices: bool,
+    pub groups: bool,
+}
+
+/// What was read beside one user (`None`: not read; its fields then ask the loader).
+#[derive(Debug, Clone, Default)]
+pub struct Related {
+    pub devices: Option<Arc<[device::Model]>>,
+    pub groups: Option<Arc<[directory_group::Model]>>,
+}
+
+/// A user read with what was asked of it beside it, so its fields need no loader key of
+/// their own.
+#[derive(Debug, Clone)]
+pub struct UserWith {
+    pub user: directory_user::Model,
+    pub related: Related,
+}
+
+/// A page of an integration's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupPageKey(pub i64, pub PageArgs);
+/// A page of an integration's sync runs, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunPageKey(pub i64, pub PageArgs);
+
+pub(super) type LoadResult<K, V> = Result<HashMap<K, V>, DomainError>;
+
+pub(super) fn index_by<K, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, V>
+where
+    K: std::hash::Hash + Eq,
+{
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
