@@ -43,6 +43,8 @@ impl From<webhook_attempt::Model> for WebhookDelivery {
     }
 }
 
+/// A URL that receives directory events, signed per Standard Webhooks, in order and at least
+/// once; with its event types, delivery state and recent attempts.
 #[Object]
 impl WebhookEndpoint {
     async fn id(&self) -> ID {

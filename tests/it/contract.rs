@@ -156,3 +156,37 @@ fn schema_has_no_mutation_that_creates_users() {
         "the parse found the mutations"
     );
 }
+
+/// Every type, interface, enum and input of the schema says what it is: GraphiQL's docs pane
+/// is where front-end developers read it. (Relay's `…Connection` and `…Edge` types are
+/// async-graphql's own, the same for every list, and carry no description.)
+#[test]
+fn schema_describes_every_type() {
+    let sdl = dirgate::graphql::sdl();
+    let lines: Vec<&str> = sdl.lines().collect();
+    let undescribed: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| {
+            ["type ", "interface ", "enum ", "input ", "union "]
+                .iter()
+                .any(|k| line.starts_with(k))
+        })
+        .filter(|(i, _)| *i == 0 || !lines[i - 1].trim_end().ends_with('"'))
+        .map(|(_, line)| *line)
+        .filter(|line| {
+            // The root types are named for what they are.
+            !["type Query", "type Mutation", "type Subscription"]
+                .iter()
+                .any(|root| line.starts_with(root))
+        })
+        .filter(|line| {
+            let name = line.split_whitespace().nth(1).unwrap_or_default();
+            !(name.ends_with("Connection") || name.ends_with("Edge"))
+        })
+        .collect();
+    assert!(
+        undescribed.is_empty(),
+        "types without a description: {undescribed:#?}"
+    );
+}

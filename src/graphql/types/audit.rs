@@ -8,6 +8,8 @@ use entity::audit_event;
 /// One mutation, as the audit log recorded it in the same transaction as its change.
 pub struct AuditEvent(pub audit_event::Model);
 
+/// One mutation, as the audit log recorded it in the same transaction as its change: who,
+/// what, on which object, when.
 #[Object]
 impl AuditEvent {
     /// The event's global id.

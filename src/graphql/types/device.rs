@@ -36,6 +36,8 @@ pub struct DeviceAssignment {
     pub assigned_at: DateTime<Utc>,
 }
 
+/// An enrolled device: serial number, name, platform, model and OS version, its enrollment
+/// identity, and its assigned user with how and when it was assigned (R11, R12).
 #[Object]
 impl Device {
     /// The device's global id.

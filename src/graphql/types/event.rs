@@ -9,6 +9,8 @@ use entity::directory_event;
 /// in commit order: a consumer resumes after the last one it saw, and never misses one.
 pub struct DirectoryEvent(pub directory_event::Model);
 
+/// One change of directory data, written in the transaction that made it. Events are numbered
+/// in commit order: a consumer resumes after the last one it saw, and never misses one.
 #[Object]
 impl DirectoryEvent {
     /// The event's global id.

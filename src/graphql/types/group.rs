@@ -14,6 +14,7 @@ use entity::directory_group;
 /// A group imported from a directory integration.
 pub struct Group(pub directory_group::Model);
 
+/// A group imported from a directory integration, with its members.
 #[Object]
 impl Group {
     /// The group's global id.

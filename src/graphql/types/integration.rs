@@ -59,6 +59,9 @@ pub(crate) async fn users_page(
     ))
 }
 
+/// A connected identity provider (Entra ID, Google Workspace or SCIM): its name, status and
+/// why, the grant and who authorised it, sync settings and schedule, counts, runs, and for
+/// SCIM its base URL and token hint.
 #[Object]
 impl Integration {
     /// The integration's global id.

@@ -18,6 +18,8 @@ use entity::{sync_run, sync_run_warning};
 /// One import of an integration's directory, and what it changed.
 pub struct SyncRun(pub sync_run::Model);
 
+/// One import of an integration's directory: its trigger, status and progress, what it
+/// changed, the records it skipped or cleaned (warnings), and why it failed or was held.
 #[Object]
 impl SyncRun {
     /// The run's global id.
@@ -176,6 +178,7 @@ pub enum SyncWarningObject {
 /// One warning of a sync run.
 pub struct SyncWarning(pub sync_run_warning::Model);
 
+/// A record a sync run skipped, cleaned, truncated or ignored (R18), and why.
 #[Object]
 impl SyncWarning {
     /// The kind of object.

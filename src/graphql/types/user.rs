@@ -29,6 +29,9 @@ impl From<UserWith> for User {
     }
 }
 
+/// A person imported from a directory integration: name, email, UPN and aliases, status
+/// (ACTIVE, SUSPENDED in the directory, or ARCHIVED: kept for its devices after leaving it),
+/// origin, groups and devices. Users are only ever created by an integration (R10).
 #[Object]
 impl User {
     /// The user's global id.
