@@ -87,6 +87,9 @@ impl Core {
         });
         let config = Arc::new(config);
         let shutdown = CancellationToken::new();
+        // One name for this process, under which both the sync engine and the webhook
+        // deliverer take their leases (an operator reading `leased_by` sees one process).
+        let owner = engine::process_identity();
         // The bus outlives the engine: runs stopped at shutdown announce it.
         let events_stop = CancellationToken::new();
         let (events, mut event_tasks) = SyncEvents::start(&db, events_stop.clone());
@@ -108,7 +111,7 @@ impl Core {
                     services: services.clone(),
                     allow_private: config.webhook_allow_private_urls,
                     retry_ms: config.webhook_retry_ms.clone(),
-                    owner: engine::process_identity(),
+                    owner: owner.clone(),
                     lease: std::time::Duration::from_secs(config.webhook_lease_seconds),
                 },
                 events_stop.clone(),
@@ -121,7 +124,7 @@ impl Core {
                 events: events.clone(),
                 threshold: Threshold::default(),
                 schedule,
-                owner: engine::process_identity(),
+                owner,
             },
             shutdown.clone(),
         );

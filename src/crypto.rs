@@ -72,6 +72,10 @@ impl SecretBox {
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
+        #[allow(
+            clippy::expect_used,
+            reason = "aes-gcm fails only for a message over 64 GiB"
+        )]
         let sealed = self
             .cipher
             .encrypt(

@@ -2,6 +2,11 @@
 //!
 //! `ARCHITECTURE.md` at the top of the repository lists the modules and the path of a request.
 
+// A panic in the server is a 500 or a dead task: outside tests, `unwrap` and `expect` are
+// refused; the few invariants that hold by construction say so in an `#[allow]` with the
+// reason beside it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod auth;
 pub mod cli;

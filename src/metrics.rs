@@ -23,7 +23,7 @@
 //! | `dirgate_provider_throttle_wait_seconds` (histogram: `_sum` is the time spent waiting) | `provider` | [`provider_retry`] |
 //! | `dirgate_http_connections_displaced_total` (an unproven quiet connection closed to let a new one in) | | [`connection_evicted`] |
 //! | `dirgate_http_connections_refused_total` (503: every connection busy or proven) | | [`connection_refused`] |
-//! | `dirgate_webhook_deliveries_total` | `outcome` (ok, failed) | [`webhook_delivery`] |
+//! | `dirgate_webhook_deliveries_total` | `outcome` (ok, failed; unreadable: a leased endpoint whose row does not decode) | [`webhook_delivery`], [`webhook_endpoint_unreadable`] |
 //! | `dirgate_db_pool_connections` (gauge, read at each scrape) | `state` (in_use, idle) | [`render`] |
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
@@ -42,6 +42,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// second `App` in the same process, as in tests) share it.
 pub fn install() {
     HANDLE.get_or_init(|| {
+        #[allow(clippy::expect_used, reason = "BUCKETS is a non-empty constant")]
         let builder = PrometheusBuilder::new()
             .set_buckets(&BUCKETS)
             .expect("the bucket list is not empty");
@@ -257,6 +258,11 @@ pub fn sync_run(run: &RunFigures) {
 pub fn webhook_delivery(ok: bool) {
     counter!("dirgate_webhook_deliveries_total", "outcome" => if ok { "ok" } else { "failed" })
         .increment(1);
+}
+
+/// A leased webhook endpoint whose row did not decode (it is not delivered).
+pub fn webhook_endpoint_unreadable() {
+    counter!("dirgate_webhook_deliveries_total", "outcome" => "unreadable").increment(1);
 }
 
 /// One HTTP request to a provider's directory API, by outcome.

@@ -274,7 +274,7 @@ pub(super) fn copy_path(from: &Value, to: &mut Map<String, Value>, path: &str) {
             let holder = to
                 .entry(key.clone())
                 .or_insert_with(|| Value::Object(Map::new()));
-            (ext, holder.as_object_mut().expect("an object"))
+            (ext, super::patch::object_mut(holder))
         }
         _ => (from, &mut *to),
     };
@@ -450,6 +450,10 @@ where
 {
     const SMALL: u64 = 1_000;
     use sea_orm::{Iterable, ModelTrait, PrimaryKeyToColumn};
+    #[allow(
+        clippy::expect_used,
+        reason = "sea-orm entities are generated with a primary key"
+    )]
     let id = E::PrimaryKey::iter()
         .next()
         .expect("every entity has a primary key")

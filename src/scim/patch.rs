@@ -133,10 +133,10 @@ fn apply_extension(
         }
         (_, Some(Value::Object(fields))) => {
             let target = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
-            if kind == Kind::Replace || !target.is_object() {
+            if kind == Kind::Replace {
                 *target = Value::Object(Map::new());
             }
-            let target = target.as_object_mut().expect("an object");
+            let target = object_mut(target);
             for (k, v) in fields {
                 set_ci(target, &k, v);
             }
@@ -185,7 +185,7 @@ fn apply_pathless(
             .filter(|e| e.is_object())
         {
             for (k, v) in value.as_object().cloned().unwrap_or_default() {
-                set_ci(existing.as_object_mut().expect("an object"), &k, v);
+                set_ci(object_mut(existing), &k, v);
             }
             return Ok(());
         }
@@ -200,6 +200,17 @@ fn find_key(object: &Map<String, Value>, name: &str) -> Option<String> {
         .cloned()
 }
 
+/// `value` as a JSON object: made an empty one first when it is anything else.
+pub(super) fn object_mut(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("made an object just above"),
+    }
+}
+
 fn set_ci(object: &mut Map<String, Value>, name: &str, value: Value) {
     let key = find_key(object, name).unwrap_or_else(|| name.to_owned());
     object.insert(key, value);
@@ -207,18 +218,11 @@ fn set_ci(object: &mut Map<String, Value>, name: &str, value: Value) {
 
 /// The object holding the path's attribute: the resource, or its extension object.
 fn container_mut<'a>(resource: &'a mut Value, path: &PatchPath) -> &'a mut Map<String, Value> {
-    if !resource.is_object() {
-        *resource = Value::Object(Map::new());
-    }
-    let root = resource.as_object_mut().expect("an object");
+    let root = object_mut(resource);
     match &path.attr.uri {
         Some(uri) if !uri.to_ascii_lowercase().contains(":core:") => {
             let key = find_key(root, uri).unwrap_or_else(|| uri.clone());
-            let ext = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
-            if !ext.is_object() {
-                *ext = Value::Object(Map::new());
-            }
-            ext.as_object_mut().expect("an object")
+            object_mut(root.entry(key).or_insert_with(|| Value::Object(Map::new())))
         }
         _ => root,
     }
@@ -248,10 +252,7 @@ fn apply_at(
             let holder = container
                 .entry(key)
                 .or_insert_with(|| Value::Object(Map::new()));
-            if !holder.is_object() {
-                *holder = Value::Object(Map::new());
-            }
-            let holder = holder.as_object_mut().expect("an object");
+            let holder = object_mut(holder);
             match kind {
                 Kind::Remove => {
                     if let Some(k) = find_key(holder, sub) {

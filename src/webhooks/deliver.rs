@@ -166,10 +166,20 @@ impl Deliverer {
             .db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| webhook_endpoint::Model::from_query_result(r, "").ok())
-            .collect())
+        // A row that does not decode (a column changed under a running binary) is said and
+        // counted, not silently dropped; its lease runs out and it is claimed again.
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match webhook_endpoint::Model::from_query_result(row, "") {
+                Ok(endpoint) => claimed.push(endpoint),
+                Err(err) => {
+                    let id = row.try_get::<i64>("", "id").ok();
+                    tracing::error!(endpoint = ?id, error = %err, "a leased webhook endpoint does not decode");
+                    crate::metrics::webhook_endpoint_unreadable();
+                }
+            }
+        }
+        Ok(claimed)
     }
 
     /// Posts the endpoint's next events, in order, until one fails or the batch ends.
