@@ -107,54 +107,68 @@ pub async fn serve(
         };
         let proof = Proof::new(slots.clone(), slot);
         let io = TokioIo::new(Counted::new(stream, proof.clone()));
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let (router, proof) = (router.clone(), proof.clone());
-            async move {
-                // Unproven connections give way only between requests: the guard goes with
-                // the response body, so a request is in flight until its answer is sent.
-                let busy = proof.busy();
-                let mut request = request.map(Body::new);
-                request.extensions_mut().insert(proof.clone());
-                let response = router.oneshot(request).await?;
-                // The SCIM routes say so on the response (the GraphQL ones prove the
-                // connection themselves, as a WebSocket does only after its upgrade).
-                if response.extensions().get::<crate::auth::Proven>().is_some() {
-                    proof.prove();
-                }
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|body| Body::new(Answering { body, _busy: busy })),
-                )
-            }
-        });
-        let (mut stop, done) = (stop_rx.clone(), done_rx.clone());
-        tokio::spawn(async move {
-            let _held = done;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(bounds.header_read_timeout);
-            let conn = builder.serve_connection(io, service).with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(err) = result {
-                        tracing::trace!(error = %err, "a connection ended");
-                    }
-                    return;
-                }
-                _ = stop.changed() => conn.as_mut().graceful_shutdown(),
-            }
-            if let Err(err) = conn.await {
-                tracing::trace!(error = %err, "a connection ended");
-            }
-        });
+        let (stop, done) = (stop_rx.clone(), done_rx.clone());
+        tokio::spawn(connection(io, router.clone(), proof, bounds, stop, done));
     }
     drop(listener);
     drop(stop_tx);
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Serves one connection until it ends, or until `stop` changes (then gracefully); `done` is
+/// held until it ends.
+async fn connection(
+    io: TokioIo<Counted>,
+    router: Router,
+    proof: Proof,
+    bounds: Bounds,
+    mut stop: watch::Receiver<()>,
+    done: watch::Receiver<()>,
+) {
+    let _held = done;
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        answer(router.clone(), proof.clone(), request)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(bounds.header_read_timeout);
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(err) = result {
+                tracing::trace!(error = %err, "a connection ended");
+            }
+            return;
+        }
+        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+    }
+    if let Err(err) = conn.await {
+        tracing::trace!(error = %err, "a connection ended");
+    }
+}
+
+/// One request of a connection, through the router. Unproven connections give way only
+/// between requests: the guard goes with the response body, so a request is in flight until
+/// its answer is sent.
+async fn answer(
+    router: Router,
+    proof: Proof,
+    request: Request<Incoming>,
+) -> Result<axum::response::Response, std::convert::Infallible> {
+    let busy = proof.busy();
+    let mut request = request.map(Body::new);
+    request.extensions_mut().insert(proof.clone());
+    let response = router.oneshot(request).await?;
+    // The SCIM routes say so on the response (the GraphQL ones prove the connection
+    // themselves, as a WebSocket does only after its upgrade).
+    if response.extensions().get::<crate::auth::Proven>().is_some() {
+        proof.prove();
+    }
+    Ok(response.map(|body| Body::new(Answering { body, _busy: busy })))
 }
 
 /// A response body that keeps its request in flight (see [`Proof::busy`]) until it is sent.

@@ -337,3 +337,158 @@ fn architecture_reader_expands_use_trees() {
         "let a = \"\"; \nuse crate::w;\n"
     );
 }
+
+/// The most lines a file of `src/` may have (unit tests may move to a `tests.rs` beside it).
+const MAX_FILE_LINES: usize = 600;
+/// The most lines a function of `src/` may have.
+const MAX_FN_LINES: usize = 80;
+
+/// Functions over [`MAX_FN_LINES`] written before the limit, each to be split (issue #28).
+/// The list only shrinks: a function on it that is short now fails the test until it is
+/// taken off.
+const LONG_FUNCTIONS: &[&str] = &[
+    "providers/http.rs::get_json_with",
+    "app.rs::with_schedule",
+    "http/mod.rs::oauth_callback",
+    "scim/patch.rs::apply",
+    "scim/patch.rs::apply_at",
+    "scim/users.rs::save_user",
+    "scim/groups.rs::save_group",
+    "scim/query.rs::compare",
+    "sync/run.rs::execute",
+    "sync/reconcile/full.rs::phase_1_users",
+    "sync/reconcile/full.rs::phase_3_memberships",
+    "sync/reconcile/users.rs::fingerprints",
+    "sync/reconcile/groups.rs::apply_member_changes",
+    "directory/order.rs::fetch_sorted_with",
+    "directory/connect.rs::complete",
+    "directory/devices.rs::auto_assign_users",
+    "cli.rs::demo",
+    "webhooks/deliver.rs::deliver",
+];
+
+/// Every function of `code` (see [`code`]) as (name, lines from its `fn` to its closing brace).
+fn functions(code: &str) -> Vec<(String, usize)> {
+    // Braces in char literals are not blocks.
+    let code = code.replace("'{'", "' '").replace("'}'", "' '");
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let Some(at) = line.find("fn ") else {
+            continue;
+        };
+        let before = &line[..at];
+        let is_item = before.split_whitespace().all(|w| {
+            [
+                "pub",
+                "pub(crate)",
+                "pub(super)",
+                "async",
+                "const",
+                "unsafe",
+            ]
+            .contains(&w)
+                || w.starts_with("pub(")
+        });
+        let name: String = line[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !is_item || name.is_empty() {
+            continue;
+        }
+        // The body starts at the first `{` before any `;` (a trait's declaration has none).
+        let mut depth = 0usize;
+        let mut opened = false;
+        let mut end = None;
+        'scan: for (i, l) in lines.iter().enumerate().skip(start) {
+            for c in l.chars() {
+                match c {
+                    ';' if !opened => break 'scan,
+                    '{' => {
+                        opened = true;
+                        depth += 1;
+                    }
+                    '}' if opened => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i);
+                            break 'scan;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(end) = end {
+            out.push((name, end - start + 1));
+        }
+    }
+    out
+}
+
+#[test]
+fn architecture_keeps_files_and_functions_short() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut long_files = Vec::new();
+    let mut long_functions = Vec::new();
+    for file in &files {
+        if file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(file).expect("read");
+        let rel = file
+            .strip_prefix(&root)
+            .expect("under src")
+            .display()
+            .to_string();
+        let lines = source.lines().count();
+        if lines > MAX_FILE_LINES {
+            long_files.push(format!("{rel}: {lines} lines"));
+        }
+        for (name, lines) in functions(&code(&source)) {
+            if lines > MAX_FN_LINES {
+                long_functions.push((format!("{rel}::{name}"), lines));
+            }
+        }
+    }
+    assert!(
+        long_files.is_empty(),
+        "files over {MAX_FILE_LINES} lines (move unit tests to a tests.rs, or split the concept):\n{}",
+        long_files.join("\n")
+    );
+    let new: Vec<String> = long_functions
+        .iter()
+        .filter(|(name, _)| !LONG_FUNCTIONS.contains(&name.as_str()))
+        .map(|(name, lines)| format!("{name}: {lines} lines"))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        new.join("\n")
+    );
+    let shortened: Vec<&&str> = LONG_FUNCTIONS
+        .iter()
+        .filter(|listed| !long_functions.iter().any(|(name, _)| name == **listed))
+        .collect();
+    assert!(
+        shortened.is_empty(),
+        "short now (or gone): take them off LONG_FUNCTIONS: {shortened:?}"
+    );
+}
+
+/// The measure of a function sees its body, not its braces in strings or char literals,
+/// and stops at a declaration without one: a check that cannot fail is no check.
+#[test]
+fn architecture_measures_functions() {
+    let source = "pub async fn a(x: u8) -> u8 {\n    let s = \"}}}\";\n    let c = '}';\n    if x > 1 {\n        x\n    } else {\n        0\n    }\n}\n\nfn declared(&self);\n\nfn b() {}\n";
+    let found = functions(&code(source));
+    assert_eq!(found, vec![("a".to_owned(), 9), ("b".to_owned(), 1)]);
+    let long = format!("fn long() {{\n{}}}\n", "    step();\n".repeat(MAX_FN_LINES));
+    assert_eq!(
+        functions(&code(&long)),
+        vec![("long".to_owned(), MAX_FN_LINES + 2)]
+    );
+}
