@@ -7,11 +7,11 @@
 //! `Malformed` at once, never read whole; a 401 is retried once after a refresh; a refused
 //! refresh is `NeedsReauth`.
 
+use super::retry::{Failure, How, Next, Retries};
 use super::{
     ProviderError, Settings, oauth,
     throttle::{Throttle, ThrottleStats},
 };
-use backon::{BackoffBuilder, ExponentialBuilder};
 use entity::enums::DirectoryKind;
 use reqwest::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -141,179 +141,212 @@ impl Session {
         url: &str,
         headers: &[(&'static str, String)],
     ) -> Result<T, ProviderError> {
-        let policy = &self.settings.retry;
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(policy.min_delay)
-            .with_max_delay(policy.max_delay)
-            .with_jitter()
-            .without_max_times()
-            .build();
-        let mut next_delay = || backoff.next().unwrap_or(policy.max_delay);
-        let (mut failures, mut throttled, mut refreshed) = (0usize, 0usize, false);
-        let label = self.metric_label();
-        let count = |outcome| crate::metrics::provider_request(label, outcome);
-        let retry = |reason, wait| {
-            self.throttle.retried();
-            crate::metrics::provider_retry(label, reason, wait);
-        };
+        let mut retries = Retries::new(&self.settings.retry);
         loop {
             let token = self.access_token().await?;
             let permit = self.throttle.acquire().await;
-            let mut request = self.http.get(url).bearer_auth(&token);
-            for (name, value) in headers {
-                request = request.header(*name, value);
-            }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(err) => {
-                    count("unreachable");
-                    failures += 1;
-                    if failures > policy.max_retries {
-                        return Err(ProviderError::Unreachable {
-                            provider: self.provider(),
-                            url: url.to_owned(),
-                            detail: err.to_string(),
-                        });
-                    }
+            let failure = match self.attempt(url, headers, &token).await {
+                Attempt::Page(value) => {
+                    permit.succeeded();
+                    return Ok(value);
+                }
+                Attempt::Failed(error) => return Err(error),
+                Attempt::Again(failure) => failure,
+            };
+            let (reason, wait, how) = match retries.next(failure) {
+                Next::GiveUp(error) => return Err(error),
+                Next::Again { reason, wait, how } => (reason, wait, how),
+            };
+            self.throttle.retried();
+            crate::metrics::provider_retry(self.metric_label(), reason, wait);
+            match how {
+                How::Refresh => *self.access_token.lock().await = None,
+                How::Pause => {
+                    tracing::info!(
+                        url,
+                        ?wait,
+                        "throttled by the provider; every read of the integration waits"
+                    );
+                    // The pause holds back this call's retry and every other call alike.
+                    permit.throttled(wait);
+                }
+                How::Sleep => {
                     drop(permit);
-                    let wait = next_delay();
-                    retry("unreachable", wait);
                     tokio::time::sleep(wait).await;
-                    continue;
-                }
-            };
-            let status = response.status();
-            if status.is_success() {
-                // Reading a page is an idempotent GET: a connection cut mid-body or a page
-                // that does not parse is read again, within the budget of a 5xx.
-                let parsed = match read_capped(response, self.settings.max_page_bytes).await {
-                    Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
-                    Err(BodyError::TooBig) => {
-                        return Err(ProviderError::Malformed {
-                            provider: self.provider(),
-                            url: url.to_owned(),
-                            detail: format!(
-                                "the page is larger than {} bytes",
-                                self.settings.max_page_bytes
-                            ),
-                        });
-                    }
-                    Err(BodyError::Cut(e)) => Err(format!("the body could not be read: {e}")),
-                };
-                match parsed {
-                    Ok(value) => {
-                        permit.succeeded();
-                        count("ok");
-                        return Ok(value);
-                    }
-                    Err(detail) => {
-                        count("unreadable");
-                        failures += 1;
-                        if failures > policy.max_retries {
-                            return Err(ProviderError::Malformed {
-                                provider: self.provider(),
-                                url: url.to_owned(),
-                                detail: format!("{detail} (read {failures} times)"),
-                            });
-                        }
-                        tracing::warn!(url, detail, "an unreadable page; reading it again");
-                        drop(permit);
-                        let wait = next_delay();
-                        retry("unreadable", wait);
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
                 }
             }
-            let retry_after =
-                retry_after(response.headers()).map(|d| d.min(policy.max_retry_after));
-            // An error body is read for its code and message only: a bounded prefix.
-            let body = read_capped(response, MAX_ERROR_BODY_BYTES)
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let reason = ErrorBody::parse(&body);
-            count(if reason.is_throttling(status) {
-                "throttled"
-            } else if status.is_server_error() {
-                "server_error"
-            } else {
-                "client_error"
-            });
-            let http_error = |detail: String| ProviderError::Http {
-                provider: self.provider(),
-                url: url.to_owned(),
-                status: status.as_u16(),
-                detail,
-            };
-            if status == StatusCode::GONE
-                || matches!(
-                    reason.reason.as_str(),
-                    "syncStateNotFound" | "resyncRequired"
-                )
-            {
-                return Err(ProviderError::DeltaExpired {
-                    provider: self.provider(),
-                    detail: reason.message,
-                });
-            }
-            if status == StatusCode::UNAUTHORIZED {
-                if refreshed {
-                    return Err(ProviderError::NeedsReauth {
-                        provider: self.provider(),
-                        detail: format!("{url} refused a fresh access token: {}", reason.message),
-                    });
-                }
-                *self.access_token.lock().await = None;
-                refreshed = true;
-                retry("token_expired", Duration::ZERO);
-                continue;
-            }
-            if reason.is_throttling(status) {
-                throttled += 1;
-                if throttled > policy.max_throttle_retries {
-                    return Err(http_error(format!(
-                        "still throttled after {throttled} waits: {}",
-                        reason.message
-                    )));
-                }
-                let wait = retry_after.unwrap_or_else(&mut next_delay);
-                retry("throttled", wait);
-                tracing::info!(
-                    url,
-                    ?wait,
-                    "throttled by the provider; every read of the integration waits"
-                );
-                // The pause holds back this call's retry and every other call alike.
-                permit.throttled(wait);
-                continue;
-            }
-            if status == StatusCode::FORBIDDEN {
-                return Err(ProviderError::NeedsReauth {
-                    provider: self.provider(),
-                    detail: format!(
-                        "the signed-in account may no longer read the directory: {}",
-                        reason.message
-                    ),
-                });
-            }
-            if status.is_server_error() {
-                failures += 1;
-                if failures > policy.max_retries {
-                    return Err(http_error(format!(
-                        "failed {failures} times: {}",
-                        reason.message
-                    )));
-                }
-                drop(permit);
-                let wait = retry_after.unwrap_or_else(&mut next_delay);
-                retry("server_error", wait);
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            return Err(http_error(reason.message));
         }
     }
+
+    /// One GET of `url`: the page, a failure for good, or one the retry policy may retry.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        token: &str,
+    ) -> Attempt<T> {
+        let label = self.metric_label();
+        let count = |outcome| crate::metrics::provider_request(label, outcome);
+        let mut request = self.http.get(url).bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                count("unreachable");
+                let (provider, url, detail) = (self.provider(), url.to_owned(), err.to_string());
+                return Attempt::Again(Failure::Transient {
+                    reason: "unreachable",
+                    retry_after: None,
+                    error: Box::new(move |_| ProviderError::Unreachable {
+                        provider,
+                        url,
+                        detail,
+                    }),
+                });
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return self.read_page(url, response).await;
+        }
+        let retry_after =
+            retry_after(response.headers()).map(|d| d.min(self.settings.retry.max_retry_after));
+        // An error body is read for its code and message only: a bounded prefix.
+        let body = read_capped(response, MAX_ERROR_BODY_BYTES)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let reason = ErrorBody::parse(&body);
+        count(if reason.is_throttling(status) {
+            "throttled"
+        } else if status.is_server_error() {
+            "server_error"
+        } else {
+            "client_error"
+        });
+        self.error_answer(url, status, retry_after, reason)
+    }
+
+    /// A successful answer's body as `T`. Reading a page is an idempotent GET: a connection
+    /// cut mid-body or a page that does not parse is read again, within the budget of a 5xx.
+    async fn read_page<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        response: reqwest::Response,
+    ) -> Attempt<T> {
+        let max = self.settings.max_page_bytes;
+        let parsed = match read_capped(response, max).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+            Err(BodyError::TooBig) => {
+                return Attempt::Failed(ProviderError::Malformed {
+                    provider: self.provider(),
+                    url: url.to_owned(),
+                    detail: format!("the page is larger than {max} bytes"),
+                });
+            }
+            Err(BodyError::Cut(e)) => Err(format!("the body could not be read: {e}")),
+        };
+        let label = self.metric_label();
+        match parsed {
+            Ok(value) => {
+                crate::metrics::provider_request(label, "ok");
+                Attempt::Page(value)
+            }
+            Err(detail) => {
+                crate::metrics::provider_request(label, "unreadable");
+                tracing::warn!(url, detail, "an unreadable page; reading it again");
+                let (provider, url) = (self.provider(), url.to_owned());
+                Attempt::Again(Failure::Transient {
+                    reason: "unreadable",
+                    retry_after: None,
+                    error: Box::new(move |times| ProviderError::Malformed {
+                        provider,
+                        url,
+                        detail: format!("{detail} (read {times} times)"),
+                    }),
+                })
+            }
+        }
+    }
+
+    /// What an error answer means: the delta is gone, the token or the grant was refused,
+    /// the provider throttles, a 5xx to retry, or any other client error for good.
+    fn error_answer<T>(
+        &self,
+        url: &str,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        reason: ErrorBody,
+    ) -> Attempt<T> {
+        let provider = self.provider();
+        let http_error = {
+            let url = url.to_owned();
+            move |detail: String| ProviderError::Http {
+                provider,
+                url,
+                status: status.as_u16(),
+                detail,
+            }
+        };
+        if status == StatusCode::GONE
+            || matches!(
+                reason.reason.as_str(),
+                "syncStateNotFound" | "resyncRequired"
+            )
+        {
+            return Attempt::Failed(ProviderError::DeltaExpired {
+                provider,
+                detail: reason.message,
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            let detail = format!("{url} refused a fresh access token: {}", reason.message);
+            return Attempt::Again(Failure::TokenRefused(ProviderError::NeedsReauth {
+                provider,
+                detail,
+            }));
+        }
+        if reason.is_throttling(status) {
+            let message = reason.message;
+            return Attempt::Again(Failure::Throttled {
+                retry_after,
+                error: Box::new(move |times| {
+                    http_error(format!("still throttled after {times} waits: {message}"))
+                }),
+            });
+        }
+        if status == StatusCode::FORBIDDEN {
+            return Attempt::Failed(ProviderError::NeedsReauth {
+                provider,
+                detail: format!(
+                    "the signed-in account may no longer read the directory: {}",
+                    reason.message
+                ),
+            });
+        }
+        if status.is_server_error() {
+            let message = reason.message;
+            return Attempt::Again(Failure::Transient {
+                reason: "server_error",
+                retry_after,
+                error: Box::new(move |times| {
+                    http_error(format!("failed {times} times: {message}"))
+                }),
+            });
+        }
+        Attempt::Failed(http_error(reason.message))
+    }
+}
+
+/// What one attempt at a page came to.
+enum Attempt<T> {
+    Page(T),
+    /// Failed for good: no retry can help.
+    Failed(ProviderError),
+    /// Failed in a way the retry policy may retry.
+    Again(Failure),
 }
 
 /// The most of an error answer's body read (its JSON code and message come first).

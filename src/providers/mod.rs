@@ -7,6 +7,7 @@ pub mod entra;
 pub mod google;
 pub mod http;
 pub mod oauth;
+mod retry;
 pub mod throttle;
 
 use std::{sync::Arc, time::Duration};
