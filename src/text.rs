@@ -13,6 +13,11 @@
 use crate::error::DomainError;
 use std::fmt;
 
+/// Lower-cases and trims an address or name for case-insensitive matching.
+pub fn match_key(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
 /// Where a string may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lines {

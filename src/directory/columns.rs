@@ -14,6 +14,7 @@
 //! its cursor is made from it ([`Projectable::sort_column`]).
 
 use super::order::SortKey;
+use crate::providers::fields::{GROUP_FIELDS, USER_FIELDS};
 use entity::{device, directory_group, directory_user};
 use sea_orm::{
     EntityTrait, IdenStatic, Iterable, QueryTrait, Select,
@@ -120,27 +121,21 @@ const EMPTY: Option<&str> = Some("''");
 const NULL: Option<&str> = Some("NULL");
 
 impl Projectable for directory_user::Entity {
+    /// A synced field's column and its key column by the field (`providers::fields`); ids,
+    /// the status and times are always read.
     fn placeholder(column: Self::Column) -> Option<&'static str> {
         use directory_user::Column as C;
+        let field = USER_FIELDS.iter().find(|f| {
+            f.column.as_str() == column.as_str()
+                || f.key.is_some_and(|k| k.as_str() == column.as_str())
+        });
+        if let Some(field) = field {
+            return if field.required { EMPTY } else { NULL };
+        }
         match column {
-            C::OriginName | C::ExternalId | C::UserName | C::UserNameKey | C::DisplayName => EMPTY,
-            C::Email
-            | C::EmailKey
-            | C::GivenName
-            | C::FamilyName
-            | C::JobTitle
-            | C::Department
-            | C::EmployeeId
-            | C::ManagerExternalId
-            | C::ScimResource
-            | C::ScimExternalId => NULL,
-            C::Id
-            | C::IntegrationId
-            | C::Status
-            | C::CreatedAt
-            | C::UpdatedAt
-            | C::ArchivedAt
-            | C::LastSeenRunId => None,
+            C::OriginName | C::ExternalId => EMPTY,
+            C::ManagerExternalId | C::ScimResource | C::ScimExternalId => NULL,
+            _ => None,
         }
     }
 
@@ -179,12 +174,20 @@ impl Projectable for device::Entity {
 }
 
 impl Projectable for directory_group::Entity {
+    /// A synced field's column by the field (`providers::fields`); ids and times are always
+    /// read.
     fn placeholder(column: Self::Column) -> Option<&'static str> {
         use directory_group::Column as C;
+        if let Some(field) = GROUP_FIELDS
+            .iter()
+            .find(|f| f.column.as_str() == column.as_str())
+        {
+            return if field.required { EMPTY } else { NULL };
+        }
         match column {
-            C::ExternalId | C::DisplayName => EMPTY,
-            C::Email | C::Description | C::ScimResource | C::ScimExternalId => NULL,
-            C::Id | C::IntegrationId | C::CreatedAt | C::UpdatedAt | C::LastSeenRunId => None,
+            C::ExternalId => EMPTY,
+            C::ScimResource | C::ScimExternalId => NULL,
+            _ => None,
         }
     }
 

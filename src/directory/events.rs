@@ -9,7 +9,10 @@
 
 use super::{ids::global_id, now};
 use crate::error::DomainResult;
-use entity::{device, directory_event, directory_group, directory_user, integration, sync_run};
+use entity::{
+    device, directory_event, directory_group, directory_user, enums::UserStatus, integration,
+    sync_run,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Query},
@@ -90,44 +93,35 @@ fn integration_ref(id: Option<i64>) -> Value {
     id.map_or(Value::Null, |id| json!(global_id("Integration", id)))
 }
 
-/// A user's state as events show it.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserState<'a> {
-    id: String,
-    integration_id: Option<String>,
-    external_id: &'a str,
-    user_name: &'a str,
-    email: Option<&'a str>,
-    display_name: &'a str,
-    given_name: Option<&'a str>,
-    family_name: Option<&'a str>,
-    job_title: Option<&'a str>,
-    department: Option<&'a str>,
-    employee_id: Option<&'a str>,
-    status: String,
-    origin: &'a str,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
+/// A user's state as events show it: its id, integration and external id, every synced field
+/// (`providers::fields::USER_FIELDS`), status, origin and last change.
+pub struct UserState<'a>(&'a directory_user::Model);
 
 impl<'a> UserState<'a> {
     pub fn of(m: &'a directory_user::Model) -> Self {
-        Self {
-            id: global_id("User", m.id),
-            integration_id: m.integration_id.map(|id| global_id("Integration", id)),
-            external_id: &m.external_id,
-            user_name: &m.user_name,
-            email: m.email.as_deref(),
-            display_name: &m.display_name,
-            given_name: m.given_name.as_deref(),
-            family_name: m.family_name.as_deref(),
-            job_title: m.job_title.as_deref(),
-            department: m.department.as_deref(),
-            employee_id: m.employee_id.as_deref(),
-            status: label(m.status),
-            origin: &m.origin_name,
-            updated_at: m.updated_at,
+        Self(m)
+    }
+}
+
+impl serde::Serialize for UserState<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use crate::providers::fields::USER_FIELDS;
+        use serde::ser::SerializeMap;
+        let m = self.0;
+        let mut map = serializer.serialize_map(Some(USER_FIELDS.len() + 6))?;
+        map.serialize_entry("id", &global_id("User", m.id))?;
+        map.serialize_entry(
+            "integrationId",
+            &m.integration_id.map(|id| global_id("Integration", id)),
+        )?;
+        map.serialize_entry("externalId", &m.external_id)?;
+        for field in &USER_FIELDS {
+            map.serialize_entry(field.name, &(field.stored)(m))?;
         }
+        map.serialize_entry("status", &label(m.status))?;
+        map.serialize_entry("origin", &m.origin_name)?;
+        map.serialize_entry("updatedAt", &m.updated_at)?;
+        map.end()
     }
 }
 
@@ -145,14 +139,16 @@ impl NewEvent {
 
     /// `group.created`, `group.updated`, `group.removed`.
     pub fn group(event_type: &'static str, m: &directory_group::Model, changed: &[&str]) -> Self {
-        let state = json!({
-            "id": global_id("Group", m.id),
-            "integrationId": integration_ref(Some(m.integration_id)),
-            "externalId": m.external_id,
-            "displayName": m.display_name,
-            "email": m.email,
-            "description": m.description,
-        });
+        let mut state = serde_json::Map::new();
+        state.insert("id".into(), json!(global_id("Group", m.id)));
+        state.insert(
+            "integrationId".into(),
+            integration_ref(Some(m.integration_id)),
+        );
+        state.insert("externalId".into(), json!(m.external_id));
+        for field in &crate::providers::fields::GROUP_FIELDS {
+            state.insert(field.name.into(), json!((field.stored)(m)));
+        }
         Self {
             event_type,
             integration_id: Some(m.integration_id),
@@ -255,32 +251,27 @@ pub fn user_change(
     before: &directory_user::Model,
     after: &directory_user::Model,
 ) -> Option<NewEvent> {
-    use entity::enums::UserStatus;
-    let changed: Vec<&str> = [
-        (before.user_name != after.user_name, "userName"),
-        (before.email != after.email, "email"),
-        (before.display_name != after.display_name, "displayName"),
-        (before.given_name != after.given_name, "givenName"),
-        (before.family_name != after.family_name, "familyName"),
-        (before.job_title != after.job_title, "jobTitle"),
-        (before.department != after.department, "department"),
-        (before.employee_id != after.employee_id, "employeeId"),
-        (before.status != after.status, "status"),
-        (before.origin_name != after.origin_name, "origin"),
-    ]
-    .into_iter()
-    .filter_map(|(differs, name)| differs.then_some(name))
-    .collect();
+    let changed = crate::providers::fields::user_row_changes(before, after);
     if changed.is_empty() {
         return None;
     }
-    let ty = match (before.status, after.status) {
+    Some(NewEvent::user(
+        status_event(before.status, after.status),
+        after,
+        &changed,
+    ))
+}
+
+/// The event of a write that takes a user from status `before` to `after` (pull sync, SCIM
+/// and restores alike): a restore (an archived user written again, R14), a suspension, a
+/// reactivation, else an update.
+pub fn status_event(before: UserStatus, after: UserStatus) -> &'static str {
+    match (before, after) {
         (UserStatus::Archived, s) if s != UserStatus::Archived => "user.restored",
-        (UserStatus::Active, UserStatus::Suspended) => "user.suspended",
+        (b, UserStatus::Suspended) if b != UserStatus::Suspended => "user.suspended",
         (UserStatus::Suspended, UserStatus::Active) => "user.reactivated",
         _ => "user.updated",
-    };
-    Some(NewEvent::user(ty, after, &changed))
+    }
 }
 
 /// Rows per insert, at most: 7 values each, well under both databases' bind limits; small

@@ -20,10 +20,7 @@ pub mod users;
 
 pub use ids::{DeviceId, GroupId, IntegrationId, SyncRunId, UserId};
 
-/// Lower-cases and trims an address or name for case-insensitive matching.
-pub fn match_key(value: &str) -> String {
-    value.trim().to_lowercase()
-}
+pub use crate::text::match_key;
 
 /// The current time. One function, so a later clock can replace it in one place.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

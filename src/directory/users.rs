@@ -127,44 +127,6 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: UserId) -> DomainResult<directo
         .ok_or(DomainError::NotFound { what: "user" })
 }
 
-/// dirgate's columns of a user, as a directory (a sync read or a SCIM resource) gives them.
-#[derive(Debug, Clone, Copy)]
-pub struct UserColumns<'a> {
-    pub user_name: &'a str,
-    pub email: Option<&'a str>,
-    pub display_name: &'a str,
-    pub given_name: Option<&'a str>,
-    pub family_name: Option<&'a str>,
-    pub job_title: Option<&'a str>,
-    pub department: Option<&'a str>,
-    pub employee_id: Option<&'a str>,
-    pub status: UserStatus,
-}
-
-/// Writes `columns` onto a user row, with the keys lookups match on (`match_key`); a user
-/// written by its directory is present again, so it is no longer archived (R14 restore).
-pub fn set_columns(
-    active: &mut directory_user::ActiveModel,
-    columns: &UserColumns<'_>,
-    at: chrono::DateTime<chrono::Utc>,
-) {
-    use sea_orm::ActiveValue::Set;
-    let text = |v: Option<&str>| v.map(str::to_owned);
-    active.user_name = Set(columns.user_name.to_owned());
-    active.user_name_key = Set(super::match_key(columns.user_name));
-    active.email = Set(text(columns.email));
-    active.email_key = Set(columns.email.map(super::match_key));
-    active.display_name = Set(columns.display_name.to_owned());
-    active.given_name = Set(text(columns.given_name));
-    active.family_name = Set(text(columns.family_name));
-    active.job_title = Set(text(columns.job_title));
-    active.department = Set(text(columns.department));
-    active.employee_id = Set(text(columns.employee_id));
-    active.status = Set(columns.status);
-    active.archived_at = Set(None);
-    active.updated_at = Set(at);
-}
-
 /// Of `users`, those assigned to at least one device.
 async fn with_devices<C: ConnectionTrait>(
     db: &C,

@@ -8,7 +8,10 @@
 //! reads both columns. The test `projection::*` runs every text field of these types alone
 //! and holds it to the same field read with every column.
 
-use crate::directory::columns::{Columns, Projectable};
+use crate::{
+    directory::columns::{Columns, Projectable},
+    providers::fields::{GROUP_FIELDS, USER_FIELDS},
+};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use entity::{device, directory_group, directory_user};
 use std::collections::HashSet;
@@ -21,17 +24,10 @@ pub struct Projection {
     pub groups: Columns,
 }
 
-/// `User`'s fields that show a text column, and the column.
-const USER_FIELDS: &[(&str, directory_user::Column)] = &[
+/// `User`'s fields that show a text column and are not synced fields (those are read from
+/// `providers::fields::USER_FIELDS`), and the column.
+const USER_OWN_FIELDS: &[(&str, directory_user::Column)] = &[
     ("externalId", directory_user::Column::ExternalId),
-    ("userName", directory_user::Column::UserName),
-    ("email", directory_user::Column::Email),
-    ("displayName", directory_user::Column::DisplayName),
-    ("givenName", directory_user::Column::GivenName),
-    ("familyName", directory_user::Column::FamilyName),
-    ("jobTitle", directory_user::Column::JobTitle),
-    ("department", directory_user::Column::Department),
-    ("employeeId", directory_user::Column::EmployeeId),
     ("origin", directory_user::Column::OriginName),
 ];
 
@@ -44,13 +40,10 @@ const DEVICE_FIELDS: &[(&str, device::Column)] = &[
     ("enrollmentIdentity", device::Column::EnrollmentIdentity),
 ];
 
-/// `Group`'s fields that show a text column, and the column.
-const GROUP_FIELDS: &[(&str, directory_group::Column)] = &[
-    ("externalId", directory_group::Column::ExternalId),
-    ("displayName", directory_group::Column::DisplayName),
-    ("email", directory_group::Column::Email),
-    ("description", directory_group::Column::Description),
-];
+/// `Group`'s fields that show a text column and are not synced fields (those are read from
+/// `providers::fields::GROUP_FIELDS`), and the column.
+const GROUP_OWN_FIELDS: &[(&str, directory_group::Column)] =
+    &[("externalId", directory_group::Column::ExternalId)];
 
 impl Projection {
     /// Every column of every model (a request whose document was not read here).
@@ -71,9 +64,21 @@ impl Projection {
             field_names(&fragment.node.selection_set.node, &mut names);
         }
         Projection {
-            users: columns::<directory_user::Entity>(USER_FIELDS, &names),
-            devices: columns::<device::Entity>(DEVICE_FIELDS, &names),
-            groups: columns::<directory_group::Entity>(GROUP_FIELDS, &names),
+            users: columns::<directory_user::Entity>(
+                USER_OWN_FIELDS
+                    .iter()
+                    .copied()
+                    .chain(USER_FIELDS.iter().map(|f| (f.name, f.column))),
+                &names,
+            ),
+            devices: columns::<device::Entity>(DEVICE_FIELDS.iter().copied(), &names),
+            groups: columns::<directory_group::Entity>(
+                GROUP_OWN_FIELDS
+                    .iter()
+                    .copied()
+                    .chain(GROUP_FIELDS.iter().map(|f| (f.name, f.column))),
+                &names,
+            ),
         }
     }
 }
@@ -96,11 +101,13 @@ fn field_names<'a>(set: &'a SelectionSet, names: &mut HashSet<&'a str>) {
 }
 
 /// The columns of `E` whose fields `names` holds.
-fn columns<E: Projectable>(fields: &[(&str, E::Column)], names: &HashSet<&str>) -> Columns {
+fn columns<'f, E: Projectable>(
+    fields: impl Iterator<Item = (&'f str, E::Column)>,
+    names: &HashSet<&str>,
+) -> Columns {
     fields
-        .iter()
         .filter(|(field, _)| names.contains(field))
-        .fold(Columns::NONE, |keep, (_, column)| keep.with::<E>(*column))
+        .fold(Columns::NONE, |keep, (_, column)| keep.with::<E>(column))
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ mod warnings;
 pub use provider::{CleanChange, Cleaned};
 pub use warnings::{Action, ObjectKind, Warning, Warnings};
 
-use super::{ExternalGroup, ExternalUser};
+use super::{
+    ExternalGroup, ExternalUser,
+    fields::{FieldMut, USER_FIELDS},
+};
 use crate::text::{self, Lines};
 
 /// The longest directory id kept (Graph ids are 36-character GUIDs, Google's are 21 digits).
@@ -204,18 +207,17 @@ fn clean_user_fields(mut user: ExternalUser, warnings: &Warnings) -> ExternalUse
         external_id: &external_id,
         warnings,
     };
-    record.optional("email", &mut user.email);
-    record.required("userName", &mut user.user_name, &[user.email.as_deref()]);
-    record.optional("givenName", &mut user.given_name);
-    record.optional("familyName", &mut user.family_name);
-    record.required(
-        "displayName",
-        &mut user.display_name,
-        &[Some(&user.user_name)],
-    );
-    record.optional("jobTitle", &mut user.job_title);
-    record.optional("department", &mut user.department);
-    record.optional("employeeId", &mut user.employee_id);
+    for field in &USER_FIELDS {
+        let instead = field
+            .instead
+            .and_then(|name| USER_FIELDS.iter().find(|f| f.name == name))
+            .and_then(|f| (f.given)(&user))
+            .map(str::to_owned);
+        match (field.given_mut)(&mut user) {
+            FieldMut::Optional(value) => record.optional(field.name, value),
+            FieldMut::Required(value) => record.required(field.name, value, &[instead.as_deref()]),
+        }
+    }
     if user.aliases.len() > MAX_ALIASES {
         record.note(
             "aliases",

@@ -4,6 +4,7 @@
 
 pub mod clean;
 pub mod entra;
+pub mod fields;
 pub mod google;
 pub mod http;
 pub mod oauth;
@@ -12,8 +13,9 @@ pub mod throttle;
 
 use std::{sync::Arc, time::Duration};
 
-/// A user as a directory describes it, normalised across providers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A user as a directory describes it, normalised across providers. Its synced text fields
+/// are defined in [`fields::USER_FIELDS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ExternalUser {
     /// The directory's id of the user.
     pub external_id: String,

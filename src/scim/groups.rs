@@ -157,13 +157,7 @@ pub(super) async fn save_group(
     let row = match existing {
         Some(before) => {
             let row = active.update(&txn).await?;
-            let changed: Vec<&str> = [
-                (before.display_name != row.display_name, "displayName"),
-                (before.email != row.email, "email"),
-            ]
-            .into_iter()
-            .filter_map(|(differs, name)| differs.then_some(name))
-            .collect();
+            let changed = crate::providers::fields::group_row_changes(&before, &row);
             if !changed.is_empty() {
                 changes.push(events::NewEvent::group("group.updated", &row, &changed));
             }

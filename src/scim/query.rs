@@ -18,7 +18,10 @@
 //! [`MAX_INEXACT_ROWS`] candidates and the in-memory evaluator decides.
 
 use super::filter::{AttrPath, Filter, Op};
-use crate::directory::match_key;
+use crate::{
+    directory::match_key,
+    providers::fields::{USER_FIELDS, UserField},
+};
 use entity::{directory_group, directory_user, enums::UserStatus, group_membership, user_alias};
 use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, RelationTrait,
@@ -127,21 +130,45 @@ fn is_enterprise(path: &AttrPath) -> bool {
         .is_some_and(|u| u.to_ascii_lowercase().contains(":enterprise:"))
 }
 
+/// The synced user field SCIM carries at `attr`(`.sub`) (lower-cased) in the core schema or
+/// the enterprise extension (`providers::fields`).
+fn synced(
+    attr: &str,
+    sub: Option<&str>,
+    core: bool,
+    enterprise: bool,
+) -> Option<&'static UserField> {
+    USER_FIELDS.iter().find(|f| {
+        f.scim.is_some_and(|at| {
+            (if at.enterprise { enterprise } else { core })
+                && at.attr.eq_ignore_ascii_case(attr)
+                && match (at.sub, sub) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                    (None, None) => true,
+                    _ => false,
+                }
+        })
+    })
+}
+
 impl Translator {
     fn field(&self, path: &AttrPath) -> Result<Field, Refused> {
         use directory_group::Column as G;
         use directory_user::Column as U;
         let attr = path.attr.to_ascii_lowercase();
         let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+        if matches!(self.resource, Resource::User)
+            && let Some(field) = synced(&attr, sub.as_deref(), is_core(path), is_enterprise(path))
+        {
+            return Ok(match field.key {
+                Some(key) => Field::Key(Col::User(key)),
+                None => Field::Folded(Col::User(field.column)),
+            });
+        }
         let field = match (self.resource, is_core(path), is_enterprise(path)) {
             (Resource::User, true, _) => match (attr.as_str(), sub.as_deref()) {
                 ("id", None) => Some(Field::Exact(Col::User(U::ExternalId))),
                 ("externalid", None) => Some(Field::Exact(Col::User(U::ScimExternalId))),
-                ("username", None) => Some(Field::Key(Col::User(U::UserNameKey))),
-                ("displayname", None) => Some(Field::Folded(Col::User(U::DisplayName))),
-                ("name", Some("givenname")) => Some(Field::Folded(Col::User(U::GivenName))),
-                ("name", Some("familyname")) => Some(Field::Folded(Col::User(U::FamilyName))),
-                ("title", None) => Some(Field::Folded(Col::User(U::JobTitle))),
                 ("active", None) => Some(Field::Active),
                 ("emails", None | Some("value")) => Some(Field::Emails),
                 ("meta", Some("created")) => Some(Field::Time(Col::User(U::CreatedAt))),
@@ -149,8 +176,6 @@ impl Translator {
                 _ => None,
             },
             (Resource::User, false, true) => match (attr.as_str(), sub.as_deref()) {
-                ("employeenumber", None) => Some(Field::Folded(Col::User(U::EmployeeId))),
-                ("department", None) => Some(Field::Folded(Col::User(U::Department))),
                 ("manager", None | Some("value")) => {
                     Some(Field::Exact(Col::User(U::ManagerExternalId)))
                 }
@@ -497,104 +522,4 @@ fn members(condition: Option<SimpleExpr>) -> sea_orm::sea_query::SelectStatement
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scim::filter::parse;
-
-    fn sql(
-        filter: &str,
-        resource: Resource,
-        backend: DbBackend,
-    ) -> Result<(String, bool), Refused> {
-        let t = translate(&parse(filter).unwrap(), resource, backend)?;
-        let query = directory_user::Entity::find()
-            .filter(t.condition)
-            .build(backend)
-            .to_string();
-        Ok((query, t.exact))
-    }
-
-    #[test]
-    fn translate_covers_the_filters_clients_send() {
-        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            for filter in [
-                r#"userName eq "Adele@Contoso.example""#,
-                r#"externalId eq "00u1""#,
-                r#"id eq "a" and active eq true"#,
-                r#"name.familyName sw "V" or title co "eng""#,
-                r#"not (displayName ew "x")"#,
-                r#"emails.value eq "a@b.c""#,
-                r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
-                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "R&D""#,
-                r#"active eq "False""#,
-                r#"userName pr"#,
-            ] {
-                let (_, exact) = sql(filter, Resource::User, backend).unwrap();
-                assert!(exact, "{filter}");
-            }
-            let (_, exact) = sql(r#"members[value eq "u1"]"#, Resource::Group, backend).unwrap();
-            assert!(exact);
-        }
-    }
-
-    #[test]
-    fn translate_leaves_a_superset_for_email_types_only() {
-        let (query, exact) = sql(
-            r#"emails[type eq "work"].value eq "a@b.c""#,
-            Resource::User,
-            DbBackend::Postgres,
-        )
-        .unwrap();
-        assert!(!exact);
-        assert!(query.contains("a@b.c"), "{query}");
-        assert!(
-            sql(
-                r#"not (emails[type eq "work"])"#,
-                Resource::User,
-                DbBackend::Sqlite
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn translate_refuses_attributes_without_a_column_and_wrong_types() {
-        for filter in [
-            r#"nickName eq "x""#,
-            r#"phoneNumbers.value eq "1""#,
-            r#"active eq "maybe""#,
-            r#"userName eq 1"#,
-            r#"meta.created co "2026""#,
-        ] {
-            assert!(
-                sql(filter, Resource::User, DbBackend::Sqlite).is_err(),
-                "{filter}"
-            );
-        }
-        assert!(sql(r#"userName eq "x""#, Resource::Group, DbBackend::Sqlite).is_err());
-    }
-
-    #[test]
-    fn translate_folds_ascii_the_same_way_on_both_databases() {
-        let (pg, _) = sql(
-            r#"displayName eq "ADELE""#,
-            Resource::User,
-            DbBackend::Postgres,
-        )
-        .unwrap();
-        assert!(
-            pg.contains("COLLATE \"C\"") && pg.contains("'adele'"),
-            "{pg}"
-        );
-        let (lite, _) = sql(
-            r#"displayName eq "ADELE""#,
-            Resource::User,
-            DbBackend::Sqlite,
-        )
-        .unwrap();
-        assert!(
-            lite.contains("lower(") && lite.contains("'adele'"),
-            "{lite}"
-        );
-    }
-}
+mod tests;

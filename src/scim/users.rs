@@ -2,29 +2,46 @@
 //! create, read, replace, patch, delete (R14) and list.
 
 use super::*;
-use crate::directory::events;
-/// What dirgate's columns hold, derived from a SCIM user.
+use crate::{
+    directory::events,
+    providers::{
+        ExternalUser,
+        fields::{ScimAttr, USER_FIELDS, distinct_aliases, set_user},
+    },
+};
+/// What dirgate's columns hold, derived from a SCIM user: its synced fields (as a
+/// directory's record, `providers::fields`), aliases and status, and its manager.
 pub(super) struct UserColumns {
-    user_name: String,
-    email: Option<String>,
-    aliases: Vec<String>,
-    display_name: String,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    title: Option<String>,
-    department: Option<String>,
-    employee_number: Option<String>,
+    user: ExternalUser,
     manager: Option<String>,
-    active: bool,
+}
+
+/// A synced field's value in a SCIM user resource (where `providers::fields` says it sits).
+fn scim_value<'a>(resource: &'a Map<String, Value>, at: &ScimAttr) -> Option<&'a Value> {
+    let parent = if at.enterprise {
+        resource.get(schema::ENTERPRISE)?.get(at.attr)?
+    } else {
+        resource.get(at.attr)?
+    };
+    match at.sub {
+        Some(sub) => parent.get(sub),
+        None => Some(parent),
+    }
 }
 
 pub(super) fn user_columns(resource: &Map<String, Value>) -> ScimResult<UserColumns> {
-    let user_name = text(resource.get("userName"))
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| ScimError::bad("invalidValue", "`userName` is required"))?;
-    let name = resource.get("name");
-    let given_name = text(name.and_then(|n| n.get("givenName")));
-    let family_name = text(name.and_then(|n| n.get("familyName")));
+    let mut user = ExternalUser {
+        suspended: resource.get("active") == Some(&Value::Bool(false)),
+        ..ExternalUser::default()
+    };
+    for field in &USER_FIELDS {
+        if let Some(at) = &field.scim {
+            (field.given_mut)(&mut user).set(text(scim_value(resource, at)).as_deref());
+        }
+    }
+    if user.user_name.trim().is_empty() {
+        return Err(ScimError::bad("invalidValue", "`userName` is required"));
+    }
     let emails: Vec<(&Value, String)> = resource
         .get("emails")
         .and_then(Value::as_array)
@@ -49,34 +66,27 @@ pub(super) fn user_columns(resource: &Map<String, Value>) -> ScimResult<UserColu
         .map(|(_, v)| v.clone())
         .filter(|v| Some(v) != primary.as_ref())
         .collect();
-    let display_name = text(resource.get("displayName"))
-        .or_else(|| text(name.and_then(|n| n.get("formatted"))))
-        .or_else(|| {
-            let parts: Vec<&str> = [given_name.as_deref(), family_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        })
-        .unwrap_or_else(|| user_name.clone());
-    let enterprise = resource.get(schema::ENTERPRISE);
-    Ok(UserColumns {
-        email: primary,
-        aliases,
-        display_name,
-        given_name,
-        family_name,
-        title: text(resource.get("title")),
-        department: text(enterprise.and_then(|e| e.get("department"))),
-        employee_number: text(enterprise.and_then(|e| e.get("employeeNumber"))),
-        manager: text(
-            enterprise
-                .and_then(|e| e.get("manager"))
-                .and_then(|m| m.get("value")),
-        ),
-        active: resource.get("active") != Some(&Value::Bool(false)),
-        user_name,
-    })
+    user.email = primary;
+    user.aliases = aliases;
+    if user.display_name.is_empty() {
+        let name = resource.get("name");
+        user.display_name = text(name.and_then(|n| n.get("formatted")))
+            .or_else(|| {
+                let parts: Vec<&str> = [user.given_name.as_deref(), user.family_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            })
+            .unwrap_or_else(|| user.user_name.clone());
+    }
+    let manager = text(
+        resource
+            .get(schema::ENTERPRISE)
+            .and_then(|e| e.get("manager"))
+            .and_then(|m| m.get("value")),
+    );
+    Ok(UserColumns { user, manager })
 }
 
 pub(super) fn stored_resource(raw: Option<&str>) -> Map<String, Value> {
@@ -249,7 +259,7 @@ pub(super) async fn save_user(
     let writer = scim.writer(integration.id);
     let _one_at_a_time = writer.lock().await;
     let db = scim.db();
-    let key = match_key(&columns.user_name);
+    let key = match_key(&columns.user.user_name);
     let txn = crate::db::begin_write(db).await?;
     // Across processes sharing a PostgreSQL database: the same, held until the transaction ends.
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
@@ -278,15 +288,10 @@ pub(super) async fn save_user(
         return Err(ScimError::new(
             StatusCode::CONFLICT,
             Some("uniqueness"),
-            format!("userName `{}` is taken", columns.user_name),
+            format!("userName `{}` is taken", columns.user.user_name),
         ));
     }
     let at = now();
-    let status = if columns.active {
-        UserStatus::Active
-    } else {
-        UserStatus::Suspended
-    };
     let mut active = match &existing {
         Some(row) => row.clone().into_active_model(),
         None => directory_user::ActiveModel {
@@ -297,21 +302,7 @@ pub(super) async fn save_user(
         },
     };
     active.origin_name = Set(integration.name.clone());
-    crate::directory::users::set_columns(
-        &mut active,
-        &crate::directory::users::UserColumns {
-            user_name: &columns.user_name,
-            email: columns.email.as_deref(),
-            display_name: &columns.display_name,
-            given_name: columns.given_name.as_deref(),
-            family_name: columns.family_name.as_deref(),
-            job_title: columns.title.as_deref(),
-            department: columns.department.as_deref(),
-            employee_id: columns.employee_number.as_deref(),
-            status,
-        },
-        at,
-    );
+    set_user(&mut active, &columns.user, at);
     active.manager_external_id = Set(columns.manager.clone());
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
@@ -331,11 +322,8 @@ pub(super) async fn save_user(
         .filter(user_alias::Column::UserId.eq(row.id))
         .exec(&txn)
         .await?;
-    let mut seen = HashSet::new();
-    let aliases: Vec<user_alias::ActiveModel> = columns
-        .aliases
-        .iter()
-        .filter(|a| seen.insert(match_key(a)))
+    let aliases: Vec<user_alias::ActiveModel> = distinct_aliases(&columns.user.aliases)
+        .into_iter()
         .map(|a| user_alias::ActiveModel {
             user_id: Set(row.id),
             alias: Set(a.clone()),

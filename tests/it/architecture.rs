@@ -357,7 +357,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "sync/run.rs::execute",
     "sync/reconcile/full.rs::phase_1_users",
     "sync/reconcile/full.rs::phase_3_memberships",
-    "sync/reconcile/users.rs::fingerprints",
     "sync/reconcile/groups.rs::apply_member_changes",
     "directory/order.rs::fetch_sorted_with",
     "directory/connect.rs::complete",

@@ -7,7 +7,7 @@ use super::{
     Counts, DeltaLinks, Job, ReconcileError, Report,
     groups::{apply_groups_page, apply_member_changes, load_groups},
     removal::{Removals, finish},
-    users::{apply_users_page, external_of, load_users},
+    users::{apply_users_page, load_users},
 };
 use crate::providers::{
     ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, ObjectChange, clean::Cleaned,
@@ -83,9 +83,9 @@ async fn phase_1_user_changes<P: IncrementalProvider>(
             let merged: Vec<ExternalUser> = changed
                 .into_iter()
                 .map(|u| {
-                    let base = rows
-                        .get(u.external_id())
-                        .map(|row| external_of(row, aliases.get(&row.id)));
+                    let base = rows.get(u.external_id()).map(|row| {
+                        ExternalUser::of_row(row, aliases.get(&row.id).cloned().unwrap_or_default())
+                    });
                     u.merged(base.as_ref())
                 })
                 .collect();

@@ -16,27 +16,12 @@ use crate::{
     providers::{
         ExternalGroup, MemberChange,
         clean::{Action, ObjectKind, Warning, Warnings},
+        fields::{GROUP_FIELDS, group_changes},
     },
 };
 use entity::{directory_group, group_membership, integration};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
 use std::collections::{HashMap, HashSet};
-
-fn group_differs(row: &directory_group::Model, group: &ExternalGroup) -> bool {
-    !changed_fields(row, group).is_empty()
-}
-
-/// The names (as the API spells them) of the fields a write of `group` changes in `row`.
-fn changed_fields(row: &directory_group::Model, group: &ExternalGroup) -> Vec<&'static str> {
-    [
-        (row.display_name != group.display_name, "displayName"),
-        (row.email != group.email, "email"),
-        (row.description != group.description, "description"),
-    ]
-    .into_iter()
-    .filter_map(|(differs, name)| differs.then_some(name))
-    .collect()
-}
 
 /// The integration's groups with these external ids.
 pub(super) async fn load_groups(
@@ -87,22 +72,25 @@ pub(super) async fn apply_groups_page(
     let mut writes = Vec::new();
     for group in unique.into_values() {
         let (event, fields) = match existing.get(&group.external_id) {
-            Some(row) if !group_differs(row, &group) => continue,
-            Some(row) => ("group.updated", changed_fields(row, &group)),
+            Some(row) => match group_changes(row, &group) {
+                fields if fields.is_empty() => continue,
+                fields => ("group.updated", fields),
+            },
             None => ("group.created", Vec::new()),
         };
+        let mut row = directory_group::ActiveModel {
+            integration_id: Set(integration.id),
+            external_id: Set(group.external_id.clone()),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        for field in &GROUP_FIELDS {
+            (field.set)(&mut row, (field.given)(&group));
+        }
         writes.push(GroupWrite {
-            external_id: group.external_id.clone(),
-            row: directory_group::ActiveModel {
-                integration_id: Set(integration.id),
-                external_id: Set(group.external_id),
-                display_name: Set(group.display_name),
-                email: Set(group.email),
-                description: Set(group.description),
-                created_at: Set(at),
-                updated_at: Set(at),
-                ..Default::default()
-            },
+            external_id: group.external_id,
+            row,
             event,
             fields,
         });
@@ -140,12 +128,15 @@ async fn write_group_batch<'a>(
     let txn = crate::db::begin_write(db).await?;
     let mut written = Vec::new();
     let rows: Vec<directory_group::ActiveModel> = batch.iter().map(|w| w.row.clone()).collect();
-    for chunk in in_statements(&txn, 7, rows) {
+    // The synced fields, and integration_id, external_id, created_at, updated_at.
+    let columns = GROUP_FIELDS.len() + 4;
+    let updated = GROUP_FIELDS.iter().map(|f| f.column).chain([C::UpdatedAt]);
+    for chunk in in_statements(&txn, columns, rows) {
         written.extend(
             directory_group::Entity::insert_many(chunk)
                 .on_conflict(
                     sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
-                        .update_columns([C::DisplayName, C::Email, C::Description, C::UpdatedAt])
+                        .update_columns(updated.clone())
                         .to_owned(),
                 )
                 .exec_with_returning(&txn)

@@ -1,19 +1,20 @@
 //! The user store of the reconciler: what a full read knows of the stored users (their
 //! fingerprints), a page of users applied in one transaction (multi-row upserts of only what
 //! differs, and their aliases; `write.rs`: the write itself), and the lookups the delta phases
-//! merge onto.
+//! merge onto. The columns it writes and compares come from `providers::fields`.
 
 use super::{
     Counts,
     store::{in_statements, keys_per_lookup, rows_per_statement},
 };
 use crate::{
-    directory::{
-        match_key, now,
-        users::{UserColumns, set_columns},
-    },
+    directory::{match_key, now},
     error::DomainResult,
-    providers::{ExternalUser, clean::Warnings},
+    providers::{
+        ExternalUser,
+        clean::Warnings,
+        fields::{USER_FIELDS, distinct_aliases, set_user},
+    },
 };
 use entity::{directory_user, enums::UserStatus, integration, user_alias};
 use sea_orm::{
@@ -26,83 +27,12 @@ mod write;
 
 pub(super) use write::write_users;
 
-pub(super) fn status_of(user: &ExternalUser) -> UserStatus {
-    if user.suspended {
-        UserStatus::Suspended
-    } else {
-        UserStatus::Active
-    }
+/// The columns a user upsert writes: the synced fields, their match keys, and
+/// `integration_id`, `origin_name`, `external_id`, `status`, `archived_at`, `created_at`,
+/// `updated_at`.
+fn user_columns() -> usize {
+    USER_FIELDS.len() + USER_FIELDS.iter().filter(|f| f.key.is_some()).count() + 7
 }
-
-fn user_differs(row: &directory_user::Model, user: &ExternalUser, origin: &str) -> bool {
-    row.user_name != user.user_name
-        || row.email != user.email
-        || row.display_name != user.display_name
-        || row.given_name != user.given_name
-        || row.family_name != user.family_name
-        || row.job_title != user.job_title
-        || row.department != user.department
-        || row.employee_id != user.employee_id
-        || row.status != status_of(user)
-        || row.origin_name != origin
-}
-
-/// The names (as the API spells them) of the fields a write of `user` changes in `row`.
-fn changed_fields(
-    row: &directory_user::Model,
-    user: &ExternalUser,
-    origin: &str,
-) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    let mut check = |differs: bool, name| {
-        if differs {
-            changed.push(name);
-        }
-    };
-    check(row.user_name != user.user_name, "userName");
-    check(row.email != user.email, "email");
-    check(row.display_name != user.display_name, "displayName");
-    check(row.given_name != user.given_name, "givenName");
-    check(row.family_name != user.family_name, "familyName");
-    check(row.job_title != user.job_title, "jobTitle");
-    check(row.department != user.department, "department");
-    check(row.employee_id != user.employee_id, "employeeId");
-    check(row.status != status_of(user), "status");
-    check(row.origin_name != origin, "origin");
-    changed
-}
-
-/// The event of a write of `user` over `row`: a restore, a suspension, a reactivation, or an
-/// update.
-fn change_event(row: &directory_user::Model, user: &ExternalUser) -> &'static str {
-    if row.status == UserStatus::Archived {
-        "user.restored"
-    } else if row.status != UserStatus::Suspended && user.suspended {
-        "user.suspended"
-    } else if row.status == UserStatus::Suspended && !user.suspended {
-        "user.reactivated"
-    } else {
-        "user.updated"
-    }
-}
-
-fn apply_user(active: &mut directory_user::ActiveModel, user: &ExternalUser) {
-    let columns = UserColumns {
-        user_name: &user.user_name,
-        email: user.email.as_deref(),
-        display_name: &user.display_name,
-        given_name: user.given_name.as_deref(),
-        family_name: user.family_name.as_deref(),
-        job_title: user.job_title.as_deref(),
-        department: user.department.as_deref(),
-        employee_id: user.employee_id.as_deref(),
-        status: status_of(user),
-    };
-    set_columns(active, &columns, now());
-}
-
-/// The columns a user upsert writes (every one set by [`user_row`]).
-const USER_COLUMNS: usize = 17;
 
 /// A user row to insert or update, with every column the upsert writes set.
 fn user_row(integration: &integration::Model, user: &ExternalUser) -> directory_user::ActiveModel {
@@ -114,7 +44,7 @@ fn user_row(integration: &integration::Model, user: &ExternalUser) -> directory_
         created_at: Set(at),
         ..Default::default()
     };
-    apply_user(&mut active, user);
+    set_user(&mut active, user, at);
     active
 }
 
@@ -133,25 +63,10 @@ async fn upsert_users<C: ConnectionTrait>(
     let rows: Vec<directory_user::ActiveModel> =
         users.iter().map(|u| user_row(integration, u)).collect();
     let mut written = Vec::with_capacity(rows.len());
-    for chunk in in_statements(db, USER_COLUMNS, rows) {
+    for chunk in in_statements(db, user_columns(), rows) {
         let on_conflict =
             sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
-                .update_columns([
-                    C::OriginName,
-                    C::UserName,
-                    C::UserNameKey,
-                    C::Email,
-                    C::EmailKey,
-                    C::DisplayName,
-                    C::GivenName,
-                    C::FamilyName,
-                    C::JobTitle,
-                    C::Department,
-                    C::EmployeeId,
-                    C::Status,
-                    C::ArchivedAt,
-                    C::UpdatedAt,
-                ])
+                .update_columns(updated_columns())
                 .to_owned();
         written.extend(
             directory_user::Entity::insert_many(chunk)
@@ -163,62 +78,93 @@ async fn upsert_users<C: ConnectionTrait>(
     Ok(written)
 }
 
+/// The columns an upsert of a user that exists already changes.
+fn updated_columns() -> Vec<directory_user::Column> {
+    use directory_user::Column as C;
+    let mut columns = vec![C::OriginName];
+    for field in &USER_FIELDS {
+        columns.push(field.column);
+        columns.extend(field.key);
+    }
+    columns.extend([C::Status, C::ArchivedAt, C::UpdatedAt]);
+    columns
+}
+
+/// The text of [`upsert_users_unnest`]'s statement: `$1` the integration's id, `$2` its name,
+/// `$3` the time, then one text array per column of [`unnested_columns`].
+fn unnest_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sea_orm::IdenStatic;
+        let columns: Vec<&str> = unnested_columns().iter().map(|c| c.as_str()).collect();
+        let arrays: Vec<String> = (0..columns.len())
+            .map(|i| format!("CAST(${} AS text[])", i + 4))
+            .collect();
+        let updates: Vec<String> = updated_columns()
+            .iter()
+            .map(|c| format!("{0} = EXCLUDED.{0}", c.as_str()))
+            .collect();
+        format!(
+            "INSERT INTO directory_users (integration_id, origin_name, created_at, updated_at, \
+             archived_at, {columns}) \
+             SELECT $1, $2, $3, $3, NULL, {unnested} FROM UNNEST({arrays}) AS u({columns}) \
+             ON CONFLICT (integration_id, external_id) DO UPDATE SET {updates} RETURNING *",
+            columns = columns.join(", "),
+            unnested = columns
+                .iter()
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            arrays = arrays.join(", "),
+            updates = updates.join(", "),
+        )
+    });
+    &SQL
+}
+
+/// The columns [`upsert_users_unnest`] binds as arrays: the external id, each synced field
+/// and its match key, the status.
+fn unnested_columns() -> Vec<directory_user::Column> {
+    let mut columns = vec![directory_user::Column::ExternalId];
+    for field in &USER_FIELDS {
+        columns.push(field.column);
+        columns.extend(field.key);
+    }
+    columns.push(directory_user::Column::Status);
+    columns
+}
+
 /// [`upsert_users`] on PostgreSQL: the users' columns as arrays, unnested into one upsert.
-/// Its text never changes, so it is prepared once, and PostgreSQL binds 14 parameters instead
-/// of 17 per user.
+/// Its text never changes, so it is prepared once, and PostgreSQL binds one parameter per
+/// column instead of one per column and user.
 async fn upsert_users_unnest<C: ConnectionTrait>(
     db: &C,
     integration: &integration::Model,
     users: &[&ExternalUser],
 ) -> DomainResult<Vec<directory_user::Model>> {
     use crate::directory::page::text_array;
-    const SQL: &str = "INSERT INTO directory_users (integration_id, origin_name, external_id, \
-        user_name, user_name_key, email, email_key, display_name, given_name, family_name, \
-        job_title, department, employee_id, status, archived_at, created_at, updated_at) \
-        SELECT $1, $2, u.external_id, u.user_name, u.user_name_key, u.email, u.email_key, \
-        u.display_name, u.given_name, u.family_name, u.job_title, u.department, \
-        u.employee_id, u.status, NULL, $3, $3 \
-        FROM UNNEST(CAST($4 AS text[]), CAST($5 AS text[]), CAST($6 AS text[]), \
-        CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]), CAST($10 AS text[]), \
-        CAST($11 AS text[]), CAST($12 AS text[]), CAST($13 AS text[]), CAST($14 AS text[]), \
-        CAST($15 AS text[])) AS u(external_id, user_name, user_name_key, email, email_key, \
-        display_name, given_name, family_name, job_title, department, employee_id, status) \
-        ON CONFLICT (integration_id, external_id) DO UPDATE SET \
-        origin_name = EXCLUDED.origin_name, user_name = EXCLUDED.user_name, \
-        user_name_key = EXCLUDED.user_name_key, email = EXCLUDED.email, \
-        email_key = EXCLUDED.email_key, display_name = EXCLUDED.display_name, \
-        given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name, \
-        job_title = EXCLUDED.job_title, department = EXCLUDED.department, \
-        employee_id = EXCLUDED.employee_id, status = EXCLUDED.status, \
-        archived_at = EXCLUDED.archived_at, updated_at = EXCLUDED.updated_at \
-        RETURNING *";
     if users.is_empty() {
         return Ok(Vec::new());
     }
-    let column = |f: fn(&ExternalUser) -> Option<String>| -> sea_orm::Value {
+    let column = |f: &dyn Fn(&ExternalUser) -> Option<String>| -> sea_orm::Value {
         text_array(users.iter().map(|u| f(u))).into()
     };
-    let values: Vec<sea_orm::Value> = vec![
+    let mut values: Vec<sea_orm::Value> = vec![
         integration.id.into(),
         integration.name.clone().into(),
         now().into(),
-        column(|u| Some(u.external_id.clone())),
-        column(|u| Some(u.user_name.clone())),
-        column(|u| Some(match_key(&u.user_name))),
-        column(|u| u.email.clone()),
-        column(|u| u.email.as_deref().map(match_key)),
-        column(|u| Some(u.display_name.clone())),
-        column(|u| u.given_name.clone()),
-        column(|u| u.family_name.clone()),
-        column(|u| u.job_title.clone()),
-        column(|u| u.department.clone()),
-        column(|u| u.employee_id.clone()),
-        column(|u| Some(status_of(u).to_value())),
+        column(&|u| Some(u.external_id.clone())),
     ];
+    for field in &USER_FIELDS {
+        values.push(column(&|u| (field.given)(u).map(str::to_owned)));
+        if field.key.is_some() {
+            values.push(column(&|u| (field.given)(u).map(match_key)));
+        }
+    }
+    values.push(column(&|u| Some(u.status().to_value())));
     Ok(directory_user::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            SQL,
+            unnest_sql(),
             values,
         ))
         .all(db)
@@ -245,15 +191,13 @@ async fn replace_aliases<C: ConnectionTrait>(
     }
     let mut rows = Vec::new();
     for (user_id, aliases) in users {
-        let mut keys = HashSet::new();
         rows.extend(
-            aliases
+            distinct_aliases(&aliases)
                 .into_iter()
-                .filter(|a| keys.insert(match_key(a)))
                 .map(|a| user_alias::ActiveModel {
                     user_id: Set(user_id),
-                    alias_key: Set(match_key(&a)),
-                    alias: Set(a),
+                    alias_key: Set(match_key(a)),
+                    alias: Set(a.clone()),
                     ..Default::default()
                 }),
         );
@@ -315,69 +259,66 @@ pub(super) async fn fingerprints(
     {
         aliases.entry(user).or_default().push(alias);
     }
-    /// The columns a fingerprint needs (no timestamps to parse).
-    #[derive(sea_orm::FromQueryResult)]
-    struct Row {
-        id: i64,
-        external_id: String,
-        user_name: String,
-        email: Option<String>,
-        display_name: String,
-        given_name: Option<String>,
-        family_name: Option<String>,
-        job_title: Option<String>,
-        department: Option<String>,
-        employee_id: Option<String>,
-        status: UserStatus,
-        origin_name: String,
-    }
     use directory_user::Column as C;
+    let mut columns = vec![C::Id, C::ExternalId, C::Status, C::OriginName];
+    columns.extend(USER_FIELDS.iter().map(|f| f.column));
     let mut out = HashMap::new();
     let mut rows = directory_user::Entity::find()
         .select_only()
-        .columns([
-            C::Id,
-            C::ExternalId,
-            C::UserName,
-            C::Email,
-            C::DisplayName,
-            C::GivenName,
-            C::FamilyName,
-            C::JobTitle,
-            C::Department,
-            C::EmployeeId,
-            C::Status,
-            C::OriginName,
-        ])
+        .columns(columns)
         .filter(C::IntegrationId.eq(integration_id))
-        .into_model::<Row>()
+        .into_model::<Fingerprinted>()
         .stream(db)
         .await?;
-    while let Some(row) = rows.try_next().await? {
-        let user = ExternalUser {
-            aliases: aliases.remove(&row.id).unwrap_or_default(),
-            suspended: row.status == UserStatus::Suspended,
-            user_name: row.user_name,
-            email: row.email,
-            display_name: row.display_name,
-            given_name: row.given_name,
-            family_name: row.family_name,
-            job_title: row.job_title,
-            department: row.department,
-            employee_id: row.employee_id,
-            external_id: row.external_id,
-        };
-        let fingerprint = fingerprint(&user, row.status, &row.origin_name);
+    while let Some(Fingerprinted {
+        id,
+        status,
+        origin,
+        mut user,
+    }) = rows.try_next().await?
+    {
+        user.aliases = aliases.remove(&id).unwrap_or_default();
+        let fingerprint = fingerprint(&user, status, &origin);
         out.insert(
             user.external_id,
             Stored {
-                id: row.id,
-                status: row.status,
+                id,
+                status,
                 fingerprint,
             },
         );
     }
     Ok(out)
+}
+
+/// A stored user as a fingerprint needs it: the columns [`fingerprints`] selects, by
+/// position (no timestamps to parse).
+struct Fingerprinted {
+    id: i64,
+    status: UserStatus,
+    origin: String,
+    user: ExternalUser,
+}
+
+impl sea_orm::FromQueryResult for Fingerprinted {
+    fn from_query_result(row: &sea_orm::QueryResult, _pre: &str) -> Result<Self, sea_orm::DbErr> {
+        let status: UserStatus = row.try_get_by_index(2)?;
+        let mut user = ExternalUser {
+            external_id: row.try_get_by_index(1)?,
+            suspended: status == UserStatus::Suspended,
+            ..ExternalUser::default()
+        };
+        for (at, field) in USER_FIELDS.iter().enumerate() {
+            let value: Option<String> = row.try_get_by_index(4 + at)?;
+            (field.given_mut)(&mut user).set(value.as_deref());
+        }
+        Ok(Self {
+            id: row.try_get_by_index(0)?,
+            status,
+            origin: row.try_get_by_index(3)?,
+            user,
+        })
+    }
 }
 
 /// Applies one page of users in one transaction: one read of the page's rows and aliases,
@@ -452,7 +393,7 @@ pub(super) fn plan_users(
                 .into_iter()
                 .filter(|u| {
                     known.get(&u.external_id).map(|s| s.fingerprint)
-                        != Some(fingerprint(u, status_of(u), &integration.name))
+                        != Some(fingerprint(u, u.status(), &integration.name))
                 })
                 .collect();
             let stored = users
@@ -507,26 +448,6 @@ pub(super) async fn load_users(
         }
     }
     Ok((existing, aliases))
-}
-
-/// A stored user as the directory would describe it, to merge a partial change onto.
-pub(super) fn external_of(
-    row: &directory_user::Model,
-    aliases: Option<&Vec<String>>,
-) -> ExternalUser {
-    ExternalUser {
-        external_id: row.external_id.clone(),
-        user_name: row.user_name.clone(),
-        email: row.email.clone(),
-        display_name: row.display_name.clone(),
-        given_name: row.given_name.clone(),
-        family_name: row.family_name.clone(),
-        job_title: row.job_title.clone(),
-        department: row.department.clone(),
-        employee_id: row.employee_id.clone(),
-        suspended: row.status == UserStatus::Suspended,
-        aliases: aliases.cloned().unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]

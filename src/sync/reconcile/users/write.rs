@@ -2,19 +2,19 @@
 //! transaction per batch; a user the database refuses is skipped alone ([`isolating`]).
 
 use super::{
-    Stored, UsersPlan, UsersWritten, change_event, changed_fields, fingerprint, load_users,
-    replace_aliases, status_of, upsert_users, user_differs,
+    Stored, UsersPlan, UsersWritten, fingerprint, load_users, replace_aliases, upsert_users,
 };
 use crate::{
-    directory::events::NewEvent,
+    directory::events::{NewEvent, status_event},
     error::DomainResult,
     providers::{
         ExternalUser,
         clean::{Action, ObjectKind, Warning, Warnings},
+        fields::user_changes,
     },
     sync::reconcile::{Counts, store::isolating},
 };
-use entity::{directory_user, enums::UserStatus, integration};
+use entity::{directory_user, integration};
 use sea_orm::DatabaseConnection;
 use std::collections::{HashMap, HashSet};
 
@@ -28,6 +28,15 @@ enum Effect {
 }
 
 impl Effect {
+    /// What an event of a stored user's change counts as (a reactivation is an update).
+    fn of_change(event: &str) -> Self {
+        match event {
+            "user.restored" => Self::Restored,
+            "user.suspended" => Self::Suspended,
+            _ => Self::Updated,
+        }
+    }
+
     fn count(self, counts: &mut Counts) {
         match self {
             Self::Created { suspended } => {
@@ -63,27 +72,20 @@ fn user_writes<'a>(
         match existing.get(&user.external_id) {
             Some(row) => {
                 let current = aliases.get(&row.id).map(Vec::as_slice).unwrap_or_default();
-                let changed = user_differs(row, user, &integration.name);
+                let mut fields = user_changes(row, user, &integration.name);
                 let aliases_changed = current != user.aliases.as_slice();
-                if !changed && !aliases_changed {
-                    continue;
-                }
-                let mut fields = changed_fields(row, user, &integration.name);
                 if aliases_changed {
                     fields.push("aliases");
                 }
-                let effect = if row.status == UserStatus::Archived {
-                    Effect::Restored
-                } else if row.status != UserStatus::Suspended && user.suspended {
-                    Effect::Suspended
-                } else {
-                    Effect::Updated
-                };
+                if fields.is_empty() {
+                    continue;
+                }
+                let event = status_event(row.status, user.status());
                 writes.push(UserWrite {
                     user,
-                    event: change_event(row, user),
+                    event,
                     fields,
-                    effect,
+                    effect: Effect::of_change(event),
                     aliases: aliases_changed.then_some(user.aliases.as_slice()),
                 });
             }
@@ -146,7 +148,7 @@ pub(in crate::sync::reconcile) async fn write_users(
             let Some(&id) = ids.get(user.external_id.as_str()) else {
                 continue;
             };
-            let status = status_of(user);
+            let status = user.status();
             out.ids.push(id);
             out.fingerprints.push((
                 user.external_id.clone(),
