@@ -53,6 +53,9 @@ pub struct UserField {
     pub key: Option<directory_user::Column>,
     /// Where SCIM carries it, when a SCIM client sets it.
     pub scim: Option<ScimAttr>,
+    /// The Graph `user` property that carries it as plain text, when Entra's client reads it
+    /// as such (it adds the property to its `$select` and reads it from full and delta pages).
+    pub entra: Option<&'static str>,
     /// Whether every user has it (a `NOT NULL` column).
     pub required: bool,
     /// A required field's stand-in: the field whose value it takes when the directory's is
@@ -126,15 +129,17 @@ macro_rules! scim {
     (@sub $sub:literal) => { Some($sub) };
 }
 
-/// A [`UserField`]: `field: kind "apiName", Column [key KeyColumn] [scim (core|enterprise) ..]`.
+/// A [`UserField`]: `field: kind "apiName", Column [, instead "field"] [, key KeyColumn]
+/// [, entra "graphProperty"] [, scim (core|enterprise) "attr"[."sub"]]`.
 macro_rules! user_field {
     ($field:ident: $kind:ident $name:literal, $column:ident $(, instead $instead:literal)?
-        $(, key $key:ident)? $(, scim $($scim:tt)+)?) => {
+        $(, key $key:ident)? $(, entra $entra:literal)? $(, scim $($scim:tt)+)?) => {
         UserField {
             name: $name,
             column: directory_user::Column::$column,
             key: user_field!(@key $($key)?),
             scim: scim!($($($scim)+)?),
+            entra: user_field!(@instead $($entra)?),
             required: user_field!(@required $kind),
             instead: user_field!(@instead $($instead)?),
             given: |u| read!($kind, u.$field),
@@ -167,11 +172,15 @@ pub static USER_FIELDS: [UserField; 8] = [
     user_field!(user_name: required "userName", UserName, instead "email", key UserNameKey, scim core "userName"),
     user_field!(email: optional "email", Email, key EmailKey),
     user_field!(display_name: required "displayName", DisplayName, instead "userName", scim core "displayName"),
-    user_field!(given_name: optional "givenName", GivenName, scim core "name"."givenName"),
-    user_field!(family_name: optional "familyName", FamilyName, scim core "name"."familyName"),
-    user_field!(job_title: optional "jobTitle", JobTitle, scim core "title"),
-    user_field!(department: optional "department", Department, scim enterprise "department"),
-    user_field!(employee_id: optional "employeeId", EmployeeId, scim enterprise "employeeNumber"),
+    user_field!(given_name: optional "givenName", GivenName, entra "givenName",
+        scim core "name"."givenName"),
+    user_field!(family_name: optional "familyName", FamilyName, entra "surname",
+        scim core "name"."familyName"),
+    user_field!(job_title: optional "jobTitle", JobTitle, entra "jobTitle", scim core "title"),
+    user_field!(department: optional "department", Department, entra "department",
+        scim enterprise "department"),
+    user_field!(employee_id: optional "employeeId", EmployeeId, entra "employeeId",
+        scim enterprise "employeeNumber"),
 ];
 
 macro_rules! group_field {

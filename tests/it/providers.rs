@@ -524,7 +524,7 @@ async fn fake_graph_delta_reports_changes_and_expires() {
     let mut url = format!(
         "{}/v1.0/users/delta?$select={}",
         server.base,
-        entra::USER_SELECT
+        entra::user_select()
     );
     let mut seen = 0;
     let users_delta = loop {

@@ -4,7 +4,7 @@
 //! only (the [`IncrementalProvider`] capability). A change carries only what changed, so it is
 //! merged onto what dirgate holds.
 
-use super::{Entra, GraphUser, USER_SELECT};
+use super::{Entra, GraphUser, Texts, user_select};
 use crate::providers::{
     DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
     ObjectChange, ProviderError, ProviderPage,
@@ -48,21 +48,14 @@ pub struct UserDelta {
     #[serde(default, deserialize_with = "present")]
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    pub given_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub surname: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub job_title: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub department: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub employee_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
     pub account_enabled: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
     pub other_mails: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     pub proxy_addresses: Option<Option<Vec<String>>>,
+    /// The synced fields Graph carries as plain text that the change carries.
+    #[serde(flatten)]
+    pub texts: Texts,
 }
 
 impl UserDelta {
@@ -79,28 +72,20 @@ impl UserDelta {
             user_principal_name: Some(b.user_name.clone()),
             mail: b.email.clone(),
             display_name: Some(b.display_name.clone()),
-            given_name: b.given_name.clone(),
-            surname: b.family_name.clone(),
-            job_title: b.job_title.clone(),
-            department: b.department.clone(),
-            employee_id: b.employee_id.clone(),
             account_enabled: Some(!b.suspended),
             other_mails: b.aliases.clone(),
             proxy_addresses: Vec::new(),
+            texts: Texts::of(b),
         });
         let b = base_user.unwrap_or(GraphUser {
             id: self.id.clone(),
             user_principal_name: None,
             mail: None,
             display_name: None,
-            given_name: None,
-            surname: None,
-            job_title: None,
-            department: None,
-            employee_id: None,
             account_enabled: None,
             other_mails: Vec::new(),
             proxy_addresses: Vec::new(),
+            texts: Texts::default(),
         });
         // The aliases come from both lists: a change to either recomputes them.
         let (other_mails, proxy_addresses) =
@@ -117,14 +102,10 @@ impl UserDelta {
             user_principal_name: over(self.user_principal_name, b.user_principal_name),
             mail: over(self.mail, b.mail),
             display_name: over(self.display_name, b.display_name),
-            given_name: over(self.given_name, b.given_name),
-            surname: over(self.surname, b.surname),
-            job_title: over(self.job_title, b.job_title),
-            department: over(self.department, b.department),
-            employee_id: over(self.employee_id, b.employee_id),
             account_enabled: over(self.account_enabled, b.account_enabled),
             other_mails,
             proxy_addresses,
+            texts: self.texts.over(b.texts),
         }
         .into()
     }
@@ -217,7 +198,7 @@ impl Entra {
     }
 
     fn users_delta_url(&self) -> String {
-        format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.base)
+        format!("{}/v1.0/users/delta?$select={}", self.base, user_select())
     }
 
     fn groups_delta_url(&self) -> String {
@@ -406,6 +387,47 @@ mod tests {
         let merged = change.merge(Some(&stored()));
         assert!(merged.suspended);
         assert_eq!(merged.aliases, vec!["a.vance@contoso.example".to_owned()]);
+    }
+
+    #[test]
+    fn a_synced_property_that_is_not_text_is_absent_and_costs_nothing_else() {
+        let change: UserDelta = serde_json::from_str(
+            r#"{"id":"u1","jobTitle":{"odd":true},"department":["Sales"],"surname":null,"givenName":"Ada","unknown":[1,{"a":2}]}"#,
+        )
+        .unwrap();
+        let merged = change.merge(Some(&stored()));
+        assert_eq!(
+            merged.job_title.as_deref(),
+            Some("Retail Manager"),
+            "odd value: kept"
+        );
+        assert_eq!(
+            merged.department.as_deref(),
+            Some("Retail"),
+            "odd value: kept"
+        );
+        assert_eq!(merged.family_name, None, "null clears");
+        assert_eq!(merged.given_name.as_deref(), Some("Ada"));
+        let full: GraphUser =
+            serde_json::from_str(r#"{"id":"u2","userPrincipalName":"b@x.com","jobTitle":7}"#)
+                .unwrap();
+        let user = ExternalUser::from(full);
+        assert_eq!(user.job_title, None);
+        assert_eq!(user.user_name, "b@x.com");
+    }
+
+    #[test]
+    fn the_select_names_every_graph_carried_field() {
+        let select = user_select();
+        for property in [
+            "givenName",
+            "surname",
+            "jobTitle",
+            "department",
+            "employeeId",
+        ] {
+            assert!(select.split(',').any(|p| p == property), "{property}");
+        }
     }
 
     #[test]

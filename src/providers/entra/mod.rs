@@ -2,8 +2,11 @@
 //! `@odata.nextLink` (here), and Graph delta queries, the incremental reads (`delta.rs`).
 
 mod delta;
+mod texts;
 
 pub use delta::{DeltaPage, EntraDelta, GroupDelta, MemberDelta, UserDelta};
+use texts::Texts;
+pub use texts::user_select;
 
 use super::{
     DirectoryProvider, ExternalGroup, ExternalUser, ProviderError, ProviderPage, http::Session,
@@ -11,8 +14,6 @@ use super::{
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The user properties read (`$select`).
-pub const USER_SELECT: &str = "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,employeeId,accountEnabled,otherMails,proxyAddresses";
 const GROUP_SELECT: &str = "id,displayName,mail,description";
 
 /// A Graph collection page.
@@ -31,16 +32,14 @@ pub struct GraphUser {
     pub user_principal_name: Option<String>,
     pub mail: Option<String>,
     pub display_name: Option<String>,
-    pub given_name: Option<String>,
-    pub surname: Option<String>,
-    pub job_title: Option<String>,
-    pub department: Option<String>,
-    pub employee_id: Option<String>,
     pub account_enabled: Option<bool>,
     #[serde(default)]
     pub other_mails: Vec<String>,
     #[serde(default)]
     pub proxy_addresses: Vec<String>,
+    /// The synced fields Graph carries as plain text (`jobTitle`, `department`, ...).
+    #[serde(flatten)]
+    pub texts: Texts,
 }
 
 /// A Graph `group`.
@@ -86,7 +85,7 @@ impl From<GraphUser> for ExternalUser {
                 aliases.push(alias);
             }
         }
-        ExternalUser {
+        let mut user = ExternalUser {
             display_name: u
                 .display_name
                 .clone()
@@ -95,14 +94,12 @@ impl From<GraphUser> for ExternalUser {
             external_id: u.id,
             user_name,
             email: u.mail,
-            given_name: u.given_name,
-            family_name: u.surname,
-            job_title: u.job_title,
-            department: u.department,
-            employee_id: u.employee_id,
             suspended: u.account_enabled == Some(false),
             aliases,
-        }
+            ..ExternalUser::default()
+        };
+        u.texts.apply(&mut user);
+        user
     }
 }
 
@@ -176,8 +173,10 @@ impl DirectoryProvider for Entra {
         cursor: Option<String>,
     ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
         let first = format!(
-            "{}/v1.0/users?$select={USER_SELECT}&$top={}",
-            self.base, self.page_size
+            "{}/v1.0/users?$select={}&$top={}",
+            self.base,
+            user_select(),
+            self.page_size
         );
         self.page(cursor, first, |u: GraphUser| Some(u.into()))
             .await
