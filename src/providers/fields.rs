@@ -44,6 +44,17 @@ pub struct ScimAttr {
     pub sub: Option<&'static str>,
 }
 
+/// Where a user field sits in a Google Directory API `user`.
+#[derive(Debug, Clone, Copy)]
+pub enum GoogleAttr {
+    /// A property of `name` (`givenName`).
+    Name(&'static str),
+    /// A property of the primary (else the first) of `organizations` (`title`).
+    Organization(&'static str),
+    /// The `value` of the first of `externalIds` of this `type` (`organization`).
+    ExternalId(&'static str),
+}
+
 /// One synced text field of a user.
 pub struct UserField {
     /// As the API, the events and the warnings spell it.
@@ -56,6 +67,8 @@ pub struct UserField {
     /// The Graph `user` property that carries it as plain text, when Entra's client reads it
     /// as such (it adds the property to its `$select` and reads it from full and delta pages).
     pub entra: Option<&'static str>,
+    /// Where Google's client reads it, when it reads it by the list.
+    pub google: Option<GoogleAttr>,
     /// Whether every user has it (a `NOT NULL` column).
     pub required: bool,
     /// A required field's stand-in: the field whose value it takes when the directory's is
@@ -130,16 +143,19 @@ macro_rules! scim {
 }
 
 /// A [`UserField`]: `field: kind "apiName", Column [, instead "field"] [, key KeyColumn]
-/// [, entra "graphProperty"] [, scim (core|enterprise) "attr"[."sub"]]`.
+/// [, entra "graphProperty"] [, google Name|Organization|ExternalId "attr"]
+/// [, scim (core|enterprise) "attr"[."sub"]]`.
 macro_rules! user_field {
     ($field:ident: $kind:ident $name:literal, $column:ident $(, instead $instead:literal)?
-        $(, key $key:ident)? $(, entra $entra:literal)? $(, scim $($scim:tt)+)?) => {
+        $(, key $key:ident)? $(, entra $entra:literal)? $(, google $gkind:ident $gattr:literal)?
+        $(, scim $($scim:tt)+)?) => {
         UserField {
             name: $name,
             column: directory_user::Column::$column,
             key: user_field!(@key $($key)?),
             scim: scim!($($($scim)+)?),
             entra: user_field!(@instead $($entra)?),
+            google: user_field!(@google $($gkind $gattr)?),
             required: user_field!(@required $kind),
             instead: user_field!(@instead $($instead)?),
             given: |u| read!($kind, u.$field),
@@ -153,6 +169,8 @@ macro_rules! user_field {
     };
     (@key) => { None };
     (@key $key:ident) => { Some(directory_user::Column::$key) };
+    (@google) => { None };
+    (@google $kind:ident $attr:literal) => { Some(GoogleAttr::$kind($attr)) };
     (@instead) => { None };
     (@instead $instead:literal) => { Some($instead) };
     (@required required) => { true };
@@ -173,14 +191,15 @@ pub static USER_FIELDS: [UserField; 8] = [
     user_field!(email: optional "email", Email, key EmailKey),
     user_field!(display_name: required "displayName", DisplayName, instead "userName", scim core "displayName"),
     user_field!(given_name: optional "givenName", GivenName, entra "givenName",
-        scim core "name"."givenName"),
+        google Name "givenName", scim core "name"."givenName"),
     user_field!(family_name: optional "familyName", FamilyName, entra "surname",
-        scim core "name"."familyName"),
-    user_field!(job_title: optional "jobTitle", JobTitle, entra "jobTitle", scim core "title"),
+        google Name "familyName", scim core "name"."familyName"),
+    user_field!(job_title: optional "jobTitle", JobTitle, entra "jobTitle",
+        google Organization "title", scim core "title"),
     user_field!(department: optional "department", Department, entra "department",
-        scim enterprise "department"),
+        google Organization "department", scim enterprise "department"),
     user_field!(employee_id: optional "employeeId", EmployeeId, entra "employeeId",
-        scim enterprise "employeeNumber"),
+        google ExternalId "organization", scim enterprise "employeeNumber"),
 ];
 
 macro_rules! group_field {

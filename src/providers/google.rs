@@ -2,9 +2,12 @@
 //! paged by `pageToken`.
 
 use super::{
-    DirectoryProvider, ExternalGroup, ExternalUser, ProviderError, ProviderPage, http::Session,
+    DirectoryProvider, ExternalGroup, ExternalUser, ProviderError, ProviderPage,
+    fields::{GoogleAttr, USER_FIELDS},
+    http::Session,
 };
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Google's page size limit for groups and members.
@@ -19,14 +22,15 @@ pub struct UsersPage {
     pub next_page_token: Option<String>,
 }
 
-/// A Directory API user.
+/// A Directory API user. `name`, `organizations` and `externalIds` are read by the synced
+/// fields' descriptors (`UserField::google`); an entry that is not an object is passed over.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GoogleUser {
     pub id: String,
     pub primary_email: String,
     #[serde(default)]
-    pub name: GoogleName,
+    pub name: Map<String, Value>,
     #[serde(default)]
     pub suspended: bool,
     #[serde(default)]
@@ -34,32 +38,33 @@ pub struct GoogleUser {
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
-    pub organizations: Vec<GoogleOrganization>,
+    pub organizations: Vec<Value>,
     #[serde(default)]
-    pub external_ids: Vec<GoogleExternalId>,
+    pub external_ids: Vec<Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GoogleName {
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub full_name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct GoogleOrganization {
-    pub title: Option<String>,
-    pub department: Option<String>,
-    #[serde(default)]
-    pub primary: bool,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct GoogleExternalId {
-    pub value: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
+impl GoogleUser {
+    /// The value of a synced field at `at`, when it is text.
+    fn value(&self, at: GoogleAttr) -> Option<String> {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        match at {
+            GoogleAttr::Name(key) => text(self.name.get(key)),
+            GoogleAttr::Organization(key) => {
+                let primary = self
+                    .organizations
+                    .iter()
+                    .find(|o| o.get("primary") == Some(&Value::Bool(true)))
+                    .or_else(|| self.organizations.first());
+                text(primary.and_then(|o| o.get(key)))
+            }
+            GoogleAttr::ExternalId(kind) => text(
+                self.external_ids
+                    .iter()
+                    .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))
+                    .and_then(|e| e.get("value")),
+            ),
+        }
+    }
 }
 
 /// `groups.list`.
@@ -97,34 +102,24 @@ pub struct GoogleMember {
 
 impl From<GoogleUser> for ExternalUser {
     fn from(u: GoogleUser) -> Self {
-        let org = u
-            .organizations
-            .iter()
-            .find(|o| o.primary)
-            .or_else(|| u.organizations.first());
-        let employee_id = u
-            .external_ids
-            .iter()
-            .find(|e| e.kind.as_deref() == Some("organization"))
-            .and_then(|e| e.value.clone());
-        ExternalUser {
+        let mut user = ExternalUser {
             display_name: u
-                .name
-                .full_name
-                .clone()
+                .value(GoogleAttr::Name("fullName"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| u.primary_email.clone()),
-            external_id: u.id,
+            external_id: u.id.clone(),
             email: Some(u.primary_email.clone()),
-            user_name: u.primary_email,
-            given_name: u.name.given_name,
-            family_name: u.name.family_name,
-            job_title: org.and_then(|o| o.title.clone()),
-            department: org.and_then(|o| o.department.clone()),
-            employee_id,
+            user_name: u.primary_email.clone(),
             suspended: u.suspended || u.archived,
-            aliases: u.aliases,
+            ..ExternalUser::default()
+        };
+        for field in &USER_FIELDS {
+            if let Some(at) = field.google {
+                (field.given_mut)(&mut user).set(u.value(at).as_deref());
+            }
         }
+        user.aliases = u.aliases;
+        user
     }
 }
 
