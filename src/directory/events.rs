@@ -115,7 +115,7 @@ impl serde::Serialize for UserState<'_> {
             &m.integration_id.map(|id| global_id("Integration", id)),
         )?;
         map.serialize_entry("externalId", &m.external_id)?;
-        for field in &USER_FIELDS {
+        for field in USER_FIELDS {
             map.serialize_entry(field.name, &(field.stored)(m))?;
         }
         map.serialize_entry("status", &label(m.status))?;
@@ -146,7 +146,7 @@ impl NewEvent {
             integration_ref(Some(m.integration_id)),
         );
         state.insert("externalId".into(), json!(m.external_id));
-        for field in &crate::providers::fields::GROUP_FIELDS {
+        for field in crate::providers::fields::GROUP_FIELDS {
             state.insert(field.name.into(), json!((field.stored)(m)));
         }
         Self {

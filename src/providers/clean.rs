@@ -207,7 +207,7 @@ fn clean_user_fields(mut user: ExternalUser, warnings: &Warnings) -> ExternalUse
         external_id: &external_id,
         warnings,
     };
-    for field in &USER_FIELDS {
+    for field in USER_FIELDS {
         let instead = field
             .instead
             .and_then(|name| USER_FIELDS.iter().find(|f| f.name == name))

@@ -186,7 +186,7 @@ macro_rules! user_field {
 }
 
 /// Every synced text field of a user, in the order the API and the events list them.
-pub static USER_FIELDS: [UserField; 8] = [
+pub static USER_FIELDS: &[UserField] = &[
     user_field!(user_name: required "userName", UserName, instead "email", key UserNameKey, scim core "userName"),
     user_field!(email: optional "email", Email, key EmailKey),
     user_field!(display_name: required "displayName", DisplayName, instead "userName", scim core "displayName"),
@@ -216,7 +216,7 @@ macro_rules! group_field {
 }
 
 /// Every synced text field of a group, in the order the API and the events list them.
-pub static GROUP_FIELDS: [GroupField; 3] = [
+pub static GROUP_FIELDS: &[GroupField] = &[
     group_field!(display_name: required "displayName", DisplayName),
     group_field!(email: optional "email", Email),
     group_field!(description: optional "description", Description),
@@ -241,7 +241,7 @@ impl ExternalUser {
             aliases,
             ..ExternalUser::default()
         };
-        for field in &USER_FIELDS {
+        for field in USER_FIELDS {
             (field.given_mut)(&mut user).set((field.stored)(row));
         }
         user
@@ -255,7 +255,7 @@ pub fn set_user(
     user: &ExternalUser,
     at: chrono::DateTime<chrono::Utc>,
 ) {
-    for field in &USER_FIELDS {
+    for field in USER_FIELDS {
         (field.set)(active, (field.given)(user));
     }
     active.status = Set(user.status());
@@ -399,7 +399,7 @@ mod tests {
     fn every_field_that_differs_is_named_once() {
         let user = user();
         let row = stored(&user);
-        for field in &USER_FIELDS {
+        for field in USER_FIELDS {
             let mut other = user.clone();
             (field.given_mut)(&mut other).set(Some("something else"));
             assert_eq!(user_changes(&row, &other, "Entra"), [field.name]);
@@ -428,7 +428,7 @@ mod tests {
             members: None,
         };
         let mut active = directory_group::ActiveModel::default();
-        for field in &GROUP_FIELDS {
+        for field in GROUP_FIELDS {
             (field.set)(&mut active, (field.given)(&group));
         }
         assert_eq!(

@@ -113,7 +113,7 @@ impl From<GoogleUser> for ExternalUser {
             suspended: u.suspended || u.archived,
             ..ExternalUser::default()
         };
-        for field in &USER_FIELDS {
+        for field in USER_FIELDS {
             if let Some(at) = field.google {
                 (field.given_mut)(&mut user).set(u.value(at).as_deref());
             }

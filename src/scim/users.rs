@@ -34,7 +34,7 @@ pub(super) fn user_columns(resource: &Map<String, Value>) -> ScimResult<UserColu
         suspended: resource.get("active") == Some(&Value::Bool(false)),
         ..ExternalUser::default()
     };
-    for field in &USER_FIELDS {
+    for field in USER_FIELDS {
         if let Some(at) = &field.scim {
             (field.given_mut)(&mut user).set(text(scim_value(resource, at)).as_deref());
         }

@@ -85,7 +85,7 @@ pub(super) async fn apply_groups_page(
             updated_at: Set(at),
             ..Default::default()
         };
-        for field in &GROUP_FIELDS {
+        for field in GROUP_FIELDS {
             (field.set)(&mut row, (field.given)(&group));
         }
         writes.push(GroupWrite {

@@ -82,7 +82,7 @@ async fn upsert_users<C: ConnectionTrait>(
 fn updated_columns() -> Vec<directory_user::Column> {
     use directory_user::Column as C;
     let mut columns = vec![C::OriginName];
-    for field in &USER_FIELDS {
+    for field in USER_FIELDS {
         columns.push(field.column);
         columns.extend(field.key);
     }
@@ -125,7 +125,7 @@ fn unnest_sql() -> &'static str {
 /// and its match key, the status.
 fn unnested_columns() -> Vec<directory_user::Column> {
     let mut columns = vec![directory_user::Column::ExternalId];
-    for field in &USER_FIELDS {
+    for field in USER_FIELDS {
         columns.push(field.column);
         columns.extend(field.key);
     }
@@ -154,7 +154,7 @@ async fn upsert_users_unnest<C: ConnectionTrait>(
         now().into(),
         column(&|u| Some(u.external_id.clone())),
     ];
-    for field in &USER_FIELDS {
+    for field in USER_FIELDS {
         values.push(column(&|u| (field.given)(u).map(str::to_owned)));
         if field.key.is_some() {
             values.push(column(&|u| (field.given)(u).map(match_key)));
