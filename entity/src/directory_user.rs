@@ -34,6 +34,8 @@ pub struct Model {
     pub scim_resource: Option<String>,
     /// SCIM integrations: the client's `externalId`, indexed for its lookups.
     pub scim_external_id: Option<String>,
+    /// How the organisation employs the user (`Employee`, `Contractor`, ...).
+    pub employee_type: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

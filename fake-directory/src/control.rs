@@ -114,8 +114,16 @@ struct UserPatch {
     mail: Option<String>,
     department: Option<String>,
     job_title: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    employee_type: Option<Option<String>>,
     suspended: Option<bool>,
     aliases: Option<Vec<String>>,
+}
+
+/// A field that may be `null`: `Some(None)` when it is, `None` when it is absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn patch_user(
@@ -139,6 +147,9 @@ async fn patch_user(
             }
             if let Some(v) = patch.job_title {
                 user.job_title = Some(v)
+            }
+            if let Some(v) = patch.employee_type {
+                user.employee_type = v
             }
             if let Some(v) = patch.suspended {
                 user.suspended = v

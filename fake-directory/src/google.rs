@@ -132,7 +132,7 @@ async fn users(
                 "name": { "givenName": u.given_name, "familyName": u.surname, "fullName": u.display_name },
                 "isAdmin": false, "suspended": u.suspended, "archived": false,
                 "orgUnitPath": "/", "aliases": u.aliases,
-                "organizations": [{ "title": u.job_title, "department": u.department, "primary": true }],
+                "organizations": [{ "title": u.job_title, "department": u.department, "description": u.employee_type, "primary": true }],
                 "externalIds": u.employee_id.as_ref().map(|e| vec![json!({ "value": e, "type": "organization" })]).unwrap_or_default(),
                 "creationTime": "2024-02-01T10:00:00.000Z",
             })

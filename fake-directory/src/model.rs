@@ -33,6 +33,9 @@ pub struct User {
     pub department: Option<String>,
     #[serde(default)]
     pub employee_id: Option<String>,
+    /// Entra `employeeType`; Google's primary organization's `description`.
+    #[serde(default)]
+    pub employee_type: Option<String>,
     /// `accountEnabled: false` (Entra) / `suspended: true` (Google).
     #[serde(default)]
     pub suspended: bool,
@@ -230,6 +233,7 @@ impl Tenant {
             job_title: None,
             department: None,
             employee_id: None,
+            employee_type: None,
             suspended: false,
             aliases: Vec::new(),
         };
@@ -408,6 +412,14 @@ impl Directory {
                         job_title: Some("Associate".into()),
                         department: Some(DEPARTMENTS[i % DEPARTMENTS.len()].to_owned()),
                         employee_id: Some(format!("E{i:06}")),
+                        employee_type: Some(
+                            if i % 10 == 9 {
+                                "Contractor"
+                            } else {
+                                "Employee"
+                            }
+                            .into(),
+                        ),
                         suspended: i % 50 == 49,
                         aliases,
                     },

@@ -107,6 +107,7 @@ pub fn user_at(row: &QueryResult, start: usize) -> Result<Option<directory_user:
         last_seen_run_id: c.next()?,
         scim_resource: c.next()?,
         scim_external_id: c.next()?,
+        employee_type: c.next()?,
     }))
 }
 

@@ -200,6 +200,8 @@ pub static USER_FIELDS: &[UserField] = &[
         google Organization "department", scim enterprise "department"),
     user_field!(employee_id: optional "employeeId", EmployeeId, entra "employeeId",
         google ExternalId "organization", scim enterprise "employeeNumber"),
+    user_field!(employee_type: optional "employeeType", EmployeeType, entra "employeeType",
+        google Organization "description", scim core "userType"),
 ];
 
 macro_rules! group_field {
@@ -350,6 +352,7 @@ mod tests {
             job_title: Some("Engineer".into()),
             department: Some("R&D".into()),
             employee_id: Some("7".into()),
+            employee_type: Some("Contractor".into()),
             suspended: true,
             aliases: vec!["a@example.com".into()],
         }
@@ -381,6 +384,7 @@ mod tests {
             last_seen_run_id: None,
             scim_resource: None,
             scim_external_id: None,
+            employee_type: active.employee_type.unwrap(),
         }
     }
 

@@ -28,6 +28,7 @@ pub struct ExternalUser {
     pub job_title: Option<String>,
     pub department: Option<String>,
     pub employee_id: Option<String>,
+    pub employee_type: Option<String>,
     /// Disabled (Entra `accountEnabled: false`) or suspended (Google).
     pub suspended: bool,
     /// Other addresses of the user.

@@ -622,6 +622,7 @@ async fn full_user(
         job_title: Set(Some("Engineer".into())),
         department: Set(Some("R&D".into())),
         employee_id: Set(Some("E-1".into())),
+        employee_type: Set(Some("Contractor".into())),
         manager_external_id: Set(Some("ext-boss".into())),
         status: Set(UserStatus::Archived),
         created_at: Set(now),

@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod architecture;
+mod attributes;
 mod audit;
 mod auth;
 mod cli;

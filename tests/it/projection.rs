@@ -62,6 +62,7 @@ async fn every_field_alone_answers_what_it_answers_with_every_column_read(fx: Fi
         .col_expr(directory_user::Column::JobTitle, text("job"))
         .col_expr(directory_user::Column::Department, text("dept"))
         .col_expr(directory_user::Column::EmployeeId, text("emp"))
+        .col_expr(directory_user::Column::EmployeeType, text("type"))
         .exec(&fx.db)
         .await
         .unwrap();

@@ -79,6 +79,12 @@ impl User {
         self.0.employee_id.as_deref()
     }
 
+    /// How the organisation employs the user (`Employee`, `Contractor`, ...): Entra
+    /// `employeeType`, Google's primary organization's `description`, SCIM `userType`.
+    async fn employee_type(&self) -> Option<&str> {
+        self.0.employee_type.as_deref()
+    }
+
     /// Other addresses of the user, matched by automatic device assignment (R12).
     async fn aliases(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
         Ok(ctx

@@ -11,6 +11,7 @@ fn user(id: &str) -> ExternalUser {
         job_title: None,
         department: None,
         employee_id: None,
+        employee_type: None,
         suspended: false,
         aliases: Vec::new(),
     }

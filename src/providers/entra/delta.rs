@@ -361,6 +361,7 @@ mod tests {
             job_title: Some("Retail Manager".into()),
             department: Some("Retail".into()),
             employee_id: None,
+            employee_type: Some("Employee".into()),
             suspended: false,
             aliases: vec!["av@contoso.example".into()],
         }

@@ -47,6 +47,7 @@ pub(super) fn person(n: usize) -> ExternalUser {
         job_title: None,
         department: None,
         employee_id: None,
+        employee_type: None,
         suspended: false,
         aliases: vec![],
     }
