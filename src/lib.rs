@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod scim;
 pub mod services;
 pub mod storage;
+pub mod store;
 pub mod sync;
 pub mod text;
 pub mod webhooks;

@@ -1,7 +1,7 @@
 //! The audit log: every mutation writes who did what to which object, in the same transaction
 //! as the change itself, so a change and its record land together or not at all.
 
-use super::page::{self, Direction, Page, PageArgs};
+use crate::store::page::{self, Direction, Page, PageArgs};
 use crate::{
     auth::Actor,
     error::{DomainError, DomainResult},

@@ -1,14 +1,12 @@
 //! Devices and their users: registration, manual assignment (R11) and automatic assignment
 //! by enrollment identity (R12).
 
-use super::{
-    DeviceId, UserId, audit,
+use super::{DeviceId, UserId, audit, events::NewEvent, match_key, now, users};
+use crate::store::{
     columns::{self, Columns},
-    events::NewEvent,
-    match_key, now,
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
-    rows, users,
+    rows,
 };
 use crate::{
     auth::Admin,
@@ -72,7 +70,7 @@ pub async fn list<C: ConnectionTrait>(
     columns: Columns,
 ) -> DomainResult<Page<device::Model>> {
     let columns = columns.with_sort::<device::Entity>(order.key);
-    super::order::fetch_sorted_with(
+    crate::store::order::fetch_sorted_with(
         db,
         columns::project(select(filter), columns),
         device::Column::Id,
@@ -101,7 +99,7 @@ pub async fn list_with_users<C: ConnectionTrait>(
         .from(device::Column::UserId)
         .to(directory_user::Column::Id)
         .into();
-    let page = super::order::fetch_sorted_with(
+    let page = crate::store::order::fetch_sorted_with(
         db,
         columns::project(select(filter), columns),
         device::Column::Id,
@@ -116,7 +114,8 @@ pub async fn list_with_users<C: ConnectionTrait>(
                 .into_query();
             let user_at = rows::columns_of::<device::Entity>();
             columns::project_at::<directory_user::Entity>(&mut joined, user_at, user_columns);
-            let joined = super::prepared::inline_limit(db.get_database_backend().build(&joined));
+            let joined =
+                crate::store::prepared::inline_limit(db.get_database_backend().build(&joined));
             let users = &users;
             async move {
                 let rows = db.query_all_raw(joined).await?;

@@ -356,7 +356,7 @@ pub async fn list<C: ConnectionTrait>(
     after: Option<i64>,
     first: u64,
     filter: &EventFilter,
-) -> DomainResult<super::page::Page<directory_event::Model>> {
+) -> DomainResult<crate::store::page::Page<directory_event::Model>> {
     list_between(db, after.unwrap_or(0), None, first, filter).await
 }
 
@@ -367,7 +367,7 @@ async fn list_between<C: ConnectionTrait>(
     upto: Option<i64>,
     first: u64,
     filter: &EventFilter,
-) -> DomainResult<super::page::Page<directory_event::Model>> {
+) -> DomainResult<crate::store::page::Page<directory_event::Model>> {
     let mut select = directory_event::Entity::find().filter(directory_event::Column::Seq.gt(after));
     if let Some(upto) = upto {
         select = select.filter(directory_event::Column::Seq.lte(upto));
@@ -385,7 +385,7 @@ async fn list_between<C: ConnectionTrait>(
         .await?;
     let has_next = items.len() as u64 > first;
     items.truncate(first as usize);
-    Ok(super::page::Page { items, has_next })
+    Ok(crate::store::page::Page { items, has_next })
 }
 
 /// What a consumer that follows the feed read: the events, and the number it has read

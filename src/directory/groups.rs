@@ -1,11 +1,11 @@
 //! Directory groups and their memberships: reading them.
 
-use super::{
-    GroupId, IntegrationId,
+use super::{GroupId, IntegrationId};
+use crate::error::{DomainError, DomainResult};
+use crate::store::{
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
 };
-use crate::error::{DomainError, DomainResult};
 use entity::directory_group;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
 
@@ -41,17 +41,17 @@ pub async fn list<C: ConnectionTrait>(
     args: PageArgs,
     order: Order,
     after_key: Option<KeyValue>,
-    columns: super::columns::Columns,
+    columns: crate::store::columns::Columns,
 ) -> DomainResult<Page<directory_group::Model>> {
     let columns = columns.with_sort::<directory_group::Entity>(order.key);
-    super::order::fetch_sorted_with(
+    crate::store::order::fetch_sorted_with(
         db,
-        super::columns::project(select(filter), columns),
+        crate::store::columns::project(select(filter), columns),
         directory_group::Column::Id,
         args,
         order,
         after_key,
-        |page| super::rows::models(db, page),
+        |page| crate::store::rows::models(db, page),
     )
     .await
 }

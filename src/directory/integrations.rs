@@ -1,11 +1,11 @@
 //! Integrations: reading them, and the rules about their names (R3).
 
-use super::{
-    IntegrationId,
+use super::IntegrationId;
+use crate::error::{DomainError, DomainResult};
+use crate::store::{
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
 };
-use crate::error::{DomainError, DomainResult};
 use entity::{
     enums::{DirectoryKind, IntegrationStatus},
     integration,
@@ -121,7 +121,7 @@ pub async fn list<C: ConnectionTrait>(
     order: Order,
     after_key: Option<KeyValue>,
 ) -> DomainResult<Page<integration::Model>> {
-    super::order::fetch_sorted(
+    crate::store::order::fetch_sorted(
         db,
         select(filter),
         integration::Column::Id,

@@ -2,17 +2,12 @@
 //! nothing here knows about GraphQL or HTTP.
 
 pub mod audit;
-pub mod columns;
 pub mod connect;
 pub mod devices;
 pub mod events;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
-pub mod order;
-pub mod page;
-pub mod prepared;
-pub mod rows;
 pub mod scim;
 pub mod sync_runs;
 pub mod tokens;

@@ -1,9 +1,7 @@
 //! Sync runs: reading them. Creating and running them is the sync engine's (`crate::sync`).
 
-use super::{
-    SyncRunId,
-    page::{self, Direction, Page, PageArgs},
-};
+use super::SyncRunId;
+use crate::store::page::{self, Direction, Page, PageArgs};
 use crate::{
     error::{DomainError, DomainResult},
     providers::clean::Warning,

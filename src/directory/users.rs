@@ -2,14 +2,13 @@
 //! a user who leaves (R9, R14): removed without a device, archived with one. Users are never
 //! created here: only a directory integration creates them (R10).
 
-use super::{
-    GroupId, IntegrationId, UserId,
+use super::{GroupId, IntegrationId, UserId, events::NewEvent};
+use crate::error::{DomainError, DomainResult};
+use crate::store::{
     columns::Columns,
-    events::NewEvent,
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
 };
-use crate::error::{DomainError, DomainResult};
 use entity::{device, directory_user, enums::UserStatus, group_membership};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -102,14 +101,14 @@ pub async fn list<C: ConnectionTrait>(
     columns: Columns,
 ) -> DomainResult<Page<directory_user::Model>> {
     let columns = columns.with_sort::<directory_user::Entity>(order.key);
-    super::order::fetch_sorted_with(
+    crate::store::order::fetch_sorted_with(
         db,
-        super::columns::project(select(filter), columns),
+        crate::store::columns::project(select(filter), columns),
         directory_user::Column::Id,
         args,
         order,
         after_key,
-        |page| super::rows::models(db, page),
+        |page| crate::store::rows::models(db, page),
     )
     .await
 }

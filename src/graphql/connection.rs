@@ -1,7 +1,7 @@
 //! Relay cursor connections (`edges`, `nodes`, `pageInfo`, `totalCount`) over keyset pages.
 
 use super::ids::Cursor;
-use crate::{directory::page::Page, error::DomainResult};
+use crate::{error::DomainResult, store::page::Page};
 use async_graphql::{
     Object, OutputType, Result,
     connection::{Connection, Edge, EmptyFields},

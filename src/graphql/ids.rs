@@ -1,8 +1,8 @@
 //! Opaque global ids (`base64url("Type:id")`) and cursors ([`Cursor`]).
 
 use crate::{
-    directory::order::{KeyValue, Order, SortKey},
     error::{DomainError, DomainResult},
+    store::order::{KeyValue, Order, SortKey},
 };
 use async_graphql::{ID, connection::CursorType};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -165,7 +165,7 @@ pub fn decode_sorted_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::page::Direction;
+    use crate::store::page::Direction;
 
     #[test]
     fn global_id_round_trips_and_checks_type() {

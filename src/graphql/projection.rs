@@ -1,4 +1,4 @@
-//! The columns a request reads, from the fields its document names (`directory::columns`).
+//! The columns a request reads, from the fields its document names (`store::columns`).
 //!
 //! Each field of `User`, `Device` and `Group` that shows a text column names it below. A
 //! document that names a field anywhere (in any operation, fragment or inline fragment, on any
@@ -9,8 +9,8 @@
 //! and holds it to the same field read with every column.
 
 use crate::{
-    directory::columns::{Columns, Projectable},
     providers::fields::{GROUP_FIELDS, USER_FIELDS},
+    store::columns::{Columns, Projectable},
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use entity::{device, directory_group, directory_user};

@@ -12,14 +12,17 @@ use super::{
         UserOrder, UserStatus,
     },
 };
-use crate::directory::{
-    DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, events, groups,
-    integrations,
-    order::{self, KeyValue, Order},
-    page::PageArgs,
-    sync_runs, users,
-};
 use crate::error::{DomainError, DomainResult};
+use crate::{
+    directory::{
+        DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, events, groups,
+        integrations, sync_runs, users,
+    },
+    store::{
+        order::{self, KeyValue, Order},
+        page::PageArgs,
+    },
+};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use std::{collections::HashMap, sync::Arc};
 

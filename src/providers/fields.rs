@@ -142,12 +142,12 @@ macro_rules! scim {
     (@sub $sub:literal) => { Some($sub) };
 }
 
-/// A [`UserField`]: `field: kind "apiName", Column [, instead "field"] [, key KeyColumn]
+/// A [`UserField`]: `field: kind "apiName", Column [, instead "field"] [, key key_field KeyColumn]
 /// [, entra "graphProperty"] [, google Name|Organization|ExternalId "attr"]
 /// [, scim (core|enterprise) "attr"[."sub"]]`.
 macro_rules! user_field {
     ($field:ident: $kind:ident $name:literal, $column:ident $(, instead $instead:literal)?
-        $(, key $key:ident)? $(, entra $entra:literal)? $(, google $gkind:ident $gattr:literal)?
+        $(, key $keyfield:ident $key:ident)? $(, entra $entra:literal)? $(, google $gkind:ident $gattr:literal)?
         $(, scim $($scim:tt)+)?) => {
         UserField {
             name: $name,
@@ -162,7 +162,7 @@ macro_rules! user_field {
             given_mut: |u| field_mut!($kind, &mut u.$field),
             stored: |m| read!($kind, m.$field),
             set: |a, v| {
-                user_field!(@set_key a, v $(, $key)?);
+                $(a.$keyfield = Set(value!($kind, v.map(crate::text::match_key).as_deref()));)?
                 a.$field = Set(value!($kind, v));
             },
         }
@@ -175,20 +175,12 @@ macro_rules! user_field {
     (@instead $instead:literal) => { Some($instead) };
     (@required required) => { true };
     (@required optional) => { false };
-    (@set_key $a:ident, $v:ident) => {};
-    (@set_key $a:ident, $v:ident, $key:ident) => {
-        sea_orm::ActiveModelTrait::set(
-            $a,
-            directory_user::Column::$key,
-            value!(optional, $v.map(crate::text::match_key).as_deref()).into(),
-        );
-    };
 }
 
 /// Every synced text field of a user, in the order the API and the events list them.
 pub static USER_FIELDS: &[UserField] = &[
-    user_field!(user_name: required "userName", UserName, instead "email", key UserNameKey, scim core "userName"),
-    user_field!(email: optional "email", Email, key EmailKey),
+    user_field!(user_name: required "userName", UserName, instead "email", key user_name_key UserNameKey, scim core "userName"),
+    user_field!(email: optional "email", Email, key email_key EmailKey),
     user_field!(display_name: required "displayName", DisplayName, instead "userName", scim core "displayName"),
     user_field!(given_name: optional "givenName", GivenName, entra "givenName",
         google Name "givenName", scim core "name"."givenName"),

@@ -117,13 +117,13 @@ async fn a_pull_sync_tells_every_change_and_an_unchanged_one_nothing(fx: Fixture
     let device_user = dirgate::directory::users::list(
         &fx.db,
         &Default::default(),
-        dirgate::directory::page::PageArgs {
+        dirgate::store::page::PageArgs {
             first: 100,
             after: None,
         },
         Default::default(),
         None,
-        dirgate::directory::columns::Columns::ALL,
+        dirgate::store::columns::Columns::ALL,
     )
     .await
     .unwrap()
@@ -215,13 +215,13 @@ async fn holds_restores_and_a_revoked_grant_are_told(fx: Fixture) {
     let user = dirgate::directory::users::list(
         &fx.db,
         &Default::default(),
-        dirgate::directory::page::PageArgs {
+        dirgate::store::page::PageArgs {
             first: 100,
             after: None,
         },
         Default::default(),
         None,
-        dirgate::directory::columns::Columns::ALL,
+        dirgate::store::columns::Columns::ALL,
     )
     .await
     .unwrap()
@@ -356,13 +356,13 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
         dirgate::directory::users::list(
             &fx.db,
             &Default::default(),
-            dirgate::directory::page::PageArgs {
+            dirgate::store::page::PageArgs {
                 first: 10,
                 after: None,
             },
             Default::default(),
             None,
-            dirgate::directory::columns::Columns::ALL,
+            dirgate::store::columns::Columns::ALL,
         )
         .await
         .unwrap()

@@ -2,7 +2,7 @@
 //! the page size.
 
 use crate::{on_both_databases, support::Fixture};
-use dirgate::directory::columns::Columns;
+use dirgate::store::columns::Columns;
 use serde_json::{Value, json};
 
 const NESTED: &str = r#"query($n: Int!) {
@@ -178,10 +178,10 @@ async fn pages_of_the_largest_page_of_parents_are_each_right(fx: Fixture) {
 }
 
 /// A page of members of a 3,000-member group reads `first + 1` memberships, not 3,000: the
-/// database's own account of the statement `directory::page` runs (PostgreSQL's
+/// database's own account of the statement `store::page` runs (PostgreSQL's
 /// `EXPLAIN ANALYZE`: rows actually read; SQLite's plan: an index search, no sort).
 async fn a_page_of_a_big_group_reads_a_page_of_it(fx: Fixture) {
-    use dirgate::directory::page;
+    use dirgate::store::page;
     use entity::{directory_user, group_membership};
     use sea_orm::{
         ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
@@ -527,12 +527,12 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
     }
 }
 
-/// `directory::rows` reads a device and its user by column position (the hot read path);
+/// `store::rows` reads a device and its user by column position (the hot read path);
 /// sea-orm's derived decoding reads them by name. Both must give the same models, with every
 /// column set and with every nullable one NULL, and no user for a device without one.
 async fn devices_and_users_decoded_by_position_equal_sea_orms_own_decoding(fx: Fixture) {
     use chrono::Utc;
-    use dirgate::directory::rows;
+    use dirgate::store::rows;
     use entity::{
         device, directory_user,
         enums::{AssignmentSource, DevicePlatform},
@@ -644,8 +644,8 @@ async fn full_user(
 /// derived decoding gives by name, with every column set and with every nullable one NULL.
 async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: Fixture) {
     use dirgate::{
-        directory::{page, rows::FromColumns},
         graphql::loaders::groups_of_users,
+        store::{page, rows::FromColumns},
     };
     use entity::{directory_group, directory_user, group_membership};
     use sea_orm::{
@@ -738,8 +738,8 @@ async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: 
 }
 
 /// The first `first` members of each group, by user id (the loader's order).
-fn members_page(first: u64) -> dirgate::directory::page::PerParent {
-    use dirgate::directory::page::{Direction, PageArgs, PerParent};
+fn members_page(first: u64) -> dirgate::store::page::PerParent {
+    use dirgate::store::page::{Direction, PageArgs, PerParent};
     PerParent {
         parent_sql: r#""group_memberships"."group_id""#,
         order_sql: r#""group_memberships"."user_id""#,
@@ -750,7 +750,7 @@ fn members_page(first: u64) -> dirgate::directory::page::PerParent {
 
 /// PostgreSQL plans a prepared statement again for each execution until a plan made without
 /// its parameters' values costs no more than those made with them, which a `LIMIT $n` never
-/// does (`directory::prepared`). The hot pages carry their size in the text: on one connection,
+/// does (`store::prepared`). The hot pages carry their size in the text: on one connection,
 /// a first page of devices with their users and a page of users are planned for their
 /// parameters at most the five times PostgreSQL tries, then run on the plan it keeps.
 ///
@@ -759,13 +759,17 @@ fn members_page(first: u64) -> dirgate::directory::page::PerParent {
 /// plan is the cheaper); a page of 20 groups runs on the kept plan. SQLite prepares a
 /// statement once and plans it then; there the same reads must give the same pages.
 async fn page_statements_are_not_planned_again_for_each_execution(fx: Fixture) {
-    use dirgate::directory::{
-        devices::{self, DeviceFilter},
-        order::Order,
-        page::{self, Direction, PageArgs, PerParent},
-        users::{self, UserFilter},
-    };
     use dirgate::graphql::loaders::{MEMBERS_SQL, members_of};
+    use dirgate::{
+        directory::{
+            devices::{self, DeviceFilter},
+            users::{self, UserFilter},
+        },
+        store::{
+            order::Order,
+            page::{self, Direction, PageArgs, PerParent},
+        },
+    };
     use entity::directory_group;
     use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
     let contoso = fx.integration("Contoso").create().await;

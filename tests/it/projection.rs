@@ -1,4 +1,4 @@
-//! A request reads only the text columns its fields show (`directory::columns`,
+//! A request reads only the text columns its fields show (`store::columns`,
 //! `graphql::projection`): every field of `User`, `Device` and `Group` (its scalars, and its
 //! relations as `{ __typename }`), asked for alone along every path that reaches the type,
 //! answers what it answers with every column read.

@@ -1,4 +1,4 @@
-//! `orderBy` on the top-level lists (`src/directory/order.rs`): every order pages through
+//! `orderBy` on the top-level lists (`src/store/order.rs`): every order pages through
 //! every item exactly once, in the order the rule gives (ASCII letters folded, ties broken by
 //! creation), in both directions, with a constant number of statements per page; a cursor only
 //! resumes its own order; each order has an index the query uses.

@@ -1,7 +1,7 @@
 //! Batched loading of every relation, through one async-graphql `DataLoader` per request.
 //!
 //! Each key type below is one relation; all keys of a type asked for while a response is being
-//! resolved are read in one statement (nested pages too: see `directory::page`), so the number
+//! resolved are read in one statement (nested pages too: see `store::page`), so the number
 //! of statements a request runs does not depend on the page size.
 //!
 //! Where a page can carry the answer, no key is asked at all: a page of users asked for with
@@ -11,7 +11,7 @@
 
 pub use super::gate::Busy;
 use super::{gate::Gate, projection::Projection};
-use crate::{directory::page::PageArgs, error::DomainError};
+use crate::{error::DomainError, store::page::PageArgs};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{device, directory_group, directory_user};
 use sea_orm::DatabaseConnection;

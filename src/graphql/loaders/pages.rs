@@ -1,17 +1,17 @@
 //! The loaders of pages: an integration's or a group's users (with what they are asked for
 //! beside them), an integration's groups, its sync runs; each wave's pages of one kind in
-//! one statement (`directory::page::fetch_per_parent`).
+//! one statement (`store::page::fetch_per_parent`).
 
 use super::{
     Beside, Db, GroupPageKey, LoadResult, Read, RunPageKey, UserPageKey, UserParent, UserWith,
 };
 use crate::{
-    directory::{
+    error::DomainError,
+    store::{
         columns::project,
         page::{self, Direction, Page, PageArgs},
         rows::FromColumns,
     },
-    error::DomainError,
 };
 use async_graphql::dataloader::Loader;
 use entity::{directory_group, directory_user, group_membership, sync_run};

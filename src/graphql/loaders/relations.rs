@@ -7,13 +7,13 @@ use super::{
     MAX_KEYS, Related, UserKey, UserWith, index_by,
 };
 use crate::{
-    directory::{
+    error::DomainError,
+    graphql::projection::Projection,
+    store::{
         columns::{Columns, project, select_list},
         page,
         rows::FromColumns,
     },
-    error::DomainError,
-    graphql::projection::Projection,
 };
 use async_graphql::dataloader::Loader;
 use entity::{
@@ -54,7 +54,7 @@ impl Loader<UserKey> for Db {
         self.batch(async {
             let mut out = HashMap::new();
             for chunk in keys.chunks(MAX_KEYS) {
-                let rows = crate::directory::rows::models(
+                let rows = crate::store::rows::models(
                     &self.db,
                     project(
                         directory_user::Entity::find()
@@ -186,7 +186,7 @@ pub async fn devices_of(
 ) -> Result<HashMap<i64, Vec<device::Model>>, DomainError> {
     let mut out = HashMap::new();
     for chunk in users.chunks(MAX_KEYS) {
-        let rows = crate::directory::rows::models(
+        let rows = crate::store::rows::models(
             db,
             project(
                 device::Entity::find()

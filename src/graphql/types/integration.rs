@@ -2,13 +2,13 @@
 
 use super::{DirectoryKind, Group, IntegrationStatus, SyncRun, User};
 use crate::{
-    directory::page::{Page, PageArgs},
     graphql::{
         connection::{self, Conn, Totals},
         context::ContextExt,
         ids::{self, kinds},
         loaders::{CountKey, GroupPageKey, RunPageKey, UserPageKey, UserParent},
     },
+    store::page::{Page, PageArgs},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};

@@ -1,7 +1,7 @@
 //! The `orderBy` inputs of the top-level lists: a field and a direction. The id breaks ties,
 //! so pages never skip or repeat an item; a cursor resumes only the order it came from.
 
-use crate::directory::{
+use crate::store::{
     order::{Order, SortKey},
     page::Direction,
 };

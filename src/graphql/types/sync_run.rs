@@ -2,7 +2,7 @@
 
 use super::{Integration, SyncRunStatus, SyncTrigger};
 use crate::{
-    directory::{SyncRunId, page::PageArgs, sync_runs},
+    directory::{SyncRunId, sync_runs},
     graphql::{
         connection::{self, Conn, Totals},
         context::ContextExt,
@@ -10,6 +10,7 @@ use crate::{
         loaders::IntegrationKey,
     },
     providers::clean::MAX_WARNINGS_KEPT,
+    store::page::PageArgs,
 };
 use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};

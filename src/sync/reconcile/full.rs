@@ -15,13 +15,13 @@ use super::{
     groups::{MEMBERSHIP_BATCH, apply_groups_page, apply_members},
     read_ahead::{cut_short, overlap, read_ahead},
     removal::{Removals, finish},
-    store::refresh_statistics,
     users::{Fingerprints, UsersPlan, UsersWritten, fingerprints, plan_users, write_users},
 };
 use crate::providers::{
     DirectoryProvider,
     clean::{self, Cleaned},
 };
+use crate::store::batch::refresh_statistics;
 use entity::{directory_group, enums::UserStatus};
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect};

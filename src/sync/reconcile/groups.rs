@@ -2,11 +2,8 @@
 //! memberships of a batch of groups made what the directory lists, membership changes from an
 //! incremental read, and group removal.
 
-use super::{
-    Counts,
-    store::{in_statements, isolating, keys_per_lookup, rows_per_statement},
-    users::load_users,
-};
+use super::{Counts, users::load_users};
+use crate::store::batch::{in_statements, isolating, keys_per_lookup, rows_per_statement};
 use crate::{
     directory::{
         events::{NewEvent, record},

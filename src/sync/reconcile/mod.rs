@@ -18,7 +18,6 @@ mod full;
 mod groups;
 mod read_ahead;
 mod removal;
-mod store;
 #[cfg(test)]
 mod testing;
 mod users;

@@ -2,12 +2,13 @@
 //! when it would remove more than the threshold, else remove what the directory no longer
 //! lists — users through `directory::users::remove_or_archive` (R14), then groups.
 
-use super::{
-    Counts, DeltaLinks, Job, Outcome, ReconcileError, Report, groups::remove_groups,
-    store::REMOVAL_BATCH,
-};
+use super::{Counts, DeltaLinks, Job, Outcome, ReconcileError, Report, groups::remove_groups};
 use crate::{directory::users::remove_or_archive, error::DomainResult};
 use sea_orm::DatabaseConnection;
+
+/// Users removed or archived per transaction: bounds how long one removal transaction holds
+/// its locks.
+pub(super) const REMOVAL_BATCH: usize = 1_000;
 
 /// What a complete read found gone.
 #[derive(Debug, Default)]

@@ -3,10 +3,8 @@
 //! differs, and their aliases; `write.rs`: the write itself), and the lookups the delta phases
 //! merge onto. The columns it writes and compares come from `providers::fields`.
 
-use super::{
-    Counts,
-    store::{in_statements, keys_per_lookup, rows_per_statement},
-};
+use super::Counts;
+use crate::store::batch::{in_statements, keys_per_lookup, rows_per_statement};
 use crate::{
     directory::{match_key, now},
     error::DomainResult,
@@ -141,7 +139,7 @@ async fn upsert_users_unnest<C: ConnectionTrait>(
     integration: &integration::Model,
     users: &[&ExternalUser],
 ) -> DomainResult<Vec<directory_user::Model>> {
-    use crate::directory::page::text_array;
+    use crate::store::page::text_array;
     if users.is_empty() {
         return Ok(Vec::new());
     }

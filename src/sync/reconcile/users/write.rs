@@ -12,7 +12,8 @@ use crate::{
         clean::{Action, ObjectKind, Warning, Warnings},
         fields::user_changes,
     },
-    sync::reconcile::{Counts, store::isolating},
+    store::batch::isolating,
+    sync::reconcile::Counts,
 };
 use entity::{directory_user, integration};
 use sea_orm::DatabaseConnection;

@@ -1,5 +1,6 @@
-//! Statement sizing: how many rows one multi-row statement may carry on this backend, and
-//! the one helper every chunked write and lookup of the reconciler goes through.
+//! Batches: how many rows one multi-row statement may carry on this backend, the one helper
+//! every chunked write and lookup goes through, and writing a batch so that one record the
+//! database refuses costs only itself ([`isolating`]).
 
 use crate::error::DomainResult;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
@@ -19,19 +20,19 @@ const MAX_ROWS: usize = 256;
 
 /// How many keys or rows of `columns` bound values each one statement may carry: what the
 /// bind limit allows, at most [`MAX_ROWS`] rows of more than one column.
-pub(super) fn rows_per_statement(db: &impl ConnectionTrait, columns: usize) -> usize {
+pub fn rows_per_statement(db: &impl ConnectionTrait, columns: usize) -> usize {
     let fit = (max_params(db) / columns.max(1)).max(1);
     if columns > 1 { fit.min(MAX_ROWS) } else { fit }
 }
 
 /// How many keys one `integration_id = ? AND key IN (...)` lookup may carry.
-pub(super) fn keys_per_lookup(db: &impl ConnectionTrait) -> usize {
+pub fn keys_per_lookup(db: &impl ConnectionTrait) -> usize {
     rows_per_statement(db, 1) - 1
 }
 
 /// `rows` in chunks that each fit one statement of `columns` bound values per row, in few
 /// distinct sizes ([`crate::db::statement_chunks`]).
-pub(super) fn in_statements<T>(
+pub fn in_statements<T>(
     db: &impl ConnectionTrait,
     columns: usize,
     rows: Vec<T>,
@@ -44,7 +45,7 @@ pub(super) fn in_statements<T>(
 /// halves, down to the record, which `skipped` is told of and nothing else: one bad record
 /// costs about `2·log2(n)` more transactions, not one per row, and never the batch. Any other
 /// failure ends it. Returns what each successful write returned.
-pub(super) async fn isolating<'a, T, R, Fut>(
+pub async fn isolating<'a, T, R, Fut>(
     items: &'a [T],
     write: impl Fn(&'a [T]) -> Fut,
     mut skipped: impl FnMut(&'a T, &sea_orm::DbErr),
@@ -74,15 +75,8 @@ where
     Ok(written)
 }
 
-/// Users removed or archived per transaction: bounds how long one removal transaction holds
-/// its locks.
-pub(super) const REMOVAL_BATCH: usize = 1_000;
-
 /// `ANALYZE` on PostgreSQL (SQLite's planner does not need it for these lookups).
-pub(super) async fn refresh_statistics(
-    db: &DatabaseConnection,
-    tables: &[&str],
-) -> DomainResult<()> {
+pub async fn refresh_statistics(db: &DatabaseConnection, tables: &[&str]) -> DomainResult<()> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
         db.execute_unprepared(&format!("ANALYZE {}", tables.join(", ")))
             .await?;

@@ -1,0 +1,17 @@
+//! The database's side of dirgate: the statements it runs and the toolkit they are built
+//! with. `page` (keyset pages, and a page per parent for nested lists), `order` (the
+//! `orderBy` orders as SQL sort keys, the same on both databases), `columns` (reading only the
+//! text columns a request shows), `rows` (hot models decoded by column position), `prepared`
+//! (a page's size in its statement's text), `batch` (multi-row statements sized by the bind
+//! limit, and writing a batch so one refused record costs only itself).
+//!
+//! Every statement is meant to live here, one module per table family; the files that still
+//! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
+//! that list may only shrink.
+
+pub mod batch;
+pub mod columns;
+pub mod order;
+pub mod page;
+pub mod prepared;
+pub mod rows;
