@@ -8,7 +8,7 @@
 //! nothing writes no event. [`prune`] drops events past the retention.
 
 use super::{ids::global_id, now};
-use crate::error::DomainResult;
+use crate::{error::DomainResult, store::memberships::MembersDiff};
 use entity::{
     device, directory_event, directory_group, directory_user, enums::UserStatus, integration,
     sync_run,
@@ -177,6 +177,22 @@ impl NewEvent {
             object_id: group,
             data: object("Group", group, state, &[]),
         }
+    }
+
+    /// `group.member_removed` for every user who left a group of `diffs`, then
+    /// `group.member_added` for every one who joined.
+    pub fn memberships(integration_id: i64, diffs: &[MembersDiff]) -> Vec<Self> {
+        let left = diffs.iter().flat_map(|d| {
+            d.left
+                .iter()
+                .map(|user| Self::member("group.member_removed", integration_id, d.group, *user))
+        });
+        let joined = diffs.iter().flat_map(|d| {
+            d.joined
+                .iter()
+                .map(|user| Self::member("group.member_added", integration_id, d.group, *user))
+        });
+        left.chain(joined).collect()
     }
 
     /// `device.*` for `m` as it is after the change.

@@ -2,7 +2,7 @@
 //! are the integration's users.
 
 use super::*;
-use crate::directory::events;
+use crate::{directory::events, store::memberships::MembersDiff};
 /// Members of groups, as `(group row id → [(user SCIM id, display name)])`.
 pub(super) async fn members_of(
     db: &DatabaseConnection,
@@ -170,42 +170,13 @@ pub(super) async fn save_group(
         }
     };
     if let Some(wanted) = wanted {
-        let have: HashSet<i64> = group_membership::Entity::find()
-            .select_only()
-            .column(group_membership::Column::UserId)
-            .filter(group_membership::Column::GroupId.eq(row.id))
-            .into_tuple::<i64>()
-            .all(&txn)
+        let have = crate::store::memberships::members_of(&txn, &[row.id])
             .await?
-            .into_iter()
-            .collect();
-        let gone: Vec<i64> = have.difference(&wanted).copied().collect();
-        changes.extend(gone.iter().map(|user| {
-            events::NewEvent::member("group.member_removed", integration.id, row.id, *user)
-        }));
-        changes.extend(wanted.difference(&have).map(|user| {
-            events::NewEvent::member("group.member_added", integration.id, row.id, *user)
-        }));
-        if !gone.is_empty() {
-            group_membership::Entity::delete_many()
-                .filter(group_membership::Column::GroupId.eq(row.id))
-                .filter(group_membership::Column::UserId.is_in(gone))
-                .exec(&txn)
-                .await?;
-        }
-        let new: Vec<group_membership::ActiveModel> = wanted
-            .difference(&have)
-            .map(|user| group_membership::ActiveModel {
-                group_id: Set(row.id),
-                user_id: Set(*user),
-                created_at: Set(at),
-            })
-            .collect();
-        for chunk in new.chunks(5000) {
-            group_membership::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
+            .remove(&row.id)
+            .unwrap_or_default();
+        let diff = [MembersDiff::between(row.id, &have, &wanted)];
+        crate::store::memberships::write(&txn, &diff, at).await?;
+        changes.extend(events::NewEvent::memberships(integration.id, &diff));
     }
     events::record(&txn, changes).await?;
     txn.commit().await?;

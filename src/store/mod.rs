@@ -3,7 +3,9 @@
 //! `orderBy` orders as SQL sort keys, the same on both databases), `columns` (reading only the
 //! text columns a request shows), `rows` (hot models decoded by column position), `prepared`
 //! (a page's size in its statement's text), `batch` (multi-row statements sized by the bind
-//! limit, and writing a batch so one refused record costs only itself).
+//! limit, and writing a batch so one refused record costs only itself). The table families:
+//! `users` (`directory_users`, `user_aliases`), `groups` (`directory_groups`), `memberships`
+//! (`group_memberships`).
 //!
 //! Every statement is meant to live here, one module per table family; the files that still
 //! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
@@ -11,7 +13,10 @@
 
 pub mod batch;
 pub mod columns;
+pub mod groups;
+pub mod memberships;
 pub mod order;
 pub mod page;
 pub mod prepared;
 pub mod rows;
+pub mod users;

@@ -5,9 +5,9 @@
 
 use super::{
     Counts, DeltaLinks, Job, ReconcileError, Report,
-    groups::{apply_groups_page, apply_member_changes, load_groups},
+    groups::{apply_groups_page, apply_member_changes},
     removal::{Removals, finish},
-    users::{apply_users_page, load_users},
+    users::apply_users_page,
 };
 use crate::providers::{
     ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, ObjectChange, clean::Cleaned,
@@ -79,7 +79,7 @@ async fn phase_1_user_changes<P: IncrementalProvider>(
         let changed = sort_out(page.items, &mut read.removed);
         if !changed.is_empty() {
             let ids: Vec<String> = changed.iter().map(|u| u.external_id().to_owned()).collect();
-            let (rows, aliases) = load_users(db, integration.id, &ids).await?;
+            let (rows, aliases) = crate::store::users::rows_of(db, integration.id, &ids).await?;
             let merged: Vec<ExternalUser> = changed
                 .into_iter()
                 .map(|u| {
@@ -125,7 +125,7 @@ async fn phase_2_group_changes<P: IncrementalProvider>(
         let changed = sort_out(page.items, &mut read.removed);
         if !changed.is_empty() {
             let ids: Vec<String> = changed.iter().map(|g| g.external_id().to_owned()).collect();
-            let stored = load_groups(db, integration.id, &ids).await?;
+            let stored = crate::store::groups::rows_of(db, integration.id, &ids).await?;
             let members: Vec<(String, _)> = changed
                 .iter()
                 .map(|g| (g.external_id().to_owned(), g.member_changes()))
@@ -165,7 +165,7 @@ async fn phase_3_removals(
 ) -> Result<Removals, ReconcileError> {
     let (db, integration) = (job.db, job.integration);
     let users: Vec<String> = users.into_iter().collect();
-    let (rows, _) = load_users(db, integration.id, &users).await?;
+    let (rows, _) = crate::store::users::rows_of(db, integration.id, &users).await?;
     let present = directory_user::Entity::find()
         .filter(directory_user::Column::IntegrationId.eq(integration.id))
         .filter(directory_user::Column::Status.ne(UserStatus::Archived))
@@ -179,7 +179,7 @@ async fn phase_3_removals(
             .map(|u| u.id)
             .collect(),
         present,
-        groups: load_groups(db, integration.id, &groups)
+        groups: crate::store::groups::rows_of(db, integration.id, &groups)
             .await?
             .values()
             .map(|g| g.id)

@@ -2,8 +2,7 @@
 //! memberships of a batch of groups made what the directory lists, membership changes from an
 //! incremental read, and group removal.
 
-use super::{Counts, users::load_users};
-use crate::store::batch::{in_statements, isolating, keys_per_lookup, rows_per_statement};
+use super::Counts;
 use crate::{
     directory::{
         events::{NewEvent, record},
@@ -15,31 +14,11 @@ use crate::{
         clean::{Action, ObjectKind, Warning, Warnings},
         fields::{GROUP_FIELDS, group_changes},
     },
+    store::{self, batch::isolating, memberships::MembersDiff},
 };
-use entity::{directory_group, group_membership, integration};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
+use entity::{directory_group, integration};
+use sea_orm::{DatabaseConnection, Set};
 use std::collections::{HashMap, HashSet};
-
-/// The integration's groups with these external ids.
-pub(super) async fn load_groups(
-    db: &DatabaseConnection,
-    integration_id: i64,
-    external_ids: &[String],
-) -> DomainResult<HashMap<String, directory_group::Model>> {
-    let mut found = HashMap::new();
-    for chunk in external_ids.chunks(keys_per_lookup(db)) {
-        found.extend(
-            directory_group::Entity::find()
-                .filter(directory_group::Column::IntegrationId.eq(integration_id))
-                .filter(directory_group::Column::ExternalId.is_in(chunk.iter().cloned()))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|g| (g.external_id.clone(), g)),
-        );
-    }
-    Ok(found)
-}
 
 /// One group to write, and what it is to the feed and the counts.
 struct GroupWrite {
@@ -64,7 +43,7 @@ pub(super) async fn apply_groups_page(
         unique.insert(group.external_id.clone(), group);
     }
     let keys: Vec<String> = unique.keys().cloned().collect();
-    let existing = load_groups(db, integration.id, &keys).await?;
+    let existing = store::groups::rows_of(db, integration.id, &keys).await?;
     let at = now();
     let mut writes = Vec::new();
     for group in unique.into_values() {
@@ -121,25 +100,9 @@ async fn write_group_batch<'a>(
     db: &DatabaseConnection,
     batch: &'a [GroupWrite],
 ) -> DomainResult<&'a [GroupWrite]> {
-    use directory_group::Column as C;
     let txn = crate::db::begin_write(db).await?;
-    let mut written = Vec::new();
     let rows: Vec<directory_group::ActiveModel> = batch.iter().map(|w| w.row.clone()).collect();
-    // The synced fields, and integration_id, external_id, created_at, updated_at.
-    let columns = GROUP_FIELDS.len() + 4;
-    let updated = GROUP_FIELDS.iter().map(|f| f.column).chain([C::UpdatedAt]);
-    for chunk in in_statements(&txn, columns, rows) {
-        written.extend(
-            directory_group::Entity::insert_many(chunk)
-                .on_conflict(
-                    sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
-                        .update_columns(updated.clone())
-                        .to_owned(),
-                )
-                .exec_with_returning(&txn)
-                .await?,
-        );
-    }
+    let written = store::groups::upsert(&txn, rows).await?;
     let by_external: HashMap<&str, &GroupWrite> =
         batch.iter().map(|w| (w.external_id.as_str(), w)).collect();
     let events = written
@@ -157,13 +120,6 @@ async fn write_group_batch<'a>(
 /// Groups whose memberships are applied together, in one transaction.
 pub(super) const MEMBERSHIP_BATCH: usize = 200;
 
-/// What one group's memberships need: the users who left it and those who joined.
-struct MembersDiff {
-    group: i64,
-    left: Vec<i64>,
-    joined: Vec<i64>,
-}
-
 /// Makes the memberships of a batch of groups those the directory lists. Reads what is there
 /// in one statement, and writes only the difference, in one transaction (none when nothing
 /// changed). A group whose memberships the database refuses keeps those it had, with a
@@ -178,29 +134,13 @@ pub(super) async fn apply_members(
         return Ok(());
     }
     let ids: Vec<i64> = batch.iter().map(|(g, _)| *g).collect();
-    let mut have: HashMap<i64, HashSet<i64>> = HashMap::new();
-    for (group, user) in group_membership::Entity::find()
-        .select_only()
-        .column(group_membership::Column::GroupId)
-        .column(group_membership::Column::UserId)
-        .filter(group_membership::Column::GroupId.is_in(ids))
-        .into_tuple::<(i64, i64)>()
-        .all(db)
-        .await?
-    {
-        have.entry(group).or_default().insert(user);
-    }
+    let mut have = store::memberships::members_of(db, &ids).await?;
     let diffs: Vec<MembersDiff> = batch
         .into_iter()
         .map(|(group, members)| {
-            let current = have.remove(&group).unwrap_or_default();
-            MembersDiff {
-                group,
-                left: current.difference(&members).copied().collect(),
-                joined: members.difference(&current).copied().collect(),
-            }
+            MembersDiff::between(group, &have.remove(&group).unwrap_or_default(), &members)
         })
-        .filter(|d| !d.left.is_empty() || !d.joined.is_empty())
+        .filter(|d| !d.is_empty())
         .collect();
     let mut refused = Vec::new();
     isolating(
@@ -213,11 +153,7 @@ pub(super) async fn apply_members(
     )
     .await?;
     if !refused.is_empty() {
-        for group in directory_group::Entity::find()
-            .filter(directory_group::Column::Id.is_in(refused))
-            .all(db)
-            .await?
-        {
+        for group in store::groups::by_ids(db, &refused).await? {
             warnings.push(Warning::new(
                 ObjectKind::Group,
                 &group.external_id,
@@ -236,43 +172,9 @@ async fn write_members_batch(
     integration_id: i64,
     batch: &[MembersDiff],
 ) -> DomainResult<()> {
-    let at = now();
-    let mut events: Vec<NewEvent> = Vec::new();
-    let mut new: Vec<group_membership::ActiveModel> = Vec::new();
-    for diff in batch {
-        events.extend(diff.left.iter().map(|user| {
-            NewEvent::member("group.member_removed", integration_id, diff.group, *user)
-        }));
-    }
-    for diff in batch {
-        for user in &diff.joined {
-            events.push(NewEvent::member(
-                "group.member_added",
-                integration_id,
-                diff.group,
-                *user,
-            ));
-            new.push(group_membership::ActiveModel {
-                group_id: Set(diff.group),
-                user_id: Set(*user),
-                created_at: Set(at),
-            });
-        }
-    }
     let txn = crate::db::begin_write(db).await?;
-    for diff in batch.iter().filter(|d| !d.left.is_empty()) {
-        group_membership::Entity::delete_many()
-            .filter(group_membership::Column::GroupId.eq(diff.group))
-            .filter(group_membership::Column::UserId.is_in(diff.left.iter().copied()))
-            .exec(&txn)
-            .await?;
-    }
-    for chunk in in_statements(&txn, 3, new) {
-        group_membership::Entity::insert_many(chunk)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    record(&txn, events).await?;
+    store::memberships::write(&txn, batch, now()).await?;
+    record(&txn, NewEvent::memberships(integration_id, batch)).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -282,29 +184,26 @@ pub(super) async fn remove_groups(
     ids: &[i64],
     counts: &mut Counts,
 ) -> DomainResult<()> {
-    for chunk in ids.chunks(rows_per_statement(db, 1)) {
+    for chunk in ids.chunks(REMOVAL_CHUNK) {
         let txn = crate::db::begin_write(db).await?;
-        let rows = directory_group::Entity::find()
-            .filter(directory_group::Column::Id.is_in(chunk.iter().copied()))
-            .all(&txn)
-            .await?;
-        let removed = directory_group::Entity::delete_many()
-            .filter(directory_group::Column::Id.is_in(chunk.iter().copied()))
-            .exec(&txn)
-            .await?;
+        let rows = store::groups::remove(&txn, chunk).await?;
         let events = rows
             .iter()
             .map(|row| NewEvent::group("group.removed", row, &[]))
             .collect();
         record(&txn, events).await?;
         txn.commit().await?;
-        counts.groups_removed += removed.rows_affected as i32;
+        counts.groups_removed += rows.len() as i32;
     }
     Ok(())
 }
 
+/// Groups removed per transaction.
+const REMOVAL_CHUNK: usize = 1_000;
+
 /// Applies an incremental read's membership changes (group external id → changes): added
-/// users join, removed ones leave; users dirgate does not hold are left out.
+/// users join, removed ones leave; users dirgate does not hold are left out, and so is a join
+/// of a member or a leave of a non-member.
 pub(super) async fn apply_member_changes(
     db: &DatabaseConnection,
     integration_id: i64,
@@ -316,101 +215,45 @@ pub(super) async fn apply_member_changes(
         return Ok(());
     }
     let group_ids: Vec<String> = changed.iter().map(|(g, _)| g.clone()).collect();
-    let group_rows = load_groups(db, integration_id, &group_ids).await?;
+    let group_rows = store::groups::rows_of(db, integration_id, &group_ids).await?;
     let user_ids: Vec<String> = changed
         .iter()
         .flat_map(|(_, members)| members.iter().map(|m| m.user.clone()))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let (user_rows, _) = load_users(db, integration_id, &user_ids).await?;
-    let at = now();
-    let mut joins = Vec::new();
-    let mut leaves: Vec<(i64, Vec<i64>)> = Vec::new();
+    let (user_rows, _) = store::users::rows_of(db, integration_id, &user_ids).await?;
+    let touched: Vec<i64> = group_rows.values().map(|g| g.id).collect();
+    let users: Vec<i64> = user_rows.values().map(|u| u.id).collect();
+    let present = store::memberships::present(db, &touched, &users).await?;
+    let mut diffs = Vec::new();
     for (group, members) in changed {
-        let Some(group_row) = group_rows.get(group) else {
+        let Some(group) = group_rows.get(group) else {
             continue;
         };
-        let mut left = Vec::new();
+        let mut diff = MembersDiff {
+            group: group.id,
+            ..MembersDiff::default()
+        };
         for member in members {
             let Some(user) = user_rows.get(&member.user) else {
                 continue;
             };
-            if member.removed {
-                left.push(user.id);
-            } else {
-                joins.push(group_membership::ActiveModel {
-                    group_id: Set(group_row.id),
-                    user_id: Set(user.id),
-                    created_at: Set(at),
-                });
+            let member_now = present.contains(&(group.id, user.id));
+            match (member.removed, member_now) {
+                (true, true) if !diff.left.contains(&user.id) => diff.left.push(user.id),
+                (false, false) if !diff.joined.contains(&user.id) => diff.joined.push(user.id),
+                _ => {}
             }
         }
-        if !left.is_empty() {
-            leaves.push((group_row.id, left));
+        if !diff.is_empty() {
+            diffs.push(diff);
         }
     }
-    // What is there already: a join of a member or a leave of a non-member is no change.
-    let mut present: HashSet<(i64, i64)> = HashSet::new();
-    let touched_groups: Vec<i64> = group_rows.values().map(|g| g.id).collect();
-    for chunk in touched_groups.chunks(keys_per_lookup(db)) {
-        present.extend(
-            group_membership::Entity::find()
-                .select_only()
-                .column(group_membership::Column::GroupId)
-                .column(group_membership::Column::UserId)
-                .filter(group_membership::Column::GroupId.is_in(chunk.iter().copied()))
-                .filter(group_membership::Column::UserId.is_in(user_rows.values().map(|u| u.id)))
-                .into_tuple::<(i64, i64)>()
-                .all(db)
-                .await?,
-        );
+    if diffs.is_empty() {
+        return Ok(());
     }
-    let mut events: Vec<NewEvent> = Vec::new();
-    for (group, users) in &leaves {
-        events.extend(
-            users
-                .iter()
-                .filter(|u| present.contains(&(*group, **u)))
-                .map(|u| NewEvent::member("group.member_removed", integration_id, *group, *u)),
-        );
-    }
-    let mut added = HashSet::new();
-    for join in &joins {
-        let pair = (*join.group_id.as_ref(), *join.user_id.as_ref());
-        if !present.contains(&pair) && added.insert(pair) {
-            events.push(NewEvent::member(
-                "group.member_added",
-                integration_id,
-                pair.0,
-                pair.1,
-            ));
-        }
-    }
-    let txn = crate::db::begin_write(db).await?;
-    for (group, users) in leaves {
-        group_membership::Entity::delete_many()
-            .filter(group_membership::Column::GroupId.eq(group))
-            .filter(group_membership::Column::UserId.is_in(users))
-            .exec(&txn)
-            .await?;
-    }
-    for chunk in in_statements(&txn, 3, joins) {
-        group_membership::Entity::insert_many(chunk)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::columns([
-                    group_membership::Column::GroupId,
-                    group_membership::Column::UserId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    record(&txn, events).await?;
-    txn.commit().await?;
-    Ok(())
+    write_members_batch(db, integration_id, &diffs).await
 }
 
 #[cfg(test)]
@@ -419,6 +262,8 @@ mod tests {
         super::testing::{Fixture, team},
         *,
     };
+    use entity::group_membership;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     #[tokio::test]
     async fn apply_members_writes_only_the_difference() {

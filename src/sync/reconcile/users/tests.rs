@@ -25,7 +25,7 @@ async fn apply_users_page_keeps_the_last_of_a_user_listed_twice_with_its_aliases
     assert_eq!((touched.len(), counts.users_created), (1, 1));
     let stored = fx.user("u1").await.unwrap();
     assert_eq!(stored.display_name, "Last");
-    let (_, aliases) = load_users(&fx.db, fx.integration.id, &["u1".into()])
+    let (_, aliases) = crate::store::users::rows_of(&fx.db, fx.integration.id, &["u1".into()])
         .await
         .unwrap();
     assert_eq!(

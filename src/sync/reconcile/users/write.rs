@@ -1,18 +1,17 @@
 //! Writing a plan of users: each new or changed user with its event and its counts, in one
 //! transaction per batch; a user the database refuses is skipped alone ([`isolating`]).
 
-use super::{
-    Stored, UsersPlan, UsersWritten, fingerprint, load_users, replace_aliases, upsert_users,
-};
+use super::{Stored, UsersPlan, UsersWritten, fingerprint};
 use crate::{
     directory::events::{NewEvent, status_event},
+    directory::now,
     error::DomainResult,
     providers::{
         ExternalUser,
         clean::{Action, ObjectKind, Warning, Warnings},
         fields::user_changes,
     },
-    store::batch::isolating,
+    store::{self, batch::isolating},
     sync::reconcile::Counts,
 };
 use entity::{directory_user, integration};
@@ -119,7 +118,7 @@ pub(in crate::sync::reconcile) async fn write_users(
     if users.is_empty() {
         return Ok(UsersWritten::default());
     }
-    let (existing, aliases) = load_users(db, integration.id, &stored).await?;
+    let (existing, aliases) = store::users::rows_of(db, integration.id, &stored).await?;
     let writes = user_writes(integration, &users, &existing, &aliases);
     let had: HashSet<i64> = aliases.keys().copied().collect();
     let batches = isolating(
@@ -173,7 +172,7 @@ async fn write_user_batch<'b, 'a>(
 ) -> DomainResult<(&'b [UserWrite<'a>], Vec<directory_user::Model>)> {
     let txn = crate::db::begin_write(db).await?;
     let rows: Vec<&ExternalUser> = batch.iter().map(|w| w.user).collect();
-    let written = upsert_users(&txn, integration, &rows).await?;
+    let written = store::users::upsert(&txn, integration, &rows, now()).await?;
     let by_external: HashMap<&str, &directory_user::Model> = written
         .iter()
         .map(|u| (u.external_id.as_str(), u))
@@ -186,7 +185,7 @@ async fn write_user_batch<'b, 'a>(
             Some((row.id, aliases.to_vec()))
         })
         .collect();
-    replace_aliases(&txn, alias_writes, had_aliases).await?;
+    store::users::replace_aliases(&txn, alias_writes, had_aliases).await?;
     let events = batch
         .iter()
         .filter_map(|w| {

@@ -1,0 +1,322 @@
+//! `directory_users` and `user_aliases`: a page of users upserted (one statement on
+//! PostgreSQL), their aliases replaced, an integration's users described for a full read's
+//! fingerprints, and the rows of a page's users. The columns come from
+//! `providers::fields::USER_FIELDS`.
+
+use super::batch::{in_statements, keys_per_lookup, rows_per_statement};
+use crate::{
+    error::DomainResult,
+    providers::{
+        ExternalUser,
+        fields::{USER_FIELDS, distinct_aliases, set_user},
+    },
+    text::match_key,
+};
+use chrono::{DateTime, Utc};
+use entity::{directory_user, enums::UserStatus, integration, user_alias};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+};
+use std::collections::{HashMap, HashSet};
+
+/// The columns a user upsert writes: the synced fields, their match keys, and
+/// `integration_id`, `origin_name`, `external_id`, `status`, `archived_at`, `created_at`,
+/// `updated_at`.
+fn user_columns() -> usize {
+    USER_FIELDS.len() + USER_FIELDS.iter().filter(|f| f.key.is_some()).count() + 7
+}
+
+/// A user row to insert or update, with every column the upsert writes set.
+fn user_row(
+    integration: &integration::Model,
+    user: &ExternalUser,
+    at: DateTime<Utc>,
+) -> directory_user::ActiveModel {
+    let mut active = directory_user::ActiveModel {
+        integration_id: Set(Some(integration.id)),
+        origin_name: Set(integration.name.clone()),
+        external_id: Set(user.external_id.clone()),
+        created_at: Set(at),
+        ..Default::default()
+    };
+    set_user(&mut active, user, at);
+    active
+}
+
+/// Inserts new users and updates changed ones, keyed on `(integration_id, external_id)`;
+/// returns the rows written. On PostgreSQL one statement whatever the number of users (each
+/// column one array parameter, [`upsert_unnest`]); on SQLite multi-row upserts.
+pub async fn upsert<C: ConnectionTrait>(
+    db: &C,
+    integration: &integration::Model,
+    users: &[&ExternalUser],
+    at: DateTime<Utc>,
+) -> DomainResult<Vec<directory_user::Model>> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        return upsert_unnest(db, integration, users, at).await;
+    }
+    use directory_user::Column as C;
+    let rows: Vec<directory_user::ActiveModel> =
+        users.iter().map(|u| user_row(integration, u, at)).collect();
+    let mut written = Vec::with_capacity(rows.len());
+    for chunk in in_statements(db, user_columns(), rows) {
+        let on_conflict =
+            sea_orm::sea_query::OnConflict::columns([C::IntegrationId, C::ExternalId])
+                .update_columns(updated_columns())
+                .to_owned();
+        written.extend(
+            directory_user::Entity::insert_many(chunk)
+                .on_conflict(on_conflict)
+                .exec_with_returning(db)
+                .await?,
+        );
+    }
+    Ok(written)
+}
+
+/// The columns an upsert of a user that exists already changes.
+fn updated_columns() -> Vec<directory_user::Column> {
+    use directory_user::Column as C;
+    let mut columns = vec![C::OriginName];
+    for field in USER_FIELDS {
+        columns.push(field.column);
+        columns.extend(field.key);
+    }
+    columns.extend([C::Status, C::ArchivedAt, C::UpdatedAt]);
+    columns
+}
+
+/// The text of [`upsert_unnest`]'s statement: `$1` the integration's id, `$2` its name,
+/// `$3` the time, then one text array per column of [`unnested_columns`].
+fn unnest_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sea_orm::IdenStatic;
+        let columns: Vec<&str> = unnested_columns().iter().map(|c| c.as_str()).collect();
+        let arrays: Vec<String> = (0..columns.len())
+            .map(|i| format!("CAST(${} AS text[])", i + 4))
+            .collect();
+        let updates: Vec<String> = updated_columns()
+            .iter()
+            .map(|c| format!("{0} = EXCLUDED.{0}", c.as_str()))
+            .collect();
+        format!(
+            "INSERT INTO directory_users (integration_id, origin_name, created_at, updated_at, \
+             archived_at, {columns}) \
+             SELECT $1, $2, $3, $3, NULL, {unnested} FROM UNNEST({arrays}) AS u({columns}) \
+             ON CONFLICT (integration_id, external_id) DO UPDATE SET {updates} RETURNING *",
+            columns = columns.join(", "),
+            unnested = columns
+                .iter()
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            arrays = arrays.join(", "),
+            updates = updates.join(", "),
+        )
+    });
+    &SQL
+}
+
+/// The columns [`upsert_unnest`] binds as arrays: the external id, each synced field
+/// and its match key, the status.
+fn unnested_columns() -> Vec<directory_user::Column> {
+    let mut columns = vec![directory_user::Column::ExternalId];
+    for field in USER_FIELDS {
+        columns.push(field.column);
+        columns.extend(field.key);
+    }
+    columns.push(directory_user::Column::Status);
+    columns
+}
+
+/// [`upsert`] on PostgreSQL: the users' columns as arrays, unnested into one upsert.
+/// Its text never changes, so it is prepared once, and PostgreSQL binds one parameter per
+/// column instead of one per column and user.
+async fn upsert_unnest<C: ConnectionTrait>(
+    db: &C,
+    integration: &integration::Model,
+    users: &[&ExternalUser],
+    at: DateTime<Utc>,
+) -> DomainResult<Vec<directory_user::Model>> {
+    use super::page::text_array;
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |f: &dyn Fn(&ExternalUser) -> Option<String>| -> sea_orm::Value {
+        text_array(users.iter().map(|u| f(u))).into()
+    };
+    let mut values: Vec<sea_orm::Value> = vec![
+        integration.id.into(),
+        integration.name.clone().into(),
+        at.into(),
+        column(&|u| Some(u.external_id.clone())),
+    ];
+    for field in USER_FIELDS {
+        values.push(column(&|u| (field.given)(u).map(str::to_owned)));
+        if field.key.is_some() {
+            values.push(column(&|u| (field.given)(u).map(match_key)));
+        }
+    }
+    values.push(column(&|u| Some(u.status().to_value())));
+    Ok(directory_user::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            unnest_sql(),
+            values,
+        ))
+        .all(db)
+        .await?)
+}
+
+/// Replaces the aliases of `users` (id → aliases) in two statements per chunk: one delete,
+/// one multi-row insert.
+pub async fn replace_aliases<C: ConnectionTrait>(
+    db: &C,
+    users: Vec<(i64, Vec<String>)>,
+    had_aliases: &HashSet<i64>,
+) -> DomainResult<()> {
+    let stale: Vec<i64> = users
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| had_aliases.contains(id))
+        .collect();
+    for chunk in stale.chunks(rows_per_statement(db, 1)) {
+        user_alias::Entity::delete_many()
+            .filter(user_alias::Column::UserId.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    let mut rows = Vec::new();
+    for (user_id, aliases) in users {
+        rows.extend(
+            distinct_aliases(&aliases)
+                .into_iter()
+                .map(|a| user_alias::ActiveModel {
+                    user_id: Set(user_id),
+                    alias_key: Set(match_key(a)),
+                    alias: Set(a.clone()),
+                    ..Default::default()
+                }),
+        );
+    }
+    for chunk in in_statements(db, 3, rows) {
+        user_alias::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A stored user as its directory would describe it, with its row's id, status and origin.
+pub struct Described {
+    pub id: i64,
+    pub status: UserStatus,
+    pub origin: String,
+    pub user: ExternalUser,
+}
+
+/// Every user of the integration, described, to `each`: one query for the aliases, then the
+/// users as a stream of only the columns a description needs (a chunked read would sort the
+/// table once per chunk on SQLite).
+pub async fn described(
+    db: &DatabaseConnection,
+    integration_id: i64,
+    mut each: impl FnMut(Described),
+) -> DomainResult<()> {
+    use futures_util::TryStreamExt;
+    let of_integration = directory_user::Entity::find()
+        .select_only()
+        .column(directory_user::Column::Id)
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .into_query();
+    let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+    for (user, alias) in user_alias::Entity::find()
+        .select_only()
+        .column(user_alias::Column::UserId)
+        .column(user_alias::Column::Alias)
+        .filter(user_alias::Column::UserId.in_subquery(of_integration))
+        .order_by_asc(user_alias::Column::Id)
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+    {
+        aliases.entry(user).or_default().push(alias);
+    }
+    use directory_user::Column as C;
+    let mut columns = vec![C::Id, C::ExternalId, C::Status, C::OriginName];
+    columns.extend(USER_FIELDS.iter().map(|f| f.column));
+    let mut rows = directory_user::Entity::find()
+        .select_only()
+        .columns(columns)
+        .filter(C::IntegrationId.eq(integration_id))
+        .into_model::<Described>()
+        .stream(db)
+        .await?;
+    while let Some(mut stored) = rows.try_next().await? {
+        stored.user.aliases = aliases.remove(&stored.id).unwrap_or_default();
+        each(stored);
+    }
+    Ok(())
+}
+
+/// The columns [`described`] selects, by position (no timestamps to parse).
+impl sea_orm::FromQueryResult for Described {
+    fn from_query_result(row: &sea_orm::QueryResult, _pre: &str) -> Result<Self, sea_orm::DbErr> {
+        let status: UserStatus = row.try_get_by_index(2)?;
+        let mut user = ExternalUser {
+            external_id: row.try_get_by_index(1)?,
+            suspended: status == UserStatus::Suspended,
+            ..ExternalUser::default()
+        };
+        for (at, field) in USER_FIELDS.iter().enumerate() {
+            let value: Option<String> = row.try_get_by_index(4 + at)?;
+            (field.given_mut)(&mut user).set(value.as_deref());
+        }
+        Ok(Self {
+            id: row.try_get_by_index(0)?,
+            status,
+            origin: row.try_get_by_index(3)?,
+            user,
+        })
+    }
+}
+
+/// The integration's rows for these users, and their aliases, in two statements.
+pub async fn rows_of(
+    db: &DatabaseConnection,
+    integration_id: i64,
+    external_ids: &[String],
+) -> DomainResult<(
+    HashMap<String, directory_user::Model>,
+    HashMap<i64, Vec<String>>,
+)> {
+    let mut existing = HashMap::new();
+    for chunk in external_ids.chunks(keys_per_lookup(db)) {
+        existing.extend(
+            directory_user::Entity::find()
+                .filter(directory_user::Column::IntegrationId.eq(integration_id))
+                .filter(directory_user::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|u| (u.external_id.clone(), u)),
+        );
+    }
+    let ids: Vec<i64> = existing
+        .values()
+        .map(|u: &directory_user::Model| u.id)
+        .collect();
+    let mut aliases: HashMap<i64, Vec<String>> = HashMap::new();
+    for chunk in ids.chunks(rows_per_statement(db, 1)) {
+        for alias in user_alias::Entity::find()
+            .filter(user_alias::Column::UserId.is_in(chunk.iter().copied()))
+            .order_by_asc(user_alias::Column::Id)
+            .all(db)
+            .await?
+        {
+            aliases.entry(alias.user_id).or_default().push(alias.alias);
+        }
+    }
+    Ok((existing, aliases))
+}
