@@ -29,6 +29,24 @@ pub async fn rows_of<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// Every group of the integration: external id → id.
+pub async fn ids_of_integration<C: ConnectionTrait>(
+    db: &C,
+    integration_id: i64,
+) -> DomainResult<HashMap<String, i64>> {
+    use sea_orm::QuerySelect;
+    Ok(directory_group::Entity::find()
+        .select_only()
+        .column(directory_group::Column::ExternalId)
+        .column(directory_group::Column::Id)
+        .filter(directory_group::Column::IntegrationId.eq(integration_id))
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// The groups with these ids.
 pub async fn by_ids<C: ConnectionTrait>(
     db: &C,

@@ -320,3 +320,13 @@ pub async fn rows_of(
     }
     Ok((existing, aliases))
 }
+
+/// How many of the integration's users are not archived.
+pub async fn present_count(db: &DatabaseConnection, integration_id: i64) -> DomainResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+        .count(db)
+        .await?)
+}

@@ -542,8 +542,6 @@ const SQL_OUTSIDE_STORE: &[&str] = &[
     "sync/engine.rs",
     "sync/events.rs",
     "sync/leases.rs",
-    "sync/reconcile/delta.rs",
-    "sync/reconcile/full.rs",
     "sync/run.rs",
     "webhooks/deliver.rs",
     "webhooks/mod.rs",

@@ -12,8 +12,7 @@ use super::{
 use crate::providers::{
     ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, ObjectChange, clean::Cleaned,
 };
-use entity::{directory_user, enums::UserStatus};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use entity::enums::UserStatus;
 use std::collections::HashSet;
 
 /// Reads the changes since `links` and applies them. An expired link ends it with
@@ -166,11 +165,7 @@ async fn phase_3_removals(
     let (db, integration) = (job.db, job.integration);
     let users: Vec<String> = users.into_iter().collect();
     let (rows, _) = crate::store::users::rows_of(db, integration.id, &users).await?;
-    let present = directory_user::Entity::find()
-        .filter(directory_user::Column::IntegrationId.eq(integration.id))
-        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
-        .count(db)
-        .await?;
+    let present = crate::store::users::present_count(db, integration.id).await?;
     let groups: Vec<String> = groups.into_iter().collect();
     Ok(Removals {
         users: rows

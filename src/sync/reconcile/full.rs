@@ -22,9 +22,9 @@ use crate::providers::{
     clean::{self, Cleaned},
 };
 use crate::store::batch::refresh_statistics;
-use entity::{directory_group, enums::UserStatus};
+use entity::enums::UserStatus;
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::DatabaseBackend;
 use std::{
     collections::{HashMap, HashSet},
     sync::Mutex,
@@ -387,16 +387,7 @@ async fn phase_3_memberships(
     tally: &Tally<'_>,
 ) -> Result<HashMap<String, i64>, ReconcileError> {
     let db = job.db;
-    let stored: HashMap<String, i64> = directory_group::Entity::find()
-        .select_only()
-        .column(directory_group::Column::ExternalId)
-        .column(directory_group::Column::Id)
-        .filter(directory_group::Column::IntegrationId.eq(job.integration.id))
-        .into_tuple::<(String, i64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let stored = crate::store::groups::ids_of_integration(db, job.integration.id).await?;
     // A member that is no user of this read (an external account, a user skipped) is left
     // out, with a warning.
     let resolve = |group: &str, members: Vec<String>| -> HashSet<i64> {
