@@ -17,7 +17,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use dirgate::{Config, Core, auth::Admin, directory::scim};
+use dirgate::{Config, Core, auth::Admin, directory::scim_tokens};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -208,7 +208,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dirgate::crypto::SecretBox::new(&[5; 32]),
     );
     let app = core.app.clone();
-    let (integration, token) = scim::add(&db, &Admin::cli(), "Okta", false).await?;
+    let (integration, token) = scim_tokens::add(&db, &Admin::cli(), "Okta", false).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let stop = tokio_util::sync::CancellationToken::new();

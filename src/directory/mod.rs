@@ -8,7 +8,7 @@ pub mod events;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
-pub mod scim;
+pub mod scim_tokens;
 pub mod sync_runs;
 pub mod tokens;
 pub mod users;

@@ -83,9 +83,12 @@ pub fn nodes_ask(ctx: &async_graphql::Context<'_>, path: &[&str]) -> bool {
 
 /// What the users at `path` below the nodes of the connection the field at `ctx` returns
 /// (the nodes themselves for `&[]`) are asked for beside them, so a page can read it at once.
-pub fn beside_users(ctx: &async_graphql::Context<'_>, path: &[&str]) -> super::loaders::Beside {
+pub fn prefetch_for_users(
+    ctx: &async_graphql::Context<'_>,
+    path: &[&str],
+) -> super::loaders::Prefetch {
     let asks = |field| nodes_ask(ctx, &[path, &[field]].concat());
-    super::loaders::Beside {
+    super::loaders::Prefetch {
         devices: asks("devices"),
         groups: asks("groups"),
     }

@@ -8,7 +8,9 @@ use super::{
     types::{Device, DevicePlatform, DirectoryKind, Integration},
 };
 use crate::{
-    directory::{DeviceId, IntegrationId, SyncRunId, UserId, connect, devices, integrations, scim},
+    directory::{
+        DeviceId, IntegrationId, SyncRunId, UserId, connect, devices, integrations, scim_tokens,
+    },
     sync::SyncHandle,
 };
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -173,9 +175,9 @@ impl DirectoryMutation {
         };
         if new.kind == entity::enums::DirectoryKind::Scim {
             let (model, token) =
-                scim::add(ctx.db(), &admin, &new.name, new.auto_assign_devices).await?;
+                scim_tokens::add(ctx.db(), &admin, &new.name, new.auto_assign_devices).await?;
             return Ok(AddIntegrationPayload {
-                scim_base_url: Some(scim::base_url(&ctx.config().public_url(), model.id)),
+                scim_base_url: Some(scim_tokens::base_url(&ctx.config().public_url(), model.id)),
                 scim_token: Some(token),
                 integration: Integration(model),
                 authorization_url: None,
@@ -195,7 +197,7 @@ impl DirectoryMutation {
     async fn rotate_scim_token(&self, ctx: &Context<'_>, id: ID) -> Result<RotateScimTokenPayload> {
         let admin = ctx.admin()?;
         let id = IntegrationId(ids::decode(&id, kinds::INTEGRATION, "id")?);
-        let (model, token) = scim::rotate(ctx.db(), &admin, id).await?;
+        let (model, token) = scim_tokens::rotate(ctx.db(), &admin, id).await?;
         Ok(RotateScimTokenPayload {
             integration: Integration(model),
             scim_token: token,

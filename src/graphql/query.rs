@@ -5,7 +5,7 @@ use super::{
     connection::{self, Conn, Totals},
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{self, UserWith},
+    loaders::{self, PrefetchedUser},
     types::{
         AuditEvent, Device, DeviceOrder, DevicePlatform, DirectoryEvent, DirectoryKind, Group,
         GroupOrder, Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User,
@@ -402,7 +402,7 @@ impl DirectoryQuery {
         let page = {
             let _busy = ctx.loaders().busy();
             if connection::nodes_ask(ctx, &["user"]) {
-                let beside = connection::beside_users(ctx, &["user"]);
+                let beside = connection::prefetch_for_users(ctx, &["user"]);
                 let (page, users) = devices::list_with_users(
                     ctx.db(),
                     &filter,
@@ -412,7 +412,7 @@ impl DirectoryQuery {
                     (projection.devices, projection.users),
                 )
                 .await?;
-                let read = loaders::Read::of(
+                let read = loaders::Prefetches::of(
                     ctx.db(),
                     projection,
                     users.iter().map(|u| u.id).collect::<Vec<_>>(),
@@ -420,7 +420,7 @@ impl DirectoryQuery {
                 )
                 .await?;
                 // Each user once, however many of the page's devices it has.
-                let users: HashMap<i64, Arc<UserWith>> = users
+                let users: HashMap<i64, Arc<PrefetchedUser>> = users
                     .into_iter()
                     .map(|u| (u.id, Arc::new(read.attach(u))))
                     .collect();

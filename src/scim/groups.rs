@@ -1,8 +1,28 @@
 //! SCIM Groups: rendering with members, create, read, replace, patch, delete and list; members
 //! are the integration's users.
 
-use super::*;
+use super::{
+    Integration, Scim, ScimError, ScimResult, check_if_match, filter,
+    list::{ListParams, Window, list_response, page_response, window},
+    new_scim_id, parse_body, patch, plausible_id, query, schema, scim_json, text,
+    users::stored_resource,
+    version_of,
+};
+use crate::directory::now;
 use crate::{directory::events, store::memberships::MembersDiff};
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use entity::{directory_group, directory_user, enums::UserStatus, group_membership, integration};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
 /// Members of groups, as `(group row id → [(user SCIM id, display name)])`.
 pub(super) async fn members_of(
     db: &DatabaseConnection,

@@ -14,40 +14,29 @@ mod list;
 pub mod patch;
 pub mod query;
 pub mod schema;
+mod search;
 mod users;
 
-use groups::*;
-use list::*;
-use users::*;
+use groups::{create_group, delete_group, get_group, list_groups, patch_group, replace_group};
+use search::{search_all, search_groups, search_users};
+use users::{create_user, delete_user, get_user, list_users, patch_user, replace_user};
 
-use crate::{
-    app::App,
-    auth::Actor,
-    directory::{devices, match_key, now, scim::token_matches},
-    error::DomainError,
-};
+use crate::{app::App, directory::scim_tokens::token_matches, error::DomainError};
 use axum::{
     Router,
     body::Bytes,
-    extract::{Path, Query, Request, State},
+    extract::{Path, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
-use entity::{
-    directory_group, directory_user,
-    enums::{DirectoryKind, UserStatus},
-    group_membership, integration, user_alias,
-};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
-};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use entity::{enums::DirectoryKind, integration};
+use sea_orm::{DatabaseConnection, EntityTrait};
+
+use serde_json::{Value, json};
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{Arc, Mutex},
 };
 
@@ -333,7 +322,7 @@ impl Scim {
     }
 
     fn base(&self, integration: &integration::Model) -> String {
-        crate::directory::scim::base_url(&self.app.config.public_url(), integration.id)
+        crate::directory::scim_tokens::base_url(&self.app.config.public_url(), integration.id)
     }
 }
 

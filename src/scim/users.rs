@@ -1,7 +1,15 @@
 //! SCIM Users: the columns derived from a user resource, rendering (with the user's groups),
 //! create, read, replace, patch, delete (R14) and list.
 
-use super::*;
+use super::{
+    Integration, Scim, ScimError, ScimResult, check_if_match, filter,
+    list::{ListParams, Window, list_response, page_response, window},
+    new_scim_id, parse_body, patch, plausible_id, query, schema, scim_json, text, version_of,
+};
+use crate::{
+    auth::Actor,
+    directory::{devices, match_key, now},
+};
 use crate::{
     directory::events,
     providers::{
@@ -9,6 +17,21 @@ use crate::{
         fields::{ScimAttr, USER_FIELDS, distinct_aliases, set_user},
     },
 };
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use entity::{
+    directory_group, directory_user, enums::UserStatus, group_membership, integration, user_alias,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 /// What dirgate's columns hold, derived from a SCIM user: its synced fields (as a
 /// directory's record, `providers::fields`), aliases and status, and its manager.
 pub(super) struct UserColumns {

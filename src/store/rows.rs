@@ -12,12 +12,12 @@ use entity::{device, directory_group, directory_user, sync_run};
 use sea_orm::{DbErr, QueryResult, TryGetable};
 
 /// Reads consecutive columns of one row.
-struct Columns<'a> {
+struct ColumnReader<'a> {
     row: &'a QueryResult,
     at: usize,
 }
 
-impl Columns<'_> {
+impl ColumnReader<'_> {
     fn next<T: TryGetable>(&mut self) -> Result<T, DbErr> {
         let value = self.row.try_get_by_index(self.at);
         self.at += 1;
@@ -52,7 +52,7 @@ impl FromColumns for device::Model {
 
 impl FromColumns for directory_group::Model {
     fn from_columns(row: &QueryResult, start: usize) -> Result<Self, DbErr> {
-        let mut c = Columns { row, at: start };
+        let mut c = ColumnReader { row, at: start };
         Ok(directory_group::Model {
             id: c.next()?,
             integration_id: c.next()?,
@@ -83,7 +83,7 @@ pub fn user_at(row: &QueryResult, start: usize) -> Result<Option<directory_user:
     if row.try_get_by_index::<Option<i64>>(start)?.is_none() {
         return Ok(None);
     }
-    let mut c = Columns { row, at: start };
+    let mut c = ColumnReader { row, at: start };
     Ok(Some(directory_user::Model {
         id: c.next()?,
         integration_id: c.next()?,
@@ -113,7 +113,7 @@ pub fn user_at(row: &QueryResult, start: usize) -> Result<Option<directory_user:
 
 /// A device whose columns start at `start`.
 pub fn device_at(row: &QueryResult, start: usize) -> Result<device::Model, DbErr> {
-    let mut c = Columns { row, at: start };
+    let mut c = ColumnReader { row, at: start };
     Ok(device::Model {
         id: c.next()?,
         serial_number: c.next()?,

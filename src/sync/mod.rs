@@ -3,14 +3,14 @@
 
 mod ending;
 pub mod engine;
-mod events;
 mod leases;
 pub mod reconcile;
 mod run;
+mod run_bus;
 pub mod schedule;
 
 pub use engine::SyncHandle;
-pub use events::SyncEvents;
+pub use run_bus::SyncEvents;
 
 use crate::services::Services;
 use reconcile::Threshold;

@@ -5,8 +5,8 @@
 //! of statements a request runs does not depend on the page size.
 //!
 //! Where a page can carry the answer, no key is asked at all: a page of users asked for with
-//! their devices or groups reads them beside the page ([`Beside`], [`Read`]), and a page of devices carries
-//! its users and their groups (`query.rs`'s `devices`, with [`groups_of`]); each [`UserWith`]
+//! their devices or groups reads them beside the page ([`Prefetch`], [`Prefetches`]), and a page of devices carries
+//! its users and their groups (`query.rs`'s `devices`, with [`groups_of`]); each [`PrefetchedUser`]
 //! then answers its fields itself. Every read takes the request's [`Projection`].
 
 pub use super::gate::Busy;
@@ -20,11 +20,11 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 mod pages;
 mod relations;
 pub use pages::{MEMBERS_SQL, members_of};
-pub use relations::{Read, devices_of, groups_of, groups_of_users};
+pub use relations::{Prefetches, devices_of, groups_of, groups_of_users};
 
 /// The request's loader: an async-graphql `DataLoader` whose batches wait at a [`Gate`].
 pub struct Loaders {
-    loader: DataLoader<Db, HashMapCache>,
+    loader: DataLoader<BatchLoader, HashMapCache>,
     gate: Arc<Gate>,
     projection: Projection,
 }
@@ -34,7 +34,7 @@ pub fn for_request(db: DatabaseConnection, projection: Projection) -> Loaders {
     let gate = Arc::new(Gate::default());
     let spawner_gate = gate.clone();
     let loader = DataLoader::with_cache(
-        Db {
+        BatchLoader {
             db,
             gate: gate.clone(),
             projection,
@@ -58,10 +58,13 @@ pub(super) const MAX_KEYS: usize = 5000;
 
 impl Loaders {
     /// Loads the value of one key, batched with every other key the request asks for meanwhile.
-    pub async fn load_one<K>(&self, key: K) -> Result<Option<<Db as Loader<K>>::Value>, DomainError>
+    pub async fn load_one<K>(
+        &self,
+        key: K,
+    ) -> Result<Option<<BatchLoader as Loader<K>>::Value>, DomainError>
     where
         K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-        Db: Loader<K, Error = DomainError>,
+        BatchLoader: Loader<K, Error = DomainError>,
     {
         self.gate.touch();
         self.loader.load_one(key).await
@@ -92,13 +95,13 @@ impl Loaders {
 }
 
 /// The database, seen as a loader of every key type below.
-pub struct Db {
+pub struct BatchLoader {
     pub(super) db: DatabaseConnection,
     gate: Arc<Gate>,
     pub(super) projection: Projection,
 }
 
-impl Db {
+impl BatchLoader {
     /// Runs a batch's statements, then waits at the gate until the wave's other batches are
     /// done too (whether this one succeeded or not).
     pub(super) async fn batch<T>(&self, work: impl std::future::Future<Output = T>) -> T {
@@ -143,18 +146,18 @@ pub enum UserParent {
 /// A page of users of one parent, with what its users are asked for beside them (read in
 /// the same wave, one statement for all the wave's pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserPageKey(pub UserParent, pub PageArgs, pub Beside);
+pub struct UserPageKey(pub UserParent, pub PageArgs, pub Prefetch);
 
 /// What a page of users reads beside its users: each one's devices, each one's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Beside {
+pub struct Prefetch {
     pub devices: bool,
     pub groups: bool,
 }
 
 /// What was read beside one user (`None`: not read; its fields then ask the loader).
 #[derive(Debug, Clone, Default)]
-pub struct Related {
+pub struct Prefetched {
     pub devices: Option<Arc<[device::Model]>>,
     pub groups: Option<Arc<[directory_group::Model]>>,
 }
@@ -162,9 +165,9 @@ pub struct Related {
 /// A user read with what was asked of it beside it, so its fields need no loader key of
 /// their own.
 #[derive(Debug, Clone)]
-pub struct UserWith {
+pub struct PrefetchedUser {
     pub user: directory_user::Model,
-    pub related: Related,
+    pub related: Prefetched,
 }
 
 /// A page of an integration's groups.

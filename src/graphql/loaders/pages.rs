@@ -3,7 +3,8 @@
 //! one statement (`store::page::fetch_per_parent`).
 
 use super::{
-    Beside, Db, GroupPageKey, LoadResult, Read, RunPageKey, UserPageKey, UserParent, UserWith,
+    BatchLoader, GroupPageKey, LoadResult, Prefetch, PrefetchedUser, Prefetches, RunPageKey,
+    UserPageKey, UserParent,
 };
 use crate::{
     error::DomainError,
@@ -84,14 +85,14 @@ pub const MEMBERS_SQL: (&str, &str) = (
     r#""group_memberships"."user_id""#,
 );
 
-impl Loader<UserPageKey> for Db {
-    type Value = Page<UserWith>;
+impl Loader<UserPageKey> for BatchLoader {
+    type Value = Page<PrefetchedUser>;
     type Error = DomainError;
 
     async fn load(&self, keys: &[UserPageKey]) -> LoadResult<UserPageKey, Self::Value> {
         self.batch(async {
             let mut out = HashMap::new();
-            let asked: std::collections::HashSet<Beside> = keys.iter().map(|k| k.2).collect();
+            let asked: std::collections::HashSet<Prefetch> = keys.iter().map(|k| k.2).collect();
             for beside in asked {
                 let keys = keys.iter().filter(|k| k.2 == beside);
                 for (args, parents) in by_args(keys, |UserPageKey(parent, args, _)| (parent, args))
@@ -101,7 +102,7 @@ impl Loader<UserPageKey> for Db {
                         .values()
                         .flat_map(|p| p.items.iter().map(|u| u.id))
                         .collect();
-                    let read = Read::of(&self.db, self.projection, users, beside).await?;
+                    let read = Prefetches::of(&self.db, self.projection, users, beside).await?;
                     out.extend(pages.into_iter().map(|(parent, page)| {
                         let page = page.map(|user| read.attach(user));
                         (UserPageKey(parent, args, beside), page)
@@ -114,7 +115,7 @@ impl Loader<UserPageKey> for Db {
     }
 }
 
-impl Db {
+impl BatchLoader {
     /// A page of users of each of `parents`.
     async fn user_pages(
         &self,
@@ -182,7 +183,7 @@ impl Db {
     }
 }
 
-impl Loader<GroupPageKey> for Db {
+impl Loader<GroupPageKey> for BatchLoader {
     type Value = Page<directory_group::Model>;
     type Error = DomainError;
 
@@ -223,7 +224,7 @@ impl Loader<GroupPageKey> for Db {
     }
 }
 
-impl Loader<RunPageKey> for Db {
+impl Loader<RunPageKey> for BatchLoader {
     type Value = Page<sync_run::Model>;
     type Error = DomainError;
 

@@ -1,10 +1,10 @@
 //! The loaders of one relation each: an integration or a user by id, a user's groups,
-//! devices and aliases, and counts of children; and [`Read`], what a page of users reads
+//! devices and aliases, and counts of children; and [`Prefetches`], what a page of users reads
 //! beside its users.
 
 use super::{
-    AliasesOfUser, Beside, CountKey, Db, DevicesOfUser, GroupsOfUser, IntegrationKey, LoadResult,
-    MAX_KEYS, Related, UserKey, UserWith, index_by,
+    AliasesOfUser, BatchLoader, CountKey, DevicesOfUser, GroupsOfUser, IntegrationKey, LoadResult,
+    MAX_KEYS, Prefetch, Prefetched, PrefetchedUser, UserKey, index_by,
 };
 use crate::{
     error::DomainError,
@@ -26,7 +26,7 @@ use sea_orm::{
 };
 use std::{collections::HashMap, sync::Arc};
 
-impl Loader<IntegrationKey> for Db {
+impl Loader<IntegrationKey> for BatchLoader {
     type Value = integration::Model;
     type Error = DomainError;
 
@@ -46,7 +46,7 @@ impl Loader<IntegrationKey> for Db {
     }
 }
 
-impl Loader<UserKey> for Db {
+impl Loader<UserKey> for BatchLoader {
     type Value = directory_user::Model;
     type Error = DomainError;
 
@@ -86,7 +86,7 @@ where
     out
 }
 
-impl Loader<GroupsOfUser> for Db {
+impl Loader<GroupsOfUser> for BatchLoader {
     type Value = Vec<directory_group::Model>;
     type Error = DomainError;
 
@@ -160,7 +160,7 @@ pub fn groups_of_users(
     )
 }
 
-impl Loader<DevicesOfUser> for Db {
+impl Loader<DevicesOfUser> for BatchLoader {
     type Value = Vec<device::Model>;
     type Error = DomainError;
 
@@ -206,20 +206,20 @@ pub async fn devices_of(
 
 /// What was read beside some users: one statement per relation for all of them.
 #[derive(Default)]
-pub struct Read {
+pub struct Prefetches {
     devices: Option<HashMap<i64, Arc<[device::Model]>>>,
     groups: Option<HashMap<i64, Arc<[directory_group::Model]>>>,
 }
 
-impl Read {
+impl Prefetches {
     /// Reads `beside` of `users` (each id once), with the request's `projection`.
     pub async fn of(
         db: &DatabaseConnection,
         projection: Projection,
         users: impl IntoIterator<Item = i64>,
-        beside: Beside,
+        beside: Prefetch,
     ) -> Result<Self, DomainError> {
-        if beside == Beside::default() {
+        if beside == Prefetch::default() {
             return Ok(Self::default());
         }
         let users: std::collections::HashSet<i64> = users.into_iter().collect();
@@ -238,20 +238,20 @@ impl Read {
     }
 
     /// `user` with what was read beside it (an empty list where it has none).
-    pub fn attach(&self, user: directory_user::Model) -> UserWith {
+    pub fn attach(&self, user: directory_user::Model) -> PrefetchedUser {
         fn own<T>(map: &Option<HashMap<i64, Arc<[T]>>>, id: i64) -> Option<Arc<[T]>> {
             map.as_ref()
                 .map(|m| m.get(&id).cloned().unwrap_or_else(|| Arc::from(Vec::new())))
         }
-        let related = Related {
+        let related = Prefetched {
             devices: own(&self.devices, user.id),
             groups: own(&self.groups, user.id),
         };
-        UserWith { user, related }
+        PrefetchedUser { user, related }
     }
 }
 
-impl Loader<AliasesOfUser> for Db {
+impl Loader<AliasesOfUser> for BatchLoader {
     type Value = Vec<String>;
     type Error = DomainError;
 
@@ -276,7 +276,7 @@ impl Loader<AliasesOfUser> for Db {
     }
 }
 
-impl Loader<CountKey> for Db {
+impl Loader<CountKey> for BatchLoader {
     type Value = u64;
     type Error = DomainError;
 

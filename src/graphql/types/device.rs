@@ -4,7 +4,7 @@ use super::{AssignmentSource, DevicePlatform, User};
 use crate::graphql::{
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{UserKey, UserWith},
+    loaders::{PrefetchedUser, UserKey},
 };
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// An enrolled device, and its user when it was read with it (a page of devices asked for
 /// with their users).
-pub struct Device(pub device::Model, Option<Arc<UserWith>>);
+pub struct Device(pub device::Model, Option<Arc<PrefetchedUser>>);
 
 impl Device {
     /// The device, with nothing read beside it.
@@ -22,7 +22,7 @@ impl Device {
     }
 
     /// The device with its user, read with it.
-    pub fn with_user(model: device::Model, user: Option<Arc<UserWith>>) -> Self {
+    pub fn with_user(model: device::Model, user: Option<Arc<PrefetchedUser>>) -> Self {
         Device(model, user)
     }
 }
@@ -79,7 +79,7 @@ impl Device {
             return Ok(None);
         };
         if let Some(user) = &self.1 {
-            return Ok(Some(User::from(UserWith::clone(user))));
+            return Ok(Some(User::from(PrefetchedUser::clone(user))));
         }
         Ok(ctx.loaders().load_one(UserKey(id)).await?.map(User::new))
     }

@@ -43,7 +43,7 @@ pub(crate) async fn users_page(
 ) -> Result<Conn<User>> {
     let after = ids::decode_after(after.as_deref())?;
     let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-    let key = UserPageKey(parent, args, connection::beside_users(ctx, &[]));
+    let key = UserPageKey(parent, args, connection::prefetch_for_users(ctx, &[]));
     let page = ctx
         .loaders()
         .load_one(key)
@@ -111,7 +111,7 @@ impl Integration {
     /// SCIM only: the base URL to give the directory's provisioning app (R7, R13).
     async fn scim_base_url(&self, ctx: &Context<'_>) -> Option<String> {
         (self.0.kind == entity::enums::DirectoryKind::Scim)
-            .then(|| crate::directory::scim::base_url(&ctx.config().public_url(), self.0.id))
+            .then(|| crate::directory::scim_tokens::base_url(&ctx.config().public_url(), self.0.id))
     }
 
     /// SCIM only: the end of the current SCIM token, to tell tokens apart; never the token.

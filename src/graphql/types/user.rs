@@ -4,7 +4,9 @@ use super::{Device, Group, Integration, UserStatus};
 use crate::graphql::{
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, Related, UserWith},
+    loaders::{
+        AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, Prefetched, PrefetchedUser,
+    },
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -12,19 +14,19 @@ use entity::directory_user;
 
 /// A person imported from a directory integration. Users are only ever created by an
 /// integration (R10).
-/// Beside the model, what was read with the user (a page of users asked for with their
+/// Prefetch the model, what was read with the user (a page of users asked for with their
 /// devices or groups), so those fields need no loader.
-pub struct User(pub directory_user::Model, Related);
+pub struct User(pub directory_user::Model, Prefetched);
 
 impl User {
     /// The user, with nothing read beside it.
     pub fn new(model: directory_user::Model) -> Self {
-        User(model, Related::default())
+        User(model, Prefetched::default())
     }
 }
 
-impl From<UserWith> for User {
-    fn from(with: UserWith) -> Self {
+impl From<PrefetchedUser> for User {
+    fn from(with: PrefetchedUser) -> Self {
         User(with.user, with.related)
     }
 }
