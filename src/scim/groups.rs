@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use entity::{directory_group, directory_user, enums::UserStatus, group_membership, integration};
+use entity::{directory_group, directory_user, group_membership, integration};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, RelationTrait, Set,
@@ -132,30 +132,9 @@ pub(super) async fn save_group(
             .map(|a| a.iter().filter_map(|x| text(x.get("value"))).collect())
             .unwrap_or_default()
     });
-    let db = scim.db();
-    let txn = crate::db::begin_write(db).await?;
-    let wanted: Option<HashSet<i64>> = match &members {
-        Some(ids) if !ids.is_empty() => {
-            let found: Vec<(i64, String)> = directory_user::Entity::find()
-                .select_only()
-                .column(directory_user::Column::Id)
-                .column(directory_user::Column::ExternalId)
-                .filter(directory_user::Column::IntegrationId.eq(integration.id))
-                .filter(directory_user::Column::Status.ne(UserStatus::Archived))
-                .filter(directory_user::Column::ExternalId.is_in(ids.iter().cloned()))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            let known: HashSet<&str> = found.iter().map(|(_, e)| e.as_str()).collect();
-            if let Some(missing) = ids.iter().find(|id| !known.contains(id.as_str())) {
-                return Err(ScimError::bad(
-                    "invalidValue",
-                    format!("member `{missing}` is not a user of this integration"),
-                ));
-            }
-            Some(found.into_iter().map(|(id, _)| id).collect())
-        }
-        Some(_) => Some(HashSet::new()),
+    let txn = crate::db::begin_write(scim.db()).await?;
+    let wanted = match &members {
+        Some(ids) => Some(member_ids(&txn, integration.id, ids).await?),
         None => None,
     };
     let at = now();
@@ -173,22 +152,8 @@ pub(super) async fn save_group(
     active.updated_at = Set(at);
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
-    let mut changes = Vec::new();
-    let row = match existing {
-        Some(before) => {
-            let row = active.update(&txn).await?;
-            let changed = crate::providers::fields::group_row_changes(&before, &row);
-            if !changed.is_empty() {
-                changes.push(events::NewEvent::group("group.updated", &row, &changed));
-            }
-            row
-        }
-        None => {
-            let row = active.insert(&txn).await?;
-            changes.push(events::NewEvent::group("group.created", &row, &[]));
-            row
-        }
-    };
+    let (row, event) = write_group_row(&txn, existing, active).await?;
+    let mut changes: Vec<events::NewEvent> = event.into_iter().collect();
     if let Some(wanted) = wanted {
         let have = crate::store::memberships::members_of(&txn, &[row.id])
             .await?
@@ -201,6 +166,45 @@ pub(super) async fn save_group(
     events::record(&txn, changes).await?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// The users of the integration (not archived) that SCIM ids name, or `invalidValue` for the
+/// first that names none.
+async fn member_ids<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    integration_id: i64,
+    ids: &[String],
+) -> ScimResult<HashSet<i64>> {
+    let found = crate::store::users::present_ids_of(txn, integration_id, ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !found.contains_key(id.as_str())) {
+        return Err(ScimError::bad(
+            "invalidValue",
+            format!("member `{missing}` is not a user of this integration"),
+        ));
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Inserts or updates a group's row; its event when the API sees a change.
+async fn write_group_row<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    existing: Option<directory_group::Model>,
+    active: directory_group::ActiveModel,
+) -> ScimResult<(directory_group::Model, Option<events::NewEvent>)> {
+    Ok(match existing {
+        Some(before) => {
+            let row = active.update(txn).await?;
+            let changed = crate::providers::fields::group_row_changes(&before, &row);
+            let event = (!changed.is_empty())
+                .then(|| events::NewEvent::group("group.updated", &row, &changed));
+            (row, event)
+        }
+        None => {
+            let row = active.insert(txn).await?;
+            let event = events::NewEvent::group("group.created", &row, &[]);
+            (row, Some(event))
+        }
+    })
 }
 
 pub(super) async fn group_response(

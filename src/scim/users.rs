@@ -14,8 +14,9 @@ use crate::{
     directory::events,
     providers::{
         ExternalUser,
-        fields::{ScimAttr, USER_FIELDS, distinct_aliases, set_user},
+        fields::{ScimAttr, USER_FIELDS, set_user},
     },
+    store,
 };
 use axum::{
     body::Bytes,
@@ -23,12 +24,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use entity::{
-    directory_group, directory_user, enums::UserStatus, group_membership, integration, user_alias,
-};
+use entity::{directory_group, directory_user, enums::UserStatus, group_membership, integration};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -265,9 +264,50 @@ pub(super) async fn find_user(
         .ok_or_else(|| ScimError::not_found("user"))
 }
 
-/// The first key of the PostgreSQL advisory lock that serialises SCIM user writes of one
-/// integration (the second is the integration's id).
-pub(super) const SCIM_USER_LOCK: i32 = 0x5c1d;
+/// The user a write under `user_name` is for: `existing`, or the archived user of that name
+/// when there is none (a user deleted here, kept for its devices (R14) and created again
+/// comes back); `409 uniqueness` when another user of the integration has it.
+fn claim_name(
+    mut existing: Option<directory_user::Model>,
+    named: Vec<directory_user::Model>,
+    user_name: &str,
+) -> ScimResult<Option<directory_user::Model>> {
+    for other in named {
+        if existing.as_ref().is_some_and(|e| e.id == other.id) {
+            continue;
+        }
+        if other.status == UserStatus::Archived && existing.is_none() {
+            existing = Some(other);
+            continue;
+        }
+        return Err(ScimError::new(
+            StatusCode::CONFLICT,
+            Some("uniqueness"),
+            format!("userName `{user_name}` is taken"),
+        ));
+    }
+    Ok(existing)
+}
+
+/// Inserts or updates a user's row; its event when the API sees a change.
+async fn write_user_row<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    existing: Option<directory_user::Model>,
+    active: directory_user::ActiveModel,
+) -> ScimResult<(directory_user::Model, Option<events::NewEvent>)> {
+    Ok(match existing {
+        Some(before) => {
+            let row = active.update(txn).await?;
+            let event = events::user_change(&before, &row);
+            (row, event)
+        }
+        None => {
+            let row = active.insert(txn).await?;
+            let event = events::NewEvent::user("user.created", &row, &[]);
+            (row, Some(event))
+        }
+    })
+}
 
 /// Writes a user (a new one when `existing` is `None`) from its canonical resource, refusing
 /// a `userName` another user of the integration has (409). A user created or changed here is
@@ -282,38 +322,12 @@ pub(super) async fn save_user(
     let writer = scim.writer(integration.id);
     let _one_at_a_time = writer.lock().await;
     let db = scim.db();
-    let key = match_key(&columns.user.user_name);
     let txn = crate::db::begin_write(db).await?;
     // Across processes sharing a PostgreSQL database: the same, held until the transaction ends.
-    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            [SCIM_USER_LOCK.into(), (integration.id as i32).into()],
-        ))
-        .await?;
-    }
-    let clash = directory_user::Entity::find()
-        .filter(directory_user::Column::IntegrationId.eq(integration.id))
-        .filter(directory_user::Column::UserNameKey.eq(&key))
-        .all(&txn)
-        .await?;
-    let mut existing = existing;
-    for other in clash {
-        if existing.as_ref().is_some_and(|e| e.id == other.id) {
-            continue;
-        }
-        if other.status == UserStatus::Archived && existing.is_none() {
-            // A user deleted here (kept for its devices, R14) and created again comes back.
-            existing = Some(other);
-            continue;
-        }
-        return Err(ScimError::new(
-            StatusCode::CONFLICT,
-            Some("uniqueness"),
-            format!("userName `{}` is taken", columns.user.user_name),
-        ));
-    }
+    store::users::lock_scim_writes(&txn, integration.id).await?;
+    let named =
+        store::users::named(&txn, integration.id, &match_key(&columns.user.user_name)).await?;
+    let existing = claim_name(existing, named, &columns.user.user_name)?;
     let at = now();
     let mut active = match &existing {
         Some(row) => row.clone().into_active_model(),
@@ -329,36 +343,9 @@ pub(super) async fn save_user(
     active.manager_external_id = Set(columns.manager.clone());
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
-    let (row, event) = match existing {
-        Some(before) => {
-            let row = active.update(&txn).await?;
-            let event = events::user_change(&before, &row);
-            (row, event)
-        }
-        None => {
-            let row = active.insert(&txn).await?;
-            let event = Some(events::NewEvent::user("user.created", &row, &[]));
-            (row, event)
-        }
-    };
-    user_alias::Entity::delete_many()
-        .filter(user_alias::Column::UserId.eq(row.id))
-        .exec(&txn)
-        .await?;
-    let aliases: Vec<user_alias::ActiveModel> = distinct_aliases(&columns.user.aliases)
-        .into_iter()
-        .map(|a| user_alias::ActiveModel {
-            user_id: Set(row.id),
-            alias: Set(a.clone()),
-            alias_key: Set(match_key(a)),
-            ..Default::default()
-        })
-        .collect();
-    if !aliases.is_empty() {
-        user_alias::Entity::insert_many(aliases)
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    let (row, event) = write_user_row(&txn, existing, active).await?;
+    let had_aliases = std::collections::HashSet::from([row.id]);
+    store::users::replace_aliases(&txn, vec![(row.id, columns.user.aliases)], &had_aliases).await?;
     events::record(&txn, event.into_iter().collect()).await?;
     txn.commit().await?;
     if integration.auto_assign_devices {

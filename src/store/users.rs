@@ -330,3 +330,62 @@ pub async fn present_count(db: &DatabaseConnection, integration_id: i64) -> Doma
         .count(db)
         .await?)
 }
+
+/// Of these external ids, those of the integration's users that are not archived: external
+/// id → id.
+pub async fn present_ids_of<C: ConnectionTrait>(
+    db: &C,
+    integration_id: i64,
+    external_ids: &[String],
+) -> DomainResult<HashMap<String, i64>> {
+    let mut found = HashMap::new();
+    for chunk in external_ids.chunks(keys_per_lookup(db)) {
+        found.extend(
+            directory_user::Entity::find()
+                .select_only()
+                .column(directory_user::Column::ExternalId)
+                .column(directory_user::Column::Id)
+                .filter(directory_user::Column::IntegrationId.eq(integration_id))
+                .filter(directory_user::Column::Status.ne(UserStatus::Archived))
+                .filter(directory_user::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .into_tuple::<(String, i64)>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// The first key of the PostgreSQL advisory lock that serialises SCIM user writes of one
+/// integration (the second is the integration's id).
+const SCIM_USER_LOCK: i32 = 0x5c1d;
+
+/// Takes, on PostgreSQL, the transaction-long lock that serialises SCIM user writes of one
+/// integration across processes (within a process a mutex does; SQLite has one writer).
+pub async fn lock_scim_writes<C: ConnectionTrait>(
+    txn: &C,
+    integration_id: i64,
+) -> DomainResult<()> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            [SCIM_USER_LOCK.into(), (integration_id as i32).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The integration's users whose user name has this match key.
+pub async fn named<C: ConnectionTrait>(
+    db: &C,
+    integration_id: i64,
+    key: &str,
+) -> DomainResult<Vec<directory_user::Model>> {
+    Ok(directory_user::Entity::find()
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .filter(directory_user::Column::UserNameKey.eq(key))
+        .all(db)
+        .await?)
+}

@@ -351,8 +351,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "http/mod.rs::oauth_callback",
     "scim/patch.rs::apply",
     "scim/patch.rs::apply_at",
-    "scim/users.rs::save_user",
-    "scim/groups.rs::save_group",
     "scim/query.rs::compare",
     "sync/run.rs::execute",
     "sync/reconcile/full.rs::phase_1_users",
