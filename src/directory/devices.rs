@@ -3,6 +3,7 @@
 
 use super::{DeviceId, UserId, audit, events::NewEvent, match_key, now, users};
 use crate::store::{
+    self,
     columns::{self, Columns},
     order::{KeyValue, Order},
     page::{self, Page, PageArgs},
@@ -415,81 +416,56 @@ pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
 ) -> DomainResult<u64> {
     let mut assigned = 0;
     for chunk in users.chunks(1000) {
-        let rows = directory_user::Entity::find()
-            .filter(directory_user::Column::Id.is_in(chunk.iter().copied()))
-            .filter(directory_user::Column::Status.eq(UserStatus::Active))
-            .all(db)
-            .await?;
-        let mut keys: Vec<String> = rows
-            .iter()
-            .flat_map(|u| std::iter::once(u.user_name_key.clone()).chain(u.email_key.clone()))
-            .collect();
-        let aliases: Vec<String> = user_alias::Entity::find()
-            .select_only()
-            .column(user_alias::Column::AliasKey)
-            .filter(user_alias::Column::UserId.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        keys.extend(aliases);
+        let keys = store::devices::address_keys_of_active(db, chunk).await?;
         if keys.is_empty() {
             continue;
         }
-        let waiting = device::Entity::find()
-            .filter(device::Column::UserId.is_null())
-            .filter(device::Column::EnrollmentIdentityKey.is_in(keys))
-            .all(db)
-            .await?;
-        for found in waiting {
+        for found in store::devices::unassigned_with_keys(db, keys).await? {
             let Some(key) = found.enrollment_identity_key.as_deref() else {
                 continue;
             };
             let Some(user) = unique_auto_assign_match(db, key).await? else {
                 continue;
             };
-            let txn = crate::db::begin_write(db).await?;
-            let at = now();
-            let updated = device::Entity::update_many()
-                .col_expr(
-                    device::Column::UserId,
-                    sea_orm::sea_query::Expr::value(user.0),
-                )
-                .col_expr(
-                    device::Column::AssignmentSource,
-                    sea_orm::sea_query::Expr::value(AssignmentSource::Automatic),
-                )
-                .col_expr(
-                    device::Column::AssignedAt,
-                    sea_orm::sea_query::Expr::value(at),
-                )
-                .col_expr(
-                    device::Column::UpdatedAt,
-                    sea_orm::sea_query::Expr::value(at),
-                )
-                .filter(device::Column::Id.eq(found.id))
-                .filter(device::Column::UserId.is_null())
-                .exec(&txn)
-                .await?;
-            if updated.rows_affected == 1 {
-                audit::record(
-                    &txn,
-                    actor,
-                    "autoAssignDevice",
-                    Some(audit::Target::new("Device", found.id)),
-                    serde_json::json!({ "userId": user.0, "enrollmentIdentity": found.enrollment_identity }),
-                )
-                .await?;
-                let mut model = found.clone();
-                model.user_id = Some(user.0);
-                model.assignment_source = Some(AssignmentSource::Automatic);
-                model.assigned_at = Some(at);
-                model.updated_at = at;
-                super::events::record(&txn, vec![NewEvent::device("device.assigned", &model)])
-                    .await?;
-                assigned += 1;
-            }
-            txn.commit().await?;
+            assigned += u64::from(assign_automatically(db, actor, found, user).await?);
         }
     }
+    Ok(assigned)
+}
+
+/// Assigns `found` to `user` automatically, unless it was assigned meanwhile, with its audit
+/// record and event, in one transaction; whether it did.
+async fn assign_automatically<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    actor: &crate::auth::Actor,
+    mut found: device::Model,
+    user: UserId,
+) -> DomainResult<bool> {
+    let txn = crate::db::begin_write(db).await?;
+    let at = now();
+    let assigned = store::devices::assign_if_unassigned(
+        &txn,
+        found.id,
+        user.0,
+        AssignmentSource::Automatic,
+        at,
+    )
+    .await?;
+    if assigned {
+        audit::record(
+            &txn,
+            actor,
+            "autoAssignDevice",
+            Some(audit::Target::new("Device", found.id)),
+            serde_json::json!({ "userId": user.0, "enrollmentIdentity": found.enrollment_identity }),
+        )
+        .await?;
+        found.user_id = Some(user.0);
+        found.assignment_source = Some(AssignmentSource::Automatic);
+        found.assigned_at = Some(at);
+        found.updated_at = at;
+        super::events::record(&txn, vec![NewEvent::device("device.assigned", &found)]).await?;
+    }
+    txn.commit().await?;
     Ok(assigned)
 }

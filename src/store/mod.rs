@@ -5,7 +5,7 @@
 //! (a page's size in its statement's text), `batch` (multi-row statements sized by the bind
 //! limit, and writing a batch so one refused record costs only itself). The table families:
 //! `users` (`directory_users`, `user_aliases`), `groups` (`directory_groups`), `memberships`
-//! (`group_memberships`).
+//! (`group_memberships`), `devices` (automatic assignment's reads and writes).
 //!
 //! Every statement is meant to live here, one module per table family; the files that still
 //! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod columns;
+pub mod devices;
 pub mod groups;
 pub mod memberships;
 pub mod order;

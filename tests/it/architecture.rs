@@ -357,7 +357,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "sync/reconcile/full.rs::phase_3_memberships",
     "store/order.rs::fetch_sorted_with",
     "directory/connect.rs::complete",
-    "directory/devices.rs::auto_assign_users",
     "cli.rs::demo",
     "webhooks/deliver.rs::deliver",
 ];
