@@ -5,7 +5,8 @@
 //! (a page's size in its statement's text), `batch` (multi-row statements sized by the bind
 //! limit, and writing a batch so one refused record costs only itself). The table families:
 //! `users` (`directory_users`, `user_aliases`), `groups` (`directory_groups`), `memberships`
-//! (`group_memberships`), `devices` (automatic assignment's reads and writes).
+//! (`group_memberships`), `devices` (automatic assignment's reads and writes), `webhooks` (the delivery worker's
+//! leases and a batch's end).
 //!
 //! Every statement is meant to live here, one module per table family; the files that still
 //! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
@@ -21,3 +22,4 @@ pub mod page;
 pub mod prepared;
 pub mod rows;
 pub mod users;
+pub mod webhooks;

@@ -14,13 +14,12 @@ use crate::{
     directory::{events, now},
     error::{DomainError, DomainResult},
     services::Services,
+    store::{self, webhooks::Next},
 };
 use entity::{directory_event, webhook_attempt, webhook_endpoint};
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use sea_orm::sea_query::ExprTrait;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, Set, Statement,
-};
+
+use sea_orm::{DatabaseConnection, Set};
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
@@ -125,61 +124,9 @@ impl Deliverer {
 
     /// Leases up to `most` endpoints that are due and not leased.
     async fn claim(&self, most: usize) -> DomainResult<Vec<webhook_endpoint::Model>> {
-        let backend = self.db.get_database_backend();
         let at = now();
         let until = at + chrono::Duration::from_std(self.lease).unwrap_or_default();
-        let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DbBackend::Postgres {
-            (
-                "UPDATE webhook_endpoints SET lease_owner = $1, lease_expires_at = $2 \
-                 WHERE id IN (SELECT id FROM webhook_endpoints \
-                   WHERE enabled AND next_attempt_at <= $3 \
-                     AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
-                     AND EXISTS (SELECT 1 FROM directory_events e WHERE e.seq > webhook_endpoints.cursor_seq) \
-                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING *",
-                vec![
-                    self.owner.clone().into(),
-                    until.into(),
-                    at.into(),
-                    i64::try_from(most).unwrap_or(i64::MAX).into(),
-                ],
-            )
-        } else {
-            (
-                "UPDATE webhook_endpoints SET lease_owner = ?, lease_expires_at = ? \
-                 WHERE id IN (SELECT id FROM webhook_endpoints \
-                   WHERE enabled AND next_attempt_at <= ? \
-                     AND (lease_expires_at IS NULL OR lease_expires_at < ?) \
-                     AND EXISTS (SELECT 1 FROM directory_events e WHERE e.seq > webhook_endpoints.cursor_seq) \
-                   ORDER BY next_attempt_at LIMIT ?) \
-                 RETURNING *",
-                vec![
-                    self.owner.clone().into(),
-                    until.into(),
-                    at.into(),
-                    at.into(),
-                    i64::try_from(most).unwrap_or(i64::MAX).into(),
-                ],
-            )
-        };
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        // A row that does not decode (a column changed under a running binary) is said and
-        // counted, not silently dropped; its lease runs out and it is claimed again.
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match webhook_endpoint::Model::from_query_result(row, "") {
-                Ok(endpoint) => claimed.push(endpoint),
-                Err(err) => {
-                    let id = row.try_get::<i64>("", "id").ok();
-                    tracing::error!(endpoint = ?id, error = %err, "a leased webhook endpoint does not decode");
-                    crate::metrics::webhook_endpoint_unreadable();
-                }
-            }
-        }
-        Ok(claimed)
+        store::webhooks::claim(&self.db, &self.owner, until, at, most).await
     }
 
     /// Posts the endpoint's next events, in order, until one fails or the batch ends.
@@ -237,88 +184,61 @@ impl Deliverer {
             // between are passed over.
             cursor = read.through;
         }
-        let txn = crate::db::begin_write(&self.db).await?;
-        if !attempts.is_empty() {
-            webhook_attempt::Entity::insert_many(attempts)
-                .exec_without_returning(&txn)
-                .await?;
-        }
         let at = now();
-        let mut update = sea_orm::sea_query::Query::update();
-        update
-            .table(webhook_endpoint::Entity)
-            .value(webhook_endpoint::Column::CursorSeq, cursor)
-            .value(webhook_endpoint::Column::LeaseOwner, Option::<String>::None)
-            .value(
-                webhook_endpoint::Column::LeaseExpiresAt,
-                Option::<chrono::DateTime<chrono::Utc>>::None,
-            )
-            .value(webhook_endpoint::Column::UpdatedAt, at);
-        match &failed {
-            None => {
-                update.value(webhook_endpoint::Column::Attempt, 0);
+        let next = match failed {
+            None => Next::Delivered,
+            Some((seq, attempt, posted)) => {
+                self.after_failure(&endpoint, seq, attempt, &posted, at)
             }
-            Some((seq, failures, posted)) => {
-                update.value(webhook_endpoint::Column::Attempt, *failures);
-                match self.retry_ms.get(*failures as usize - 1) {
-                    Some(wait) => {
-                        update.value(
-                            webhook_endpoint::Column::NextAttemptAt,
-                            at + chrono::Duration::milliseconds(jittered(*wait) as i64),
-                        );
-                    }
-                    None => {
-                        let last = posted.status.map_or_else(
-                            || posted.error.clone().unwrap_or_default(),
-                            |s| format!("HTTP {s}"),
-                        );
-                        update
-                            .value(webhook_endpoint::Column::Enabled, false)
-                            .value(
-                                webhook_endpoint::Column::DisabledReason,
-                                format!(
-                                    "disabled after {failures} failed attempts at event {seq} over the retry schedule; the last: {last}"
-                                ),
-                            );
-                        tracing::warn!(
-                            endpoint = endpoint.id,
-                            "webhook endpoint disabled after its retries"
-                        );
-                    }
-                }
-            }
-        }
-        update
-            .and_where(sea_orm::sea_query::Expr::col(webhook_endpoint::Column::Id).eq(endpoint.id));
-        update.and_where(
-            sea_orm::sea_query::Expr::col(webhook_endpoint::Column::LeaseOwner)
-                .eq(self.owner.as_str()),
-        );
-        let moved = txn.execute(&update).await?;
-        if moved.rows_affected() == 0 {
-            // The lease ran out and another process took the endpoint: its deliveries stand.
-            txn.rollback().await?;
-            return Ok(());
-        }
-        txn.commit().await?;
+        };
+        store::webhooks::finish(
+            &self.db,
+            endpoint.id,
+            &self.owner,
+            attempts,
+            cursor,
+            next,
+            at,
+        )
+        .await?;
         Ok(())
+    }
+
+    /// Where an endpoint goes after an event's `attempt`th failure: the next try on the retry
+    /// schedule, or, past its end, disabled with the reason.
+    fn after_failure(
+        &self,
+        endpoint: &webhook_endpoint::Model,
+        seq: i64,
+        attempt: i32,
+        posted: &Posted,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Next {
+        if let Some(wait) = self.retry_ms.get(attempt as usize - 1) {
+            return Next::Retry {
+                attempt,
+                at: at + chrono::Duration::milliseconds(jittered(*wait) as i64),
+            };
+        }
+        let last = posted.status.map_or_else(
+            || posted.error.clone().unwrap_or_default(),
+            |s| format!("HTTP {s}"),
+        );
+        tracing::warn!(
+            endpoint = endpoint.id,
+            "webhook endpoint disabled after its retries"
+        );
+        Next::Disable {
+            attempt,
+            reason: format!(
+                "disabled after {attempt} failed attempts at event {seq} over the retry schedule; the last: {last}"
+            ),
+        }
     }
 
     /// Lets go of an endpoint without moving it.
     async fn release(&self, id: i64) -> DomainResult<()> {
-        use sea_orm::sea_query::{Expr, Query};
-        let mut update = Query::update();
-        update
-            .table(webhook_endpoint::Entity)
-            .value(webhook_endpoint::Column::LeaseOwner, Option::<String>::None)
-            .value(
-                webhook_endpoint::Column::LeaseExpiresAt,
-                Option::<chrono::DateTime<chrono::Utc>>::None,
-            )
-            .and_where(Expr::col(webhook_endpoint::Column::Id).eq(id))
-            .and_where(Expr::col(webhook_endpoint::Column::LeaseOwner).eq(self.owner.as_str()));
-        self.db.execute(&update).await?;
-        Ok(())
+        store::webhooks::release(&self.db, id, &self.owner).await
     }
 
     /// An HTTP client that follows no redirect and connects only where the URL's host resolves

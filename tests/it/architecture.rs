@@ -358,7 +358,6 @@ const LONG_FUNCTIONS: &[&str] = &[
     "store/order.rs::fetch_sorted_with",
     "directory/connect.rs::complete",
     "cli.rs::demo",
-    "webhooks/deliver.rs::deliver",
 ];
 
 /// Every function of `code` (see [`code`]) as (name, lines from its `fn` to its closing brace).
@@ -540,7 +539,6 @@ const SQL_OUTSIDE_STORE: &[&str] = &[
     "sync/leases.rs",
     "sync/run.rs",
     "sync/run_bus.rs",
-    "webhooks/deliver.rs",
     "webhooks/mod.rs",
 ];
 
