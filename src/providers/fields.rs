@@ -31,6 +31,14 @@ impl FieldMut<'_> {
             Self::Optional(v) => *v = value.map(str::to_owned),
         }
     }
+
+    /// Sets the value without copying it.
+    pub fn put(self, value: Option<String>) {
+        match self {
+            Self::Required(v) => *v = value.unwrap_or_default(),
+            Self::Optional(v) => *v = value,
+        }
+    }
 }
 
 /// Where a user field sits in a SCIM user resource.

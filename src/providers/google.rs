@@ -115,7 +115,7 @@ impl From<GoogleUser> for ExternalUser {
         };
         for field in USER_FIELDS {
             if let Some(at) = field.google {
-                (field.given_mut)(&mut user).set(u.value(at).as_deref());
+                (field.given_mut)(&mut user).put(u.value(at));
             }
         }
         user.aliases = u.aliases;

@@ -270,8 +270,7 @@ impl sea_orm::FromQueryResult for Described {
             ..ExternalUser::default()
         };
         for (at, field) in USER_FIELDS.iter().enumerate() {
-            let value: Option<String> = row.try_get_by_index(4 + at)?;
-            (field.given_mut)(&mut user).set(value.as_deref());
+            (field.given_mut)(&mut user).put(row.try_get_by_index(4 + at)?);
         }
         Ok(Self {
             id: row.try_get_by_index(0)?,

@@ -433,10 +433,10 @@ async fn refresh_tokens_rotate_and_a_revoked_grant_needs_reauth() {
 
 #[test]
 fn entra_users_map_from_recorded_graph_json() {
-    let page: entra::GraphPage<entra::GraphUser> =
+    let page: entra::GraphPage<entra::UserDelta> =
         serde_json::from_str(include_str!("../fixtures/entra/users.json")).unwrap();
     assert!(page.next_link.is_some());
-    let users: Vec<ExternalUser> = page.value.into_iter().map(Into::into).collect();
+    let users: Vec<ExternalUser> = page.value.into_iter().map(|u| u.merge(None)).collect();
     let adele = &users[0];
     assert_eq!(adele.external_id, "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
     assert_eq!(adele.user_name, "AdeleV@contoso.com");

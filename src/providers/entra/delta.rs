@@ -4,7 +4,10 @@
 //! only (the [`IncrementalProvider`] capability). A change carries only what changed, so it is
 //! merged onto what dirgate holds.
 
-use super::{Entra, GraphUser, Texts, user_select};
+use super::{
+    Entra, GraphUser, Texts,
+    texts::{Key, user_select},
+};
 use crate::providers::{
     DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
     ObjectChange, ProviderError, ProviderPage,
@@ -33,29 +36,61 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A user in a delta page: removed, or changed with at least the changed properties (absent
-/// ones are unchanged).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A user in a page: removed, or with at least the changed properties (absent ones are
+/// unchanged; a full page's user has all it has). Read by one map visitor, no buffering.
+#[derive(Debug, Default)]
 pub struct UserDelta {
     pub id: String,
-    #[serde(rename = "@removed")]
     pub removed: Option<serde_json::Value>,
-    #[serde(default, deserialize_with = "present")]
     pub user_principal_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
     pub mail: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
     pub display_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
     pub account_enabled: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "present")]
     pub other_mails: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present")]
     pub proxy_addresses: Option<Option<Vec<String>>>,
     /// The synced fields Graph carries as plain text that the change carries.
-    #[serde(flatten)]
     pub texts: Texts,
+}
+
+impl<'de> Deserialize<'de> for UserDelta {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Properties;
+        impl<'de> serde::de::Visitor<'de> for Properties {
+            type Value = UserDelta;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Graph user")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UserDelta, A::Error> {
+                let mut user = UserDelta::default();
+                let mut id = None;
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    match &*key {
+                        "id" => id = Some(map.next_value()?),
+                        "@removed" => user.removed = map.next_value()?,
+                        "userPrincipalName" => user.user_principal_name = Some(map.next_value()?),
+                        "mail" => user.mail = Some(map.next_value()?),
+                        "displayName" => user.display_name = Some(map.next_value()?),
+                        "accountEnabled" => user.account_enabled = Some(map.next_value()?),
+                        "otherMails" => user.other_mails = Some(map.next_value()?),
+                        "proxyAddresses" => user.proxy_addresses = Some(map.next_value()?),
+                        other => {
+                            if !user.texts.read(other, &mut map)? {
+                                map.next_value::<serde::de::IgnoredAny>()?;
+                            }
+                        }
+                    }
+                }
+                user.id = id.ok_or_else(|| serde::de::Error::missing_field("id"))?;
+                Ok(user)
+            }
+        }
+        deserializer.deserialize_map(Properties)
+    }
 }
 
 impl UserDelta {
@@ -409,10 +444,10 @@ mod tests {
         );
         assert_eq!(merged.family_name, None, "null clears");
         assert_eq!(merged.given_name.as_deref(), Some("Ada"));
-        let full: GraphUser =
+        let full: UserDelta =
             serde_json::from_str(r#"{"id":"u2","userPrincipalName":"b@x.com","jobTitle":7}"#)
                 .unwrap();
-        let user = ExternalUser::from(full);
+        let user = full.merge(None);
         assert_eq!(user.job_title, None);
         assert_eq!(user.user_name, "b@x.com");
     }

@@ -24,21 +24,18 @@ pub struct GraphPage<T> {
     pub next_link: Option<String>,
 }
 
-/// A Graph `user`, as selected.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A Graph `user` as dirgate describes it (a page's `user` is read as a [`UserDelta`] and
+/// merged onto nothing).
+#[derive(Debug)]
 pub struct GraphUser {
     pub id: String,
     pub user_principal_name: Option<String>,
     pub mail: Option<String>,
     pub display_name: Option<String>,
     pub account_enabled: Option<bool>,
-    #[serde(default)]
     pub other_mails: Vec<String>,
-    #[serde(default)]
     pub proxy_addresses: Vec<String>,
     /// The synced fields Graph carries as plain text (`jobTitle`, `department`, ...).
-    #[serde(flatten)]
     pub texts: Texts,
 }
 
@@ -178,7 +175,7 @@ impl DirectoryProvider for Entra {
             user_select(),
             self.page_size
         );
-        self.page(cursor, first, |u: GraphUser| Some(u.into()))
+        self.page(cursor, first, |u: UserDelta| Some(u.merge(None)))
             .await
     }
 

@@ -3,7 +3,7 @@
 //! or not; a delta page's user has the ones that changed, `null` for a cleared one.
 
 use crate::providers::{ExternalUser, fields::USER_FIELDS};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use std::sync::LazyLock;
 
 /// The user properties read (`$select`): those the client reads itself, and every synced
@@ -55,41 +55,56 @@ impl Texts {
     /// Writes the values onto `user`.
     pub fn apply(self, user: &mut ExternalUser) {
         for (at, value) in self.0 {
-            (USER_FIELDS[at].given_mut)(user).set(value.as_deref());
+            (USER_FIELDS[at].given_mut)(user).put(value);
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Texts {
+impl Texts {
+    /// When `key` is a synced field's Graph property, reads its value from `map` (text, or
+    /// `null`; another value counts as absent) and says so; else leaves the value unread.
+    pub fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let Some(at) = USER_FIELDS.iter().position(|f| f.entra == Some(key)) else {
+            return Ok(false);
+        };
+        match map.next_value::<serde_json::Value>()? {
+            serde_json::Value::String(text) => self.0.push((at, Some(text))),
+            serde_json::Value::Null => self.0.push((at, None)),
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+/// A property name, borrowed from the payload when it has no escapes.
+pub struct Key<'de>(pub std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Properties;
-        impl<'de> Visitor<'de> for Properties {
-            type Value = Texts;
+        struct Name;
+        impl<'de> Visitor<'de> for Name {
+            type Value = Key<'de>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a Graph user's properties")
+                f.write_str("a property name")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Texts, A::Error> {
-                let mut texts = Vec::new();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match USER_FIELDS.iter().position(|f| f.entra == Some(&*key)) {
-                        Some(at) => {
-                            let value = map.next_value::<serde_json::Value>()?;
-                            match value {
-                                serde_json::Value::String(text) => texts.push((at, Some(text))),
-                                serde_json::Value::Null => texts.push((at, None)),
-                                _ => {}
-                            }
-                        }
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Texts(texts))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
             }
         }
-        deserializer.deserialize_map(Properties)
+        deserializer.deserialize_str(Name)
     }
 }
