@@ -246,6 +246,16 @@ mod tests {
         Caller::from_token(7, "t".into(), TokenRole::Viewer)
     }
 
+    /// A revocation evicts from every cache of the process and bumps each one's generation,
+    /// so tests that revoke must not run beside tests that look up: each test holds this.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn live() -> Arc<TokenCache> {
         let cache = TokenCache::new();
         cache.set_live(true);
@@ -254,6 +264,7 @@ mod tests {
 
     #[test]
     fn a_verified_token_is_served_from_the_cache_with_its_own_secret_only() {
+        let _serial = serial();
         let cache = live();
         let ticket = cache.get(7, "hash").unwrap_err();
         cache.insert(ticket, 7, "hash".into(), caller());
@@ -264,6 +275,7 @@ mod tests {
 
     #[test]
     fn a_revocation_during_a_lookup_keeps_the_lookup_out_of_the_cache() {
+        let _serial = serial();
         let cache = live();
         let ticket = cache.get(7, "hash").unwrap_err();
         // The row is read (still valid), then the revocation arrives, then the insert.
@@ -275,6 +287,7 @@ mod tests {
 
     #[test]
     fn a_revocation_evicts_from_every_cache_of_the_process() {
+        let _serial = serial();
         let (a, b) = (live(), live());
         for cache in [&a, &b] {
             let ticket = cache.get(7, "hash").unwrap_err();
@@ -286,6 +299,7 @@ mod tests {
 
     #[test]
     fn a_cache_that_is_not_listening_holds_nothing() {
+        let _serial = serial();
         let cache = live();
         let ticket = cache.get(7, "hash").unwrap_err();
         cache.insert(ticket, 7, "hash".into(), caller());
