@@ -6,7 +6,7 @@
 //! limit, and writing a batch so one refused record costs only itself). The table families:
 //! `users` (`directory_users`, `user_aliases`), `groups` (`directory_groups`), `memberships`
 //! (`group_memberships`), `devices` (automatic assignment's reads and writes), `webhooks` (the delivery worker's
-//! leases and a batch's end).
+//! leases and a batch's end), `runs` (sync runs' leases).
 //!
 //! Every statement is meant to live here, one module per table family; the files that still
 //! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
@@ -21,5 +21,6 @@ pub mod order;
 pub mod page;
 pub mod prepared;
 pub mod rows;
+pub mod runs;
 pub mod users;
 pub mod webhooks;

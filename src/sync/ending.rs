@@ -7,40 +7,13 @@ use crate::{
     directory::{SyncRunId, events::NewEvent},
     error::{DomainError, DomainResult},
     providers::clean::Warnings,
+    store,
 };
 use entity::{
     enums::{DirectoryKind, SyncRunStatus, SyncTrigger},
     sync_run,
 };
-use sea_orm::{ActiveModelTrait, IntoActiveModel};
 use tokio_util::sync::CancellationToken;
-
-/// `run` as an update of the columns a run's progress and end change.
-pub(super) fn saved_columns(run: sync_run::Model) -> sync_run::ActiveModel {
-    let mut active = run.into_active_model();
-    for col in [
-        sync_run::Column::Status,
-        sync_run::Column::StartedAt,
-        sync_run::Column::FinishedAt,
-        sync_run::Column::PagesRead,
-        sync_run::Column::UsersCreated,
-        sync_run::Column::UsersUpdated,
-        sync_run::Column::UsersSuspended,
-        sync_run::Column::UsersRemoved,
-        sync_run::Column::UsersArchived,
-        sync_run::Column::UsersRestored,
-        sync_run::Column::GroupsCreated,
-        sync_run::Column::GroupsUpdated,
-        sync_run::Column::GroupsRemoved,
-        sync_run::Column::Retries,
-        sync_run::Column::ThrottledMs,
-        sync_run::Column::WarningCount,
-        sync_run::Column::Error,
-    ] {
-        active.reset(col);
-    }
-    active
-}
 
 /// Saves a run's end; while the database refuses writes for its storage, tries again (every
 /// few seconds, until shutdown), so the run ends with its own cause as soon as the database
@@ -95,7 +68,7 @@ async fn finish(deps: &SyncDeps, run: sync_run::Model, warnings: &Warnings) -> D
     let txn = crate::db::begin_write(&deps.db).await?;
     let mut run = run;
     run.warning_count = i32::try_from(warnings.count()).unwrap_or(i32::MAX);
-    let run = saved_columns(run).update(&txn).await?;
+    let run = store::runs::save(&txn, run).await?;
     crate::directory::sync_runs::record_warnings(&txn, SyncRunId(run.id), warnings.kept()).await?;
     let events = event
         .map(|e| NewEvent::sync_run(e, &run))

@@ -6,7 +6,7 @@
 
 use super::{
     SyncDeps,
-    ending::{figures, provider_label, save_end, saved_columns},
+    ending::{figures, provider_label, save_end},
     leases::heartbeat,
     reconcile::{self, Counts, DeltaLinks, Job, Outcome, ReconcileError, Report},
 };
@@ -50,7 +50,7 @@ fn with_counts(mut run: sync_run::Model, c: &Counts) -> sync_run::Model {
 }
 
 async fn save(deps: &SyncDeps, run: sync_run::Model) -> DomainResult<sync_run::Model> {
-    let run = saved_columns(run).update(&deps.db).await?;
+    let run = crate::store::runs::save(&deps.db, run).await?;
     deps.events.publish(run.clone());
     Ok(run)
 }

@@ -1,0 +1,106 @@
+//! `sync_runs` leases: a run belongs to the process that renews its lease; a run whose lease
+//! ran out is failed by whichever process looks next, and its integration made due; a run's
+//! progress and end saved.
+
+use crate::error::DomainResult;
+use chrono::{DateTime, Utc};
+use entity::{enums::SyncRunStatus, integration, sync_run};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, sea_query::Expr,
+};
+
+/// The runs still queued or running whose lease ran out before `at`.
+pub async fn lease_expired(
+    db: &DatabaseConnection,
+    at: DateTime<Utc>,
+) -> DomainResult<Vec<sync_run::Model>> {
+    Ok(sync_run::Entity::find()
+        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+        .filter(sync_run::Column::LeaseExpiresAt.lt(at))
+        .all(db)
+        .await?)
+}
+
+/// Fails the run with `error` at `at`, unless another process already did or renewed its
+/// lease; then makes its integration due at `due`. Returns the run as it now is, or `None`
+/// when it was not this call that failed it.
+pub async fn fail_expired(
+    db: &DatabaseConnection,
+    run: &sync_run::Model,
+    error: String,
+    at: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> DomainResult<Option<sync_run::Model>> {
+    let failed = sync_run::Entity::update_many()
+        .col_expr(sync_run::Column::Status, Expr::value(SyncRunStatus::Failed))
+        .col_expr(sync_run::Column::FinishedAt, Expr::value(at))
+        .col_expr(sync_run::Column::Error, Expr::value(error))
+        .filter(sync_run::Column::Id.eq(run.id))
+        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
+        .filter(sync_run::Column::LeaseExpiresAt.lt(at))
+        .exec(db)
+        .await?;
+    if failed.rows_affected != 1 {
+        return Ok(None);
+    }
+    integration::Entity::update_many()
+        .col_expr(integration::Column::NextSyncAt, Expr::value(due))
+        .filter(integration::Column::Id.eq(run.integration_id))
+        .exec(db)
+        .await?;
+    Ok(sync_run::Entity::find_by_id(run.id).one(db).await?)
+}
+
+/// Renews `owner`'s lease of a running run until `until`; whether the lease was still its.
+pub async fn renew(
+    db: &DatabaseConnection,
+    run: i64,
+    owner: &str,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let renewed = sync_run::Entity::update_many()
+        .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(until))
+        .filter(sync_run::Column::Id.eq(run))
+        .filter(sync_run::Column::LeaseOwner.eq(owner))
+        .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
+        .exec(db)
+        .await?;
+    Ok(renewed.rows_affected == 1)
+}
+
+/// `run` as an update of the columns a run's progress and end change.
+fn saved_columns(run: sync_run::Model) -> sync_run::ActiveModel {
+    let mut active = run.into_active_model();
+    for col in [
+        sync_run::Column::Status,
+        sync_run::Column::StartedAt,
+        sync_run::Column::FinishedAt,
+        sync_run::Column::PagesRead,
+        sync_run::Column::UsersCreated,
+        sync_run::Column::UsersUpdated,
+        sync_run::Column::UsersSuspended,
+        sync_run::Column::UsersRemoved,
+        sync_run::Column::UsersArchived,
+        sync_run::Column::UsersRestored,
+        sync_run::Column::GroupsCreated,
+        sync_run::Column::GroupsUpdated,
+        sync_run::Column::GroupsRemoved,
+        sync_run::Column::Retries,
+        sync_run::Column::ThrottledMs,
+        sync_run::Column::WarningCount,
+        sync_run::Column::Error,
+    ] {
+        active.reset(col);
+    }
+    active
+}
+
+/// Saves the columns a run's progress and end change (its status, times, counts, warnings'
+/// count, error); returns the run as saved.
+pub async fn save<C: ConnectionTrait>(
+    db: &C,
+    run: sync_run::Model,
+) -> DomainResult<sync_run::Model> {
+    Ok(saved_columns(run).update(db).await?)
+}
