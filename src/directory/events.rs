@@ -1,5 +1,7 @@
 //! Directory change events: an outbox written in the transaction of each change, so an event
-//! exists exactly when its change committed.
+//! exists exactly when its change committed. This module says what each event is (its type,
+//! the object's state, the changed fields); `store::events` stores and reads them, re-exported
+//! here for the callers.
 //!
 //! [`record`] numbers a transaction's events with `event_sequence` (see migration 7): the row
 //! lock makes numbers follow commit order, so the feed ([`list`]) is gapless and a consumer
@@ -7,16 +9,12 @@
 //! state after the change; updates name the fields that changed. A change that changes
 //! nothing writes no event. [`prune`] drops events past the retention.
 
-use super::{ids::global_id, now};
-use crate::{error::DomainResult, store::memberships::MembersDiff};
-use entity::{
-    device, directory_event, directory_group, directory_user, enums::UserStatus, integration,
-    sync_run,
+use super::ids::global_id;
+pub use crate::store::events::{
+    EventFilter, NewEvent, POLL, Read, last_seq, list, prune, read, record, written_or_poll,
 };
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, Query},
-};
+use crate::store::memberships::MembersDiff;
+use entity::{device, directory_group, directory_user, enums::UserStatus, integration, sync_run};
 use serde_json::{Value, json};
 
 /// Every kind of event, by the name consumers see.
@@ -44,17 +42,6 @@ pub const EVENT_TYPES: [&str; 22] = [
     "sync_run.held",
     "sync_run.finished",
 ];
-
-/// An event to write.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub event_type: &'static str,
-    pub integration_id: Option<i64>,
-    pub object_type: &'static str,
-    pub object_id: i64,
-    /// JSON text: see [`object`].
-    pub data: String,
-}
 
 /// An event's `data`: `{"object": {"id", "type"}, "state": ..., "changedFields": [...]}`,
 /// serialised straight to text (a sync writes one per changed user).
@@ -288,184 +275,4 @@ pub fn status_event(before: UserStatus, after: UserStatus) -> &'static str {
         (UserStatus::Suspended, UserStatus::Active) => "user.reactivated",
         _ => "user.updated",
     }
-}
-
-/// Rows per insert, at most: 7 values each, well under both databases' bind limits; small
-/// enough that the few prepared statement sizes ([`crate::db::statement_chunks`]) stay small.
-const ROWS_PER_INSERT: usize = 256;
-
-/// Writes `events` in the caller's transaction, numbered after every event committed before.
-/// Call it last in the transaction: the sequence row stays locked until the commit.
-pub async fn record<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> DomainResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let n = events.len() as i64;
-    let bump = Query::update()
-        .table(EventSequence)
-        .value(LastSeq, Expr::col(LastSeq).add(n))
-        .and_where(Expr::col(Id).eq(Expr::val(1)))
-        .returning_col(LastSeq)
-        .to_owned();
-    let row = db.query_one(&bump).await?.ok_or_else(|| {
-        crate::error::DomainError::internal(sea_orm::DbErr::RecordNotFound(
-            "event_sequence has no row".into(),
-        ))
-    })?;
-    let last: i64 = row.try_get("", "last_seq")?;
-    let at = now();
-    let mut seq = last - n;
-    let rows: Vec<directory_event::ActiveModel> = events
-        .into_iter()
-        .map(|e| {
-            seq += 1;
-            directory_event::ActiveModel {
-                seq: Set(seq),
-                event_type: Set(e.event_type.to_owned()),
-                occurred_at: Set(at),
-                integration_id: Set(e.integration_id),
-                object_type: Set(e.object_type.to_owned()),
-                object_id: Set(e.object_id),
-                data: Set(e.data),
-            }
-        })
-        .collect();
-    for chunk in crate::db::statement_chunks(rows, ROWS_PER_INSERT) {
-        directory_event::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await?;
-    }
-    WRITTEN.notify_waiters();
-    Ok(())
-}
-
-#[derive(sea_orm::DeriveIden)]
-struct EventSequence;
-#[derive(sea_orm::DeriveIden)]
-struct LastSeq;
-#[derive(sea_orm::DeriveIden)]
-struct Id;
-
-/// Woken when this process writes events (before their commit: a waiter reads again, and
-/// also reads every [`POLL`], which is how it sees other processes' events).
-static WRITTEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// How often a waiting reader looks for events written by another process.
-pub const POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Waits until this process writes events, or [`POLL`] passes.
-pub async fn written_or_poll() {
-    let _ = tokio::time::timeout(POLL, WRITTEN.notified()).await;
-}
-
-/// Which events to list.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    /// Only these types (none: every type).
-    pub types: Vec<String>,
-    pub integration: Option<i64>,
-}
-
-/// Up to `first` events after `after`, in order; and whether more follow.
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    after: Option<i64>,
-    first: u64,
-    filter: &EventFilter,
-) -> DomainResult<crate::store::page::Page<directory_event::Model>> {
-    list_between(db, after.unwrap_or(0), None, first, filter).await
-}
-
-/// [`list`], of events numbered at most `upto` (when given).
-async fn list_between<C: ConnectionTrait>(
-    db: &C,
-    after: i64,
-    upto: Option<i64>,
-    first: u64,
-    filter: &EventFilter,
-) -> DomainResult<crate::store::page::Page<directory_event::Model>> {
-    let mut select = directory_event::Entity::find().filter(directory_event::Column::Seq.gt(after));
-    if let Some(upto) = upto {
-        select = select.filter(directory_event::Column::Seq.lte(upto));
-    }
-    if !filter.types.is_empty() {
-        select = select.filter(directory_event::Column::EventType.is_in(filter.types.clone()));
-    }
-    if let Some(id) = filter.integration {
-        select = select.filter(directory_event::Column::IntegrationId.eq(id));
-    }
-    let mut items = select
-        .order_by_asc(directory_event::Column::Seq)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(first as usize);
-    Ok(crate::store::page::Page { items, has_next })
-}
-
-/// What a consumer that follows the feed read: the events, and the number it has read
-/// through (events it did not want included), where its next read starts.
-#[derive(Debug)]
-pub struct Read {
-    pub items: Vec<directory_event::Model>,
-    pub through: i64,
-    /// More wanted events may follow `through` already.
-    pub has_next: bool,
-}
-
-/// Up to `first` wanted events after `after`, for a consumer that follows the feed (the
-/// subscription, webhook delivery). Reads only up to the last number committed when it starts,
-/// and moves past unwanted events up to there: a consumer of rare types does not scan the
-/// same stretch of the log again on every read. Numbers follow commit order, so nothing at or
-/// below that last number can still arrive.
-pub async fn read<C: ConnectionTrait>(
-    db: &C,
-    after: i64,
-    first: u64,
-    filter: &EventFilter,
-) -> DomainResult<Read> {
-    let upto = last_seq(db).await?;
-    if upto <= after {
-        return Ok(Read {
-            items: Vec::new(),
-            through: after,
-            has_next: false,
-        });
-    }
-    let page = list_between(db, after, Some(upto), first, filter).await?;
-    let through = if page.has_next {
-        page.items.last().map_or(after, |e| e.seq)
-    } else {
-        upto
-    };
-    Ok(Read {
-        items: page.items,
-        through,
-        has_next: page.has_next,
-    })
-}
-
-/// The number of the last event committed (0 when there is none).
-pub async fn last_seq<C: ConnectionTrait>(db: &C) -> DomainResult<i64> {
-    Ok(directory_event::Entity::find()
-        .select_only()
-        .column_as(directory_event::Column::Seq.max(), "last")
-        .into_tuple::<Option<i64>>()
-        .one(db)
-        .await?
-        .flatten()
-        .unwrap_or(0))
-}
-
-/// Deletes events that occurred before `before`; returns how many.
-pub async fn prune<C: ConnectionTrait>(
-    db: &C,
-    before: chrono::DateTime<chrono::Utc>,
-) -> DomainResult<u64> {
-    Ok(directory_event::Entity::delete_many()
-        .filter(directory_event::Column::OccurredAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected)
 }

@@ -6,7 +6,8 @@
 //! limit, and writing a batch so one refused record costs only itself). The table families:
 //! `users` (`directory_users`, `user_aliases`), `groups` (`directory_groups`), `memberships`
 //! (`group_memberships`), `devices` (automatic assignment's reads and writes), `webhooks` (the delivery worker's
-//! leases and a batch's end), `runs` (sync runs' leases).
+//! leases and a batch's end), `runs` (sync runs' leases), `events` (the
+//! change-event outbox).
 //!
 //! Every statement is meant to live here, one module per table family; the files that still
 //! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
@@ -15,6 +16,7 @@
 pub mod batch;
 pub mod columns;
 pub mod devices;
+pub mod events;
 pub mod groups;
 pub mod memberships;
 pub mod order;

@@ -518,7 +518,6 @@ const SQL_OUTSIDE_STORE: &[&str] = &[
     "directory/audit.rs",
     "directory/connect.rs",
     "directory/devices.rs",
-    "directory/events.rs",
     "directory/groups.rs",
     "directory/integrations.rs",
     "directory/scim_tokens.rs",
