@@ -262,14 +262,32 @@ async fn oauth_callback(
     State(app): State<App>,
     axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
 ) -> Response {
-    let Some(state) = query.state.filter(|s| !s.is_empty()) else {
-        return callback_page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in failed",
-            "The request carries no state.",
-        );
+    let callback = match checked_callback(query) {
+        Ok(callback) => callback,
+        Err(why) => return callback_page(StatusCode::BAD_REQUEST, "Sign-in failed", why),
     };
-    // What the browser brings is outside input like any other: the text policy, and a cap.
+    let result = crate::directory::connect::complete(
+        &app.db,
+        &crate::auth::Actor::oauth_callback(),
+        &app.services.oauth(),
+        callback,
+    )
+    .await;
+    if let Ok(model) = &result {
+        app.authorized(model).await;
+    }
+    outcome_page(result)
+}
+
+/// The callback's parameters, once they pass: a state, and every value within the text
+/// policy and 4,096 characters (what the browser brings is outside input like any other);
+/// else why not.
+fn checked_callback(
+    query: CallbackQuery,
+) -> Result<crate::directory::connect::Callback, &'static str> {
+    let Some(state) = query.state.filter(|s| !s.is_empty()) else {
+        return Err("The request carries no state.");
+    };
     let fields = [
         &query.code,
         &query.error,
@@ -281,30 +299,21 @@ async fn oauth_callback(
         .flatten()
         .any(|v| crate::text::check_len(v, crate::text::Lines::Multi, 4096).is_err())
     {
-        return callback_page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in failed",
-            "The request carries a value that is too long or holds control characters.",
-        );
+        return Err("The request carries a value that is too long or holds control characters.");
     }
-    let callback = crate::directory::connect::Callback {
+    Ok(crate::directory::connect::Callback {
         state,
         code: query.code,
         error: query.error,
         error_description: query.error_description,
         error_subcode: query.error_subcode,
-    };
-    let result = crate::directory::connect::complete(
-        &app.db,
-        &crate::auth::Actor::oauth_callback(),
-        &app.services.oauth(),
-        callback,
-    )
-    .await;
+    })
+}
+
+/// The page that ends the sign-in: connected, not yet (with the integration's status and
+/// reason), or failed (500 only for dirgate's own failure, which is logged).
+fn outcome_page(result: Result<entity::integration::Model, DomainError>) -> Response {
     use entity::enums::IntegrationStatus as S;
-    if let Ok(model) = &result {
-        app.authorized(model).await;
-    }
     match result {
         Ok(model) if model.status == S::Active => callback_page(
             StatusCode::OK,

@@ -348,7 +348,6 @@ const MAX_FN_LINES: usize = 80;
 /// taken off.
 const LONG_FUNCTIONS: &[&str] = &[
     "app.rs::with_schedule",
-    "http/mod.rs::oauth_callback",
     "scim/patch.rs::apply",
     "scim/patch.rs::apply_at",
     "scim/query.rs::compare",
