@@ -272,18 +272,11 @@ pub fn user_changes(
     user: &ExternalUser,
     origin: &str,
 ) -> Vec<&'static str> {
-    let mut changed: Vec<&str> = USER_FIELDS
-        .iter()
-        .filter(|f| (f.stored)(row) != (f.given)(user))
-        .map(|f| f.name)
-        .collect();
-    if row.status != user.status() {
-        changed.push("status");
-    }
-    if row.origin_name != origin {
-        changed.push("origin");
-    }
-    changed
+    differences(
+        |f| (f.stored)(row) != (f.given)(user),
+        row.status != user.status(),
+        row.origin_name != origin,
+    )
 }
 
 /// The names of the fields that differ between two states of a stored user: its synced
@@ -292,17 +285,26 @@ pub fn user_row_changes(
     before: &directory_user::Model,
     after: &directory_user::Model,
 ) -> Vec<&'static str> {
+    differences(
+        |f| (f.stored)(before) != (f.stored)(after),
+        before.status != after.status,
+        before.origin_name != after.origin_name,
+    )
+}
+
+/// The synced fields for which `differs`, then `status` and `origin` when they do, by name.
+fn differences(
+    differs: impl Fn(&UserField) -> bool,
+    status: bool,
+    origin: bool,
+) -> Vec<&'static str> {
     let mut changed: Vec<&str> = USER_FIELDS
         .iter()
-        .filter(|f| (f.stored)(before) != (f.stored)(after))
+        .filter(|f| differs(f))
         .map(|f| f.name)
         .collect();
-    if before.status != after.status {
-        changed.push("status");
-    }
-    if before.origin_name != after.origin_name {
-        changed.push("origin");
-    }
+    changed.extend(status.then_some("status"));
+    changed.extend(origin.then_some("origin"));
     changed
 }
 

@@ -67,21 +67,22 @@ pub async fn present<C: ConnectionTrait>(
     users: &[i64],
 ) -> DomainResult<HashSet<(i64, i64)>> {
     let mut present = HashSet::new();
-    if users.is_empty() {
-        return Ok(present);
-    }
-    for chunk in groups.chunks(keys_per_lookup(db).saturating_sub(users.len()).max(1)) {
-        present.extend(
-            group_membership::Entity::find()
-                .select_only()
-                .column(group_membership::Column::GroupId)
-                .column(group_membership::Column::UserId)
-                .filter(group_membership::Column::GroupId.is_in(chunk.iter().copied()))
-                .filter(group_membership::Column::UserId.is_in(users.iter().copied()))
-                .into_tuple::<(i64, i64)>()
-                .all(db)
-                .await?,
-        );
+    // Both lists are bound: each takes at most half of one statement's keys.
+    let half = (keys_per_lookup(db) / 2).max(1);
+    for groups in groups.chunks(half) {
+        for users in users.chunks(half) {
+            present.extend(
+                group_membership::Entity::find()
+                    .select_only()
+                    .column(group_membership::Column::GroupId)
+                    .column(group_membership::Column::UserId)
+                    .filter(group_membership::Column::GroupId.is_in(groups.iter().copied()))
+                    .filter(group_membership::Column::UserId.is_in(users.iter().copied()))
+                    .into_tuple::<(i64, i64)>()
+                    .all(db)
+                    .await?,
+            );
+        }
     }
     Ok(present)
 }

@@ -265,6 +265,39 @@ mod tests {
     use entity::group_membership;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+    /// More users than one statement may bind (SQLite's limit is 32,766) are looked up in
+    /// several statements, and the memberships found are exact.
+    #[tokio::test]
+    async fn present_memberships_of_more_users_than_one_statement_binds() {
+        let fx = Fixture::new().await;
+        let users = fx.users(2).await;
+        let mut counts = Counts::default();
+        apply_groups_page(
+            &fx.db,
+            &fx.integration,
+            vec![team(0)],
+            &mut counts,
+            &fx.warnings,
+        )
+        .await
+        .unwrap();
+        let group = fx.group("g0").await.unwrap().id;
+        apply_members(
+            &fx.db,
+            fx.integration.id,
+            vec![(group, HashSet::from([users[1]]))],
+            &fx.warnings,
+        )
+        .await
+        .unwrap();
+        let mut asked: Vec<i64> = (1_000_000..1_040_000).collect();
+        asked.extend(&users);
+        let found = store::memberships::present(&fx.db, &[group], &asked)
+            .await
+            .unwrap();
+        assert_eq!(found, HashSet::from([(group, users[1])]));
+    }
+
     #[tokio::test]
     async fn apply_members_writes_only_the_difference() {
         let fx = Fixture::new().await;
