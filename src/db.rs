@@ -135,23 +135,6 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr>
     Ok(Migrator::get_pending_migrations(db).await?.len())
 }
 
-/// The `NOTIFY` channel named `prefix` of this database and schema: processes on other
-/// schemas of the same database (tests, side-by-side deployments) do not hear each other.
-pub async fn channel(db: &impl sea_orm::ConnectionTrait, prefix: &str) -> Result<String, DbErr> {
-    use sea_orm::{DatabaseBackend, Statement};
-    use sha2::{Digest, Sha256};
-    let schema: String = db
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "SELECT current_schema()::text AS schema",
-        ))
-        .await?
-        .and_then(|row| row.try_get::<String>("", "schema").ok())
-        .unwrap_or_default();
-    let digest = hex::encode(Sha256::digest(schema.as_bytes()));
-    Ok(format!("{prefix}_{}", &digest[..16]))
-}
-
 /// `rows` in chunks for multi-row statements of at most `most` rows: full chunks, then the
 /// rest in descending powers of two. A statement's text depends on its row count, and each
 /// connection keeps the statements it prepared; so a table is written through at most

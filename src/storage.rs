@@ -3,7 +3,7 @@
 //! full disk, a read-only database: `UNAVAILABLE`, said as such, retried later). Read from
 //! PostgreSQL's SQLSTATE and SQLite's extended result codes, so both databases answer alike.
 
-use sea_orm::{DatabaseConnection, DbErr, RuntimeErr, sqlx};
+use sea_orm::{DbErr, RuntimeErr, sqlx};
 use std::{
     sync::Mutex,
     time::{Duration, Instant},
@@ -92,14 +92,17 @@ pub fn observed(cause: &'static str) {
 
 /// Whether the database takes writes, for `/readyz`: `Err(cause)` while writes are refused.
 /// Writes nothing while no refusal was seen; within [`FRESH`] of one, the refusal stands;
-/// after it, one probing write (an unchanged update of the event counter's row) decides, and
-/// its success is logged once as the end of the trouble.
-pub async fn writable(db: &DatabaseConnection) -> Result<(), &'static str> {
+/// after it, one probing write (`probe`: `store::events::probe_write`, an unchanged update of
+/// the event counter's row) decides, and its success is logged once as the end of the trouble.
+pub async fn writable<F>(probe: impl FnOnce() -> F) -> Result<(), &'static str>
+where
+    F: Future<Output = Result<(), DbErr>>,
+{
     let seen = *trouble_seen();
     match seen {
         None => Ok(()),
         Some((cause, at)) if at.elapsed() < FRESH => Err(cause),
-        Some((cause, _)) => match probe(db).await {
+        Some((cause, _)) => match probe().await {
             Ok(()) => {
                 *trouble_seen() = None;
                 tracing::info!("the database takes writes again");
@@ -108,14 +111,6 @@ pub async fn writable(db: &DatabaseConnection) -> Result<(), &'static str> {
             Err(err) => Err(trouble(&err).inspect(|c| observed(c)).unwrap_or(cause)),
         },
     }
-}
-
-async fn probe(db: &DatabaseConnection) -> Result<(), DbErr> {
-    use sea_orm::ConnectionTrait;
-    let txn = crate::db::begin_write(db).await?;
-    txn.execute_unprepared("UPDATE event_sequence SET last_seq = last_seq WHERE id = 1")
-        .await?;
-    txn.commit().await
 }
 
 /// What an answer refused for storage trouble asks the client to wait (`Retry-After`).

@@ -15,6 +15,7 @@
 //! in-process read, and another process (the CLI) could not tell this one of a revocation.
 
 use super::Caller;
+use crate::store::{self, Db, notices};
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use std::{
     collections::HashMap,
@@ -160,33 +161,24 @@ pub fn evict_everywhere(id: i64) {
 
 /// Tells every process that token `id` was revoked: a `NOTIFY` in the revoking transaction
 /// (delivered when it commits). Nothing on SQLite.
-pub async fn announce_revocation(
-    txn: &impl sea_orm::ConnectionTrait,
-    id: i64,
-) -> Result<(), sea_orm::DbErr> {
-    if txn.get_database_backend() != DatabaseBackend::Postgres {
+pub async fn announce_revocation(txn: &impl Db, id: i64) -> Result<(), sea_orm::DbErr> {
+    if store::backend(txn) != DatabaseBackend::Postgres {
         return Ok(());
     }
-    let channel = crate::db::channel(txn, CHANNEL).await?;
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [channel.into(), id.to_string().into()],
-    ))
-    .await?;
-    Ok(())
+    let channel = notices::channel(txn, CHANNEL).await?;
+    notices::notify(txn, &channel, id.to_string()).await
 }
 
 /// Keeps `cache` live while this process listens for revocations (PostgreSQL); returns at
 /// once on SQLite, leaving the cache off.
 pub async fn listen(db: DatabaseConnection, cache: Arc<TokenCache>, shutdown: CancellationToken) {
     use sea_orm::sqlx::postgres::PgListener;
-    if db.get_database_backend() != DatabaseBackend::Postgres {
+    if store::backend(&db) != DatabaseBackend::Postgres {
         return;
     }
     loop {
         let connected = async {
-            let channel = crate::db::channel(&db, CHANNEL)
+            let channel = notices::channel(&db, CHANNEL)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut listener = PgListener::connect_with(db.get_postgres_connection_pool())

@@ -2,18 +2,14 @@
 
 use super::IntegrationId;
 use crate::error::{DomainError, DomainResult};
-use crate::store::{
-    order::{KeyValue, Order},
-    page::{self, Page, PageArgs},
-};
+use crate::store::{self, Db};
 use entity::{
     enums::{DirectoryKind, IntegrationStatus},
     integration,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select,
-    TransactionSession,
-};
+use sea_orm::TransactionSession;
+
+pub use crate::store::integrations::{IntegrationFilter, count, list};
 
 /// Longest integration name, in characters (R3).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -28,22 +24,17 @@ pub struct IntegrationName {
 /// Inserts a new integration named `name` (`model` has every other column set), refusing a
 /// name another integration has, case-insensitively (R3): checked first for a clear error, and
 /// by the unique index for a race.
-pub async fn insert_new<C: ConnectionTrait>(
-    db: &C,
+pub async fn insert_new(
+    db: &impl Db,
     name: IntegrationName,
     mut model: integration::ActiveModel,
 ) -> DomainResult<integration::Model> {
-    let taken = integration::Entity::find()
-        .filter(integration::Column::NameKey.eq(&name.key))
-        .one(db)
-        .await?;
-    if taken.is_some() {
+    if store::integrations::name_taken(db, &name.key, None).await? {
         return Err(DomainError::NameTaken(name.display));
     }
     model.name = sea_orm::Set(name.display.clone());
     model.name_key = sea_orm::Set(name.key);
-    let model = model
-        .insert(db)
+    let model = store::integrations::insert(db, model)
         .await
         .map_err(|e| name_taken(e, &name.display))?;
     super::events::record(
@@ -95,64 +86,16 @@ pub fn validate_name(raw: &str) -> DomainResult<IntegrationName> {
     })
 }
 
-/// Which integrations to list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct IntegrationFilter {
-    pub kind: Option<DirectoryKind>,
-    pub status: Option<IntegrationStatus>,
-}
-
-fn select(filter: IntegrationFilter) -> Select<integration::Entity> {
-    let mut select = integration::Entity::find();
-    if let Some(kind) = filter.kind {
-        select = select.filter(integration::Column::Kind.eq(kind));
-    }
-    if let Some(status) = filter.status {
-        select = select.filter(integration::Column::Status.eq(status));
-    }
-    select
-}
-
-/// One page of integrations, oldest first.
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    filter: IntegrationFilter,
-    args: PageArgs,
-    order: Order,
-    after_key: Option<KeyValue>,
-) -> DomainResult<Page<integration::Model>> {
-    crate::store::order::fetch_sorted(
-        db,
-        select(filter),
-        integration::Column::Id,
-        args,
-        order,
-        after_key,
-    )
-    .await
-}
-
-/// How many integrations match.
-pub async fn count<C: ConnectionTrait>(db: &C, filter: IntegrationFilter) -> DomainResult<u64> {
-    page::count(db, select(filter)).await
-}
-
 /// One integration, or `NOT_FOUND`.
-pub async fn get<C: ConnectionTrait>(
-    db: &C,
-    id: IntegrationId,
-) -> DomainResult<integration::Model> {
+pub async fn get(db: &impl Db, id: IntegrationId) -> DomainResult<integration::Model> {
     find(db, id).await?.ok_or(DomainError::NotFound {
         what: "integration",
     })
 }
 
 /// One integration, if it exists.
-pub async fn find<C: ConnectionTrait>(
-    db: &C,
-    id: IntegrationId,
-) -> DomainResult<Option<integration::Model>> {
-    Ok(integration::Entity::find_by_id(id.0).one(db).await?)
+pub async fn find(db: &impl Db, id: IntegrationId) -> DomainResult<Option<integration::Model>> {
+    Ok(store::integrations::find(db, id.0).await?)
 }
 
 /// When the integration's next scheduled sync is due: none for SCIM (push only) and none
@@ -207,16 +150,11 @@ pub async fn rename<C: sea_orm::TransactionTrait>(
     id: IntegrationId,
     raw: &str,
 ) -> DomainResult<integration::Model> {
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, sea_query::Expr};
+    use sea_orm::{IntoActiveModel, Set};
     let name = validate_name(raw)?;
     let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, id).await?;
-    let taken = integration::Entity::find()
-        .filter(integration::Column::NameKey.eq(&name.key))
-        .filter(integration::Column::Id.ne(model.id))
-        .one(&txn)
-        .await?;
-    if taken.is_some() {
+    if store::integrations::name_taken(&txn, &name.key, Some(model.id)).await? {
         return Err(DomainError::NameTaken(name.display));
     }
     let old = model.name.clone();
@@ -224,20 +162,10 @@ pub async fn rename<C: sea_orm::TransactionTrait>(
     active.name = Set(name.display.clone());
     active.name_key = Set(name.key);
     active.updated_at = Set(super::now());
-    let model = active.update(&txn).await.map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            DomainError::NameTaken(name.display.clone())
-        }
-        _ => e.into(),
-    })?;
-    entity::directory_user::Entity::update_many()
-        .col_expr(
-            entity::directory_user::Column::OriginName,
-            Expr::value(model.name.clone()),
-        )
-        .filter(entity::directory_user::Column::IntegrationId.eq(model.id))
-        .exec(&txn)
-        .await?;
+    let model = store::integrations::update(&txn, active)
+        .await
+        .map_err(|e| name_taken(e, &name.display))?;
+    store::users::set_origin_name(&txn, model.id, &model.name).await?;
     super::audit::record(
         &txn,
         admin.actor(),
@@ -276,7 +204,7 @@ pub async fn update_settings<C: sea_orm::TransactionTrait>(
     settings: Settings,
     default_interval_minutes: i32,
 ) -> DomainResult<integration::Model> {
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    use sea_orm::{IntoActiveModel, Set};
     if let Some(Some(minutes)) = settings.sync_interval_minutes {
         check_sync_interval(minutes)?;
     }
@@ -295,7 +223,7 @@ pub async fn update_settings<C: sea_orm::TransactionTrait>(
         }
     }
     active.updated_at = Set(super::now());
-    let model = active.update(&txn).await?;
+    let model = store::integrations::update(&txn, active).await?;
     super::audit::record(
         &txn,
         admin.actor(),
@@ -343,9 +271,7 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
     } = super::users::remove_or_detach_all(&txn, id, &model.name).await?;
     remove_groups(&txn, id).await?;
     // Memberships, runs and pending sign-ins go with the row (foreign keys).
-    integration::Entity::delete_by_id(model.id)
-        .exec(&txn)
-        .await?;
+    store::integrations::delete(&txn, model.id).await?;
     super::audit::record(
         &txn,
         admin.actor(),
@@ -374,26 +300,12 @@ const GROUPS_AT_ONCE: u64 = 1_000;
 
 /// Removes the groups of an integration being deleted, each with its `group.removed` event
 /// (R17), [`GROUPS_AT_ONCE`] at a time (their memberships go with them).
-async fn remove_groups<C: sea_orm::ConnectionTrait>(
-    txn: &C,
-    id: IntegrationId,
-) -> DomainResult<()> {
-    use entity::directory_group;
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+async fn remove_groups(txn: &impl Db, id: IntegrationId) -> DomainResult<()> {
     loop {
-        let groups = directory_group::Entity::find()
-            .filter(directory_group::Column::IntegrationId.eq(id.0))
-            .order_by_asc(directory_group::Column::Id)
-            .limit(GROUPS_AT_ONCE)
-            .all(txn)
-            .await?;
+        let groups = store::groups::remove_of_integration(txn, id.0, GROUPS_AT_ONCE).await?;
         if groups.is_empty() {
             return Ok(());
         }
-        directory_group::Entity::delete_many()
-            .filter(directory_group::Column::Id.is_in(groups.iter().map(|g| g.id)))
-            .exec(txn)
-            .await?;
         let events = groups
             .iter()
             .map(|g| super::events::NewEvent::group("group.removed", g, &[]))

@@ -6,14 +6,13 @@ pub mod connect;
 pub mod devices;
 pub mod events;
 pub mod groups;
-pub mod ids;
 pub mod integrations;
 pub mod scim_tokens;
 pub mod sync_runs;
 pub mod tokens;
 pub mod users;
 
-pub use ids::{DeviceId, GroupId, IntegrationId, SyncRunId, UserId};
+pub use crate::ids::{self, DeviceId, GroupId, IntegrationId, SyncRunId, UserId};
 
 pub use crate::text::match_key;
 

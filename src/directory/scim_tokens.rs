@@ -14,7 +14,7 @@ use entity::{
     enums::{DirectoryKind, IntegrationStatus},
     integration,
 };
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionSession, TransactionTrait};
+use sea_orm::{Set, TransactionSession, TransactionTrait};
 use subtle::ConstantTimeEq;
 
 /// Every SCIM token starts so, to be recognisable in a secret scanner.
@@ -103,11 +103,8 @@ pub async fn rotate<C: TransactionTrait>(
         ));
     }
     let token = new_token();
-    let mut active = model.into_active_model();
-    active.scim_token_hash = Set(Some(token.hash));
-    active.scim_token_hint = Set(Some(token.hint));
-    active.updated_at = Set(now());
-    let model = active.update(&txn).await?;
+    let model =
+        crate::store::tokens::set_scim_token(&txn, model, token.hash, token.hint, now()).await?;
     audit::record(
         &txn,
         admin.actor(),

@@ -2,6 +2,7 @@
 //! token is looked up by id and its hash compared in constant time.
 
 use super::{audit, now};
+use crate::store::{self, Db};
 use crate::{
     auth::{
         Admin, Caller, TokenRole,
@@ -12,10 +13,7 @@ use crate::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::api_token;
 use rand::RngCore;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
-};
+use sea_orm::{TransactionSession, TransactionTrait};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -58,20 +56,12 @@ pub async fn create<C: TransactionTrait>(
     crate::text::require("name", name, crate::text::Lines::Single, 64)?;
     let secret = random_secret();
     let txn = crate::db::begin_write(db).await?;
-    let model = api_token::ActiveModel {
-        name: Set(name.to_owned()),
-        role: Set(role),
-        secret_hash: Set(hash_secret(&secret)),
-        hint: Set(String::new()),
-        created_at: Set(now()),
-        ..Default::default()
-    }
-    .insert(&txn)
+    let token = |id: i64| format!("{PREFIX}{id}_{secret}");
+    let model = store::tokens::insert(&txn, name, role, hash_secret(&secret), now(), |id| {
+        token(id).chars().take(12).collect()
+    })
     .await?;
-    let token = format!("{PREFIX}{}_{secret}", model.id);
-    let mut active = model.into_active_model();
-    active.hint = Set(token.chars().take(12).collect());
-    let model = active.update(&txn).await?;
+    let token = token(model.id);
     audit::record(
         &txn,
         admin.actor(),
@@ -85,11 +75,8 @@ pub async fn create<C: TransactionTrait>(
 }
 
 /// Every token, oldest first, revoked ones included.
-pub async fn list<C: ConnectionTrait>(db: &C) -> DomainResult<Vec<api_token::Model>> {
-    Ok(api_token::Entity::find()
-        .order_by_asc(api_token::Column::Id)
-        .all(db)
-        .await?)
+pub async fn list(db: &impl Db) -> DomainResult<Vec<api_token::Model>> {
+    Ok(store::tokens::list(db).await?)
 }
 
 /// Revokes a token; it stops working at once. Revoking twice is harmless.
@@ -99,16 +86,13 @@ pub async fn revoke<C: TransactionTrait>(
     id: i64,
 ) -> DomainResult<api_token::Model> {
     let txn = crate::db::begin_write(db).await?;
-    let model = api_token::Entity::find_by_id(id)
-        .one(&txn)
+    let model = store::tokens::get(&txn, id)
         .await?
         .ok_or(DomainError::NotFound { what: "token" })?;
     if model.revoked_at.is_some() {
         return Ok(model);
     }
-    let mut active = model.into_active_model();
-    active.revoked_at = Set(Some(now()));
-    let model = active.update(&txn).await?;
+    let model = store::tokens::revoke(&txn, model, now()).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -137,8 +121,8 @@ fn parse(presented: &str) -> DomainResult<(i64, String)> {
 
 /// Checks a bearer token and says who is calling: from `cache` when it verified this token
 /// within the minute (`auth::cache`), else from its row.
-pub async fn authenticate<C: ConnectionTrait>(
-    db: &C,
+pub async fn authenticate(
+    db: &impl Db,
     cache: &TokenCache,
     presented: &str,
 ) -> DomainResult<Caller> {
@@ -153,8 +137,8 @@ pub async fn authenticate<C: ConnectionTrait>(
 }
 
 /// Checks a token against its row and says who is calling.
-async fn verify<C: ConnectionTrait>(db: &C, id: i64, presented_hash: &str) -> DomainResult<Caller> {
-    let Some(model) = api_token::Entity::find_by_id(id).one(db).await? else {
+async fn verify(db: &impl Db, id: i64, presented_hash: &str) -> DomainResult<Caller> {
+    let Some(model) = store::tokens::get(db, id).await? else {
         return Err(INVALID);
     };
     let matches: bool = presented_hash
@@ -173,9 +157,7 @@ async fn verify<C: ConnectionTrait>(db: &C, id: i64, presented_hash: &str) -> Do
         .is_none_or(|t| now - t > chrono::Duration::minutes(1));
     let caller = Caller::from_token(model.id, model.name.clone(), model.role);
     if stale {
-        let mut active = model.into_active_model();
-        active.last_used_at = Set(Some(now));
-        active.update(db).await?;
+        store::tokens::used(db, model, now).await?;
     }
     Ok(caller)
 }

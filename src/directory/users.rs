@@ -2,145 +2,22 @@
 //! a user who leaves (R9, R14): removed without a device, archived with one. Users are never
 //! created here: only a directory integration creates them (R10).
 
-use super::{GroupId, IntegrationId, UserId, events::NewEvent};
+use super::{IntegrationId, UserId, events::NewEvent};
 use crate::error::{DomainError, DomainResult};
-use crate::store::{
-    columns::Columns,
-    order::{KeyValue, Order},
-    page::{self, Page, PageArgs},
+use crate::store::{self, Db};
+use entity::{directory_user, enums::UserStatus};
+
+pub use crate::store::users::{
+    UserFilter,
+    list::{count, list},
+    search_condition,
 };
-use entity::{device, directory_user, enums::UserStatus, group_membership};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
-};
-
-/// Which users to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct UserFilter {
-    pub integration: Option<IntegrationId>,
-    pub group: Option<GroupId>,
-    pub status: Option<UserStatus>,
-    /// `true`: only users with at least one device; `false`: only users with none.
-    pub assigned: Option<bool>,
-    /// Case-insensitive substring of the display name, user name or email.
-    pub search: Option<String>,
-}
-
-/// `LOWER(col) LIKE '%term%'` on any of `cols`, with `%`, `_` and `\` in the term escaped.
-pub fn search_condition<C: ColumnTrait>(term: &str, cols: &[C]) -> Condition {
-    let mut escaped = String::with_capacity(term.len() + 2);
-    escaped.push('%');
-    for ch in term.trim().to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(ch);
-    }
-    escaped.push('%');
-    cols.iter().fold(Condition::any(), |cond, col| {
-        cond.add(
-            Expr::expr(Func::lower(col.into_expr()))
-                .like(LikeExpr::new(escaped.clone()).escape('\\')),
-        )
-    })
-}
-
-fn select(filter: &UserFilter) -> Select<directory_user::Entity> {
-    let mut select = directory_user::Entity::find();
-    if let Some(id) = filter.integration {
-        select = select.filter(directory_user::Column::IntegrationId.eq(id.0));
-    }
-    if let Some(group) = filter.group {
-        select = select.filter(
-            directory_user::Column::Id.in_subquery(
-                group_membership::Entity::find()
-                    .select_only()
-                    .column(group_membership::Column::UserId)
-                    .filter(group_membership::Column::GroupId.eq(group.0))
-                    .into_query(),
-            ),
-        );
-    }
-    if let Some(status) = filter.status {
-        select = select.filter(directory_user::Column::Status.eq(status));
-    }
-    if let Some(assigned) = filter.assigned {
-        let with_devices = device::Entity::find()
-            .select_only()
-            .column(device::Column::UserId)
-            .filter(device::Column::UserId.is_not_null())
-            .into_query();
-        select = select.filter(if assigned {
-            directory_user::Column::Id.in_subquery(with_devices)
-        } else {
-            directory_user::Column::Id.not_in_subquery(with_devices)
-        });
-    }
-    if let Some(search) = &filter.search {
-        select = select.filter(search_condition(
-            search,
-            &[
-                directory_user::Column::DisplayName,
-                directory_user::Column::UserName,
-                directory_user::Column::Email,
-            ],
-        ));
-    }
-    select
-}
-
-/// One page of users in `order`, reading `columns` (`super::columns`).
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    filter: &UserFilter,
-    args: PageArgs,
-    order: Order,
-    after_key: Option<KeyValue>,
-    columns: Columns,
-) -> DomainResult<Page<directory_user::Model>> {
-    let columns = columns.with_sort::<directory_user::Entity>(order.key);
-    crate::store::order::fetch_sorted_with(
-        db,
-        crate::store::columns::project(select(filter), columns),
-        directory_user::Column::Id,
-        args,
-        order,
-        after_key,
-        |page| crate::store::rows::models(db, page),
-    )
-    .await
-}
-
-/// How many users match.
-pub async fn count<C: ConnectionTrait>(db: &C, filter: &UserFilter) -> DomainResult<u64> {
-    page::count(db, select(filter)).await
-}
 
 /// One user, or `NOT_FOUND`.
-pub async fn get<C: ConnectionTrait>(db: &C, id: UserId) -> DomainResult<directory_user::Model> {
-    directory_user::Entity::find_by_id(id.0)
-        .one(db)
+pub async fn get(db: &impl Db, id: UserId) -> DomainResult<directory_user::Model> {
+    store::users::list::find(db, id.0)
         .await?
         .ok_or(DomainError::NotFound { what: "user" })
-}
-
-/// Of `users`, those assigned to at least one device.
-async fn with_devices<C: ConnectionTrait>(
-    db: &C,
-    users: &[i64],
-) -> DomainResult<std::collections::HashSet<i64>> {
-    Ok(device::Entity::find()
-        .select_only()
-        .column(device::Column::UserId)
-        .filter(device::Column::UserId.is_in(users.iter().copied()))
-        .into_tuple::<Option<i64>>()
-        .all(db)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
 }
 
 /// What [`remove_or_archive`] did.
@@ -153,60 +30,25 @@ pub struct Departed {
 /// Users gone from their directory (R14), given by id: each is removed when it has no device,
 /// and archived when it has one (status `ARCHIVED`, out of its groups, keeping its devices and
 /// its integration's name). Runs in the caller's transaction; at most 1,000 ids at a time.
-pub async fn remove_or_archive<C: ConnectionTrait>(
-    txn: &C,
-    users: &[i64],
-) -> DomainResult<Departed> {
+pub async fn remove_or_archive(txn: &impl Db, users: &[i64]) -> DomainResult<Departed> {
     depart(txn, users, None).await
 }
 
 /// [`remove_or_archive`], and with `detach_from` (the name of an integration being deleted,
 /// R9) the archived users also leave the integration, keeping its name as their origin. Each
 /// user's event (`user.removed`, `user.archived`) is written with it.
-async fn depart<C: ConnectionTrait>(
-    txn: &C,
-    users: &[i64],
-    detach_from: Option<&str>,
-) -> DomainResult<Departed> {
+async fn depart(txn: &impl Db, users: &[i64], detach_from: Option<&str>) -> DomainResult<Departed> {
     debug_assert!(users.len() <= 1000, "callers chunk the ids");
-    let keep = with_devices(txn, users).await?;
+    let keep = store::users::with_devices(txn, users).await?;
     let (archive, remove): (Vec<i64>, Vec<i64>) = users.iter().partition(|id| keep.contains(id));
     // Their state, for the events: a removed user as it was, an archived one as it becomes.
-    let rows = directory_user::Entity::find()
-        .filter(directory_user::Column::Id.is_in(users.iter().copied()))
-        .all(txn)
-        .await?;
+    let rows = store::users::by_ids(txn, users).await?;
     let at = super::now();
     if !archive.is_empty() {
-        let mut update = directory_user::Entity::update_many()
-            .col_expr(
-                directory_user::Column::Status,
-                Expr::value(UserStatus::Archived),
-            )
-            .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
-            .col_expr(directory_user::Column::UpdatedAt, Expr::value(at));
-        if let Some(origin) = detach_from {
-            update = update
-                .col_expr(
-                    directory_user::Column::IntegrationId,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(directory_user::Column::OriginName, Expr::value(origin));
-        }
-        update
-            .filter(directory_user::Column::Id.is_in(archive.iter().copied()))
-            .exec(txn)
-            .await?;
-        group_membership::Entity::delete_many()
-            .filter(group_membership::Column::UserId.is_in(archive.iter().copied()))
-            .exec(txn)
-            .await?;
+        store::users::archive(txn, &archive, at, detach_from).await?;
     }
     if !remove.is_empty() {
-        directory_user::Entity::delete_many()
-            .filter(directory_user::Column::Id.is_in(remove.iter().copied()))
-            .exec(txn)
-            .await?;
+        store::users::delete(txn, &remove).await?;
     }
     let events = rows
         .into_iter()
@@ -240,8 +82,8 @@ const DEPARTING_AT_ONCE: u64 = 1_000;
 /// detached from the integration (they keep `origin_name`, the integration's name); the others
 /// are removed. Each writes its event (`user.archived`, `user.removed`, R17). Runs in the
 /// caller's transaction, [`DEPARTING_AT_ONCE`] users at a time, in id order.
-pub async fn remove_or_detach_all<C: ConnectionTrait>(
-    txn: &C,
+pub async fn remove_or_detach_all(
+    txn: &impl Db,
     integration: IntegrationId,
     origin_name: &str,
 ) -> DomainResult<Departed> {
@@ -251,16 +93,7 @@ pub async fn remove_or_detach_all<C: ConnectionTrait>(
     };
     let mut after = 0;
     loop {
-        let ids: Vec<i64> = directory_user::Entity::find()
-            .select_only()
-            .column(directory_user::Column::Id)
-            .filter(directory_user::Column::IntegrationId.eq(integration.0))
-            .filter(directory_user::Column::Id.gt(after))
-            .order_by_asc(directory_user::Column::Id)
-            .limit(DEPARTING_AT_ONCE)
-            .into_tuple()
-            .all(txn)
-            .await?;
+        let ids = store::users::ids_after(txn, integration.0, after, DEPARTING_AT_ONCE).await?;
         let Some(&last) = ids.last() else {
             return Ok(departed);
         };
@@ -274,8 +107,8 @@ pub async fn remove_or_detach_all<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use entity::{directory_group, enums::DevicePlatform, integration};
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, PaginatorTrait};
+    use entity::{device, directory_group, enums::DevicePlatform, group_membership, integration};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, PaginatorTrait};
 
     /// An in-memory database, migrated, with one integration, three users (the second with a
     /// device) and a group holding all three.

@@ -32,7 +32,6 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use sea_orm::ConnectionTrait;
 use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
 use tower_http::{
@@ -373,16 +372,18 @@ fn callback_page(status: StatusCode, title: &str, message: &str) -> Response {
 async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let unavailable = |body: serde_json::Value| (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     match crate::db::pending_migrations(&app.db).await {
-        Ok(0) => match crate::storage::writable(&app.db).await {
-            Ok(()) => (
-                StatusCode::OK,
-                Json(serde_json::json!({ "status": "ready" })),
-            ),
-            Err(cause) => unavailable(serde_json::json!({
-                "status": "writes refused",
-                "cause": cause,
-            })),
-        },
+        Ok(0) => {
+            match crate::storage::writable(|| crate::store::events::probe_write(&app.db)).await {
+                Ok(()) => (
+                    StatusCode::OK,
+                    Json(serde_json::json!({ "status": "ready" })),
+                ),
+                Err(cause) => unavailable(serde_json::json!({
+                    "status": "writes refused",
+                    "cause": cause,
+                })),
+            }
+        }
         Ok(pending) => unavailable(serde_json::json!({
             "status": "migrations pending",
             "pending": pending,
@@ -439,7 +440,7 @@ async fn metrics(
 }
 
 async fn healthz(State(app): State<App>) -> impl IntoResponse {
-    match app.db.execute_unprepared("SELECT 1").await {
+    match crate::store::ping(&app.db).await {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
         Err(err) => {
             tracing::error!(error = %err, "health check: database unreachable");

@@ -2,13 +2,18 @@
 //! are the integration's users.
 
 use super::{
-    Integration, Scim, ScimError, ScimResult, check_if_match, filter,
-    list::{ListParams, Window, list_response, page_response, window},
-    new_scim_id, parse_body, patch, plausible_id, query, schema, scim_json, text,
+    Integration, Scim, ScimError, ScimResult, check_if_match,
+    list::{ListParams, Window, bounded, list_response, page_response},
+    new_scim_id, parse_body, patch, plausible_id, schema, scim_json, text,
     users::stored_resource,
     version_of,
 };
 use crate::directory::now;
+use crate::scim_filter as filter;
+use crate::store::{
+    self,
+    scim::{Resource, read},
+};
 use crate::{directory::events, store::memberships::MembersDiff};
 use axum::{
     body::Bytes,
@@ -16,43 +21,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use entity::{directory_group, directory_user, group_membership, integration};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set,
-};
+use entity::{directory_group, integration};
+use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
-/// Members of groups, as `(group row id → [(user SCIM id, display name)])`.
-pub(super) async fn members_of(
-    db: &DatabaseConnection,
-    groups: &[i64],
-) -> ScimResult<HashMap<i64, Vec<(String, String)>>> {
-    let mut out: HashMap<i64, Vec<(String, String)>> = HashMap::new();
-    if groups.is_empty() {
-        return Ok(out);
-    }
-    for chunk in groups.chunks(1000) {
-        let rows: Vec<(i64, String, String)> = group_membership::Entity::find()
-            .select_only()
-            .column(group_membership::Column::GroupId)
-            .column_as(directory_user::Column::ExternalId, "external_id")
-            .column_as(directory_user::Column::DisplayName, "display_name")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                group_membership::Relation::User.def(),
-            )
-            .filter(group_membership::Column::GroupId.is_in(chunk.iter().copied()))
-            .order_by_asc(directory_user::Column::Id)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (group, id, name) in rows {
-            out.entry(group).or_default().push((id, name));
-        }
-    }
-    Ok(out)
-}
+use std::collections::HashSet;
 
 pub(super) fn render_group(
     base: &str,
@@ -101,10 +73,7 @@ pub(super) async fn find_group(
     if !plausible_id(id) {
         return Err(ScimError::not_found("group"));
     }
-    directory_group::Entity::find()
-        .filter(directory_group::Column::IntegrationId.eq(integration))
-        .filter(directory_group::Column::ExternalId.eq(id))
-        .one(db)
+    read::group(db, integration, id)
         .await?
         .ok_or_else(|| ScimError::not_found("group"))
 }
@@ -170,8 +139,8 @@ pub(super) async fn save_group(
 
 /// The users of the integration (not archived) that SCIM ids name, or `invalidValue` for the
 /// first that names none.
-async fn member_ids<C: sea_orm::ConnectionTrait>(
-    txn: &C,
+async fn member_ids(
+    txn: &impl store::Db,
     integration_id: i64,
     ids: &[String],
 ) -> ScimResult<HashSet<i64>> {
@@ -186,21 +155,21 @@ async fn member_ids<C: sea_orm::ConnectionTrait>(
 }
 
 /// Inserts or updates a group's row; its event when the API sees a change.
-async fn write_group_row<C: sea_orm::ConnectionTrait>(
-    txn: &C,
+async fn write_group_row(
+    txn: &impl store::Db,
     existing: Option<directory_group::Model>,
     active: directory_group::ActiveModel,
 ) -> ScimResult<(directory_group::Model, Option<events::NewEvent>)> {
     Ok(match existing {
         Some(before) => {
-            let row = active.update(txn).await?;
+            let row = store::groups::save(txn, active, false).await?;
             let changed = crate::providers::fields::group_row_changes(&before, &row);
             let event = (!changed.is_empty())
                 .then(|| events::NewEvent::group("group.updated", &row, &changed));
             (row, event)
         }
         None => {
-            let row = active.insert(txn).await?;
+            let row = store::groups::save(txn, active, true).await?;
             let event = events::NewEvent::group("group.created", &row, &[]);
             (row, Some(event))
         }
@@ -215,7 +184,7 @@ pub(super) async fn group_response(
     params: &ListParams,
 ) -> ScimResult<Response> {
     let members = if params.wants_members() {
-        members_of(scim.db(), &[row.id])
+        read::members_of(scim.db(), &[row.id])
             .await?
             .remove(&row.id)
             .or(Some(Vec::new()))
@@ -295,7 +264,9 @@ pub(super) async fn patch_group(
     let row = find_group(scim.db(), i.id, &id).await?;
     check_if_match(&headers, &version_of(row.updated_at))?;
     let body = parse_body(&body)?;
-    let members = members_of(scim.db(), &[row.id]).await?.remove(&row.id);
+    let members = read::members_of(scim.db(), &[row.id])
+        .await?
+        .remove(&row.id);
     let mut current = render_group(&scim.base(&i), &row, Some(&members.unwrap_or_default()));
     // Members are compared by `value` only.
     if let Some(Value::Array(items)) = current.get_mut("members") {
@@ -321,9 +292,7 @@ pub(super) async fn delete_group(
     let row = find_group(scim.db(), i.id, &id).await?;
     check_if_match(&headers, &version_of(row.updated_at))?;
     let txn = crate::db::begin_write(scim.db()).await?;
-    directory_group::Entity::delete_by_id(row.id)
-        .exec(&txn)
-        .await?;
+    store::groups::delete(&txn, row.id).await?;
     events::record(
         &txn,
         vec![events::NewEvent::group("group.removed", &row, &[])],
@@ -340,11 +309,9 @@ pub(super) async fn list_groups(
 ) -> ScimResult<Response> {
     let paging = params.paging()?;
     let filter = params.filter()?;
-    let groups =
-        directory_group::Entity::find().filter(directory_group::Column::IntegrationId.eq(i.id));
-    let condition = params.condition(scim.db(), query::Resource::Group)?;
+    let condition = params.condition(scim.db(), Resource::Group)?;
     let base = scim.base(&i);
-    match window(scim.db(), groups, condition, &paging).await? {
+    match bounded(read::group_window(scim.db(), i.id, condition.as_ref(), paging).await?)? {
         Window::Page { total, rows } => {
             let page = render_groups(scim.db(), &base, &rows, params.wants_members()).await?;
             Ok(page_response(&params, total, page, &paging))
@@ -377,7 +344,7 @@ pub(super) async fn render_groups(
 ) -> ScimResult<Vec<Value>> {
     let members = if with_members {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        Some(members_of(db, &ids).await?)
+        Some(read::members_of(db, &ids).await?)
     } else {
         None
     };

@@ -1,13 +1,17 @@
 //! Listing: `GET /Users`, `GET /Groups` and the `.search` forms take a filter, paging and
-//! attribute selection; [`window`] counts and reads one page in the database (the filter as a
-//! condition from `query.rs`), and the answers are built here.
+//! attribute selection; `store::scim::read` counts and reads one page in the database (the
+//! filter as a condition, `store::scim`), and the answers are built here.
 
-use super::{MAX_RESULTS, ScimError, ScimResult, filter, parse_body, query, schema, scim_json};
-use axum::{body::Bytes, http::StatusCode, response::Response};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+use super::{MAX_RESULTS, ScimError, ScimResult, parse_body, schema, scim_json};
+use crate::scim_filter as filter;
+use crate::store::{
+    self,
+    scim::{MAX_INEXACT_ROWS, Resource, Translated},
 };
+
+pub(super) use crate::store::scim::read::{Paging, Window};
+use axum::{body::Bytes, http::StatusCode, response::Response};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -70,11 +74,6 @@ fn attribute_paths(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
 
-pub(super) struct Paging {
-    pub(super) start: usize,
-    pub(super) count: usize,
-}
-
 impl ListParams {
     /// The paging of a list; also refuses an attribute selection over
     /// [`MAX_ATTRIBUTE_PATHS`], whose cost a page multiplies.
@@ -122,11 +121,11 @@ impl ListParams {
     pub(super) fn condition(
         &self,
         db: &DatabaseConnection,
-        resource: query::Resource,
-    ) -> ScimResult<Option<query::Translated>> {
+        resource: Resource,
+    ) -> ScimResult<Option<Translated>> {
         self.filter()?
             .map(|f| {
-                query::translate(&f, resource, db.get_database_backend())
+                store::scim::translate(&f, resource, store::backend(db))
                     .map_err(|e| ScimError::bad("invalidFilter", e))
             })
             .transpose()
@@ -311,113 +310,15 @@ pub(super) fn page_response(
     )
 }
 
-/// What a list reads from the database.
-pub(super) enum Window<M> {
-    /// The filter was decided in SQL: the number of matches and the requested page.
-    Page { total: u64, rows: Vec<M> },
-    /// The filter's condition is a superset: every candidate (at most
-    /// `query::MAX_INEXACT_ROWS`), for the evaluator to decide and page.
-    Candidates(Vec<M>),
-}
-
-pub(super) fn apply<E: EntityTrait>(
-    select: sea_orm::Select<E>,
-    condition: Option<query::Translated>,
-) -> sea_orm::Select<E> {
-    match condition {
-        Some(t) => select.filter(t.condition),
-        None => select,
+/// `window` as a list may answer it: candidates past `MAX_INEXACT_ROWS` are `400 tooMany`.
+pub(super) fn bounded<M>(window: Window<M>) -> ScimResult<Window<M>> {
+    match window {
+        Window::Candidates(rows) if rows.len() as u64 > MAX_INEXACT_ROWS => Err(ScimError::bad(
+            "tooMany",
+            format!(
+                "the filter leaves more than {MAX_INEXACT_ROWS} candidates; narrow it by value"
+            ),
+        )),
+        window => Ok(window),
     }
-}
-
-pub(super) async fn count<E>(
-    db: &DatabaseConnection,
-    select: sea_orm::Select<E>,
-    condition: Option<query::Translated>,
-) -> ScimResult<u64>
-where
-    E: EntityTrait,
-    E::Model: Send + Sync,
-{
-    Ok(apply(select, condition).count(db).await?)
-}
-
-/// Reads what a list needs: a count and one page, or the bounded candidates of an inexact
-/// filter (more than `query::MAX_INEXACT_ROWS` is `400 tooMany`). Rows come in id order.
-///
-/// The page is found by id first (an index-only read on `(integration_id, id, status)`), then
-/// read whole. When the count is small, the matching ids are read without `ORDER BY … LIMIT`
-/// and sorted here: with a selective filter a planner would otherwise walk the id index and
-/// test every row.
-pub(super) async fn window<E>(
-    db: &DatabaseConnection,
-    select: sea_orm::Select<E>,
-    condition: Option<query::Translated>,
-    paging: &Paging,
-) -> ScimResult<Window<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: Send + Sync,
-{
-    const SMALL: u64 = 1_000;
-    use sea_orm::{Iterable, ModelTrait, PrimaryKeyToColumn};
-    #[allow(
-        clippy::expect_used,
-        reason = "sea-orm entities are generated with a primary key"
-    )]
-    let id = E::PrimaryKey::iter()
-        .next()
-        .expect("every entity has a primary key")
-        .into_column();
-    let id_of = |model: &E::Model| match model.get(id) {
-        sea_orm::Value::BigInt(Some(v)) => v,
-        _ => 0,
-    };
-    if let Some(t) = condition.as_ref().filter(|t| !t.exact) {
-        let mut rows = select
-            .filter(t.condition.clone())
-            .limit(query::MAX_INEXACT_ROWS + 1)
-            .all(db)
-            .await?;
-        if rows.len() as u64 > query::MAX_INEXACT_ROWS {
-            return Err(ScimError::bad(
-                "tooMany",
-                format!(
-                    "the filter leaves more than {} candidates; narrow it by value",
-                    query::MAX_INEXACT_ROWS
-                ),
-            ));
-        }
-        rows.sort_by_key(|m| id_of(m));
-        return Ok(Window::Candidates(rows));
-    }
-    let select = apply(select, condition);
-    let total = select.clone().count(db).await?;
-    let offset = (paging.start - 1) as u64;
-    if paging.count == 0 || offset >= total {
-        return Ok(Window::Page {
-            total,
-            rows: Vec::new(),
-        });
-    }
-    let ids_of = select.clone().select_only().column(id);
-    let ids: Vec<i64> = if total <= SMALL {
-        let mut all: Vec<i64> = ids_of.into_tuple().all(db).await?;
-        all.sort_unstable();
-        all.into_iter()
-            .skip(offset as usize)
-            .take(paging.count)
-            .collect()
-    } else {
-        ids_of
-            .order_by_asc(id)
-            .offset(offset)
-            .limit(paging.count as u64)
-            .into_tuple()
-            .all(db)
-            .await?
-    };
-    let mut rows = E::find().filter(id.is_in(ids)).all(db).await?;
-    rows.sort_by_key(|m| id_of(m));
-    Ok(Window::Page { total, rows })
 }

@@ -8,11 +8,9 @@
 //! dirgate's columns are derived from them, so GraphQL sees every change at once. Deleting a
 //! user removes or archives it (R14); a user created or changed here is auto-assigned (R12).
 
-pub mod filter;
 mod groups;
 mod list;
 pub mod patch;
-pub mod query;
 pub mod schema;
 mod search;
 mod users;
@@ -32,7 +30,7 @@ use axum::{
     routing::{any, get, post},
 };
 use entity::{enums::DirectoryKind, integration};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 
 use serde_json::{Value, json};
 use std::{
@@ -250,7 +248,7 @@ async fn authenticate(
     let (Some(presented), Some(id)) = (presented, id) else {
         return ScimError::unauthorized().into_response();
     };
-    let found = match integration::Entity::find_by_id(id).one(&scim.app.db).await {
+    let found = match crate::store::integrations::find(&scim.app.db, id).await {
         Ok(found) => found,
         Err(err) => return ScimError::from(err).into_response(),
     };

@@ -4,7 +4,7 @@
 //! `{"active": false}`. Operations apply to the resource's JSON; the caller then checks the
 //! result against the schema, so an operation that leaves an invalid resource changes nothing.
 
-use super::filter::{Filter, Op, PatchPath, get_ci, parse_path};
+use crate::scim_filter::{Filter, Op, PatchPath, get_ci, parse_path};
 use serde_json::{Map, Value};
 
 /// Why a PATCH is refused: a SCIM `scimType` and a detail.

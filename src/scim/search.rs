@@ -4,17 +4,15 @@
 use super::{
     Integration, Scim, ScimResult,
     groups::{list_groups, render_groups},
-    list::{Paging, Window, apply, count, list_response, page_response, search_params, window},
-    query,
+    list::{Paging, Window, bounded, list_response, page_response, search_params},
     users::{list_users, render_users},
 };
+use crate::store::scim::{MAX_INEXACT_ROWS, Resource, Translated, read};
 use axum::{
     body::Bytes,
     extract::{Query, State},
     response::Response,
 };
-use entity::{directory_group, directory_user, enums::UserStatus};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 
 pub(super) async fn search_users(
@@ -36,18 +34,13 @@ pub(super) async fn search_all(
     let paging = params.paging()?;
     let filter = params.filter()?;
     let base = scim.base(&i);
-    let users = directory_user::Entity::find()
-        .filter(directory_user::Column::IntegrationId.eq(i.id))
-        .filter(directory_user::Column::Status.ne(UserStatus::Archived));
-    let groups =
-        directory_group::Entity::find().filter(directory_group::Column::IntegrationId.eq(i.id));
-    let user_condition = params.condition(scim.db(), query::Resource::User);
-    let group_condition = params.condition(scim.db(), query::Resource::Group);
+    let user_condition = params.condition(scim.db(), Resource::User);
+    let group_condition = params.condition(scim.db(), Resource::Group);
     // `None`: no filter. A type whose attributes the filter does not have matches nothing.
     let (user_condition, group_condition) = match (user_condition, group_condition) {
         (Err(err), Err(_)) => return Err(err),
-        (Ok(u), Err(_)) => (u, Some(query::Translated::nothing())),
-        (Err(_), Ok(g)) => (Some(query::Translated::nothing()), g),
+        (Ok(u), Err(_)) => (u, Some(Translated::nothing())),
+        (Err(_), Ok(g)) => (Some(Translated::nothing()), g),
         (Ok(u), Ok(g)) => (u, g),
     };
     let inexact = [&user_condition, &group_condition]
@@ -57,12 +50,14 @@ pub(super) async fn search_all(
         // Bounded candidates of both types; the evaluator decides.
         let everything = Paging {
             start: 1,
-            count: query::MAX_INEXACT_ROWS as usize,
+            count: MAX_INEXACT_ROWS as usize,
         };
-        let users = match window(scim.db(), users, user_condition.clone(), &everything).await? {
+        let users = read::user_window(scim.db(), i.id, user_condition.as_ref(), everything);
+        let users = match bounded(users.await?)? {
             Window::Page { rows, .. } | Window::Candidates(rows) => rows,
         };
-        let groups = match window(scim.db(), groups, group_condition.clone(), &everything).await? {
+        let groups = read::group_window(scim.db(), i.id, group_condition.as_ref(), everything);
+        let groups = match bounded(groups.await?)? {
             Window::Page { rows, .. } | Window::Candidates(rows) => rows,
         };
         let matching: Vec<Value> = render_users(scim.db(), &base, &users)
@@ -73,28 +68,20 @@ pub(super) async fn search_all(
             .collect();
         return Ok(list_response(&params, matching, &paging));
     }
-    let user_total = count(scim.db(), users.clone(), user_condition.clone()).await?;
-    let group_total = count(scim.db(), groups.clone(), group_condition.clone()).await?;
+    let user_total = read::count_users(scim.db(), i.id, user_condition.as_ref()).await?;
+    let group_total = read::count_groups(scim.db(), i.id, group_condition.as_ref()).await?;
     let offset = (paging.start - 1) as u64;
     let wanted = paging.count as u64;
     let mut page = Vec::new();
     if offset < user_total && wanted > 0 {
-        let rows = apply(users, user_condition.clone())
-            .order_by_asc(directory_user::Column::Id)
-            .offset(offset)
-            .limit(wanted)
-            .all(scim.db())
-            .await?;
+        let rows =
+            read::user_page(scim.db(), i.id, user_condition.as_ref(), offset, wanted).await?;
         page.extend(render_users(scim.db(), &base, &rows).await?);
     }
     let left = wanted - page.len() as u64;
     if left > 0 {
-        let rows = apply(groups, group_condition.clone())
-            .order_by_asc(directory_group::Column::Id)
-            .offset(offset.saturating_sub(user_total))
-            .limit(left)
-            .all(scim.db())
-            .await?;
+        let skip = offset.saturating_sub(user_total);
+        let rows = read::group_page(scim.db(), i.id, group_condition.as_ref(), skip, left).await?;
         page.extend(render_groups(scim.db(), &base, &rows, params.wants_members()).await?);
     }
     Ok(page_response(

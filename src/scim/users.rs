@@ -2,10 +2,12 @@
 //! create, read, replace, patch, delete (R14) and list.
 
 use super::{
-    Integration, Scim, ScimError, ScimResult, check_if_match, filter,
-    list::{ListParams, Window, list_response, page_response, window},
-    new_scim_id, parse_body, patch, plausible_id, query, schema, scim_json, text, version_of,
+    Integration, Scim, ScimError, ScimResult, check_if_match,
+    list::{ListParams, Window, bounded, list_response, page_response},
+    new_scim_id, parse_body, patch, plausible_id, schema, scim_json, text, version_of,
 };
+use crate::scim_filter as filter;
+use crate::store::scim::{Resource, read};
 use crate::{
     auth::Actor,
     directory::{devices, match_key, now},
@@ -24,13 +26,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use entity::{directory_group, directory_user, enums::UserStatus, group_membership, integration};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set,
-};
+use entity::{directory_user, enums::UserStatus, integration};
+use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+
 /// What dirgate's columns hold, derived from a SCIM user: its synced fields (as a
 /// directory's record, `providers::fields`), aliases and status, and its manager.
 pub(super) struct UserColumns {
@@ -116,34 +115,6 @@ pub(super) fn stored_resource(raw: Option<&str>) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-/// The groups users are direct members of: `user row id → [(group SCIM id, name)]`.
-pub(super) async fn groups_of(
-    db: &DatabaseConnection,
-    users: &[i64],
-) -> ScimResult<HashMap<i64, Vec<(String, String)>>> {
-    let mut out: HashMap<i64, Vec<(String, String)>> = HashMap::new();
-    for chunk in users.chunks(1000) {
-        let rows: Vec<(i64, String, String)> = group_membership::Entity::find()
-            .select_only()
-            .column(group_membership::Column::UserId)
-            .column_as(directory_group::Column::ExternalId, "external_id")
-            .column_as(directory_group::Column::DisplayName, "display_name")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                group_membership::Relation::Group.def(),
-            )
-            .filter(group_membership::Column::UserId.is_in(chunk.iter().copied()))
-            .order_by_asc(directory_group::Column::Id)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (user, id, name) in rows {
-            out.entry(user).or_default().push((id, name));
-        }
-    }
-    Ok(out)
-}
-
 /// Users rendered with their groups, in one query for all of them.
 pub(super) async fn render_users(
     db: &DatabaseConnection,
@@ -151,7 +122,7 @@ pub(super) async fn render_users(
     rows: &[directory_user::Model],
 ) -> ScimResult<Vec<Value>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let groups = groups_of(db, &ids).await?;
+    let groups = read::groups_of(db, &ids).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -255,11 +226,7 @@ pub(super) async fn find_user(
     if !plausible_id(id) {
         return Err(ScimError::not_found("user"));
     }
-    directory_user::Entity::find()
-        .filter(directory_user::Column::IntegrationId.eq(integration))
-        .filter(directory_user::Column::ExternalId.eq(id))
-        .filter(directory_user::Column::Status.ne(UserStatus::Archived))
-        .one(db)
+    read::user(db, integration, id)
         .await?
         .ok_or_else(|| ScimError::not_found("user"))
 }
@@ -290,19 +257,19 @@ fn claim_name(
 }
 
 /// Inserts or updates a user's row; its event when the API sees a change.
-async fn write_user_row<C: sea_orm::ConnectionTrait>(
-    txn: &C,
+async fn write_user_row(
+    txn: &impl store::Db,
     existing: Option<directory_user::Model>,
     active: directory_user::ActiveModel,
 ) -> ScimResult<(directory_user::Model, Option<events::NewEvent>)> {
     Ok(match existing {
         Some(before) => {
-            let row = active.update(txn).await?;
+            let row = store::users::save(txn, active, false).await?;
             let event = events::user_change(&before, &row);
             (row, event)
         }
         None => {
-            let row = active.insert(txn).await?;
+            let row = store::users::save(txn, active, true).await?;
             let event = events::NewEvent::user("user.created", &row, &[]);
             (row, Some(event))
         }
@@ -448,12 +415,9 @@ pub(super) async fn list_users(
 ) -> ScimResult<Response> {
     let paging = params.paging()?;
     let filter = params.filter()?;
-    let users = directory_user::Entity::find()
-        .filter(directory_user::Column::IntegrationId.eq(i.id))
-        .filter(directory_user::Column::Status.ne(UserStatus::Archived));
-    let condition = params.condition(scim.db(), query::Resource::User)?;
+    let condition = params.condition(scim.db(), Resource::User)?;
     let base = scim.base(&i);
-    match window(scim.db(), users, condition, &paging).await? {
+    match bounded(read::user_window(scim.db(), i.id, condition.as_ref(), paging).await?)? {
         Window::Page { total, rows } => {
             let page = render_users(scim.db(), &base, &rows).await?;
             Ok(page_response(&params, total, page, &paging))

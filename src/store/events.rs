@@ -200,3 +200,12 @@ pub async fn prune<C: ConnectionTrait>(
         .await?
         .rows_affected)
 }
+
+/// A write that changes nothing (the event sequence's row set to itself, in a transaction of
+/// its own): whether the database takes writes again after storage trouble.
+pub async fn probe_write(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    txn.execute_unprepared("UPDATE event_sequence SET last_seq = last_seq WHERE id = 1")
+        .await?;
+    txn.commit().await
+}

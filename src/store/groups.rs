@@ -103,3 +103,109 @@ pub async fn remove<C: ConnectionTrait>(
         .await?;
     Ok(rows)
 }
+
+/// Deletes up to `most` groups of the integration (the oldest first) in the caller's
+/// transaction; returns them as they were (none left: an empty list).
+pub async fn remove_of_integration(
+    txn: &impl super::Db,
+    integration_id: i64,
+    most: u64,
+) -> DomainResult<Vec<directory_group::Model>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let groups = directory_group::Entity::find()
+        .filter(directory_group::Column::IntegrationId.eq(integration_id))
+        .order_by_asc(directory_group::Column::Id)
+        .limit(most)
+        .all(txn)
+        .await?;
+    if !groups.is_empty() {
+        directory_group::Entity::delete_many()
+            .filter(directory_group::Column::Id.is_in(groups.iter().map(|g| g.id)))
+            .exec(txn)
+            .await?;
+    }
+    Ok(groups)
+}
+
+/// Which groups to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct GroupFilter {
+    pub integration: Option<crate::ids::IntegrationId>,
+    /// Case-insensitive substring of the name or email.
+    pub search: Option<String>,
+}
+
+fn select(filter: &GroupFilter) -> sea_orm::Select<directory_group::Entity> {
+    let mut select = directory_group::Entity::find();
+    if let Some(id) = filter.integration {
+        select = select.filter(directory_group::Column::IntegrationId.eq(id.0));
+    }
+    if let Some(search) = &filter.search {
+        select = select.filter(super::users::search_condition(
+            search,
+            &[
+                directory_group::Column::DisplayName,
+                directory_group::Column::Email,
+            ],
+        ));
+    }
+    select
+}
+
+/// One page of groups in `order`, reading `columns` (`store::columns`).
+pub async fn list(
+    db: &impl super::Db,
+    filter: &GroupFilter,
+    args: super::page::PageArgs,
+    order: super::order::Order,
+    after_key: Option<super::order::KeyValue>,
+    columns: super::columns::Columns,
+) -> DomainResult<super::page::Page<directory_group::Model>> {
+    let columns = columns.with_sort::<directory_group::Entity>(order.key);
+    super::order::fetch_sorted_with(
+        db,
+        super::columns::project(select(filter), columns),
+        directory_group::Column::Id,
+        args,
+        order,
+        after_key,
+        |page| super::rows::models(db, page),
+    )
+    .await
+}
+
+/// How many groups match.
+pub async fn count(db: &impl super::Db, filter: &GroupFilter) -> DomainResult<u64> {
+    super::page::count(db, select(filter)).await
+}
+
+/// One group, if it exists.
+pub async fn find(
+    db: &impl super::Db,
+    id: i64,
+) -> Result<Option<directory_group::Model>, sea_orm::DbErr> {
+    directory_group::Entity::find_by_id(id).one(db).await
+}
+
+/// Writes a group's row as a SCIM push gives it: inserted when `new`, else its set columns
+/// updated.
+pub async fn save(
+    txn: &impl super::Db,
+    row: directory_group::ActiveModel,
+    new: bool,
+) -> Result<directory_group::Model, sea_orm::DbErr> {
+    use sea_orm::ActiveModelTrait;
+    if new {
+        row.insert(txn).await
+    } else {
+        row.update(txn).await
+    }
+}
+
+/// Deletes one group (its memberships go with it).
+pub async fn delete(txn: &impl super::Db, id: i64) -> Result<(), sea_orm::DbErr> {
+    directory_group::Entity::delete_by_id(id)
+        .exec(txn)
+        .await
+        .map(drop)
+}

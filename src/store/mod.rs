@@ -13,16 +13,37 @@
 //! build statements elsewhere are listed in the architecture test (`SQL_OUTSIDE_STORE`), and
 //! that list may only shrink.
 
+pub mod audit;
 pub mod batch;
 pub mod columns;
 pub mod devices;
 pub mod events;
 pub mod groups;
+pub mod integrations;
 pub mod memberships;
+pub mod notices;
 pub mod order;
 pub mod page;
 pub mod prepared;
 pub mod rows;
 pub mod runs;
+pub mod scim;
+pub mod tokens;
 pub mod users;
 pub mod webhooks;
+
+/// A connection or a transaction: what the store's functions run on. Code above the store
+/// holds one and passes it along; it never runs a statement on it itself.
+pub trait Db: sea_orm::ConnectionTrait {}
+
+impl<T: sea_orm::ConnectionTrait> Db for T {}
+
+/// Which database `db` is: the few rules that differ between them ask this.
+pub fn backend(db: &impl Db) -> sea_orm::DatabaseBackend {
+    db.get_database_backend()
+}
+
+/// Whether the database answers (readiness): `SELECT 1`.
+pub async fn ping(db: &impl Db) -> Result<(), sea_orm::DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(drop)
+}

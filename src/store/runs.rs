@@ -4,7 +4,7 @@
 
 use crate::error::DomainResult;
 use chrono::{DateTime, Utc};
-use entity::{enums::SyncRunStatus, integration, sync_run};
+use entity::{enums::SyncRunStatus, integration, sync_run, sync_run_warning};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, sea_query::Expr,
@@ -103,4 +103,55 @@ pub async fn save<C: ConnectionTrait>(
     run: sync_run::Model,
 ) -> DomainResult<sync_run::Model> {
     Ok(saved_columns(run).update(db).await?)
+}
+
+/// One sync run, if it exists.
+pub async fn find(db: &impl super::Db, id: i64) -> Result<Option<sync_run::Model>, DbErr> {
+    sync_run::Entity::find_by_id(id).one(db).await
+}
+
+/// The runs in flight, and those that ended since `since`.
+pub async fn changed_since(
+    db: &impl super::Db,
+    since: DateTime<Utc>,
+) -> Result<Vec<sync_run::Model>, DbErr> {
+    sync_run::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(
+                    sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]),
+                )
+                .add(sync_run::Column::FinishedAt.gte(since)),
+        )
+        .all(db)
+        .await
+}
+
+/// A page of the warnings kept for a run, in the order they came.
+pub async fn warnings(
+    db: &impl super::Db,
+    run: i64,
+    args: super::page::PageArgs,
+) -> DomainResult<super::page::Page<sync_run_warning::Model>> {
+    super::page::fetch(
+        db,
+        sync_run_warning::Entity::find().filter(sync_run_warning::Column::RunId.eq(run)),
+        sync_run_warning::Column::Id,
+        args,
+        super::page::Direction::Asc,
+    )
+    .await
+}
+
+/// Stores a run's warnings, at most 1,000 rows a statement.
+pub async fn record_warnings(
+    db: &impl super::Db,
+    rows: Vec<sync_run_warning::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in crate::db::statement_chunks(rows, 1_000) {
+        sync_run_warning::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
 }

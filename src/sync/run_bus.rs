@@ -12,11 +12,9 @@
 //! that ended meanwhile, so no subscription misses where a run ended.
 
 use crate::directory::now;
-use entity::{enums::SyncRunStatus, sync_run};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    Statement,
-};
+use crate::store;
+use entity::sync_run;
+use sea_orm::{DatabaseBackend, DatabaseConnection};
 use std::time::Duration;
 use tokio::{
     sync::{broadcast, mpsc, watch},
@@ -64,7 +62,7 @@ impl SyncEvents {
         db: &DatabaseConnection,
         shutdown: CancellationToken,
     ) -> (Self, Vec<JoinHandle<()>>) {
-        if db.get_database_backend() != DatabaseBackend::Postgres {
+        if store::backend(db) != DatabaseBackend::Postgres {
             return (Self::local(), Vec::new());
         }
         let local = broadcast::channel(1024).0;
@@ -106,9 +104,9 @@ impl SyncEvents {
     }
 }
 
-/// The channel of this database and schema (see [`crate::db::channel`]).
+/// The channel of this database and schema (see [`store::notices::channel`]).
 async fn channel(db: &DatabaseConnection) -> Result<String, sea_orm::DbErr> {
-    crate::db::channel(db, "dirgate_sync_runs").await
+    store::notices::channel(db, "dirgate_sync_runs").await
 }
 
 /// Sends announcements as `NOTIFY`s, one at a time, in order.
@@ -142,13 +140,7 @@ async fn relay_notices(
         if payload.len() > MAX_PAYLOAD {
             payload = serde_json::to_string(&Notice::Id { id }).unwrap_or_default();
         }
-        let sent = db
-            .execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [channel.clone().into(), payload.into()],
-            ))
-            .await;
+        let sent = store::notices::notify(&db, &channel, payload).await;
         if let Err(err) = sent {
             tracing::warn!(run = id, error = %err, "cannot announce a sync run");
         }
@@ -206,11 +198,7 @@ async fn listen(
             Ok(Some(notification)) => {
                 let run = match serde_json::from_str::<Notice>(notification.payload()) {
                     Ok(Notice::Run(run)) => Some(run),
-                    Ok(Notice::Id { id }) => sync_run::Entity::find_by_id(id)
-                        .one(&db)
-                        .await
-                        .ok()
-                        .flatten(),
+                    Ok(Notice::Id { id }) => store::runs::find(&db, id).await.ok().flatten(),
                     Err(err) => {
                         tracing::warn!(error = %err, "an unreadable sync-run notification");
                         None
@@ -238,7 +226,7 @@ async fn listen(
         // What was announced while no connection listened is lost: announce the runs that
         // may have changed since the last look.
         let looked = now();
-        match changed_since(&db, since).await {
+        match store::runs::changed_since(&db, since).await {
             Ok(runs) => {
                 for run in runs {
                     let _ = local.send(run);
@@ -248,21 +236,4 @@ async fn listen(
             Err(err) => tracing::warn!(error = %err, "cannot catch up on sync runs"),
         }
     }
-}
-
-/// The runs in flight, and those that ended since `since`.
-async fn changed_since(
-    db: &DatabaseConnection,
-    since: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<sync_run::Model>, sea_orm::DbErr> {
-    sync_run::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
-                .add(
-                    sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]),
-                )
-                .add(sync_run::Column::FinishedAt.gte(since)),
-        )
-        .all(db)
-        .await
 }

@@ -350,7 +350,7 @@ const LONG_FUNCTIONS: &[&str] = &[
     "app.rs::with_schedule",
     "scim/patch.rs::apply",
     "scim/patch.rs::apply_at",
-    "scim/query.rs::compare",
+    "store/scim/mod.rs::compare",
     "sync/run.rs::execute",
     "sync/reconcile/full.rs::phase_1_users",
     "sync/reconcile/full.rs::phase_3_memberships",
@@ -512,29 +512,12 @@ const SQL_MARKERS: &[&str] = &[
 /// belongs in `store/`, one module per table family; this list may only shrink (a file that
 /// no longer has one fails until it is taken off).
 const SQL_OUTSIDE_STORE: &[&str] = &[
-    "auth/cache.rs",
-    "db.rs",
-    "directory/audit.rs",
     "directory/connect.rs",
     "directory/devices.rs",
-    "directory/groups.rs",
-    "directory/integrations.rs",
-    "directory/scim_tokens.rs",
-    "directory/sync_runs.rs",
-    "directory/tokens.rs",
-    "directory/users.rs",
     "graphql/loaders/pages.rs",
     "graphql/loaders/relations.rs",
-    "http/mod.rs",
-    "scim/groups.rs",
-    "scim/mod.rs",
-    "scim/query.rs",
-    "scim/search.rs",
-    "scim/users.rs",
-    "storage.rs",
     "sync/engine.rs",
     "sync/run.rs",
-    "sync/run_bus.rs",
     "webhooks/mod.rs",
 ];
 

@@ -4,7 +4,7 @@
 //! typed `400 invalidFilter`.
 
 use crate::{on_both_databases, scim::ScimClient, support::Fixture};
-use dirgate::scim::filter;
+use dirgate::scim_filter as filter;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 

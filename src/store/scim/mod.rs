@@ -17,10 +17,12 @@
 //! condition is then a superset ([`Translated::exact`] is false): the caller reads at most
 //! [`MAX_INEXACT_ROWS`] candidates and the in-memory evaluator decides.
 
-use super::filter::{AttrPath, Filter, Op};
+pub mod read;
+
+use crate::scim_filter::{AttrPath, Filter, Op};
 use crate::{
-    directory::match_key,
     providers::fields::{USER_FIELDS, UserField},
+    text::match_key,
 };
 use entity::{directory_group, directory_user, enums::UserStatus, group_membership, user_alias};
 use sea_orm::{

@@ -1,5 +1,5 @@
 use super::*;
-use crate::scim::filter::parse;
+use crate::scim_filter::parse;
 
 fn sql(filter: &str, resource: Resource, backend: DbBackend) -> Result<(String, bool), Refused> {
     let t = translate(&parse(filter).unwrap(), resource, backend)?;

@@ -3,6 +3,10 @@
 //! fingerprints, and the rows of a page's users. The columns come from
 //! `providers::fields::USER_FIELDS`.
 
+pub mod list;
+
+pub use list::{UserFilter, search_condition};
+
 use super::batch::{in_statements, keys_per_lookup, rows_per_statement};
 use crate::{
     error::DomainResult,
@@ -387,4 +391,130 @@ pub async fn named<C: ConnectionTrait>(
         .filter(directory_user::Column::UserNameKey.eq(key))
         .all(db)
         .await?)
+}
+
+/// Every user of the integration shows `name` as its origin (the integration was renamed).
+pub async fn set_origin_name(
+    db: &impl super::Db,
+    integration_id: i64,
+    name: &str,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    directory_user::Entity::update_many()
+        .col_expr(
+            directory_user::Column::OriginName,
+            Expr::value(name.to_owned()),
+        )
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .exec(db)
+        .await
+        .map(drop)
+}
+
+/// The users with these ids (at most one statement's worth).
+pub async fn by_ids(
+    db: &impl super::Db,
+    ids: &[i64],
+) -> Result<Vec<directory_user::Model>, sea_orm::DbErr> {
+    directory_user::Entity::find()
+        .filter(directory_user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// Of `users` (at most one statement's worth), those assigned to at least one device.
+pub async fn with_devices(
+    db: &impl super::Db,
+    users: &[i64],
+) -> Result<HashSet<i64>, sea_orm::DbErr> {
+    use entity::device;
+    Ok(device::Entity::find()
+        .select_only()
+        .column(device::Column::UserId)
+        .filter(device::Column::UserId.is_in(users.iter().copied()))
+        .into_tuple::<Option<i64>>()
+        .all(db)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Archives `users` at `at` and takes them out of their groups; with `detach_from` they also
+/// leave their integration, showing that name as their origin.
+pub async fn archive(
+    txn: &impl super::Db,
+    users: &[i64],
+    at: DateTime<Utc>,
+    detach_from: Option<&str>,
+) -> Result<(), sea_orm::DbErr> {
+    use entity::group_membership;
+    use sea_orm::sea_query::Expr;
+    let mut update = directory_user::Entity::update_many()
+        .col_expr(
+            directory_user::Column::Status,
+            Expr::value(UserStatus::Archived),
+        )
+        .col_expr(directory_user::Column::ArchivedAt, Expr::value(at))
+        .col_expr(directory_user::Column::UpdatedAt, Expr::value(at));
+    if let Some(origin) = detach_from {
+        update = update
+            .col_expr(
+                directory_user::Column::IntegrationId,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(directory_user::Column::OriginName, Expr::value(origin));
+    }
+    update
+        .filter(directory_user::Column::Id.is_in(users.iter().copied()))
+        .exec(txn)
+        .await?;
+    group_membership::Entity::delete_many()
+        .filter(group_membership::Column::UserId.is_in(users.iter().copied()))
+        .exec(txn)
+        .await
+        .map(drop)
+}
+
+/// Deletes `users` (their memberships and aliases go with them).
+pub async fn delete(txn: &impl super::Db, users: &[i64]) -> Result<(), sea_orm::DbErr> {
+    directory_user::Entity::delete_many()
+        .filter(directory_user::Column::Id.is_in(users.iter().copied()))
+        .exec(txn)
+        .await
+        .map(drop)
+}
+
+/// Up to `most` ids of the integration's users after `after`, in id order.
+pub async fn ids_after(
+    db: &impl super::Db,
+    integration_id: i64,
+    after: i64,
+    most: u64,
+) -> Result<Vec<i64>, sea_orm::DbErr> {
+    directory_user::Entity::find()
+        .select_only()
+        .column(directory_user::Column::Id)
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .filter(directory_user::Column::Id.gt(after))
+        .order_by_asc(directory_user::Column::Id)
+        .limit(most)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Writes a user's row as a SCIM push gives it: inserted when `new`, else its set columns
+/// updated.
+pub async fn save(
+    txn: &impl super::Db,
+    row: directory_user::ActiveModel,
+    new: bool,
+) -> Result<directory_user::Model, sea_orm::DbErr> {
+    use sea_orm::ActiveModelTrait;
+    if new {
+        row.insert(txn).await
+    } else {
+        row.update(txn).await
+    }
 }
