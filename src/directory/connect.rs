@@ -5,6 +5,7 @@
 //! (R8). A `state` is single-use and lives ten minutes.
 
 use super::{IntegrationId, audit, integrations, now};
+use crate::store::{self, Db};
 use crate::{
     auth::{Actor, Admin},
     crypto::SecretBox,
@@ -15,10 +16,7 @@ use entity::{
     enums::{AuthorizationPurpose, DirectoryKind, IntegrationStatus},
     integration, oauth_authorization,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionSession, TransactionTrait, sea_query::Expr,
-};
+use sea_orm::{IntoActiveModel, Set, TransactionSession, TransactionTrait};
 use sha2::{Digest, Sha256};
 
 /// How long an authorization may take.
@@ -91,19 +89,13 @@ fn check_configured(settings: &ProviderSettings, kind: DirectoryKind) -> DomainR
 /// Erases the PKCE verifier of every authorization that expired unused (a spent one loses it
 /// when it is spent): a row that can no longer complete keeps no secret. Called whenever an
 /// authorization starts and on every scheduler tick.
-pub async fn forget_spent_verifiers<C: ConnectionTrait>(db: &C) -> DomainResult<u64> {
-    let forgotten = oauth_authorization::Entity::update_many()
-        .col_expr(oauth_authorization::Column::CodeVerifier, Expr::value(""))
-        .filter(oauth_authorization::Column::ExpiresAt.lt(now()))
-        .filter(oauth_authorization::Column::CodeVerifier.ne(""))
-        .exec(db)
-        .await?;
-    Ok(forgotten.rows_affected)
+pub async fn forget_spent_verifiers(db: &impl Db) -> DomainResult<u64> {
+    Ok(store::authorizations::forget_expired_verifiers(db, now()).await?)
 }
 
 /// Starts an authorization for `integration` and stores what finishing it needs.
-async fn begin<C: ConnectionTrait>(
-    db: &C,
+async fn begin(
+    db: &impl Db,
     oauth_ctx: &OAuthContext<'_>,
     integration: &integration::Model,
     purpose: AuthorizationPurpose,
@@ -116,7 +108,7 @@ async fn begin<C: ConnectionTrait>(
         .seal(&verifier_context(&hash), start.verifier.as_bytes());
     let at = now();
     forget_spent_verifiers(db).await?;
-    oauth_authorization::ActiveModel {
+    let row = oauth_authorization::ActiveModel {
         integration_id: Set(integration.id),
         state_hash: Set(hash),
         code_verifier: Set(base64::Engine::encode(
@@ -128,9 +120,8 @@ async fn begin<C: ConnectionTrait>(
         created_at: Set(at),
         expires_at: Set(at + STATE_LIFETIME),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    };
+    store::authorizations::insert(db, row).await?;
     Ok(start.url)
 }
 
@@ -223,93 +214,18 @@ pub struct Callback {
 /// ten minutes; it is spent whatever happens next. A code is exchanged and the grant stored
 /// (ACTIVE); a consent error makes a new integration AWAITING_ADMIN_APPROVAL (R4); a failed
 /// re-authentication leaves the integration and its grant as they were (R8).
-pub async fn complete<C: TransactionTrait + ConnectionTrait>(
+pub async fn complete<C: TransactionTrait + Db>(
     db: &C,
     actor: &Actor,
     oauth_ctx: &OAuthContext<'_>,
     callback: Callback,
 ) -> DomainResult<integration::Model> {
-    let invalid_state = || {
-        DomainError::invalid(
-            "state",
-            "this sign-in link is unknown, was already used, or expired; start again",
-        )
-    };
-    let hash = state_hash(&callback.state);
-    let pending = oauth_authorization::Entity::find()
-        .filter(oauth_authorization::Column::StateHash.eq(&hash))
-        .one(db)
-        .await?
-        .ok_or_else(invalid_state)?;
-    if pending.consumed_at.is_some() || pending.expires_at < now() {
-        return Err(invalid_state());
-    }
-    // Spend the state first, atomically: of two requests with it, one goes on. The verifier
-    // leaves the row at the same moment (this request holds it in memory).
-    let spent = oauth_authorization::Entity::update_many()
-        .col_expr(oauth_authorization::Column::ConsumedAt, Expr::value(now()))
-        .col_expr(oauth_authorization::Column::CodeVerifier, Expr::value(""))
-        .filter(oauth_authorization::Column::Id.eq(pending.id))
-        .filter(oauth_authorization::Column::ConsumedAt.is_null())
-        .exec(db)
-        .await?;
-    if spent.rows_affected != 1 {
-        return Err(invalid_state());
-    }
+    let (pending, hash) = spend_state(db, &callback.state).await?;
     let integration = integrations::get(db, IntegrationId(pending.integration_id)).await?;
     let reauth = pending.purpose == AuthorizationPurpose::Reauth;
-
     if let Some(error) = callback.error.as_deref() {
-        let description = callback
-            .error_description
-            .clone()
-            .unwrap_or_else(|| error.to_owned());
-        let cancelled = callback.error_subcode.as_deref() == Some("cancel");
-        if reauth {
-            record(
-                db,
-                actor,
-                &integration,
-                "completeAuthorization",
-                serde_json::json!({ "error": error, "reauthentication": true }),
-            )
-            .await?;
-            return Err(DomainError::invalid(
-                "error",
-                format!(
-                    "the re-authentication did not complete ({description}); the integration keeps its current grant"
-                ),
-            ));
-        }
-        // Entra ends both a cancelled sign-in and a non-admin's "Request approval" (the
-        // admin-consent workflow) with `access_denied` + `error_subcode=cancel` (AADSTS65004):
-        // the two cannot be told apart, so the integration waits for an approval and says both.
-        let reason = if cancelled {
-            format!(
-                "the sign-in was cancelled, or an administrator's approval was requested; once an administrator approves the app, sign in again ({description})"
-            )
-        } else {
-            format!("an administrator must approve the app, then sign in again ({description})")
-        };
-        let status = IntegrationStatus::AwaitingAdminApproval;
-        let txn = crate::db::begin_write(db).await?;
-        let mut active = integration.into_active_model();
-        active.status = Set(status);
-        active.status_reason = Set(Some(reason));
-        active.updated_at = Set(now());
-        let model = active.update(&txn).await?;
-        record(
-            &txn,
-            actor,
-            &model,
-            "completeAuthorization",
-            serde_json::json!({ "error": error }),
-        )
-        .await?;
-        txn.commit().await?;
-        return Ok(model);
+        return refused(db, actor, integration, reauth, error, &callback).await;
     }
-
     let code = callback
         .code
         .as_deref()
@@ -317,19 +233,7 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
         .ok_or_else(|| {
             DomainError::invalid("code", "the callback carries neither a code nor an error")
         })?;
-    let verifier = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        &pending.code_verifier,
-    )
-    .ok()
-    .and_then(|sealed| {
-        oauth_ctx
-            .secrets
-            .open(&verifier_context(&hash), &sealed)
-            .ok()
-    })
-    .and_then(|raw| String::from_utf8(raw).ok())
-    .ok_or_else(|| DomainError::internal(crate::crypto::DecryptError))?;
+    let verifier = open_verifier(oauth_ctx.secrets, &pending, &hash)?;
     let grant = oauth::exchange(
         oauth_ctx.http,
         oauth_ctx.settings,
@@ -348,6 +252,119 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
         }
         other => DomainError::internal(other),
     })?;
+    granted(db, actor, oauth_ctx.secrets, integration, reauth, grant).await
+}
+
+/// The authorization `state` names, spent now (atomically: of two requests with it, one goes
+/// on; its verifier leaves the row at the same moment), and the state's hash.
+async fn spend_state(
+    db: &impl Db,
+    state: &str,
+) -> DomainResult<(oauth_authorization::Model, String)> {
+    let invalid_state = || {
+        DomainError::invalid(
+            "state",
+            "this sign-in link is unknown, was already used, or expired; start again",
+        )
+    };
+    let hash = state_hash(state);
+    let pending = store::authorizations::by_state(db, &hash)
+        .await?
+        .ok_or_else(invalid_state)?;
+    if pending.consumed_at.is_some() || pending.expires_at < now() {
+        return Err(invalid_state());
+    }
+    if !store::authorizations::spend(db, pending.id, now()).await? {
+        return Err(invalid_state());
+    }
+    Ok((pending, hash))
+}
+
+/// The PKCE verifier `pending` held when it was spent.
+fn open_verifier(
+    secrets: &SecretBox,
+    pending: &oauth_authorization::Model,
+    hash: &str,
+) -> DomainResult<String> {
+    base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &pending.code_verifier,
+    )
+    .ok()
+    .and_then(|sealed| secrets.open(&verifier_context(hash), &sealed).ok())
+    .and_then(|raw| String::from_utf8(raw).ok())
+    .ok_or_else(|| DomainError::internal(crate::crypto::DecryptError))
+}
+
+/// The provider answered with `error`: a re-authentication fails and changes nothing (R8); a
+/// new integration waits for an administrator's approval (R4).
+async fn refused<C: TransactionTrait + Db>(
+    db: &C,
+    actor: &Actor,
+    integration: integration::Model,
+    reauth: bool,
+    error: &str,
+    callback: &Callback,
+) -> DomainResult<integration::Model> {
+    let description = callback
+        .error_description
+        .clone()
+        .unwrap_or_else(|| error.to_owned());
+    let cancelled = callback.error_subcode.as_deref() == Some("cancel");
+    if reauth {
+        record(
+            db,
+            actor,
+            &integration,
+            "completeAuthorization",
+            serde_json::json!({ "error": error, "reauthentication": true }),
+        )
+        .await?;
+        return Err(DomainError::invalid(
+            "error",
+            format!(
+                "the re-authentication did not complete ({description}); the integration keeps its current grant"
+            ),
+        ));
+    }
+    // Entra ends both a cancelled sign-in and a non-admin's "Request approval" (the
+    // admin-consent workflow) with `access_denied` + `error_subcode=cancel` (AADSTS65004):
+    // the two cannot be told apart, so the integration waits for an approval and says both.
+    let reason = if cancelled {
+        format!(
+            "the sign-in was cancelled, or an administrator's approval was requested; once an administrator approves the app, sign in again ({description})"
+        )
+    } else {
+        format!("an administrator must approve the app, then sign in again ({description})")
+    };
+    let txn = crate::db::begin_write(db).await?;
+    let mut active = integration.into_active_model();
+    active.status = Set(IntegrationStatus::AwaitingAdminApproval);
+    active.status_reason = Set(Some(reason));
+    active.updated_at = Set(now());
+    let model = store::integrations::update(&txn, active).await?;
+    record(
+        &txn,
+        actor,
+        &model,
+        "completeAuthorization",
+        serde_json::json!({ "error": error }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// The provider granted access: the grant is stored and the integration made ACTIVE, unless a
+/// re-authentication signed in to another tenant (R8: nothing changes then).
+async fn granted<C: TransactionTrait + Db>(
+    db: &C,
+    actor: &Actor,
+    secrets: &SecretBox,
+    integration: integration::Model,
+    reauth: bool,
+    grant: oauth::Grant,
+) -> DomainResult<integration::Model> {
     let refresh_token = grant.refresh_token.clone().ok_or_else(|| {
         DomainError::invalid(
             "code",
@@ -373,13 +390,9 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
     active.tenant = Set(grant.tenant.clone());
     active.authorized_by = Set(grant.account.clone());
     active.granted_scopes = Set(Some(grant.scopes.join(" ")));
-    active.refresh_token_enc = Set(Some(seal_refresh_token(
-        oauth_ctx.secrets,
-        id,
-        &refresh_token,
-    )));
+    active.refresh_token_enc = Set(Some(seal_refresh_token(secrets, id, &refresh_token)));
     active.updated_at = Set(now());
-    let model = active.update(&txn).await?;
+    let model = store::integrations::update(&txn, active).await?;
     record(
         &txn,
         actor,
@@ -400,8 +413,8 @@ pub async fn complete<C: TransactionTrait + ConnectionTrait>(
     Ok(model)
 }
 
-async fn record<C: ConnectionTrait>(
-    db: &C,
+async fn record(
+    db: &impl Db,
     actor: &Actor,
     model: &integration::Model,
     action: &str,

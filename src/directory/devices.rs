@@ -2,148 +2,22 @@
 //! by enrollment identity (R12).
 
 use super::{DeviceId, UserId, audit, events::NewEvent, match_key, now, users};
-use crate::store::{
-    self,
-    columns::{self, Columns},
-    order::{KeyValue, Order},
-    page::{self, Page, PageArgs},
-    rows,
-};
+use crate::store::{self, Db};
 use crate::{
     auth::Admin,
     error::{DomainError, DomainResult},
 };
 use entity::{
-    device, directory_user,
+    device,
     enums::{AssignmentSource, DevicePlatform, UserStatus},
-    integration, user_alias,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    JoinType, QueryFilter, QuerySelect, QueryTrait, RelationDef, Select, Set, SqlErr,
-    TransactionSession, TransactionTrait,
-};
+use sea_orm::{DbErr, IntoActiveModel, Set, SqlErr, TransactionSession, TransactionTrait};
 
-/// Which devices to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct DeviceFilter {
-    pub platform: Option<DevicePlatform>,
-    /// `true`: only devices with a user; `false`: only devices without.
-    pub assigned: Option<bool>,
-    pub user: Option<UserId>,
-    /// Case-insensitive substring of the serial number, name or enrollment identity.
-    pub search: Option<String>,
-}
-
-fn select(filter: &DeviceFilter) -> Select<device::Entity> {
-    let mut select = device::Entity::find();
-    if let Some(platform) = filter.platform {
-        select = select.filter(device::Column::Platform.eq(platform));
-    }
-    match filter.assigned {
-        Some(true) => select = select.filter(device::Column::UserId.is_not_null()),
-        Some(false) => select = select.filter(device::Column::UserId.is_null()),
-        None => {}
-    }
-    if let Some(user) = filter.user {
-        select = select.filter(device::Column::UserId.eq(user.0));
-    }
-    if let Some(search) = &filter.search {
-        select = select.filter(users::search_condition(
-            search,
-            &[
-                device::Column::SerialNumber,
-                device::Column::Name,
-                device::Column::EnrollmentIdentity,
-            ],
-        ));
-    }
-    select
-}
-
-/// One page of devices in `order`, reading `columns` (`super::columns`).
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    filter: &DeviceFilter,
-    args: PageArgs,
-    order: Order,
-    after_key: Option<KeyValue>,
-    columns: Columns,
-) -> DomainResult<Page<device::Model>> {
-    let columns = columns.with_sort::<device::Entity>(order.key);
-    crate::store::order::fetch_sorted_with(
-        db,
-        columns::project(select(filter), columns),
-        device::Column::Id,
-        args,
-        order,
-        after_key,
-        |page| rows::models(db, page),
-    )
-    .await
-}
-
-/// [`list`], with the user of each device read in the same statement (a left join): for a
-/// page whose users are asked for too, reading `user_columns` of them.
-pub async fn list_with_users<C: ConnectionTrait>(
-    db: &C,
-    filter: &DeviceFilter,
-    args: PageArgs,
-    order: Order,
-    after_key: Option<KeyValue>,
-    (columns, user_columns): (Columns, Columns),
-) -> DomainResult<(Page<device::Model>, Vec<directory_user::Model>)> {
-    let columns = columns.with_sort::<device::Entity>(order.key);
-    use sea_orm::{JoinType, QuerySelect};
-    let users = std::sync::Mutex::new(Vec::new());
-    let user_of_device: sea_orm::RelationDef = device::Entity::belongs_to(directory_user::Entity)
-        .from(device::Column::UserId)
-        .to(directory_user::Column::Id)
-        .into();
-    let page = crate::store::order::fetch_sorted_with(
-        db,
-        columns::project(select(filter), columns),
-        device::Column::Id,
-        args,
-        order,
-        after_key,
-        |page| {
-            // Decoded by position (`super::rows`): the device's columns, then the user's.
-            let mut joined = page
-                .join(JoinType::LeftJoin, user_of_device.clone())
-                .select_also(directory_user::Entity)
-                .into_query();
-            let user_at = rows::columns_of::<device::Entity>();
-            columns::project_at::<directory_user::Entity>(&mut joined, user_at, user_columns);
-            let joined =
-                crate::store::prepared::inline_limit(db.get_database_backend().build(&joined));
-            let users = &users;
-            async move {
-                let rows = db.query_all_raw(joined).await?;
-                let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
-                rows.iter()
-                    .map(|row| {
-                        users.extend(rows::user_at(row, user_at)?);
-                        rows::device_at(row, 0)
-                    })
-                    .collect()
-            }
-        },
-    )
-    .await?;
-    let users = users.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok((page, users))
-}
-
-/// How many devices match.
-pub async fn count<C: ConnectionTrait>(db: &C, filter: &DeviceFilter) -> DomainResult<u64> {
-    page::count(db, select(filter)).await
-}
+pub use crate::store::devices::{DeviceFilter, count, list, list_with_users};
 
 /// One device, or `NOT_FOUND`.
-pub async fn get<C: ConnectionTrait>(db: &C, id: DeviceId) -> DomainResult<device::Model> {
-    device::Entity::find_by_id(id.0)
-        .one(db)
+pub async fn get(db: &impl Db, id: DeviceId) -> DomainResult<device::Model> {
+    store::devices::find(db, id.0)
         .await?
         .ok_or(DomainError::NotFound { what: "device" })
 }
@@ -239,20 +113,18 @@ pub async fn register<C: TransactionTrait>(
     let platform = new.platform;
     let valid = validate(new)?;
     let txn = crate::db::begin_write(db).await?;
-    let taken = device::Entity::find()
-        .filter(device::Column::SerialNumber.eq(&valid.serial_number))
-        .one(&txn)
-        .await?;
-    if taken.is_some() {
+    if store::devices::serial_taken(&txn, &valid.serial_number).await? {
         return Err(serial_taken_error());
     }
     let identity_key = valid.enrollment_identity.as_deref().map(match_key);
     let match_user = match &identity_key {
-        Some(key) => unique_auto_assign_match(&txn, key).await?,
+        Some(key) => store::devices::unique_auto_assign_match(&txn, key)
+            .await?
+            .map(UserId),
         None => None,
     };
     let at = now();
-    let model = device::ActiveModel {
+    let row = device::ActiveModel {
         serial_number: Set(valid.serial_number),
         name: Set(valid.name),
         platform: Set(platform),
@@ -266,10 +138,10 @@ pub async fn register<C: TransactionTrait>(
         created_at: Set(at),
         updated_at: Set(at),
         ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(serial_taken)?;
+    };
+    let model = store::devices::insert(&txn, row)
+        .await
+        .map_err(serial_taken)?;
     audit::record(
         &txn,
         admin.actor(),
@@ -297,47 +169,6 @@ fn serial_taken_error() -> DomainError {
     }
 }
 
-fn user_integration() -> RelationDef {
-    directory_user::Entity::belongs_to(integration::Entity)
-        .from(directory_user::Column::IntegrationId)
-        .to(integration::Column::Id)
-        .into()
-}
-
-/// The one active user of an auto-assigning integration whose UPN, email or alias is `key`;
-/// `None` when there is none or more than one (R12).
-pub async fn unique_auto_assign_match<C: ConnectionTrait>(
-    db: &C,
-    key: &str,
-) -> DomainResult<Option<UserId>> {
-    let aliases = user_alias::Entity::find()
-        .select_only()
-        .column(user_alias::Column::UserId)
-        .filter(user_alias::Column::AliasKey.eq(key))
-        .into_query();
-    let ids: Vec<i64> = directory_user::Entity::find()
-        .select_only()
-        .column(directory_user::Column::Id)
-        .join(JoinType::InnerJoin, user_integration())
-        .filter(integration::Column::AutoAssignDevices.eq(true))
-        .filter(directory_user::Column::Status.eq(UserStatus::Active))
-        .filter(
-            Condition::any()
-                .add(directory_user::Column::UserNameKey.eq(key))
-                .add(directory_user::Column::EmailKey.eq(key))
-                .add(directory_user::Column::Id.in_subquery(aliases)),
-        )
-        .distinct()
-        .limit(2)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(match ids.as_slice() {
-        [one] => Some(UserId(*one)),
-        _ => None,
-    })
-}
-
 /// Assigns `user` to `device`, replacing any earlier assignment (R11). An archived user
 /// cannot be assigned.
 pub async fn assign<C: TransactionTrait>(
@@ -362,7 +193,7 @@ pub async fn assign<C: TransactionTrait>(
     active.assignment_source = Set(Some(AssignmentSource::Manual));
     active.assigned_at = Set(Some(at));
     active.updated_at = Set(at);
-    let model = active.update(&txn).await?;
+    let model = store::devices::update(&txn, active).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -390,7 +221,7 @@ pub async fn unassign<C: TransactionTrait>(
     active.assignment_source = Set(None);
     active.assigned_at = Set(None);
     active.updated_at = Set(now());
-    let model = active.update(&txn).await?;
+    let model = store::devices::update(&txn, active).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -409,7 +240,7 @@ pub async fn unassign<C: TransactionTrait>(
 /// user of an auto-assigning integration with that address. Never replaces an assignment,
 /// and assigns nothing when the address matches several users. Returns how many devices it
 /// assigned.
-pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
+pub async fn auto_assign_users<C: TransactionTrait + Db>(
     db: &C,
     actor: &crate::auth::Actor,
     users: &[i64],
@@ -424,10 +255,10 @@ pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
             let Some(key) = found.enrollment_identity_key.as_deref() else {
                 continue;
             };
-            let Some(user) = unique_auto_assign_match(db, key).await? else {
+            let Some(user) = store::devices::unique_auto_assign_match(db, key).await? else {
                 continue;
             };
-            assigned += u64::from(assign_automatically(db, actor, found, user).await?);
+            assigned += u64::from(assign_automatically(db, actor, found, UserId(user)).await?);
         }
     }
     Ok(assigned)
@@ -435,7 +266,7 @@ pub async fn auto_assign_users<C: TransactionTrait + ConnectionTrait>(
 
 /// Assigns `found` to `user` automatically, unless it was assigned meanwhile, with its audit
 /// record and event, in one transaction; whether it did.
-async fn assign_automatically<C: TransactionTrait + ConnectionTrait>(
+async fn assign_automatically<C: TransactionTrait + Db>(
     db: &C,
     actor: &crate::auth::Actor,
     mut found: device::Model,

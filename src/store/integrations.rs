@@ -93,3 +93,62 @@ pub async fn delete(db: &impl Db, id: i64) -> Result<(), DbErr> {
         .await
         .map(drop)
 }
+
+/// The ACTIVE Entra and Google integrations whose next sync is due at `at` (or never set).
+pub async fn due(
+    db: &impl Db,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<integration::Model>, DbErr> {
+    integration::Entity::find()
+        .filter(integration::Column::Status.eq(IntegrationStatus::Active))
+        .filter(
+            integration::Column::Kind
+                .is_in([DirectoryKind::EntraId, DirectoryKind::GoogleWorkspace]),
+        )
+        .filter(
+            sea_orm::Condition::any()
+                .add(integration::Column::NextSyncAt.is_null())
+                .add(integration::Column::NextSyncAt.lte(at)),
+        )
+        .all(db)
+        .await
+}
+
+/// What a sync's end sets on its integration: when the next is due, and after a success when
+/// it last synced and (an incremental read) where the next read starts.
+#[derive(Debug, Clone, Default)]
+pub struct Synced {
+    pub next_sync_at: chrono::DateTime<chrono::Utc>,
+    pub last_synced_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `Some(state)`: the delta state to keep (`None` inside: none to keep).
+    pub delta_state: Option<Option<String>>,
+}
+
+/// Records a sync's end on integration `id`.
+pub async fn synced(db: &impl Db, id: i64, synced: Synced) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    let mut update = integration::Entity::update_many()
+        .col_expr(
+            integration::Column::NextSyncAt,
+            Expr::value(synced.next_sync_at),
+        )
+        .filter(integration::Column::Id.eq(id));
+    if let Some(at) = synced.last_synced_at {
+        update = update.col_expr(integration::Column::LastSyncedAt, Expr::value(at));
+    }
+    if let Some(state) = synced.delta_state {
+        update = update.col_expr(integration::Column::DeltaState, Expr::value(state));
+    }
+    update.exec(db).await.map(drop)
+}
+
+/// Stores integration `id`'s sealed refresh token (a provider rotated it).
+pub async fn set_refresh_token(db: &impl Db, id: i64, sealed: Vec<u8>) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    integration::Entity::update_many()
+        .col_expr(integration::Column::RefreshTokenEnc, Expr::value(sealed))
+        .filter(integration::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(drop)
+}

@@ -1,13 +1,15 @@
-//! `webhook_endpoints` and `webhook_attempts` as the delivery worker uses them: endpoints due
-//! and unleased taken under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so processes
-//! sharing the database split them), a lease let go, and a batch's end written only while the
-//! lease is still this owner's.
+//! `webhook_endpoints` and `webhook_attempts`: as the delivery worker uses them (endpoints due
+//! and unleased taken under a lease, `FOR UPDATE SKIP LOCKED` on PostgreSQL so processes
+//! sharing the database split them; a lease let go; a batch's end written only while the
+//! lease is still this owner's), and as admins manage them (insert with the sealed secret,
+//! update, delete, list, attempts, pruning).
 
 use crate::error::DomainResult;
 use chrono::{DateTime, Utc};
 use entity::{webhook_attempt, webhook_endpoint};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, Statement,
     sea_query::{Expr, ExprTrait, Query, UpdateStatement},
 };
 
@@ -147,4 +149,84 @@ pub async fn finish(
     }
     txn.commit().await?;
     Ok(true)
+}
+
+/// How many webhook endpoints there are.
+pub async fn count(db: &impl super::Db) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    webhook_endpoint::Entity::find().count(db).await
+}
+
+/// Inserts an endpoint, then seals its secret with `seal(id)` (the row's id is the sealed
+/// secret's associated data, so it is known only after the insert).
+pub async fn insert(
+    txn: &impl super::Db,
+    row: webhook_endpoint::ActiveModel,
+    seal: impl FnOnce(i64) -> Vec<u8>,
+) -> Result<webhook_endpoint::Model, DbErr> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let model = row.insert(txn).await?;
+    let sealed = seal(model.id);
+    let mut active = model.into_active_model();
+    active.secret_enc = Set(sealed);
+    active.update(txn).await
+}
+
+/// Writes the changed columns of an endpoint.
+pub async fn update(
+    txn: &impl super::Db,
+    row: webhook_endpoint::ActiveModel,
+) -> Result<webhook_endpoint::Model, DbErr> {
+    use sea_orm::ActiveModelTrait;
+    row.update(txn).await
+}
+
+/// Deletes an endpoint (its attempts go with it).
+pub async fn delete(txn: &impl super::Db, id: i64) -> Result<(), DbErr> {
+    webhook_endpoint::Entity::delete_by_id(id)
+        .exec(txn)
+        .await
+        .map(drop)
+}
+
+/// One endpoint, if it exists.
+pub async fn find(db: &impl super::Db, id: i64) -> Result<Option<webhook_endpoint::Model>, DbErr> {
+    webhook_endpoint::Entity::find_by_id(id).one(db).await
+}
+
+/// The first `most` endpoints, oldest first.
+pub async fn list(db: &impl super::Db, most: u64) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    webhook_endpoint::Entity::find()
+        .order_by_asc(webhook_endpoint::Column::Id)
+        .limit(most)
+        .all(db)
+        .await
+}
+
+/// An endpoint's latest `first` attempts, newest first.
+pub async fn attempts(
+    db: &impl super::Db,
+    endpoint: i64,
+    first: u64,
+) -> Result<Vec<webhook_attempt::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::EndpointId.eq(endpoint))
+        .order_by_desc(webhook_attempt::Column::Id)
+        .limit(first)
+        .all(db)
+        .await
+}
+
+/// Deletes delivery attempts made before `before`; returns how many.
+pub async fn prune_attempts(
+    db: &impl super::Db,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    Ok(webhook_attempt::Entity::delete_many()
+        .filter(webhook_attempt::Column::AttemptedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -9,6 +9,10 @@ use super::{
     leases::{expire_leases, lease_until},
     run::execute,
 };
+use crate::store::{
+    self,
+    runs::{self, Runs},
+};
 use crate::{
     directory::{IntegrationId, SyncRunId, integrations, now, sync_runs},
     error::{DomainError, DomainResult},
@@ -17,10 +21,7 @@ use entity::{
     enums::{DirectoryKind, IntegrationStatus, SyncRunStatus, SyncTrigger},
     integration, sync_run,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
-};
+use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinSet,
@@ -214,36 +215,16 @@ async fn run(deps: SyncDeps, mut rx: mpsc::Receiver<Command>, shutdown: Cancella
         .values()
         .map(|(run, _)| *run)
         .collect();
-    if let Err(err) = mark_cancelled(
+    if let Err(err) = runs::cancel_in_flight(
         &deps.db,
-        sync_run::Column::Id.is_in(mine),
+        Runs::Ids(&mine),
         "stopped: dirgate shut down mid-batch; nothing was removed",
+        now(),
     )
     .await
     {
         tracing::warn!(error = %err, "cannot mark the runs in flight as cancelled");
     }
-}
-
-/// Marks the queued or running runs that `which` selects as CANCELLED, saying why.
-async fn mark_cancelled(
-    db: &DatabaseConnection,
-    which: sea_orm::sea_query::SimpleExpr,
-    why: &str,
-) -> DomainResult<()> {
-    use sea_orm::sea_query::Expr;
-    sync_run::Entity::update_many()
-        .col_expr(
-            sync_run::Column::Status,
-            Expr::value(SyncRunStatus::Cancelled),
-        )
-        .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
-        .col_expr(sync_run::Column::Error, Expr::value(why))
-        .filter(which)
-        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Requests a SCHEDULED sync of every ACTIVE Entra/Google integration that is due. Integrations
@@ -252,19 +233,7 @@ async fn schedule_due(deps: &SyncDeps, running: &mut Running) -> DomainResult<()
     expire_leases(deps).await?;
     crate::directory::connect::forget_spent_verifiers(&deps.db).await?;
     let now = deps.schedule.clock.now();
-    let due = integration::Entity::find()
-        .filter(integration::Column::Status.eq(IntegrationStatus::Active))
-        .filter(
-            integration::Column::Kind
-                .is_in([DirectoryKind::EntraId, DirectoryKind::GoogleWorkspace]),
-        )
-        .filter(
-            sea_orm::Condition::any()
-                .add(integration::Column::NextSyncAt.is_null())
-                .add(integration::Column::NextSyncAt.lte(now)),
-        )
-        .all(&deps.db)
-        .await?;
+    let due = store::integrations::due(&deps.db, now).await?;
     for candidate in due {
         // Look for a run in flight first, then read the integration again: a run that
         // finished in between has moved `next_sync_at` already.
@@ -292,11 +261,7 @@ async fn active_run(
     db: &DatabaseConnection,
     integration: i64,
 ) -> DomainResult<Option<sync_run::Model>> {
-    Ok(sync_run::Entity::find()
-        .filter(sync_run::Column::IntegrationId.eq(integration))
-        .filter(sync_run::Column::Status.is_in([SyncRunStatus::Queued, SyncRunStatus::Running]))
-        .one(db)
-        .await?)
+    Ok(runs::in_flight(db, integration).await?)
 }
 
 fn check_syncable(integration: &integration::Model) -> DomainResult<()> {
@@ -355,9 +320,8 @@ async fn start_run(
         lease_owner: Set(Some(deps.owner.clone())),
         lease_expires_at: Set(Some(lease_until(deps))),
         ..Default::default()
-    }
-    .insert(&deps.db)
-    .await;
+    };
+    let run = runs::insert(&deps.db, run).await;
     let run = match run {
         Ok(run) => run,
         // Another process queued a run of this integration first: that one it is.
@@ -378,33 +342,10 @@ async fn start_run(
 /// A newer run of an integration ends its HELD runs (CANCELLED, saying why): their
 /// removals were decided on an older read, and the newer run decides again (R15).
 async fn supersede_held(deps: &SyncDeps, newer: &sync_run::Model) -> DomainResult<()> {
-    use sea_orm::sea_query::Expr;
-    let held = sync_run::Entity::find()
-        .filter(sync_run::Column::IntegrationId.eq(newer.integration_id))
-        .filter(sync_run::Column::Status.eq(SyncRunStatus::Held))
-        .filter(sync_run::Column::Id.ne(newer.id))
-        .all(&deps.db)
-        .await?;
+    const WHY: &str = "superseded by a newer sync, which decides the removals again; nothing of this run was removed";
+    let held = runs::held_except(&deps.db, newer.integration_id, newer.id).await?;
     for old in held {
-        let ended = sync_run::Entity::update_many()
-            .col_expr(
-                sync_run::Column::Status,
-                Expr::value(SyncRunStatus::Cancelled),
-            )
-            .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
-            .col_expr(
-                sync_run::Column::Error,
-                Expr::value(
-                    "superseded by a newer sync, which decides the removals again; nothing of this run was removed",
-                ),
-            )
-            .filter(sync_run::Column::Id.eq(old.id))
-            .filter(sync_run::Column::Status.eq(SyncRunStatus::Held))
-            .exec(&deps.db)
-            .await?;
-        if ended.rows_affected == 1
-            && let Some(run) = sync_run::Entity::find_by_id(old.id).one(&deps.db).await?
-        {
+        if let Some(run) = runs::cancel_held(&deps.db, old.id, WHY, now()).await? {
             deps.events.publish(run);
         }
     }
@@ -423,11 +364,7 @@ async fn confirm(
             "only a HELD sync run can be confirmed",
         ));
     }
-    let latest = sync_run::Entity::find()
-        .filter(sync_run::Column::IntegrationId.eq(run.integration_id))
-        .order_by_desc(sync_run::Column::Id)
-        .one(&deps.db)
-        .await?;
+    let latest = runs::latest(&deps.db, run.integration_id).await?;
     if latest.is_some_and(|l| l.id != run.id) {
         return Err(DomainError::invalid(
             "id",
@@ -441,7 +378,7 @@ async fn confirm(
     active.error = Set(None);
     active.lease_owner = Set(Some(deps.owner.clone()));
     active.lease_expires_at = Set(Some(lease_until(deps)));
-    let run = match active.update(&deps.db).await {
+    let run = match runs::update(&deps.db, active).await {
         Ok(run) => run,
         Err(err) if is_conflict(&err) => {
             return Err(DomainError::invalid(
@@ -460,10 +397,11 @@ async fn cancel(deps: &SyncDeps, running: &mut Running, id: IntegrationId) -> Do
     if let Some((_, handle)) = running.by_integration.remove(&id.0) {
         handle.abort();
     }
-    mark_cancelled(
+    runs::cancel_in_flight(
         &deps.db,
-        sync_run::Column::IntegrationId.eq(id.0),
+        Runs::OfIntegration(id.0),
         "cancelled; nothing was removed",
+        now(),
     )
     .await?;
     Ok(())

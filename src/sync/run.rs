@@ -10,6 +10,7 @@ use super::{
     leases::heartbeat,
     reconcile::{self, Counts, DeltaLinks, Job, Outcome, ReconcileError, Report},
 };
+use crate::store;
 use crate::{
     auth::Actor,
     directory::{IntegrationId, connect, devices, events::NewEvent, integrations, now},
@@ -24,10 +25,7 @@ use entity::{
     enums::{DirectoryKind, IntegrationStatus, SyncRunStatus},
     integration, sync_run,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set,
-};
+use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -99,12 +97,8 @@ pub(super) async fn execute(
     // What was read and written before the end, for a run that fails part-way.
     let so_far = reported.borrow_and_update().clone();
     // A run whose lease was taken over is another process's business now.
-    let still_mine = sync_run::Entity::find_by_id(run.id)
-        .filter(sync_run::Column::LeaseOwner.eq(deps.owner.as_str()))
-        .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
-        .one(&deps.db)
-        .await;
-    if !matches!(still_mine, Ok(Some(_))) {
+    let still_mine = store::runs::still_leased(&deps.db, run.id, &deps.owner).await;
+    if !matches!(still_mine, Ok(true)) {
         tracing::warn!(
             run = run.id,
             "this process lost the run's lease; its outcome is dropped"
@@ -184,63 +178,15 @@ async fn report_progress(
     run: &sync_run::Model,
     mut counts: watch::Receiver<Counts>,
 ) {
-    use sea_orm::sea_query::Expr;
     loop {
         if counts.changed().await.is_err() {
             return std::future::pending().await;
         }
         let now = with_counts(run.clone(), &counts.borrow_and_update());
-        let written = sync_run::Entity::update_many()
-            .col_expr(sync_run::Column::PagesRead, Expr::value(now.pages_read))
-            .col_expr(
-                sync_run::Column::UsersCreated,
-                Expr::value(now.users_created),
-            )
-            .col_expr(
-                sync_run::Column::UsersUpdated,
-                Expr::value(now.users_updated),
-            )
-            .col_expr(
-                sync_run::Column::UsersSuspended,
-                Expr::value(now.users_suspended),
-            )
-            .col_expr(
-                sync_run::Column::UsersRemoved,
-                Expr::value(now.users_removed),
-            )
-            .col_expr(
-                sync_run::Column::UsersArchived,
-                Expr::value(now.users_archived),
-            )
-            .col_expr(
-                sync_run::Column::UsersRestored,
-                Expr::value(now.users_restored),
-            )
-            .col_expr(
-                sync_run::Column::GroupsCreated,
-                Expr::value(now.groups_created),
-            )
-            .col_expr(
-                sync_run::Column::GroupsUpdated,
-                Expr::value(now.groups_updated),
-            )
-            .col_expr(
-                sync_run::Column::GroupsRemoved,
-                Expr::value(now.groups_removed),
-            )
-            .col_expr(sync_run::Column::Retries, Expr::value(now.retries))
-            .col_expr(sync_run::Column::ThrottledMs, Expr::value(now.throttled_ms))
-            .col_expr(
-                sync_run::Column::WarningCount,
-                Expr::value(now.warning_count),
-            )
-            .filter(sync_run::Column::Id.eq(run.id))
-            .filter(sync_run::Column::Status.eq(SyncRunStatus::Running))
-            .exec(&deps.db)
-            .await;
+        let written = store::runs::save_progress(&deps.db, now.clone()).await;
         match written {
-            Ok(r) if r.rows_affected == 1 => deps.events.publish(now),
-            Ok(_) => {}
+            Ok(true) => deps.events.publish(now),
+            Ok(false) => {}
             Err(err) => {
                 tracing::warn!(run = run.id, error = %err, "cannot record a run's progress")
             }
@@ -250,10 +196,7 @@ async fn report_progress(
 }
 
 async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
-    let Ok(Some(model)) = integration::Entity::find_by_id(integration_id)
-        .one(&deps.db)
-        .await
-    else {
+    let Ok(Some(model)) = store::integrations::find(&deps.db, integration_id).await else {
         return;
     };
     let mut active = model.into_active_model();
@@ -266,7 +209,7 @@ async fn mark_needs_reauth(deps: &SyncDeps, integration_id: i64, detail: &str) {
     active.updated_at = Set(now());
     let write = async {
         let txn = crate::db::begin_write(&deps.db).await?;
-        let model = active.update(&txn).await?;
+        let model = store::integrations::update(&txn, active).await?;
         crate::directory::events::record(
             &txn,
             vec![NewEvent::integration("integration.needs_reauth", &model)],
@@ -293,25 +236,15 @@ async fn sync(
     let result = read_and_apply(deps, integration, confirmed, progress, stop, warnings).await;
     let next =
         deps.schedule.clock.now() + deps.schedule.interval(integration.sync_interval_minutes);
-    let mut update = integration::Entity::update_many()
-        .col_expr(
-            integration::Column::NextSyncAt,
-            sea_orm::sea_query::Expr::value(next),
-        )
-        .filter(integration::Column::Id.eq(integration.id));
-    if result.is_ok() {
-        update = update.col_expr(
-            integration::Column::LastSyncedAt,
-            sea_orm::sea_query::Expr::value(deps.schedule.clock.now()),
-        );
-    }
-    if let Ok((_, Some(state))) = &result {
-        update = update.col_expr(
-            integration::Column::DeltaState,
-            sea_orm::sea_query::Expr::value(serde_json::to_string(state).ok()),
-        );
-    }
-    update.exec(&deps.db).await?;
+    let synced = store::integrations::Synced {
+        next_sync_at: next,
+        last_synced_at: result.is_ok().then(|| deps.schedule.clock.now()),
+        delta_state: match &result {
+            Ok((_, Some(state))) => Some(serde_json::to_string(state).ok()),
+            _ => None,
+        },
+    };
+    store::integrations::synced(&deps.db, integration.id, synced).await?;
     let (
         Report {
             outcome, touched, ..
@@ -459,13 +392,5 @@ async fn store_refresh_token(
     token: &str,
 ) -> DomainResult<()> {
     let sealed = connect::seal_refresh_token(&services.secrets, id, token);
-    integration::Entity::update_many()
-        .col_expr(
-            integration::Column::RefreshTokenEnc,
-            sea_orm::sea_query::Expr::value(sealed),
-        )
-        .filter(integration::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    Ok(store::integrations::set_refresh_token(db, id, sealed).await?)
 }

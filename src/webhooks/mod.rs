@@ -7,6 +7,7 @@
 
 pub mod deliver;
 
+use crate::store::{self, Db};
 use crate::{
     auth::Admin,
     crypto::SecretBox,
@@ -15,10 +16,7 @@ use crate::{
 };
 use entity::{webhook_attempt, webhook_endpoint};
 use rand::RngCore;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
-};
+use sea_orm::{IntoActiveModel, Set, TransactionSession, TransactionTrait};
 use std::net::IpAddr;
 
 /// The longest URL accepted.
@@ -154,7 +152,7 @@ pub async fn create<C: TransactionTrait>(
     let url = check_url(url, allow_private)?;
     let types = check_types(types)?;
     let txn = crate::db::begin_write(db).await?;
-    let count = webhook_endpoint::Entity::find().count(&txn).await?;
+    let count = store::webhooks::count(&txn).await?;
     if count >= MAX_ENDPOINTS {
         return Err(DomainError::invalid(
             "url",
@@ -163,7 +161,7 @@ pub async fn create<C: TransactionTrait>(
     }
     let at = now();
     let secret = new_secret();
-    let model = webhook_endpoint::ActiveModel {
+    let row = webhook_endpoint::ActiveModel {
         url: Set(url.to_string()),
         event_types: Set(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into())),
         secret_enc: Set(Vec::new()),
@@ -177,12 +175,11 @@ pub async fn create<C: TransactionTrait>(
         created_at: Set(at),
         updated_at: Set(at),
         ..Default::default()
-    }
-    .insert(&txn)
+    };
+    let model = store::webhooks::insert(&txn, row, |id| {
+        secrets.seal(&secret_context(id), secret.as_bytes())
+    })
     .await?;
-    let mut active = model.clone().into_active_model();
-    active.secret_enc = Set(secrets.seal(&secret_context(model.id), secret.as_bytes()));
-    let model = active.update(&txn).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -242,7 +239,7 @@ pub async fn update<C: TransactionTrait>(
         None => {}
     }
     active.updated_at = Set(now());
-    let model = active.update(&txn).await?;
+    let model = store::webhooks::update(&txn, active).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -269,7 +266,7 @@ pub async fn rotate_secret<C: TransactionTrait>(
     let mut active = model.into_active_model();
     active.secret_enc = Set(secrets.seal(&secret_context(id), secret.as_bytes()));
     active.updated_at = Set(now());
-    let model = active.update(&txn).await?;
+    let model = store::webhooks::update(&txn, active).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -286,9 +283,7 @@ pub async fn rotate_secret<C: TransactionTrait>(
 pub async fn delete<C: TransactionTrait>(db: &C, admin: &Admin, id: i64) -> DomainResult<()> {
     let txn = crate::db::begin_write(db).await?;
     let model = get(&txn, id).await?;
-    webhook_endpoint::Entity::delete_by_id(model.id)
-        .exec(&txn)
-        .await?;
+    store::webhooks::delete(&txn, model.id).await?;
     audit::record(
         &txn,
         admin.actor(),
@@ -302,9 +297,8 @@ pub async fn delete<C: TransactionTrait>(db: &C, admin: &Admin, id: i64) -> Doma
 }
 
 /// One endpoint, or `NOT_FOUND`.
-pub async fn get<C: ConnectionTrait>(db: &C, id: i64) -> DomainResult<webhook_endpoint::Model> {
-    webhook_endpoint::Entity::find_by_id(id)
-        .one(db)
+pub async fn get(db: &impl Db, id: i64) -> DomainResult<webhook_endpoint::Model> {
+    store::webhooks::find(db, id)
         .await?
         .ok_or(DomainError::NotFound {
             what: "webhook endpoint",
@@ -312,41 +306,26 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: i64) -> DomainResult<webhook_en
 }
 
 /// Every endpoint, oldest first (there are at most [`MAX_ENDPOINTS`]).
-pub async fn list<C: ConnectionTrait>(db: &C) -> DomainResult<Vec<webhook_endpoint::Model>> {
-    Ok(webhook_endpoint::Entity::find()
-        .order_by_asc(webhook_endpoint::Column::Id)
-        .limit(MAX_ENDPOINTS)
-        .all(db)
-        .await?)
+pub async fn list(db: &impl Db) -> DomainResult<Vec<webhook_endpoint::Model>> {
+    Ok(store::webhooks::list(db, MAX_ENDPOINTS).await?)
 }
 
 /// An endpoint's latest `first` attempts, newest first.
-pub async fn attempts<C: ConnectionTrait>(
-    db: &C,
+pub async fn attempts(
+    db: &impl Db,
     endpoint: i64,
     first: u64,
 ) -> DomainResult<Vec<webhook_attempt::Model>> {
-    Ok(webhook_attempt::Entity::find()
-        .filter(webhook_attempt::Column::EndpointId.eq(endpoint))
-        .order_by_desc(webhook_attempt::Column::Id)
-        .limit(first)
-        .all(db)
-        .await?)
+    Ok(store::webhooks::attempts(db, endpoint, first).await?)
 }
 
 /// Deletes delivery attempts made before `before` (the events' retention); returns how many.
-pub async fn prune_attempts<C: ConnectionTrait>(
-    db: &C,
+pub async fn prune_attempts(
+    db: &impl Db,
     before: chrono::DateTime<chrono::Utc>,
 ) -> DomainResult<u64> {
-    Ok(webhook_attempt::Entity::delete_many()
-        .filter(webhook_attempt::Column::AttemptedAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected)
+    Ok(store::webhooks::prune_attempts(db, before).await?)
 }
-
-use sea_orm::PaginatorTrait;
 
 #[cfg(test)]
 mod tests {

@@ -280,7 +280,7 @@ fn scans(plan: &Value, relation: &str) -> Vec<(f64, f64)> {
 /// groups. On PostgreSQL the plan is taken with nested loops priced out, as a planner that
 /// prefers hashing would see them.
 async fn the_groups_of_a_few_users_read_only_their_groups(fx: Fixture) {
-    use dirgate::graphql::loaders::groups_of_users;
+    use dirgate::store::related::groups_of_users;
     use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
     let contoso = fx.integration("Contoso").create().await;
     fx.bulk(&contoso, 300, 2_000).await;
@@ -644,7 +644,7 @@ async fn full_user(
 /// derived decoding gives by name, with every column set and with every nullable one NULL.
 async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: Fixture) {
     use dirgate::{
-        graphql::loaders::groups_of_users,
+        store::related::groups_of_users,
         store::{page, rows::FromColumns},
     };
     use entity::{directory_group, directory_user, group_membership};
@@ -759,7 +759,7 @@ fn members_page(first: u64) -> dirgate::store::page::PerParent {
 /// plan is the cheaper); a page of 20 groups runs on the kept plan. SQLite prepares a
 /// statement once and plans it then; there the same reads must give the same pages.
 async fn page_statements_are_not_planned_again_for_each_execution(fx: Fixture) {
-    use dirgate::graphql::loaders::{MEMBERS_SQL, members_of};
+    use dirgate::store::related::{MEMBERS_SQL, members_of};
     use dirgate::{
         directory::{
             devices::{self, DeviceFilter},

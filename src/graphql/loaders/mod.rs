@@ -6,12 +6,15 @@
 //!
 //! Where a page can carry the answer, no key is asked at all: a page of users asked for with
 //! their devices or groups reads them beside the page ([`Prefetch`], [`Prefetches`]), and a page of devices carries
-//! its users and their groups (`query.rs`'s `devices`, with [`groups_of`]); each [`PrefetchedUser`]
+//! its users and their groups (`query.rs`'s `devices`, with `store::related::groups_of`); each [`PrefetchedUser`]
 //! then answers its fields itself. Every read takes the request's [`Projection`].
 
 pub use super::gate::Busy;
 use super::{gate::Gate, projection::Projection};
-use crate::{error::DomainError, store::page::PageArgs};
+use crate::{
+    error::DomainError,
+    store::{page::PageArgs, related::Counted},
+};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{device, directory_group, directory_user};
 use sea_orm::DatabaseConnection;
@@ -19,8 +22,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 mod pages;
 mod relations;
-pub use pages::{MEMBERS_SQL, members_of};
-pub use relations::{Prefetches, devices_of, groups_of, groups_of_users};
+pub use relations::Prefetches;
 
 /// The request's loader: an async-graphql `DataLoader` whose batches wait at a [`Gate`].
 pub struct Loaders {
@@ -44,7 +46,7 @@ pub fn for_request(db: DatabaseConnection, projection: Projection) -> Loaders {
     )
     .delay(Duration::ZERO)
     // Every batch must load exactly once to pass the gate's barrier, so the loader never
-    // splits a batch by size; statements split long key lists themselves (`MAX_KEYS`).
+    // splits a batch by size; statements split long key lists themselves (`store::related::MAX_KEYS`).
     .max_batch_size(usize::MAX);
     Loaders {
         loader,
@@ -52,9 +54,6 @@ pub fn for_request(db: DatabaseConnection, projection: Projection) -> Loaders {
         projection,
     }
 }
-
-/// Most keys bound in one statement, well under SQLite's and PostgreSQL's parameter limits.
-pub(super) const MAX_KEYS: usize = 5000;
 
 impl Loaders {
     /// Loads the value of one key, batched with every other key the request asks for meanwhile.
@@ -134,6 +133,32 @@ pub enum CountKey {
     GroupsOfIntegration(i64),
     MembersOfGroup(i64),
     RunsOfIntegration(i64),
+}
+
+impl CountKey {
+    /// The key of `counted` children of `parent`.
+    pub fn of(counted: Counted, parent: i64) -> Self {
+        match counted {
+            Counted::UsersOfIntegration => Self::UsersOfIntegration(parent),
+            Counted::GroupsOfIntegration => Self::GroupsOfIntegration(parent),
+            Counted::MembersOfGroup => Self::MembersOfGroup(parent),
+            Counted::RunsOfIntegration => Self::RunsOfIntegration(parent),
+        }
+    }
+
+    /// The parent, when this key counts `counted` children.
+    pub fn parent(self, counted: Counted) -> Option<i64> {
+        (self == Self::of(counted, self.id())).then_some(self.id())
+    }
+
+    fn id(self) -> i64 {
+        match self {
+            Self::UsersOfIntegration(id)
+            | Self::GroupsOfIntegration(id)
+            | Self::MembersOfGroup(id)
+            | Self::RunsOfIntegration(id) => id,
+        }
+    }
 }
 
 /// The parent of a page of users.
