@@ -94,29 +94,14 @@ impl Core {
         let events_stop = CancellationToken::new();
         let (events, mut event_tasks) = SyncEvents::start(&db, events_stop.clone());
         let tokens = crate::auth::cache::TokenCache::new();
-        event_tasks.push(tokio::spawn(crate::auth::cache::listen(
-            db.clone(),
-            tokens.clone(),
-            events_stop.clone(),
-        )));
-        event_tasks.push(tokio::spawn(prune_events(
-            db.clone(),
-            config.event_retention_days,
-            events_stop.clone(),
-        )));
-        if config.webhook_delivery {
-            event_tasks.push(tokio::spawn(crate::webhooks::deliver::run(
-                crate::webhooks::deliver::Deliverer {
-                    db: db.clone(),
-                    services: services.clone(),
-                    allow_private: config.webhook_allow_private_urls,
-                    retry_ms: config.webhook_retry_ms.clone(),
-                    owner: owner.clone(),
-                    lease: std::time::Duration::from_secs(config.webhook_lease_seconds),
-                },
-                events_stop.clone(),
-            )));
-        }
+        event_tasks.extend(background(
+            &db,
+            &config,
+            &services,
+            &tokens,
+            &owner,
+            &events_stop,
+        ));
         let (sync, engine) = engine::start(
             SyncDeps {
                 db: db.clone(),
@@ -295,4 +280,43 @@ async fn prune_events(db: DatabaseConnection, days: u32, stop: CancellationToken
             Err(err) => tracing::warn!(error = %err, "cannot prune webhook attempts"),
         }
     }
+}
+
+/// The process's background tasks beside the sync engine, stopped by `stop`: the token
+/// cache's revocation listener, the change-event pruner, and (when enabled) the webhook
+/// deliverer, leasing under `owner`.
+fn background(
+    db: &DatabaseConnection,
+    config: &Arc<Config>,
+    services: &Arc<Services>,
+    tokens: &Arc<crate::auth::cache::TokenCache>,
+    owner: &str,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(crate::auth::cache::listen(
+            db.clone(),
+            tokens.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(prune_events(
+            db.clone(),
+            config.event_retention_days,
+            stop.clone(),
+        )),
+    ];
+    if config.webhook_delivery {
+        tasks.push(tokio::spawn(crate::webhooks::deliver::run(
+            crate::webhooks::deliver::Deliverer {
+                db: db.clone(),
+                services: services.clone(),
+                allow_private: config.webhook_allow_private_urls,
+                retry_ms: config.webhook_retry_ms.clone(),
+                owner: owner.to_owned(),
+                lease: std::time::Duration::from_secs(config.webhook_lease_seconds),
+            },
+            stop.clone(),
+        )));
+    }
+    tasks
 }

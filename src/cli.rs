@@ -271,20 +271,16 @@ const DEMO_DEVICES: &[(&str, &str, entity::enums::DevicePlatform)] = &[
     ),
 ];
 
-#[cfg(feature = "demo")]
-async fn demo(
-    mut config: Config,
-    fake_listen: std::net::SocketAddr,
-    fake_users: usize,
-    print_events: bool,
-) -> CliResult {
+/// Starts the demo's simulated directory on `listen` (`users` users, a few messy records) and
+/// points `config`'s providers at it; returns its URL and the sign-in names of two users per
+/// tenant (the demo devices' enrollment identities).
+async fn start_fake(
+    config: &mut Config,
+    listen: std::net::SocketAddr,
+    users: usize,
+) -> Result<(String, Vec<String>), Box<dyn std::error::Error>> {
     use fake_directory::{Directory, Fake};
-    if config.database_url.is_none() {
-        config.database_url = Some(format!(
-            "sqlite://{}?mode=rwc",
-            config.data_dir.join("demo.db").display()
-        ));
-    }
+    let fake_users = users;
     let mut directory = Directory::generate(7, fake_users, (fake_users / 25).max(3));
     // A few records of the kinds real directories hold (control and bidi characters, an
     // over-long field, 150 aliases, an external member): the first sync's run shows how
@@ -298,7 +294,7 @@ async fn demo(
         .flat_map(|t| t.users.values().take(2).map(|u| u.user_name.clone()))
         .collect();
     let fake = Fake::new(directory);
-    let fake_addr = fake.spawn(fake_listen).await?;
+    let fake_addr = fake.spawn(listen).await?;
     let fake_url = format!("http://{fake_addr}");
     config.entra_client_id = "dirgate-demo-entra".into();
     config.entra_client_secret = "demo-secret".into();
@@ -310,13 +306,16 @@ async fn demo(
     config.google_token_url = format!("{fake_url}/token");
     config.google_directory_url = fake_url.clone();
 
-    let db = open(&config).await?;
-    let listener = bind(&config).await?;
-    let addr = listener.local_addr()?;
-    if config.public_url.is_none() {
-        config.public_url = Some(format!("http://{addr}"));
-    }
-    let admin = Admin::cli();
+    Ok((fake_url, identities))
+}
+
+/// Registers the demo devices (once: a device already there is kept), the first ones enrolled
+/// by `identities`.
+async fn register_demo_devices(
+    db: &sea_orm::DatabaseConnection,
+    admin: &Admin,
+    identities: &[String],
+) -> CliResult {
     for (i, (serial, name, platform)) in DEMO_DEVICES.iter().enumerate() {
         let new = crate::directory::devices::NewDevice {
             serial_number: (*serial).into(),
@@ -326,11 +325,37 @@ async fn demo(
             os_version: None,
             enrollment_identity: identities.get(i).cloned(),
         };
-        match crate::directory::devices::register(&db, &admin, new).await {
+        match crate::directory::devices::register(db, admin, new).await {
             Ok(_) | Err(crate::error::DomainError::AlreadyExists { .. }) => {}
             Err(err) => return Err(err.into()),
         }
     }
+    Ok(())
+}
+
+#[cfg(feature = "demo")]
+async fn demo(
+    mut config: Config,
+    fake_listen: std::net::SocketAddr,
+    fake_users: usize,
+    print_events: bool,
+) -> CliResult {
+    if config.database_url.is_none() {
+        config.database_url = Some(format!(
+            "sqlite://{}?mode=rwc",
+            config.data_dir.join("demo.db").display()
+        ));
+    }
+    let (fake_url, identities) = start_fake(&mut config, fake_listen, fake_users).await?;
+
+    let db = open(&config).await?;
+    let listener = bind(&config).await?;
+    let addr = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+    let admin = Admin::cli();
+    register_demo_devices(&db, &admin, &identities).await?;
     let token = tokens::create(&db, &admin, "demo admin", TokenRole::Admin).await?;
     let out = Output::new(config.log_format);
     let database = redact(&config.database_url());

@@ -36,29 +36,34 @@ pub const MAX_OPERATIONS: usize = 1_000;
 
 /// Applies a PatchOp body's `Operations` to `resource`, in order.
 pub fn apply(resource: &mut Value, body: &Value, known: KnownPath<'_>) -> Result<(), PatchError> {
+    for op in operations(body)? {
+        apply_operation(resource, op, known)?;
+    }
+    Ok(())
+}
+
+/// The `Operations` of a PatchOp body, checked: an object naming the PatchOp schema, at most
+/// [`MAX_OPERATIONS`] of them.
+fn operations(body: &Value) -> Result<&Vec<Value>, PatchError> {
     let Some(body) = body.as_object() else {
         return Err(error("invalidSyntax", "the body must be a JSON object"));
     };
-    let schemas = body
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
-        .and_then(|(_, v)| v.as_array());
-    if !schemas.is_some_and(|s| {
-        s.iter().any(|v| {
-            v.as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case(super::schema::PATCH_OP))
-        })
-    }) {
+    let member = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_array())
+    };
+    let patch_op = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(super::schema::PATCH_OP))
+    };
+    if !member("schemas").is_some_and(|s| s.iter().any(patch_op)) {
         return Err(error(
             "invalidSyntax",
             format!("`schemas` must be [\"{}\"]", super::schema::PATCH_OP),
         ));
     }
-    let Some(ops) = body
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
-        .and_then(|(_, v)| v.as_array())
-    else {
+    let Some(ops) = member("Operations") else {
         return Err(error("invalidSyntax", "`Operations` must be a list"));
     };
     if ops.len() > MAX_OPERATIONS {
@@ -67,54 +72,61 @@ pub fn apply(resource: &mut Value, body: &Value, known: KnownPath<'_>) -> Result
             format!("a PATCH may carry at most {MAX_OPERATIONS} operations"),
         ));
     }
-    for op in ops {
-        let kind = match get_ci(op, "op")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-        {
-            Some(k) if k == "add" => Kind::Add,
-            Some(k) if k == "replace" => Kind::Replace,
-            Some(k) if k == "remove" => Kind::Remove,
-            other => {
+    Ok(ops)
+}
+
+/// Applies one operation to `resource`.
+fn apply_operation(
+    resource: &mut Value,
+    op: &Value,
+    known: KnownPath<'_>,
+) -> Result<(), PatchError> {
+    let kind = match get_ci(op, "op")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+    {
+        Some(k) if k == "add" => Kind::Add,
+        Some(k) if k == "replace" => Kind::Replace,
+        Some(k) if k == "remove" => Kind::Remove,
+        other => {
+            return Err(error(
+                "invalidSyntax",
+                format!("unknown operation {other:?}: use add, replace or remove"),
+            ));
+        }
+    };
+    let value = get_ci(op, "value").cloned();
+    match get_ci(op, "path").and_then(Value::as_str) {
+        // The whole enterprise extension at once.
+        Some(path) if path.eq_ignore_ascii_case(super::schema::ENTERPRISE) => {
+            apply_extension(resource, kind, path, value)
+        }
+        Some(path) => {
+            let parsed = parse_path(path).map_err(|e| error("invalidPath", e))?;
+            if !known(&parsed) {
                 return Err(error(
-                    "invalidSyntax",
-                    format!("unknown operation {other:?}: use add, replace or remove"),
+                    "invalidPath",
+                    format!("`{path}` is not an attribute"),
                 ));
             }
-        };
-        let value = get_ci(op, "value").cloned();
-        match get_ci(op, "path").and_then(Value::as_str) {
-            // The whole enterprise extension at once.
-            Some(path) if path.eq_ignore_ascii_case(super::schema::ENTERPRISE) => {
-                apply_extension(resource, kind, path, value)?;
+            apply_at(resource, kind, &parsed, value)
+        }
+        None => {
+            if kind == Kind::Remove {
+                return Err(error("noTarget", "a remove needs a path"));
             }
-            Some(path) => {
-                let parsed = parse_path(path).map_err(|e| error("invalidPath", e))?;
-                if !known(&parsed) {
-                    return Err(error(
-                        "invalidPath",
-                        format!("`{path}` is not an attribute"),
-                    ));
-                }
-                apply_at(resource, kind, &parsed, value)?;
+            let Some(Value::Object(fields)) = value else {
+                return Err(error(
+                    "invalidValue",
+                    "an operation without a path needs an object value",
+                ));
+            };
+            for (key, v) in fields {
+                apply_pathless(resource, kind, &key, v, known)?;
             }
-            None => {
-                if kind == Kind::Remove {
-                    return Err(error("noTarget", "a remove needs a path"));
-                }
-                let Some(Value::Object(fields)) = value else {
-                    return Err(error(
-                        "invalidValue",
-                        "an operation without a path needs an object value",
-                    ));
-                };
-                for (key, v) in fields {
-                    apply_pathless(resource, kind, &key, v, known)?;
-                }
-            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn apply_extension(
@@ -264,44 +276,10 @@ fn apply_at(
             Ok(())
         }
         (None, None) => {
-            match kind {
-                Kind::Remove => match (value, container.get_mut(&key)) {
-                    // Entra: remove some members by value.
-                    (Some(Value::Array(gone)), Some(Value::Array(items))) => {
-                        items.retain(|item| !gone.iter().any(|g| same_item(item, g)));
-                    }
-                    _ => {
-                        container.remove(&key);
-                    }
-                },
-                Kind::Add => {
-                    let value = value.unwrap_or(Value::Null);
-                    match (container.get_mut(&key), value) {
-                        (Some(Value::Array(items)), Value::Array(new)) => {
-                            for item in new {
-                                if !items.iter().any(|i| same_item(i, &item)) {
-                                    items.push(item);
-                                }
-                            }
-                        }
-                        (Some(Value::Object(existing)), Value::Object(new)) => {
-                            for (k, v) in new {
-                                set_ci(existing, &k, v);
-                            }
-                        }
-                        (_, value) => {
-                            container.insert(key, value);
-                        }
-                    }
-                }
-                Kind::Replace => {
-                    container.insert(key, value.unwrap_or(Value::Null));
-                }
-            }
+            apply_to_attribute(container, key, kind, value);
             Ok(())
         }
         (Some(filter), _) => {
-            let sub = &path.sub;
             let items = match container.get_mut(&key) {
                 Some(Value::Array(items)) => items,
                 _ if kind == Kind::Remove => {
@@ -315,67 +293,123 @@ fn apply_at(
                     }
                 }
             };
-            let matching: Vec<usize> = items
-                .iter()
-                .enumerate()
-                .filter(|(_, item)| filter.matches(item))
-                .map(|(i, _)| i)
-                .collect();
-            if matching.is_empty() {
-                // `emails[type eq "work"].value` on a user without a work email: add one.
-                if kind != Kind::Remove
-                    && let (Some(sub), Filter::Compare(p, Op::Eq, wanted)) = (sub, filter)
-                {
-                    let mut item = Map::new();
-                    item.insert(p.attr.clone(), wanted.clone());
-                    item.insert(sub.clone(), value.unwrap_or(Value::Null));
-                    items.push(Value::Object(item));
-                    return Ok(());
-                }
-                return Err(error("noTarget", format!("no `{attr}` matches the filter")));
-            }
-            match (kind, sub) {
-                (Kind::Remove, None) => {
-                    let mut i = 0;
-                    items.retain(|_| {
-                        let keep = !matching.contains(&i);
-                        i += 1;
-                        keep
-                    });
-                }
-                (Kind::Remove, Some(sub)) => {
-                    for i in matching {
-                        if let Some(obj) = items[i].as_object_mut()
-                            && let Some(k) = find_key(obj, sub)
-                        {
-                            obj.remove(&k);
-                        }
-                    }
-                }
-                (_, Some(sub)) => {
-                    for i in matching {
-                        if let Some(obj) = items[i].as_object_mut() {
-                            set_ci(obj, sub, value.clone().unwrap_or(Value::Null));
-                        }
-                    }
-                }
-                (_, None) => {
-                    let value = value.unwrap_or(Value::Null);
-                    for i in matching {
-                        match (items[i].as_object_mut(), value.as_object()) {
-                            (Some(obj), Some(new)) if kind == Kind::Add => {
-                                for (k, v) in new {
-                                    set_ci(obj, k, v.clone());
-                                }
-                            }
-                            _ => items[i] = value.clone(),
-                        }
-                    }
-                }
-            }
-            Ok(())
+            apply_to_matching(items, attr, filter, &path.sub, kind, value)
         }
     }
+}
+
+/// An operation on a whole attribute (`members`, `displayName`).
+fn apply_to_attribute(
+    container: &mut Map<String, Value>,
+    key: String,
+    kind: Kind,
+    value: Option<Value>,
+) {
+    match kind {
+        Kind::Remove => match (value, container.get_mut(&key)) {
+            // Entra: remove some members by value.
+            (Some(Value::Array(gone)), Some(Value::Array(items))) => {
+                items.retain(|item| !gone.iter().any(|g| same_item(item, g)));
+            }
+            _ => {
+                container.remove(&key);
+            }
+        },
+        Kind::Add => {
+            let value = value.unwrap_or(Value::Null);
+            match (container.get_mut(&key), value) {
+                (Some(Value::Array(items)), Value::Array(new)) => {
+                    for item in new {
+                        if !items.iter().any(|i| same_item(i, &item)) {
+                            items.push(item);
+                        }
+                    }
+                }
+                (Some(Value::Object(existing)), Value::Object(new)) => {
+                    for (k, v) in new {
+                        set_ci(existing, &k, v);
+                    }
+                }
+                (_, value) => {
+                    container.insert(key, value);
+                }
+            }
+        }
+        Kind::Replace => {
+            container.insert(key, value.unwrap_or(Value::Null));
+        }
+    }
+}
+
+/// An operation on the items of a multi-valued attribute that `filter` matches
+/// (`emails[type eq "work"]`, with `sub` its `.value`).
+fn apply_to_matching(
+    items: &mut Vec<Value>,
+    attr: &str,
+    filter: &Filter,
+    sub: &Option<String>,
+    kind: Kind,
+    value: Option<Value>,
+) -> Result<(), PatchError> {
+    let matching: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| filter.matches(item))
+        .map(|(i, _)| i)
+        .collect();
+    if matching.is_empty() {
+        // `emails[type eq "work"].value` on a user without a work email: add one.
+        if kind != Kind::Remove
+            && let (Some(sub), Filter::Compare(p, Op::Eq, wanted)) = (sub, filter)
+        {
+            let mut item = Map::new();
+            item.insert(p.attr.clone(), wanted.clone());
+            item.insert(sub.clone(), value.unwrap_or(Value::Null));
+            items.push(Value::Object(item));
+            return Ok(());
+        }
+        return Err(error("noTarget", format!("no `{attr}` matches the filter")));
+    }
+    match (kind, sub) {
+        (Kind::Remove, None) => {
+            let mut i = 0;
+            items.retain(|_| {
+                let keep = !matching.contains(&i);
+                i += 1;
+                keep
+            });
+        }
+        (Kind::Remove, Some(sub)) => {
+            for i in matching {
+                if let Some(obj) = items[i].as_object_mut()
+                    && let Some(k) = find_key(obj, sub)
+                {
+                    obj.remove(&k);
+                }
+            }
+        }
+        (_, Some(sub)) => {
+            for i in matching {
+                if let Some(obj) = items[i].as_object_mut() {
+                    set_ci(obj, sub, value.clone().unwrap_or(Value::Null));
+                }
+            }
+        }
+        (_, None) => {
+            let value = value.unwrap_or(Value::Null);
+            for i in matching {
+                match (items[i].as_object_mut(), value.as_object()) {
+                    (Some(obj), Some(new)) if kind == Kind::Add => {
+                        for (k, v) in new {
+                            set_ci(obj, k, v.clone());
+                        }
+                    }
+                    _ => items[i] = value.clone(),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -188,18 +188,11 @@ where
     }
     let backend = db.get_database_backend();
     let key = order.key.sql(backend);
-    // sea-query numbers `$N` for PostgreSQL; SQLite's driver binds `?` by position (a `$N`
-    // there would shift the statement's own `LIMIT ?`).
-    let (p1, p2) = if backend == DbBackend::Postgres {
-        ("$1", "$2")
-    } else {
-        ("?", "?")
-    };
     let table = E::default().table_name().to_owned();
     let id = format!("\"{table}\".\"id\"");
-    let (op, dir) = match order.dir {
-        Direction::Asc => (">", SqlOrder::Asc),
-        Direction::Desc => ("<", SqlOrder::Desc),
+    let dir = match order.dir {
+        Direction::Asc => SqlOrder::Asc,
+        Direction::Desc => SqlOrder::Desc,
     };
     let nulls = match order.dir {
         Direction::Asc => NullOrdering::First,
@@ -210,11 +203,46 @@ where
             .order_by_with_nulls(Expr::cust(key), dir.clone(), nulls)
             .order_by(id_col, dir.clone())
     };
-    // Where the page starts; and, when it may run on from the present values into the
-    // missing ones (descending) or from the missing into the present (ascending), where the
-    // rest starts. Each part is one seek an index serves: an `OR` of the two would make the
-    // database filter the rows it scans instead.
-    let (first_part, rest) = match (args.after, after_key) {
+    let (first_part, rest) = seek(backend, order, key, &id, args.after, after_key);
+    let start = match first_part {
+        Some(seek) => select.clone().filter(seek),
+        None => select.clone(),
+    };
+    let mut rows = run(ordered(start).limit(args.first + 1)).await?;
+    if let Some(rest) = rest {
+        let wanted = args.first + 1 - rows.len() as u64;
+        if wanted > 0 {
+            rows.extend(run(ordered(select.filter(rest)).limit(wanted)).await?);
+        }
+    }
+    Ok(Page::from_overfetch(rows, args.first))
+}
+
+/// Where a page in a keyed `order` starts after the row (`after_key`, `after`): the seek to
+/// the page's start; and, when it may run on from the present values into the missing ones
+/// (descending) or from the missing into the present (ascending), where the rest starts.
+/// Each part is one seek an index serves: an `OR` of the two would make the database filter
+/// the rows it scans instead. `key` and `id` are the sort key's and the id's SQL.
+fn seek(
+    backend: DbBackend,
+    order: Order,
+    key: &str,
+    id: &str,
+    after: Option<i64>,
+    after_key: Option<KeyValue>,
+) -> (Option<Expr>, Option<Expr>) {
+    // sea-query numbers `$N` for PostgreSQL; SQLite's driver binds `?` by position (a `$N`
+    // there would shift the statement's own `LIMIT ?`).
+    let (p1, p2) = if backend == DbBackend::Postgres {
+        ("$1", "$2")
+    } else {
+        ("?", "?")
+    };
+    let op = match order.dir {
+        Direction::Asc => ">",
+        Direction::Desc => "<",
+    };
+    match (after, after_key) {
         (Some(after), Some(KeyValue::Missing)) => (
             Some(Expr::cust_with_values(
                 format!("({key} IS NULL AND {id} {op} {p1})"),
@@ -238,17 +266,5 @@ where
             )
         }
         _ => (None, None),
-    };
-    let start = match first_part {
-        Some(seek) => select.clone().filter(seek),
-        None => select.clone(),
-    };
-    let mut rows = run(ordered(start).limit(args.first + 1)).await?;
-    if let Some(rest) = rest {
-        let wanted = args.first + 1 - rows.len() as u64;
-        if wanted > 0 {
-            rows.extend(run(ordered(select.filter(rest)).limit(wanted)).await?);
-        }
     }
-    Ok(Page::from_overfetch(rows, args.first))
 }

@@ -105,51 +105,9 @@ pub(super) async fn execute(
         );
         return;
     }
-    let mut run = with_counts(run, &so_far);
-    run.finished_at = Some(now());
-    match outcome {
-        Err(ReconcileError::Stopped) => {
-            run.status = SyncRunStatus::Cancelled;
-            run.error =
-                Some("stopped at a batch boundary: dirgate shut down; nothing was removed".into());
-        }
-        Ok((Outcome::Applied(counts), _)) => {
-            run = with_counts(run, &counts);
-            run.status = SyncRunStatus::Succeeded;
-        }
-        Ok((
-            Outcome::Held {
-                counts,
-                would_remove,
-                of,
-            },
-            _,
-        )) => {
-            run = with_counts(run, &counts);
-            run.status = SyncRunStatus::Held;
-            run.error = Some(format!(
-                "held: this sync would remove {would_remove} of {of} users (more than {}% and more than {}); nothing was removed. Confirm the run to apply it.",
-                deps.threshold.percent, deps.threshold.min_users
-            ));
-        }
-        Err(err) => {
-            run.status = SyncRunStatus::Failed;
-            run.error = Some(match &err {
-                ReconcileError::Provider(p) => format!("{p}; nothing was removed"),
-                ReconcileError::Domain(DomainError::Internal(cause)) => {
-                    tracing::error!(error = %cause, run = run.id, "sync failed");
-                    "internal error (see the server log); nothing was removed".into()
-                }
-                ReconcileError::Domain(DomainError::Unavailable(cause)) => format!(
-                    "stopped: {cause}; what was written before stays, nothing was removed, and the next sync goes on from there"
-                ),
-                ReconcileError::Domain(d) => format!("{d}; nothing was removed"),
-                ReconcileError::Stopped => "stopped; nothing was removed".into(),
-            });
-            if let ReconcileError::Provider(ProviderError::NeedsReauth { detail, .. }) = &err {
-                mark_needs_reauth(&deps, run.integration_id, detail).await;
-            }
-        }
+    let run = ended(&deps, with_counts(run, &so_far), &outcome);
+    if let Err(ReconcileError::Provider(ProviderError::NeedsReauth { detail, .. })) = &outcome {
+        mark_needs_reauth(&deps, run.integration_id, detail).await;
     }
     tracing::info!(
         run = run.id,
@@ -164,6 +122,57 @@ pub(super) async fn execute(
         .map(|(action, n)| (action.metric_label(), n));
     crate::metrics::sync_run(&figures);
     save_end(&deps, run, &warnings, &stop).await;
+}
+
+/// `run` as `outcome` ends it: its status, its counts, and what its error says.
+fn ended(
+    deps: &SyncDeps,
+    mut run: sync_run::Model,
+    outcome: &Result<(Outcome, Vec<i64>), ReconcileError>,
+) -> sync_run::Model {
+    run.finished_at = Some(now());
+    match outcome {
+        Err(ReconcileError::Stopped) => {
+            run.status = SyncRunStatus::Cancelled;
+            run.error =
+                Some("stopped at a batch boundary: dirgate shut down; nothing was removed".into());
+        }
+        Ok((Outcome::Applied(counts), _)) => {
+            run = with_counts(run, counts);
+            run.status = SyncRunStatus::Succeeded;
+        }
+        Ok((
+            Outcome::Held {
+                counts,
+                would_remove,
+                of,
+            },
+            _,
+        )) => {
+            run = with_counts(run, counts);
+            run.status = SyncRunStatus::Held;
+            run.error = Some(format!(
+                "held: this sync would remove {would_remove} of {of} users (more than {}% and more than {}); nothing was removed. Confirm the run to apply it.",
+                deps.threshold.percent, deps.threshold.min_users
+            ));
+        }
+        Err(err) => {
+            run.status = SyncRunStatus::Failed;
+            run.error = Some(match err {
+                ReconcileError::Provider(p) => format!("{p}; nothing was removed"),
+                ReconcileError::Domain(DomainError::Internal(cause)) => {
+                    tracing::error!(error = %cause, run = run.id, "sync failed");
+                    "internal error (see the server log); nothing was removed".into()
+                }
+                ReconcileError::Domain(DomainError::Unavailable(cause)) => format!(
+                    "stopped: {cause}; what was written before stays, nothing was removed, and the next sync goes on from there"
+                ),
+                ReconcileError::Domain(d) => format!("{d}; nothing was removed"),
+                ReconcileError::Stopped => "stopped; nothing was removed".into(),
+            });
+        }
+    }
+    run
 }
 
 /// The least time between two progress writes of one run: a directory of many small pages

@@ -343,21 +343,6 @@ const MAX_FILE_LINES: usize = 600;
 /// The most lines a function of `src/` may have.
 const MAX_FN_LINES: usize = 80;
 
-/// Functions over [`MAX_FN_LINES`] written before the limit, each to be split (issue #28).
-/// The list only shrinks: a function on it that is short now fails the test until it is
-/// taken off.
-const LONG_FUNCTIONS: &[&str] = &[
-    "app.rs::with_schedule",
-    "scim/patch.rs::apply",
-    "scim/patch.rs::apply_at",
-    "store/scim/mod.rs::compare",
-    "sync/run.rs::execute",
-    "sync/reconcile/full.rs::phase_1_users",
-    "sync/reconcile/full.rs::phase_3_memberships",
-    "store/order.rs::fetch_sorted_with",
-    "cli.rs::demo",
-];
-
 /// Every function of `code` (see [`code`]) as (name, lines from its `fn` to its closing brace).
 fn functions(code: &str) -> Vec<(String, usize)> {
     // Braces in char literals are not blocks.
@@ -450,23 +435,14 @@ fn architecture_keeps_files_and_functions_short() {
         "files over {MAX_FILE_LINES} lines (move unit tests to a tests.rs, or split the concept):\n{}",
         long_files.join("\n")
     );
-    let new: Vec<String> = long_functions
+    let long: Vec<String> = long_functions
         .iter()
-        .filter(|(name, _)| !LONG_FUNCTIONS.contains(&name.as_str()))
         .map(|(name, lines)| format!("{name}: {lines} lines"))
         .collect();
     assert!(
-        new.is_empty(),
-        "functions over {MAX_FN_LINES} lines:\n{}",
-        new.join("\n")
-    );
-    let shortened: Vec<&&str> = LONG_FUNCTIONS
-        .iter()
-        .filter(|listed| !long_functions.iter().any(|(name, _)| name == **listed))
-        .collect();
-    assert!(
-        shortened.is_empty(),
-        "short now (or gone): take them off LONG_FUNCTIONS: {shortened:?}"
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines (split them into named steps):\n{}",
+        long.join("\n")
     );
 }
 

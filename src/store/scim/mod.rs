@@ -311,48 +311,8 @@ impl Translator {
 
     fn compare(&self, field: Field, op: Op, value: &Value) -> Result<SimpleExpr, Refused> {
         match field {
-            Field::Active => {
-                let wanted = match value {
-                    Value::Bool(b) => *b,
-                    Value::String(s) if s.eq_ignore_ascii_case("true") => true,
-                    Value::String(s) if s.eq_ignore_ascii_case("false") => false,
-                    _ => return Err("`active` compares with true or false".into()),
-                };
-                let status = directory_user::Column::Status;
-                let is = |active: bool| {
-                    status.eq(if active {
-                        UserStatus::Active
-                    } else {
-                        UserStatus::Suspended
-                    })
-                };
-                match op {
-                    Op::Eq => Ok(is(wanted)),
-                    Op::Ne => Ok(is(!wanted)),
-                    _ => Err("`active` takes eq, ne or pr".into()),
-                }
-            }
-            Field::Time(c) => {
-                let Some(at) = value
-                    .as_str()
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                else {
-                    return Err("a time compares with an RFC 3339 date-time string".into());
-                };
-                let col = c.expr();
-                Ok(match op {
-                    Op::Eq => col.eq(at),
-                    Op::Ne => col.ne(at),
-                    Op::Gt => col.gt(at),
-                    Op::Ge => col.gte(at),
-                    Op::Lt => col.lt(at),
-                    Op::Le => col.lte(at),
-                    Op::Co | Op::Sw | Op::Ew => {
-                        return Err("a time takes eq, ne, gt, ge, lt, le or pr".into());
-                    }
-                })
-            }
+            Field::Active => active(op, value),
+            Field::Time(c) => time(c, op, value),
             Field::Exact(c) => {
                 let v = text(value)?;
                 Ok(self.text_op(c.expr(), op, v.to_owned(), true))
@@ -362,37 +322,7 @@ impl Translator {
                 let v = text(value)?.to_ascii_lowercase();
                 Ok(self.text_op(self.fold(c.expr()), op, v, true))
             }
-            Field::Emails => {
-                let v = key_of(op, text(value)?);
-                let positive = if op == Op::Ne { Op::Eq } else { op };
-                let alias_key = Expr::col((user_alias::Entity, user_alias::Column::AliasKey));
-                let primary = self.text_op(
-                    Col::User(directory_user::Column::EmailKey).expr(),
-                    positive,
-                    v.clone(),
-                    false,
-                );
-                let alias = self.text_op(alias_key, positive, v, false);
-                let id = || Expr::col((directory_user::Entity, directory_user::Column::Id));
-                let any = if positive == Op::Eq {
-                    // One id set, the primary address's and the aliases': each half is an
-                    // index lookup, and the outer query reads rows by id (SQLite, without
-                    // statistics, would otherwise scan the integration for `a OR b`).
-                    let mut with_value = directory_user::Entity::find()
-                        .select_only()
-                        .column(directory_user::Column::Id)
-                        .filter(primary)
-                        .into_query();
-                    with_value.union(sea_orm::sea_query::UnionType::All, aliases(Some(alias)));
-                    id().in_subquery(with_value)
-                } else {
-                    // `co`, `sw`, `ew`, ordering: a scan either way; PostgreSQL hashes the
-                    // alias subquery once.
-                    primary.or(id().in_subquery(aliases(Some(alias))))
-                };
-                // A multi-valued `ne`: no value equals.
-                Ok(if op == Op::Ne { any.not() } else { any })
-            }
+            Field::Emails => self.emails(op, text(value)?),
             Field::Members => {
                 let v = text(value)?.to_owned();
                 let positive = if op == Op::Ne { Op::Eq } else { op };
@@ -403,6 +333,39 @@ impl Translator {
                 Ok(if op == Op::Ne { any.not() } else { any })
             }
         }
+    }
+
+    /// An email address (the primary one or an alias) compared with `value`.
+    fn emails(&self, op: Op, value: &str) -> Result<SimpleExpr, Refused> {
+        let v = key_of(op, value);
+        let positive = if op == Op::Ne { Op::Eq } else { op };
+        let alias_key = Expr::col((user_alias::Entity, user_alias::Column::AliasKey));
+        let primary = self.text_op(
+            Col::User(directory_user::Column::EmailKey).expr(),
+            positive,
+            v.clone(),
+            false,
+        );
+        let alias = self.text_op(alias_key, positive, v, false);
+        let id = || Expr::col((directory_user::Entity, directory_user::Column::Id));
+        let any = if positive == Op::Eq {
+            // One id set, the primary address's and the aliases': each half is an
+            // index lookup, and the outer query reads rows by id (SQLite, without
+            // statistics, would otherwise scan the integration for `a OR b`).
+            let mut with_value = directory_user::Entity::find()
+                .select_only()
+                .column(directory_user::Column::Id)
+                .filter(primary)
+                .into_query();
+            with_value.union(sea_orm::sea_query::UnionType::All, aliases(Some(alias)));
+            id().in_subquery(with_value)
+        } else {
+            // `co`, `sw`, `ew`, ordering: a scan either way; PostgreSQL hashes the
+            // alias subquery once.
+            primary.or(id().in_subquery(aliases(Some(alias))))
+        };
+        // A multi-valued `ne`: no value equals.
+        Ok(if op == Op::Ne { any.not() } else { any })
     }
 
     /// `col op value` for text; `nullable`: `ne` also matches a missing value (RFC 7644:
@@ -459,6 +422,51 @@ impl Translator {
     fn fold(&self, col: SimpleExpr) -> SimpleExpr {
         self.custom("lower(?)", "lower($1 COLLATE \"C\")", [col])
     }
+}
+/// `active` compared with `value` (`true`/`false`, or their strings).
+fn active(op: Op, value: &Value) -> Result<SimpleExpr, Refused> {
+    let wanted = match value {
+        Value::Bool(b) => *b,
+        Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+        Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+        _ => return Err("`active` compares with true or false".into()),
+    };
+    let status = directory_user::Column::Status;
+    let is = |active: bool| {
+        status.eq(if active {
+            UserStatus::Active
+        } else {
+            UserStatus::Suspended
+        })
+    };
+    match op {
+        Op::Eq => Ok(is(wanted)),
+        Op::Ne => Ok(is(!wanted)),
+        _ => Err("`active` takes eq, ne or pr".into()),
+    }
+}
+
+/// A time column compared with `value` (an RFC 3339 date-time).
+fn time(c: Col, op: Op, value: &Value) -> Result<SimpleExpr, Refused> {
+    let Some(at) = value
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+    else {
+        return Err("a time compares with an RFC 3339 date-time string".into());
+    };
+    let col = c.expr();
+    Ok(match op {
+        Op::Eq => col.eq(at),
+        Op::Ne => col.ne(at),
+        Op::Gt => col.gt(at),
+        Op::Ge => col.gte(at),
+        Op::Lt => col.lt(at),
+        Op::Le => col.lte(at),
+        Op::Co | Op::Sw | Op::Ew => {
+            return Err("a time takes eq, ne, gt, ge, lt, le or pr".into());
+        }
+    })
 }
 
 fn is_true(e: &SimpleExpr) -> bool {

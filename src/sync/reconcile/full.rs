@@ -15,7 +15,7 @@ use super::{
     groups::{MEMBERSHIP_BATCH, apply_groups_page, apply_members},
     read_ahead::{cut_short, overlap, read_ahead},
     removal::{Removals, finish},
-    users::{Fingerprints, UsersPlan, UsersWritten, fingerprints, plan_users, write_users},
+    users::{Fingerprints, fingerprints},
 };
 use crate::providers::{
     DirectoryProvider,
@@ -135,125 +135,6 @@ impl<'a> Tally<'a> {
     fn into_counts(self) -> Counts {
         self.counts.into_inner().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// What phase 1 read.
-struct UsersRead {
-    /// The stored ids of every user the directory listed.
-    seen: HashSet<i64>,
-    /// Users created or changed.
-    touched: Vec<i64>,
-    /// Where the next incremental read of users starts, if the provider gave it.
-    link: Option<String>,
-}
-
-/// Phase 1: users, page by page; unchanged users (equal fingerprints) are not written. On
-/// PostgreSQL up to [`USER_WRITERS`] transactions write at once (their data overlaps, their
-/// events wait for each other's commit); a batch that lists a user still being written waits
-/// for that write, so the last listing of a user is the one stored.
-async fn phase_1_users<P: DirectoryProvider>(
-    job: &Job<'_>,
-    provider: &P,
-    known: &mut Fingerprints,
-    tally: &Tally<'_>,
-) -> Result<UsersRead, ReconcileError> {
-    let (db, integration) = (job.db, job.integration);
-    let most = match db.get_database_backend() {
-        DatabaseBackend::Postgres => USER_WRITERS,
-        _ => 1,
-    };
-    let mut read = UsersRead {
-        seen: HashSet::new(),
-        touched: Vec::new(),
-        link: None,
-    };
-    // The external ids of the users being written.
-    let mut in_flight: HashSet<String> = HashSet::new();
-    // PostgreSQL plans the lookups of stored users from its statistics; during a bulk import
-    // they lag far behind (a plan for 50 rows scanning 100,000). So they are refreshed once
-    // the table has doubled, but only before a batch that looks users up: the users of a
-    // first import are all new and need no lookup, and an `ANALYZE` of 100,000 users takes
-    // about a third of a second.
-    let mut analyze_at = 1_000;
-    let write = |plan: UsersPlan, listed: Vec<String>, mut done: Counts| async move {
-        let planned: Vec<String> = plan.external_ids().map(str::to_owned).collect();
-        let written = write_users(db, integration, plan, &mut done, job.warnings).await;
-        (written, planned, listed, done)
-    };
-    // A write has ended: what it wrote becomes known, and its users seen.
-    let mut ended = |(written, planned, listed, done): (_, Vec<String>, Vec<String>, Counts),
-                     known: &mut Fingerprints,
-                     in_flight: &mut HashSet<String>|
-     -> Result<(), ReconcileError> {
-        for external in &planned {
-            in_flight.remove(external);
-        }
-        let written: UsersWritten = written?;
-        known.extend(written.fingerprints);
-        read.touched.extend(written.ids);
-        read.seen
-            .extend(listed.iter().filter_map(|ext| known.get(ext).map(|s| s.id)));
-        tally.add(&done);
-        Ok(())
-    };
-    let (mut pages, reader) = read_ahead(|cursor| provider.users_page(cursor));
-    let writer = async {
-        let mut writing = FuturesUnordered::new();
-        loop {
-            // Waiting for the next page, the writes in flight go on.
-            let page = loop {
-                tokio::select! {
-                    Some(done) = writing.next(), if !writing.is_empty() => {
-                        ended(done, known, &mut in_flight)?;
-                    }
-                    page = pages.recv() => break page,
-                }
-            };
-            let Some(page) = page else {
-                return Err(cut_short());
-            };
-            job.check_stop()?;
-            let mut page = page?;
-            let mut batch = std::mem::take(&mut page.items);
-            let mut done = Counts {
-                pages_read: 1,
-                ..Counts::default()
-            };
-            // Pages already fetched join this transaction: a bigger transaction writes each
-            // index page it touches once, not once per provider page.
-            while page.next.is_some() && batch.len() < USERS_PER_TRANSACTION {
-                let Ok(more) = pages.try_recv() else { break };
-                page = more?;
-                batch.append(&mut page.items);
-                done.pages_read += 1;
-            }
-            while writing.len() >= most || batch.iter().any(|u| in_flight.contains(&u.external_id))
-            {
-                let Some(done) = writing.next().await else {
-                    break;
-                };
-                ended(done, known, &mut in_flight)?;
-            }
-            let looks_up = batch.iter().any(|u| known.contains_key(&u.external_id));
-            let created = tally.lock().users_created;
-            if looks_up && created >= analyze_at {
-                refresh_statistics(db, &["directory_users", "user_aliases"]).await?;
-                analyze_at = created.saturating_mul(2);
-            }
-            let listed: Vec<String> = batch.iter().map(|u| u.external_id.clone()).collect();
-            let plan = plan_users(integration, batch, Some(known));
-            in_flight.extend(plan.external_ids().map(str::to_owned));
-            writing.push(write(plan, listed, done));
-            if page.next.is_none() {
-                while let Some(done) = writing.next().await {
-                    ended(done, known, &mut in_flight)?;
-                }
-                return Ok(page.delta_link);
-            }
-        }
-    };
-    let link = overlap(reader, writer).await?;
-    Ok(UsersRead { link, ..read })
 }
 
 /// What phase 2 read.
@@ -388,24 +269,6 @@ async fn phase_3_memberships(
 ) -> Result<HashMap<String, i64>, ReconcileError> {
     let db = job.db;
     let stored = crate::store::groups::ids_of_integration(db, job.integration.id).await?;
-    // A member that is no user of this read (an external account, a user skipped) is left
-    // out, with a warning.
-    let resolve = |group: &str, members: Vec<String>| -> HashSet<i64> {
-        let mut ids = HashSet::with_capacity(members.len());
-        for member in &members {
-            match known.get(member) {
-                Some(user) => {
-                    ids.insert(user.id);
-                }
-                None => job.warnings.push(clean::ignored_member(
-                    group,
-                    member,
-                    "a member that is not a user of this directory was ignored (an external account, or a user skipped this run)",
-                )),
-            }
-        }
-        ids
-    };
     // PostgreSQL takes several writers at once (their events wait for each other's commit,
     // their memberships do not); SQLite has one writer.
     let most = match db.get_database_backend() {
@@ -438,7 +301,7 @@ async fn phase_3_memberships(
             break;
         };
         if let Some(&group_id) = stored.get(&external) {
-            batch.push((group_id, resolve(&external, members)));
+            batch.push((group_id, resolve(job, known, &external, members)));
         }
         // Resolved to ids, the members leave the buffer.
         buffered.add_permits(taken);
@@ -458,6 +321,25 @@ async fn phase_3_memberships(
         refresh_statistics(db, &["directory_groups", "group_memberships"]).await?;
     }
     Ok(stored)
+}
+
+/// The stored ids of a group's members. A member that is no user of this read (an external
+/// account, a user skipped) is left out, with a warning.
+fn resolve(job: &Job<'_>, known: &Fingerprints, group: &str, members: Vec<String>) -> HashSet<i64> {
+    let mut ids = HashSet::with_capacity(members.len());
+    for member in &members {
+        match known.get(member) {
+            Some(user) => {
+                ids.insert(user.id);
+            }
+            None => job.warnings.push(clean::ignored_member(
+                group,
+                member,
+                "a member that is not a user of this directory was ignored (an external account, or a user skipped this run)",
+            )),
+        }
+    }
+    ids
 }
 
 /// Phase 4: what the complete read no longer lists — users not already archived, and groups.
@@ -485,6 +367,9 @@ fn phase_4_removals(
             .collect(),
     }
 }
+
+mod phase_1;
+use phase_1::phase_1_users;
 
 #[cfg(test)]
 mod tests;
