@@ -1,6 +1,7 @@
 // Drives dirgate's GraphiQL page in headless Chromium (Debian's `chromium`, through
 // playwright-core): the page loads with every request outside dirgate's origin refused, the
-// headers pane holds the demo's admin token, the docs explorer shows `Query`, and a query
+// headers pane holds the demo's admin token, the docs explorer shows `Query` and the
+// `Mutation` type's description, and a query
 // typed into the editor returns data. Saves a screenshot with the docs explorer open.
 // Usage: node .ci/web/graphiql-browser-test.mjs BASE_URL SCREENSHOT_PATH
 import { chromium } from 'playwright-core';
@@ -45,6 +46,9 @@ try {
   await page.getByRole('button', { name: /documentation explorer/i }).click();
   const docs = page.locator('.graphiql-doc-explorer');
   await docs.getByText('Query', { exact: true }).first().waitFor({ timeout: 20000 });
+  // A type's page shows its description (the Mutation root's says where errors go).
+  await docs.getByText('Mutation', { exact: true }).first().click();
+  await docs.getByText(/answers a nullable payload/).first().waitFor({ timeout: 20000 });
 
   // A query typed into the editor, run with the execute button.
   const editor = page.locator('.graphiql-query-editor .CodeMirror');

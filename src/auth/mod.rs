@@ -59,6 +59,11 @@ impl Actor {
     pub fn token_id(&self) -> Option<i64> {
         self.token_id
     }
+
+    /// The token's name (or the internal actor's: `cli`, `sync`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// Left on a response (as an extension) whose request carried a valid token, so the edge

@@ -14,6 +14,9 @@ pub mod kinds {
     pub const GROUP: &str = "Group";
     pub const DEVICE: &str = "Device";
     pub const SYNC_RUN: &str = "SyncRun";
+    pub const AUDIT_EVENT: &str = "AuditEvent";
+    pub const DIRECTORY_EVENT: &str = "DirectoryEvent";
+    pub const WEBHOOK_ENDPOINT: &str = "WebhookEndpoint";
 }
 
 /// The global id of the object of type `kind` with database id `id`.

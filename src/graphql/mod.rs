@@ -4,11 +4,13 @@
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod filters;
 mod gate;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod payload;
 pub mod projection;
 pub mod query;
 pub mod subscription;
@@ -35,6 +37,13 @@ use std::sync::Arc;
 pub struct Query(query::DirectoryQuery, webhooks::WebhookQuery);
 
 /// Every change made through the API. Needs an ADMIN token.
+///
+/// Each mutation takes one `input` and answers a nullable payload: what it changed, and
+/// `userErrors`, what the caller can correct in its input (INVALID_INPUT, NOT_FOUND,
+/// ALREADY_EXISTS, NAME_TAKEN, CONFIRMATION_MISMATCH, PUSH_ONLY_INTEGRATION, NEEDS_REAUTH);
+/// then the payload's other fields are null and nothing changed. Anything else
+/// (UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, LIMIT_EXCEEDED, TIMEOUT, UNAVAILABLE, INTERNAL,
+/// or a value refused before the mutation runs) is a top-level error with a null payload.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(mutation::DirectoryMutation, webhooks::WebhookMutation);
 
@@ -94,6 +103,22 @@ pub fn build_schemas(
 /// The schema's SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     builder().finish().sdl()
+}
+
+/// The schema's introspection (`__schema`: every type with its fields, arguments and enum
+/// values, descriptions included), as JSON: what contract tests and front-end code
+/// generators read.
+pub async fn introspection() -> serde_json::Value {
+    const QUERY: &str = "{ __schema { types { kind name description \
+        fields(includeDeprecated: true) { name description \
+          args { name description type { ...ty } } type { ...ty } } \
+        inputFields { name description type { ...ty } } \
+        enumValues(includeDeprecated: true) { name description } \
+        interfaces { name } } \
+        mutationType { name } queryType { name } } } \
+      fragment ty on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
+    let response = builder().finish().execute(QUERY).await;
+    response.data.into_json().unwrap_or_default()
 }
 
 /// Adds what one request needs: who is calling, and a fresh loader, which is also returned

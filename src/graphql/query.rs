@@ -1,15 +1,15 @@
 //! The `Query` root: every read of the API. Each resolver checks the caller, converts the
 //! input, calls `directory::*`, and wraps the result.
 
+use super::filters::{AuditEventFilter, DeviceFilter, EventFilter, GroupFilter, UserFilter};
 use super::{
     connection::{self, Conn, Totals},
     context::ContextExt,
     ids::{self, kinds},
     loaders::{self, PrefetchedUser},
     types::{
-        AuditEvent, Device, DeviceOrder, DevicePlatform, DirectoryEvent, DirectoryKind, Group,
-        GroupOrder, Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User,
-        UserOrder, UserStatus,
+        AuditEvent, Device, DeviceOrder, DirectoryEvent, DirectoryKind, Group, GroupOrder,
+        Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User, UserOrder, node,
     },
 };
 use crate::error::{DomainError, DomainResult};
@@ -23,122 +23,8 @@ use crate::{
         page::PageArgs,
     },
 };
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use async_graphql::{Context, ID, Object, Result};
 use std::{collections::HashMap, sync::Arc};
-
-/// Which users to list. All given conditions must hold.
-#[derive(InputObject, Default)]
-pub struct UserFilter {
-    /// Only users of this integration.
-    pub integration_id: Option<ID>,
-    /// Only members of this group.
-    pub group_id: Option<ID>,
-    /// Only users with this status.
-    pub status: Option<UserStatus>,
-    /// `true`: only users with a device; `false`: only users without one.
-    pub assigned: Option<bool>,
-    /// Case-insensitive text in the display name, user name or email.
-    pub search: Option<String>,
-}
-
-/// Which audit events to list. All given conditions must hold.
-#[derive(InputObject, Default)]
-pub struct AuditEventFilter {
-    /// Only this action (a mutation's name, e.g. `renameIntegration`).
-    pub action: Option<String>,
-    /// Only events about this object (its global id).
-    pub target_id: Option<ID>,
-    /// Only events at or after this time.
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Which groups to list.
-#[derive(InputObject, Default)]
-pub struct GroupFilter {
-    /// Only groups of this integration.
-    pub integration_id: Option<ID>,
-    /// Case-insensitive text in the name or email.
-    pub search: Option<String>,
-}
-
-/// Which devices to list.
-#[derive(InputObject, Default)]
-pub struct DeviceFilter {
-    /// Only devices of this platform.
-    pub platform: Option<DevicePlatform>,
-    /// `true`: only devices with a user; `false`: only devices without one.
-    pub assigned: Option<bool>,
-    /// Only devices assigned to this user.
-    pub user_id: Option<ID>,
-    /// Case-insensitive text in the serial number, name or enrollment identity.
-    pub search: Option<String>,
-}
-
-fn search_term(search: Option<String>) -> DomainResult<Option<String>> {
-    let Some(term) = search
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-    else {
-        return Ok(None);
-    };
-    if term.chars().count() > 256 {
-        return Err(DomainError::invalid(
-            "search",
-            "`search` must be at most 256 characters",
-        ));
-    }
-    Ok(Some(term))
-}
-
-fn decode_opt(
-    id: Option<&ID>,
-    kind: &'static str,
-    field: &'static str,
-) -> DomainResult<Option<i64>> {
-    id.map(|id| ids::decode(id, kind, field)).transpose()
-}
-
-impl UserFilter {
-    fn into_domain(self) -> DomainResult<users::UserFilter> {
-        Ok(users::UserFilter {
-            integration: decode_opt(
-                self.integration_id.as_ref(),
-                kinds::INTEGRATION,
-                "integrationId",
-            )?
-            .map(IntegrationId),
-            group: decode_opt(self.group_id.as_ref(), kinds::GROUP, "groupId")?.map(GroupId),
-            status: self.status.map(Into::into),
-            assigned: self.assigned,
-            search: search_term(self.search)?,
-        })
-    }
-}
-
-impl GroupFilter {
-    fn into_domain(self) -> DomainResult<groups::GroupFilter> {
-        Ok(groups::GroupFilter {
-            integration: decode_opt(
-                self.integration_id.as_ref(),
-                kinds::INTEGRATION,
-                "integrationId",
-            )?
-            .map(IntegrationId),
-            search: search_term(self.search)?,
-        })
-    }
-}
-
-impl DeviceFilter {
-    fn into_domain(self) -> DomainResult<devices::DeviceFilter> {
-        Ok(devices::DeviceFilter {
-            platform: self.platform.map(Into::into),
-            assigned: self.assigned,
-            user: decode_opt(self.user_id.as_ref(), kinds::USER, "userId")?.map(UserId),
-            search: search_term(self.search)?,
-        })
-    }
-}
 
 /// Queries answer null for an id that names nothing.
 fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
@@ -177,80 +63,72 @@ pub type EventConn = async_graphql::connection::Connection<
     async_graphql::connection::EmptyFields,
 >;
 
-/// Which events to list. All given conditions must hold.
-#[derive(InputObject, Default)]
-pub struct EventFilter {
-    /// Only events of these types (e.g. `user.suspended`); at most 22.
-    pub types: Option<Vec<String>>,
-    /// Only events of this integration.
-    pub integration_id: Option<ID>,
-}
-
-impl EventFilter {
-    /// Checks the types against the known ones and decodes the integration id.
-    pub fn into_domain(self) -> DomainResult<events::EventFilter> {
-        let types = self.types.unwrap_or_default();
-        if types.len() > events::EVENT_TYPES.len() {
-            return Err(DomainError::invalid(
-                "filter.types",
-                "`types` names each event type at most once",
-            ));
-        }
-        if let Some(unknown) = types
-            .iter()
-            .find(|t| !events::EVENT_TYPES.contains(&t.as_str()))
-        {
-            return Err(DomainError::invalid(
-                "filter.types",
-                format!(
-                    "`{}` is not an event type",
-                    unknown.chars().take(40).collect::<String>()
-                ),
-            ));
-        }
-        let integration = self
-            .integration_id
-            .map(|id| ids::decode(&id, kinds::INTEGRATION, "filter.integrationId"))
-            .transpose()?;
-        Ok(events::EventFilter { types, integration })
-    }
+/// The caller of a request.
+#[derive(async_graphql::SimpleObject)]
+pub struct Viewer {
+    /// The API token's name, as given when it was made.
+    pub token_name: String,
+    /// What the token may do.
+    pub role: super::types::TokenRole,
 }
 
 #[Object]
 impl DirectoryQuery {
+    /// Who is calling: the API token's name and role, so a front end can hide what the role
+    /// may not do instead of waiting for FORBIDDEN.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let caller = ctx.caller()?;
+        Ok(Viewer {
+            token_name: caller.actor().name().to_owned(),
+            role: caller.role().into(),
+        })
+    }
+
     /// Any object by its global id; null when it does not exist.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> Result<Option<Node>> {
         ctx.caller()?;
-        let (kind, raw) = ids::decode_any(&id, "id")?;
-        let db = ctx.db();
-        let node =
-            match kind.as_str() {
-                kinds::INTEGRATION => found(integrations::get(db, IntegrationId(raw)).await)?
-                    .map(|m| Node::Integration(Integration(m))),
-                kinds::USER => {
-                    found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User::new(m)))
-                }
-                kinds::GROUP => {
-                    found(groups::get(db, GroupId(raw)).await)?.map(|m| Node::Group(Group(m)))
-                }
-                kinds::DEVICE => found(devices::get(db, DeviceId(raw)).await)?
-                    .map(|m| Node::Device(Device::new(m))),
-                kinds::SYNC_RUN => found(sync_runs::get(db, SyncRunId(raw)).await)?
-                    .map(|m| Node::SyncRun(SyncRun(m))),
-                _ => return Err(DomainError::invalid("id", "`id` is not a valid id").into()),
-            };
-        Ok(node)
+        Ok(node::resolve(ctx, &id, "id").await?)
+    }
+
+    /// The objects `ids` name, in their order; null for one that does not exist. At most
+    /// 100 ids (LIMIT_EXCEEDED otherwise).
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global ids, at most 100.")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>> {
+        ctx.caller()?;
+        if ids.len() > node::MAX_NODES {
+            return Err(DomainError::LimitExceeded {
+                limit: "nodes",
+                max: node::MAX_NODES,
+            }
+            .into());
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for id in &ids {
+            found.push(node::resolve(ctx, id, "ids").await?);
+        }
+        Ok(found)
     }
 
     /// The integrations, in `orderBy` order (by default oldest first).
     async fn integrations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        kind: Option<DirectoryKind>,
-        status: Option<IntegrationStatus>,
-        order_by: Option<IntegrationOrder>,
+        #[graphql(desc = "Only integrations of this kind.")] kind: Option<DirectoryKind>,
+        #[graphql(desc = "Only integrations in this status.")] status: Option<IntegrationStatus>,
+        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<
+            IntegrationOrder,
+        >,
     ) -> Result<Conn<Integration>> {
         ctx.caller()?;
         let order = IntegrationOrder::domain(order_by);
@@ -281,7 +159,11 @@ impl DirectoryQuery {
     }
 
     /// One integration; null when it does not exist.
-    async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
+    async fn integration(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> Result<Option<Integration>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::INTEGRATION, "id")?;
         Ok(integrations::find(ctx.db(), IntegrationId(id))
@@ -293,10 +175,12 @@ impl DirectoryQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        filter: Option<UserFilter>,
-        order_by: Option<UserOrder>,
+        #[graphql(desc = "Which users; all given conditions hold.")] filter: Option<UserFilter>,
+        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<UserOrder>,
     ) -> Result<Conn<User>> {
         ctx.caller()?;
         let order = UserOrder::domain(order_by);
@@ -327,7 +211,11 @@ impl DirectoryQuery {
     }
 
     /// One user; null when it does not exist.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> Result<Option<User>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::USER, "id")?;
         Ok(found(users::get(ctx.db(), UserId(id)).await)?.map(User::new))
@@ -337,10 +225,12 @@ impl DirectoryQuery {
     async fn groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        filter: Option<GroupFilter>,
-        order_by: Option<GroupOrder>,
+        #[graphql(desc = "Which groups; all given conditions hold.")] filter: Option<GroupFilter>,
+        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<GroupOrder>,
     ) -> Result<Conn<Group>> {
         ctx.caller()?;
         let order = GroupOrder::domain(order_by);
@@ -376,7 +266,11 @@ impl DirectoryQuery {
     }
 
     /// One group; null when it does not exist.
-    async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
+    async fn group(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> Result<Option<Group>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::GROUP, "id")?;
         Ok(found(groups::get(ctx.db(), GroupId(id)).await)?.map(Group))
@@ -386,10 +280,12 @@ impl DirectoryQuery {
     async fn devices(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        filter: Option<DeviceFilter>,
-        order_by: Option<DeviceOrder>,
+        #[graphql(desc = "Which devices; all given conditions hold.")] filter: Option<DeviceFilter>,
+        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<DeviceOrder>,
     ) -> Result<Conn<Device>> {
         ctx.caller()?;
         let order = DeviceOrder::domain(order_by);
@@ -459,7 +355,11 @@ impl DirectoryQuery {
     }
 
     /// One device; null when it does not exist.
-    async fn device(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Device>> {
+    async fn device(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> Result<Option<Device>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::DEVICE, "id")?;
         Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device::new))
@@ -471,9 +371,11 @@ impl DirectoryQuery {
     async fn events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        filter: Option<EventFilter>,
+        #[graphql(desc = "Which events; all given conditions hold.")] filter: Option<EventFilter>,
     ) -> Result<EventConn> {
         ctx.caller()?;
         let args = page_args(ctx, first, after.as_deref())?;
@@ -495,9 +397,13 @@ impl DirectoryQuery {
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        filter: Option<AuditEventFilter>,
+        #[graphql(desc = "Which audit events; all given conditions hold.")] filter: Option<
+            AuditEventFilter,
+        >,
     ) -> Result<Conn<AuditEvent>> {
         ctx.admin()?;
         let args = page_args(ctx, first, after.as_deref())?;
@@ -532,7 +438,11 @@ impl DirectoryQuery {
     }
 
     /// One sync run; null when it does not exist.
-    async fn sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SyncRun>> {
+    async fn sync_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> Result<Option<SyncRun>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::SYNC_RUN, "id")?;
         Ok(found(sync_runs::get(ctx.db(), SyncRunId(id)).await)?.map(SyncRun))

@@ -2,8 +2,8 @@
 
 use super::{
     context::ContextExt,
+    filters::EventFilter,
     ids::{self, kinds},
-    query::EventFilter,
     types::{DirectoryEvent, SyncRun},
 };
 use crate::directory::events;
@@ -15,13 +15,15 @@ use tokio::sync::broadcast::error::RecvError;
 /// Live updates. Needs an API token, sent in the `connection_init` payload.
 pub struct Subscription;
 
+/// Live updates over the graphql-transport-ws WebSocket protocol (`/graphql`). Needs an API
+/// token, sent in the `connection_init` payload.
 #[GqlSubscription]
 impl Subscription {
     /// Every change of a sync run's state or counters, optionally of one integration only.
     async fn sync_run_updated(
         &self,
         ctx: &Context<'_>,
-        integration_id: Option<ID>,
+        #[graphql(desc = "Only those of this integration.")] integration_id: Option<ID>,
     ) -> Result<impl Stream<Item = SyncRun> + use<>> {
         ctx.caller()?;
         let only = integration_id
@@ -48,9 +50,13 @@ impl Subscription {
     async fn directory_events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Only events of these types (`user.created`, ...); left out: every type."
+        )]
         types: Option<Vec<String>>,
-        integration_id: Option<ID>,
+        #[graphql(desc = "Only those of this integration.")] integration_id: Option<ID>,
     ) -> Result<impl Stream<Item = DirectoryEvent> + use<>> {
         ctx.caller()?;
         let filter = EventFilter {

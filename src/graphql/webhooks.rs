@@ -4,6 +4,7 @@
 use super::{
     context::ContextExt,
     ids::{self},
+    payload::{answer, payload},
 };
 use crate::webhooks;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -24,9 +25,11 @@ pub struct WebhookDelivery {
     pub attempt: i32,
     /// The receiver's HTTP status; null when no answer came.
     pub status_code: Option<i32>,
+    /// How long the receiver took to answer, in milliseconds.
     pub latency_ms: i32,
     /// Why it failed (the status, or the connection error); null when it succeeded.
     pub error: Option<String>,
+    /// When the delivery was tried.
     pub attempted_at: DateTime<Utc>,
 }
 
@@ -47,10 +50,12 @@ impl From<webhook_attempt::Model> for WebhookDelivery {
 /// once; with its event types, delivery state and recent attempts.
 #[Object]
 impl WebhookEndpoint {
-    async fn id(&self) -> ID {
+    /// The endpoint's global id.
+    pub async fn id(&self) -> ID {
         ids::encode(KIND, self.0.id)
     }
 
+    /// Where events are posted.
     async fn url(&self) -> &str {
         &self.0.url
     }
@@ -80,10 +85,12 @@ impl WebhookEndpoint {
         self.0.attempt
     }
 
+    /// When the next delivery is tried (now, for an endpoint that is up to date).
     async fn next_attempt_at(&self) -> DateTime<Utc> {
         self.0.next_attempt_at
     }
 
+    /// When the endpoint was added.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -92,7 +99,7 @@ impl WebhookEndpoint {
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many of the latest attempts, 0 to 100.")] first: i32,
     ) -> Result<Vec<WebhookDelivery>> {
         ctx.admin()?;
         let first = u64::try_from(first.clamp(0, 100)).unwrap_or(0);
@@ -133,19 +140,65 @@ pub struct CreateWebhookEndpointInput {
 /// Changes to an endpoint; a field left out stays as it is.
 #[derive(InputObject)]
 pub struct UpdateWebhookEndpointInput {
+    /// The endpoint's id.
     pub id: ID,
+    /// A new URL: `https://` on a public host (`--webhook-allow-private-urls` allows others).
     pub url: Option<String>,
+    /// The event types to deliver from now on; empty: every type.
     pub types: Option<Vec<String>>,
     /// `true` re-enables a disabled endpoint (its next event is tried at once).
     pub enabled: Option<bool>,
 }
 
-/// An endpoint and its signing secret (`whsec_...`), shown only now.
-#[derive(SimpleObject)]
-pub struct WebhookEndpointWithSecret {
-    pub endpoint: WebhookEndpoint,
-    pub secret: String,
+payload!(
+    /// A new endpoint and its signing secret (null when refused).
+    CreateWebhookEndpointPayload {
+        /// The endpoint; it receives the events committed from now on.
+        webhook_endpoint: WebhookEndpoint,
+        /// The signing secret (`whsec_...`), shown only now.
+        secret: String,
+    }
+);
+
+payload!(
+    /// The changed endpoint (null when refused).
+    UpdateWebhookEndpointPayload {
+        /// The endpoint as it now is.
+        webhook_endpoint: WebhookEndpoint,
+    }
+);
+
+/// The endpoint whose secret to replace.
+#[derive(InputObject)]
+pub struct RotateWebhookSecretInput {
+    /// The endpoint's id.
+    pub id: ID,
 }
+
+payload!(
+    /// An endpoint's new signing secret (null when refused).
+    RotateWebhookSecretPayload {
+        /// The endpoint.
+        webhook_endpoint: WebhookEndpoint,
+        /// The new signing secret (`whsec_...`), shown only now; the old one stops signing.
+        secret: String,
+    }
+);
+
+/// The endpoint to delete.
+#[derive(InputObject)]
+pub struct DeleteWebhookEndpointInput {
+    /// The endpoint's id.
+    pub id: ID,
+}
+
+payload!(
+    /// What deleting an endpoint did (null when refused).
+    DeleteWebhookEndpointPayload {
+        /// The deleted endpoint's id.
+        deleted_webhook_endpoint_id: ID,
+    }
+);
 
 /// The webhooks' changes. ADMIN only.
 #[derive(Default)]
@@ -158,11 +211,11 @@ impl WebhookMutation {
     async fn create_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        input: CreateWebhookEndpointInput,
-    ) -> Result<WebhookEndpointWithSecret> {
+        #[graphql(desc = "What to change; see the input type.")] input: CreateWebhookEndpointInput,
+    ) -> Result<Option<CreateWebhookEndpointPayload>> {
         let admin = ctx.admin()?;
         let services = ctx.services();
-        let (model, secret) = webhooks::create(
+        let created = webhooks::create(
             ctx.db(),
             &admin,
             &services.secrets,
@@ -170,59 +223,80 @@ impl WebhookMutation {
             &input.url,
             &input.types.unwrap_or_default(),
         )
-        .await?;
-        Ok(WebhookEndpointWithSecret {
-            endpoint: WebhookEndpoint(model),
-            secret,
-        })
+        .await;
+        answer(created.map(|(model, secret)| CreateWebhookEndpointPayload {
+            webhook_endpoint: Some(WebhookEndpoint(model)),
+            secret: Some(secret),
+            ..Default::default()
+        }))
     }
 
     /// Changes an endpoint's URL, types, or whether it is enabled.
     async fn update_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
-        input: UpdateWebhookEndpointInput,
-    ) -> Result<WebhookEndpoint> {
+        #[graphql(desc = "What to change; see the input type.")] input: UpdateWebhookEndpointInput,
+    ) -> Result<Option<UpdateWebhookEndpointPayload>> {
         let admin = ctx.admin()?;
-        let id = ids::decode(&input.id, KIND, "id")?;
-        let changes = webhooks::Changes {
-            url: input.url,
-            types: input.types,
-            enabled: input.enabled,
-        };
-        let model = webhooks::update(
-            ctx.db(),
-            &admin,
-            ctx.config().webhook_allow_private_urls,
-            id,
-            changes,
+        let allow_private = ctx.config().webhook_allow_private_urls;
+        answer(
+            async {
+                let id = ids::decode(&input.id, KIND, "id")?;
+                let changes = webhooks::Changes {
+                    url: input.url,
+                    types: input.types,
+                    enabled: input.enabled,
+                };
+                let model = webhooks::update(ctx.db(), &admin, allow_private, id, changes).await?;
+                Ok(UpdateWebhookEndpointPayload {
+                    webhook_endpoint: Some(WebhookEndpoint(model)),
+                    ..Default::default()
+                })
+            }
+            .await,
         )
-        .await?;
-        Ok(WebhookEndpoint(model))
     }
 
     /// Replaces an endpoint's secret at once; the old one stops signing.
     async fn rotate_webhook_secret(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-    ) -> Result<WebhookEndpointWithSecret> {
+        #[graphql(desc = "What to change; see the input type.")] input: RotateWebhookSecretInput,
+    ) -> Result<Option<RotateWebhookSecretPayload>> {
         let admin = ctx.admin()?;
-        let id = ids::decode(&id, KIND, "id")?;
-        let services = ctx.services();
-        let (model, secret) =
-            webhooks::rotate_secret(ctx.db(), &admin, &services.secrets, id).await?;
-        Ok(WebhookEndpointWithSecret {
-            endpoint: WebhookEndpoint(model),
-            secret,
-        })
+        answer(
+            async {
+                let id = ids::decode(&input.id, KIND, "id")?;
+                let services = ctx.services();
+                let (model, secret) =
+                    webhooks::rotate_secret(ctx.db(), &admin, &services.secrets, id).await?;
+                Ok(RotateWebhookSecretPayload {
+                    webhook_endpoint: Some(WebhookEndpoint(model)),
+                    secret: Some(secret),
+                    ..Default::default()
+                })
+            }
+            .await,
+        )
     }
 
-    /// Deletes an endpoint and its delivery log; returns its id.
-    async fn delete_webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+    /// Deletes an endpoint and its delivery log.
+    async fn delete_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to change; see the input type.")] input: DeleteWebhookEndpointInput,
+    ) -> Result<Option<DeleteWebhookEndpointPayload>> {
         let admin = ctx.admin()?;
-        let raw = ids::decode(&id, KIND, "id")?;
-        webhooks::delete(ctx.db(), &admin, raw).await?;
-        Ok(id)
+        answer(
+            async {
+                let raw = ids::decode(&input.id, KIND, "id")?;
+                webhooks::delete(ctx.db(), &admin, raw).await?;
+                Ok(DeleteWebhookEndpointPayload {
+                    deleted_webhook_endpoint_id: Some(input.id.clone()),
+                    ..Default::default()
+                })
+            }
+            .await,
+        )
     }
 }

@@ -61,3 +61,8 @@ pub async fn list(
 pub async fn count(db: &impl Db, filter: &AuditFilter) -> DomainResult<u64> {
     page::count(db, select(filter)).await
 }
+
+/// One audit event, if it exists.
+pub async fn find(db: &impl Db, id: i64) -> Result<Option<audit_event::Model>, DbErr> {
+    audit_event::Entity::find_by_id(id).one(db).await
+}

@@ -209,3 +209,14 @@ pub async fn probe_write(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm
         .await?;
     txn.commit().await
 }
+
+/// The change event numbered `seq`, if it is still kept.
+pub async fn find(
+    db: &impl super::Db,
+    seq: i64,
+) -> Result<Option<directory_event::Model>, sea_orm::DbErr> {
+    directory_event::Entity::find()
+        .filter(directory_event::Column::Seq.eq(seq))
+        .one(db)
+        .await
+}

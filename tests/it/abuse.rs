@@ -80,7 +80,7 @@ impl Served {
         let added: Value = client
             .post(format!("{base}/graphql"))
             .bearer_auth(&token)
-            .json(&json!({ "query": "mutation { addIntegration(input: {kind: SCIM, name: \"Okta\"}) { scimBaseUrl scimToken } }" }))
+            .json(&json!({ "query": "mutation { addIntegration(input: {kind: SCIM, name: \"Okta\"}) { scimBaseUrl scimToken userErrors { field message code } } }" }))
             .send()
             .await
             .unwrap()
@@ -317,12 +317,12 @@ async fn abuse(database_url: &str) {
     ));
     graphql.push((
         "bidi override in a device name".into(),
-        gql("mutation { registerDevice(input: {serialNumber: \"C02BIDI\", name: \"Mac\u{202E}gpj.exe\", platform: MACOS}) { id } }"),
+        gql("mutation { registerDevice(input: {serialNumber: \"C02BIDI\", name: \"Mac\u{202E}gpj.exe\", platform: MACOS}) { device { id } userErrors { field message code } } }"),
         &["INVALID_INPUT"],
     ));
     graphql.push((
         "bidi override in an integration name".into(),
-        gql("mutation { addIntegration(input: {kind: SCIM, name: \"Okta\u{2066}\"}) { scimToken } }"),
+        gql("mutation { addIntegration(input: {kind: SCIM, name: \"Okta\u{2066}\"}) { scimToken userErrors { field message code } } }"),
         &["INVALID_INPUT"],
     ));
     graphql.push((
@@ -591,7 +591,7 @@ async fn request_budget_drops_a_stuck_mutation_on_postgres() {
     let answer = fx
         .gql(
             &admin,
-            r#"mutation { registerDevice(input: {serialNumber: "C02STUCK", name: "Stuck", platform: MACOS}) { id } }"#,
+            r#"mutation { registerDevice(input: {serialNumber: "C02STUCK", name: "Stuck", platform: MACOS}) { device { id } userErrors { field message code } } }"#,
             json!({}),
         )
         .await;

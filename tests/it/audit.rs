@@ -24,14 +24,14 @@ async fn audit_events_list_every_mutation_newest_first_for_admins(fx: Fixture) {
     for name in ["Okta A", "Okta B"] {
         fx.ok(
             &admin,
-            "mutation($id: ID!, $name: String!) { renameIntegration(id: $id, name: $name) { id } }",
+            "mutation($id: ID!, $name: String!) { renameIntegration(input: {id: $id, name: $name}) { integration { id } userErrors { field message code } } }",
             json!({ "id": id.as_str(), "name": name }),
         )
         .await;
     }
     fx.ok(
         &admin,
-        "mutation { registerDevice(input: { serialNumber: \"C02AUDIT\", name: \"Mac\", platform: MACOS }) { id } }",
+        "mutation { registerDevice(input: { serialNumber: \"C02AUDIT\", name: \"Mac\", platform: MACOS }) { device { id } userErrors { field message code } } }",
         json!({}),
     )
     .await;

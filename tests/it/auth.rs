@@ -14,7 +14,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
 const REGISTER: &str = r#"mutation($serial: String!) {
-  registerDevice(input: {serialNumber: $serial, name: "Mac", platform: MACOS}) { id serialNumber }
+  registerDevice(input: {serialNumber: $serial, name: "Mac", platform: MACOS}) { device { id serialNumber } userErrors { field message code } }
 }"#;
 
 on_both_databases!(
@@ -207,7 +207,7 @@ async fn mutation_writes_an_audit_event(fx: Fixture) {
     let admin = fx.admin().await;
     let before = audit_event::Entity::find().count(&fx.db).await.unwrap();
     let data = fx.ok(&admin, REGISTER, json!({"serial": "c02audit"})).await;
-    assert_eq!(data["registerDevice"]["serialNumber"], "C02AUDIT");
+    assert_eq!(data["registerDevice"]["device"]["serialNumber"], "C02AUDIT");
     let events = audit_event::Entity::find().all(&fx.db).await.unwrap();
     assert_eq!(events.len() as u64, before + 1);
     let event = events.last().unwrap();

@@ -73,7 +73,7 @@ async fn token_lifecycle_and_serve(database_url: &str) {
     let body: Value = client
         .post(format!("{base}/graphql"))
         .bearer_auth(&token)
-        .json(&json!({ "query": "mutation { registerDevice(input: {serialNumber: \"C02CLI\", name: \"CLI Mac\", platform: MACOS}) { serialNumber } }" }))
+        .json(&json!({ "query": "mutation { registerDevice(input: {serialNumber: \"C02CLI\", name: \"CLI Mac\", platform: MACOS}) { device { serialNumber } userErrors { field message code } } }" }))
         .send()
         .await
         .unwrap()
@@ -81,7 +81,7 @@ async fn token_lifecycle_and_serve(database_url: &str) {
         .await
         .unwrap();
     assert_eq!(
-        body["data"]["registerDevice"]["serialNumber"], "C02CLI",
+        body["data"]["registerDevice"]["device"]["serialNumber"], "C02CLI",
         "{body}"
     );
 
@@ -231,7 +231,7 @@ async fn demo_walkthrough_connects_an_integration() {
     let devices = gql("{ devices { totalCount } }", json!({})).await;
     assert_eq!(devices["data"]["devices"]["totalCount"], 4, "{devices}");
     let added = gql(
-        "mutation { addIntegration(input: {kind: ENTRA_ID, name: \"Contoso\"}) { authorizationUrl integration { id } } }",
+        "mutation { addIntegration(input: {kind: ENTRA_ID, name: \"Contoso\"}) { authorizationUrl integration { id } userErrors { field message code } } }",
         json!({}),
     )
     .await;

@@ -43,7 +43,7 @@ async fn mutations_wait_for_concurrent_writers_and_succeed(fx: Fixture) {
         let response = fx
             .gql(
                 &admin,
-                "mutation($id: ID!, $name: String!) { renameIntegration(id: $id, name: $name) { name } }",
+                "mutation($id: ID!, $name: String!) { renameIntegration(input: {id: $id, name: $name}) { integration { name } userErrors { field message code } } }",
                 json!({ "id": id.as_str(), "name": format!("Okta {n}") }),
             )
             .await;

@@ -6,6 +6,7 @@ use crate::{
     support::{
         Fixture, error_code,
         fake::{FakeServer, authorize, authorize_with, param},
+        user_error,
     },
 };
 use dirgate::directory::connect::open_refresh_token;
@@ -14,13 +15,13 @@ use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Se
 use serde_json::{Value, json};
 
 const ADD: &str = r#"mutation($input: AddIntegrationInput!) {
-  addIntegration(input: $input) { authorizationUrl integration { id name kind status } }
+  addIntegration(input: $input) { authorizationUrl integration { id name kind status } userErrors { field message code } }
 }"#;
 const COMPLETE: &str = r#"mutation($input: CompleteAuthorizationInput!) {
-  completeAuthorization(input: $input) { id name status statusReason tenant authorizedBy grantedScopes }
+  completeAuthorization(input: $input) { integration { id name status statusReason tenant authorizedBy grantedScopes } userErrors { field message code } }
 }"#;
 const REAUTH: &str = r#"mutation($id: ID!) {
-  reauthenticateIntegration(id: $id) { authorizationUrl integration { status } }
+  reauthenticateIntegration(input: {id: $id}) { authorizationUrl integration { status } userErrors { field message code } }
 }"#;
 
 async fn connected(fx: &mut Fixture) -> FakeServer {
@@ -91,7 +92,7 @@ async fn entra_sign_in_makes_the_integration_active(mut fx: Fixture) {
     let back = authorize(&url, "admin@contoso.example", true).await;
     assert_eq!(back.path(), "/oauth/callback");
     let response = complete(&fx, &back).await;
-    let it = &response["data"]["completeAuthorization"];
+    let it = &response["data"]["completeAuthorization"]["integration"];
     assert_eq!(it["status"], "ACTIVE", "{response}");
     assert_eq!(it["tenant"], server.tenant(fake_directory::Kind::Entra));
     assert_eq!(it["authorizedBy"], "admin@contoso.example");
@@ -132,7 +133,7 @@ async fn consent_refused_waits_for_admin_approval_then_completes(mut fx: Fixture
     let back = authorize(&url, "user@contoso.example", true).await;
     assert_eq!(param(&back, "error").as_deref(), Some("consent_required"));
     let response = complete(&fx, &back).await;
-    let it = &response["data"]["completeAuthorization"];
+    let it = &response["data"]["completeAuthorization"]["integration"];
     assert_eq!(it["status"], "AWAITING_ADMIN_APPROVAL");
     assert!(it["statusReason"].as_str().unwrap().contains("AADSTS65001"));
     assert!(stored(&fx, &id).await.refresh_token_enc.is_none());
@@ -148,7 +149,7 @@ async fn consent_refused_waits_for_admin_approval_then_completes(mut fx: Fixture
         .to_owned();
     let back = authorize(&url, "user@contoso.example", true).await;
     let response = complete(&fx, &back).await;
-    let it = &response["data"]["completeAuthorization"];
+    let it = &response["data"]["completeAuthorization"]["integration"];
     assert_eq!(it["status"], "ACTIVE", "{response}");
     assert_eq!(
         it["authorizedBy"], "user@contoso.example",
@@ -165,7 +166,7 @@ async fn cancelled_sign_in_waits_for_approval_and_says_both(mut fx: Fixture) {
     // Google sends no subcode: a refusal is a consent problem for the admin to sort out.
     let response = complete(&fx, &back).await;
     assert_eq!(
-        response["data"]["completeAuthorization"]["status"],
+        response["data"]["completeAuthorization"]["integration"]["status"],
         "AWAITING_ADMIN_APPROVAL"
     );
     // Entra's cancel is what its admin-consent workflow's "Request approval" also sends.
@@ -173,7 +174,7 @@ async fn cancelled_sign_in_waits_for_approval_and_says_both(mut fx: Fixture) {
     let back = authorize(&url, "admin@contoso.example", false).await;
     assert_eq!(param(&back, "error_subcode").as_deref(), Some("cancel"));
     let response = complete(&fx, &back).await;
-    let it = &response["data"]["completeAuthorization"];
+    let it = &response["data"]["completeAuthorization"]["integration"];
     assert_eq!(it["status"], "AWAITING_ADMIN_APPROVAL");
     let reason = it["statusReason"].as_str().unwrap();
     assert!(
@@ -191,7 +192,7 @@ async fn entra_approval_request_waits_for_the_admin_then_completes(mut fx: Fixtu
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&back, "error_subcode").as_deref(), Some("cancel"));
     let response = complete(&fx, &back).await;
-    let it = &response["data"]["completeAuthorization"];
+    let it = &response["data"]["completeAuthorization"]["integration"];
     assert_eq!(it["status"], "AWAITING_ADMIN_APPROVAL", "{response}");
     assert!(
         it["statusReason"]
@@ -218,7 +219,7 @@ async fn entra_approval_request_waits_for_the_admin_then_completes(mut fx: Fixtu
         .unwrap()
         .to_owned();
     let back = authorize(&url, "user@contoso.example", true).await;
-    let it = complete(&fx, &back).await["data"]["completeAuthorization"].clone();
+    let it = complete(&fx, &back).await["data"]["completeAuthorization"]["integration"].clone();
     assert_eq!(it["status"], "ACTIVE");
     assert!(it["statusReason"].is_null());
 }
@@ -228,7 +229,7 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
     let (id, url) = add(&fx, "ENTRA_ID", "Contoso").await;
     let back = authorize(&url, "admin@contoso.example", true).await;
     assert_eq!(
-        complete(&fx, &back).await["data"]["completeAuthorization"]["status"],
+        complete(&fx, &back).await["data"]["completeAuthorization"]["integration"]["status"],
         "ACTIVE"
     );
     fx.settle_syncs().await;
@@ -244,8 +245,10 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
     );
     let before = stored(&fx, &id).await;
     let replay = complete(&fx, &back).await;
-    assert_eq!(error_code(&replay), "INVALID_INPUT");
-    assert_eq!(replay["errors"][0]["extensions"]["field"], "state");
+    assert_eq!(
+        user_error(&replay),
+        ("INVALID_INPUT".into(), "input.state".into())
+    );
     assert_eq!(stored(&fx, &id).await, before, "a replay changes nothing");
 
     let (id, url) = add(&fx, "ENTRA_ID", "Contoso Two").await;
@@ -260,7 +263,10 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
         row.update(&fx.db).await.unwrap();
     }
     let expired = complete(&fx, &back).await;
-    assert_eq!(error_code(&expired), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&expired),
+        ("INVALID_INPUT".into(), "input.state".into())
+    );
     let forgotten = dirgate::directory::connect::forget_spent_verifiers(&fx.db)
         .await
         .unwrap();
@@ -286,7 +292,10 @@ async fn state_is_single_use_and_expires(mut fx: Fixture) {
         .clear()
         .append_pair("state", "made-up")
         .append_pair("code", "x");
-    assert_eq!(error_code(&complete(&fx, &unknown).await), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&complete(&fx, &unknown).await),
+        ("INVALID_INPUT".into(), "input.state".into())
+    );
 }
 
 async fn a_code_for_another_redirect_is_refused_and_changes_nothing(mut fx: Fixture) {
@@ -308,9 +317,12 @@ async fn a_code_for_another_redirect_is_refused_and_changes_nothing(mut fx: Fixt
     let back = authorize(other.as_str(), "admin@contoso.example", true).await;
     assert_eq!(back.host_str(), Some("evil.example"));
     let response = complete(&fx, &back).await;
-    assert_eq!(error_code(&response), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&response),
+        ("INVALID_INPUT".into(), "input.code".into())
+    );
     assert!(
-        response["errors"][0]["message"]
+        response["data"]["completeAuthorization"]["userErrors"][0]["message"]
             .as_str()
             .unwrap()
             .contains("redirect")
@@ -330,25 +342,32 @@ async fn add_integration_refuses_bad_input(mut fx: Fixture) {
     let cases = [
         (
             json!({ "kind": "GOOGLE_WORKSPACE", "name": "  CONTOSO " }),
-            "NAME_TAKEN",
+            ("NAME_TAKEN", "input.name"),
         ),
         (
             json!({ "kind": "ENTRA_ID", "name": "   " }),
-            "INVALID_INPUT",
+            ("INVALID_INPUT", "input.name"),
         ),
         (
             json!({ "kind": "ENTRA_ID", "name": "x".repeat(65) }),
-            "INVALID_INPUT",
+            ("INVALID_INPUT", "input.name"),
         ),
         (
             json!({ "kind": "ENTRA_ID", "name": "Fast", "syncIntervalMinutes": 1 }),
-            "INVALID_INPUT",
+            ("INVALID_INPUT", "input.syncIntervalMinutes"),
         ),
-        (json!({ "kind": "SCIM", "name": "  " }), "INVALID_INPUT"),
+        (
+            json!({ "kind": "SCIM", "name": "  " }),
+            ("INVALID_INPUT", "input.name"),
+        ),
     ];
-    for (input, code) in cases {
+    for (input, (code, field)) in cases {
         let response = fx.gql(&admin, ADD, json!({ "input": input })).await;
-        assert_eq!(error_code(&response), code, "{input}");
+        assert_eq!(
+            user_error(&response),
+            (code.into(), field.into()),
+            "{input}"
+        );
     }
     let viewer = fx.viewer().await;
     let response = fx
@@ -374,9 +393,12 @@ async fn add_integration_refuses_bad_input(mut fx: Fixture) {
             json!({ "input": { "kind": "ENTRA_ID", "name": "Unconfigured" } }),
         )
         .await;
-    assert_eq!(error_code(&response), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&response),
+        ("INVALID_INPUT".into(), "input.kind".into())
+    );
     assert!(
-        response["errors"][0]["message"]
+        response["data"]["addIntegration"]["userErrors"][0]["message"]
             .as_str()
             .unwrap()
             .contains("DIRGATE_ENTRA_CLIENT_ID")
@@ -406,7 +428,10 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
         .unwrap()
         .to_owned();
     let back = authorize(&url, "admin@contoso.example", false).await;
-    assert_eq!(error_code(&complete(&fx, &back).await), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&complete(&fx, &back).await),
+        ("INVALID_INPUT".into(), "input.error".into())
+    );
     fx.settle_syncs().await;
     let after_failure = stored(&fx, &id).await;
     assert_eq!(
@@ -423,7 +448,7 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
         .to_owned();
     let back = authorize(&url, "admin@contoso.example", true).await;
     assert_eq!(
-        complete(&fx, &back).await["data"]["completeAuthorization"]["status"],
+        complete(&fx, &back).await["data"]["completeAuthorization"]["integration"]["status"],
         "ACTIVE"
     );
     fx.settle_syncs().await;

@@ -107,7 +107,7 @@ async fn entra_reads_only_changes_after_the_first_full_read(fx: Fixture) {
     let device = fx.device("C02DELTA", None).await;
     fx.ok(
         &admin,
-        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(input: {deviceId: $d, userId: $u}) { device { id } userErrors { field message code } } }",
         json!({ "d": dirgate::graphql::ids::encode("Device", device.id), "u": keep["id"] }),
     )
     .await;

@@ -2,7 +2,7 @@
 
 use crate::{
     on_both_databases,
-    support::{Fixture, error_code, no_vars},
+    support::{Fixture, no_vars, user_error},
 };
 use entity::{
     device,
@@ -12,16 +12,16 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 const REGISTER: &str = r#"mutation($input: RegisterDeviceInput!) {
-  registerDevice(input: $input) {
+  registerDevice(input: $input) { device {
     id serialNumber name platform model osVersion enrollmentIdentity
     user { userName } assignment { source }
-  }
+  } userErrors { field message code } }
 }"#;
 const ASSIGN: &str = r#"mutation($device: ID!, $user: ID!) {
-  assignDeviceUser(deviceId: $device, userId: $user) { id user { userName devices { serialNumber } } assignment { source } }
+  assignDeviceUser(input: {deviceId: $device, userId: $user}) { device { id user { userName devices { serialNumber } } assignment { source } } userErrors { field message code } }
 }"#;
 const UNASSIGN: &str = r#"mutation($device: ID!) {
-  unassignDeviceUser(deviceId: $device) { id user { userName } assignment { source } }
+  unassignDeviceUser(input: {deviceId: $device}) { device { id user { userName } assignment { source } } userErrors { field message code } }
 }"#;
 
 fn input(serial: &str, identity: Option<&str>) -> Value {
@@ -52,7 +52,7 @@ on_both_databases!(
 async fn register_device_normalises_and_returns_it(fx: Fixture) {
     let admin = fx.admin().await;
     let data = fx.ok(&admin, REGISTER, input("  c02-xyz1 ", None)).await;
-    let device = &data["registerDevice"];
+    let device = &data["registerDevice"]["device"];
     assert_eq!(device["serialNumber"], "C02-XYZ1");
     assert_eq!(device["platform"], "MACOS");
     assert_eq!(device["model"], "Mac14,2");
@@ -69,8 +69,10 @@ async fn register_device_with_a_taken_serial_is_refused(fx: Fixture) {
     let admin = fx.admin().await;
     fx.ok(&admin, REGISTER, input("C02DUP", None)).await;
     let response = fx.gql(&admin, REGISTER, input("c02dup", None)).await;
-    assert_eq!(error_code(&response), "ALREADY_EXISTS");
-    assert_eq!(response["errors"][0]["extensions"]["field"], "serialNumber");
+    assert_eq!(
+        user_error(&response),
+        ("ALREADY_EXISTS".into(), "input.serialNumber".into())
+    );
     assert_eq!(device::Entity::find().count(&fx.db).await.unwrap(), 1);
 }
 
@@ -89,9 +91,9 @@ async fn register_device_with_bad_input_changes_nothing(fx: Fixture) {
     ];
     for (vars, field) in cases {
         let response = fx.gql(&admin, REGISTER, vars.clone()).await;
-        assert_eq!(error_code(&response), "INVALID_INPUT", "{vars}");
         assert_eq!(
-            response["errors"][0]["extensions"]["field"], field,
+            user_error(&response),
+            ("INVALID_INPUT".into(), format!("input.{field}")),
             "{vars}"
         );
     }
@@ -119,12 +121,15 @@ async fn register_device_assigns_the_one_matching_user(fx: Fixture) {
         )
         .await;
     assert_eq!(
-        data["registerDevice"]["user"]["userName"],
+        data["registerDevice"]["device"]["user"]["userName"],
         "adele@contoso.example"
     );
-    assert_eq!(data["registerDevice"]["assignment"]["source"], "AUTOMATIC");
     assert_eq!(
-        data["registerDevice"]["enrollmentIdentity"],
+        data["registerDevice"]["device"]["assignment"]["source"],
+        "AUTOMATIC"
+    );
+    assert_eq!(
+        data["registerDevice"]["device"]["enrollmentIdentity"],
         "Adele@Contoso.example"
     );
 }
@@ -163,10 +168,13 @@ async fn register_device_matches_upn_email_and_alias_case_insensitively(fx: Fixt
     ] {
         let data = fx.ok(&admin, REGISTER, input(serial, Some(identity))).await;
         assert_eq!(
-            data["registerDevice"]["user"]["userName"], expected,
+            data["registerDevice"]["device"]["user"]["userName"], expected,
             "{identity}"
         );
-        assert_eq!(data["registerDevice"]["assignment"]["source"], "AUTOMATIC");
+        assert_eq!(
+            data["registerDevice"]["device"]["assignment"]["source"],
+            "AUTOMATIC"
+        );
     }
 }
 
@@ -198,10 +206,10 @@ async fn register_device_assigns_nobody_when_the_match_is_not_unique_or_not_elig
     ] {
         let data = fx.ok(&admin, REGISTER, input(serial, Some(identity))).await;
         assert!(
-            data["registerDevice"]["user"].is_null(),
+            data["registerDevice"]["device"]["user"].is_null(),
             "{identity} must not be assigned"
         );
-        assert!(data["registerDevice"]["assignment"].is_null());
+        assert!(data["registerDevice"]["device"]["assignment"].is_null());
     }
 }
 
@@ -213,7 +221,7 @@ async fn assign_device_user_sets_and_replaces_the_manual_assignment(fx: Fixture)
     let admin = fx.admin().await;
     let vars = json!({ "device": gid("Device", mac.id), "user": gid("User", adele.id) });
     let data = fx.ok(&admin, ASSIGN, vars).await;
-    let device = &data["assignDeviceUser"];
+    let device = &data["assignDeviceUser"]["device"];
     assert_eq!(device["user"]["userName"], "adele@contoso.example");
     assert_eq!(
         device["user"]["devices"],
@@ -223,7 +231,7 @@ async fn assign_device_user_sets_and_replaces_the_manual_assignment(fx: Fixture)
     let vars = json!({ "device": gid("Device", mac.id), "user": gid("User", alex.id) });
     let data = fx.ok(&admin, ASSIGN, vars).await;
     assert_eq!(
-        data["assignDeviceUser"]["user"]["userName"],
+        data["assignDeviceUser"]["device"]["user"]["userName"],
         "alex@contoso.example"
     );
     let adele_devices = fx
@@ -251,8 +259,10 @@ async fn assign_device_user_refuses_an_archived_user(fx: Fixture) {
     let admin = fx.admin().await;
     let vars = json!({ "device": gid("Device", mac.id), "user": gid("User", archived.id) });
     let response = fx.gql(&admin, ASSIGN, vars).await;
-    assert_eq!(error_code(&response), "INVALID_INPUT");
-    assert_eq!(response["errors"][0]["extensions"]["field"], "userId");
+    assert_eq!(
+        user_error(&response),
+        ("INVALID_INPUT".into(), "input.userId".into())
+    );
     let stored = device::Entity::find_by_id(mac.id)
         .one(&fx.db)
         .await
@@ -269,24 +279,24 @@ async fn assign_device_user_with_unknown_or_malformed_ids(fx: Fixture) {
     let cases = [
         (
             json!({ "device": gid("Device", 9999), "user": gid("User", adele.id) }),
-            "NOT_FOUND",
+            ("NOT_FOUND", "input.deviceId"),
         ),
         (
             json!({ "device": gid("Device", mac.id), "user": gid("User", 9999) }),
-            "NOT_FOUND",
+            ("NOT_FOUND", "input.userId"),
         ),
         (
             json!({ "device": "bogus", "user": gid("User", adele.id) }),
-            "INVALID_INPUT",
+            ("INVALID_INPUT", "input.deviceId"),
         ),
         (
             json!({ "device": gid("User", adele.id), "user": gid("User", adele.id) }),
-            "INVALID_INPUT",
+            ("INVALID_INPUT", "input.deviceId"),
         ),
     ];
-    for (vars, code) in cases {
+    for (vars, (code, field)) in cases {
         let response = fx.gql(&admin, ASSIGN, vars.clone()).await;
-        assert_eq!(error_code(&response), code, "{vars}");
+        assert_eq!(user_error(&response), (code.into(), field.into()), "{vars}");
     }
     let stored = device::Entity::find_by_id(mac.id)
         .one(&fx.db)
@@ -304,17 +314,20 @@ async fn unassign_device_user_clears_the_assignment(fx: Fixture) {
     let data = fx
         .ok(&admin, UNASSIGN, json!({ "device": gid("Device", mac.id) }))
         .await;
-    assert!(data["unassignDeviceUser"]["user"].is_null());
-    assert!(data["unassignDeviceUser"]["assignment"].is_null());
+    assert!(data["unassignDeviceUser"]["device"]["user"].is_null());
+    assert!(data["unassignDeviceUser"]["device"]["assignment"].is_null());
     // Again: still fine, still unassigned.
     let data = fx
         .ok(&admin, UNASSIGN, json!({ "device": gid("Device", mac.id) }))
         .await;
-    assert!(data["unassignDeviceUser"]["user"].is_null());
+    assert!(data["unassignDeviceUser"]["device"]["user"].is_null());
     let response = fx
         .gql(&admin, UNASSIGN, json!({ "device": gid("Device", 4242) }))
         .await;
-    assert_eq!(error_code(&response), "NOT_FOUND");
+    assert_eq!(
+        user_error(&response),
+        ("NOT_FOUND".into(), "input.deviceId".into())
+    );
 }
 
 async fn a_user_may_have_several_devices(fx: Fixture) {

@@ -202,7 +202,7 @@ async fn holds_restores_and_a_revoked_grant_are_told(fx: Fixture) {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        "mutation($id: ID!) { confirmSyncRun(id: $id) { id } }",
+        "mutation($id: ID!) { confirmSyncRun(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
         json!({ "id": run["id"] }),
     )
     .await;
@@ -314,15 +314,15 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
     let device = fx
         .ok(
             &admin,
-            "mutation { registerDevice(input: {serialNumber: \"C02EV\", name: \"Mac\", platform: MACOS}) { id } }",
+            "mutation { registerDevice(input: {serialNumber: \"C02EV\", name: \"Mac\", platform: MACOS}) { device { id } userErrors { field message code } } }",
             json!({}),
         )
-        .await["registerDevice"]["id"]
+        .await["registerDevice"]["device"]["id"]
         .clone();
     let integration = scim.integration["id"].clone();
     fx.ok(
         &admin,
-        "mutation($id: ID!) { renameIntegration(id: $id, name: \"Okta EU\") { id } }",
+        "mutation($id: ID!) { renameIntegration(input: {id: $id, name: \"Okta EU\"}) { integration { id } userErrors { field message code } } }",
         json!({ "id": integration }),
     )
     .await;
@@ -375,13 +375,13 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
     let _ = member;
     fx.ok(
         &admin,
-        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(input: {deviceId: $d, userId: $u}) { device { id } userErrors { field message code } } }",
         json!({ "d": device, "u": member_id }),
     )
     .await;
     fx.ok(
         &admin,
-        "mutation($d: ID!) { unassignDeviceUser(deviceId: $d) { id } }",
+        "mutation($d: ID!) { unassignDeviceUser(input: {deviceId: $d}) { device { id } userErrors { field message code } } }",
         json!({ "d": device }),
     )
     .await;
@@ -447,7 +447,7 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
         )
         .await;
     assert_eq!(error_code(&res), "INVALID_INPUT");
-    let delete = "mutation($id: ID!) { deleteIntegration(input: {id: $id, confirmName: \"Okta EU\"}) { deletedIntegrationId } }";
+    let delete = "mutation($id: ID!) { deleteIntegration(input: {id: $id, confirmName: \"Okta EU\"}) { deletedIntegrationId userErrors { field message code } } }";
     fx.ok(&admin, delete, json!({ "id": integration })).await;
     let (deleted, _) = feed(&fx, &start, 50, json!({ "types": ["integration.deleted"] })).await;
     assert_eq!(deleted.len(), 1);
@@ -500,7 +500,7 @@ async fn the_subscription_resumes_from_a_cursor_and_streams_new_events() {
     let admin = fx.admin().await;
     let register = |serial: &str| {
         format!(
-            "mutation {{ registerDevice(input: {{serialNumber: \"{serial}\", name: \"Mac\", platform: MACOS}}) {{ id }} }}"
+            "mutation {{ registerDevice(input: {{serialNumber: \"{serial}\", name: \"Mac\", platform: MACOS}}) {{ device {{ id }} userErrors {{ field message code }} }} }}"
         )
     };
     fx.ok(&admin, &register("C02S1"), json!({})).await;
@@ -540,7 +540,7 @@ async fn events_past_the_retention_are_pruned() {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        "mutation { registerDevice(input: {serialNumber: \"C02OLD\", name: \"Mac\", platform: MACOS}) { id } }",
+        "mutation { registerDevice(input: {serialNumber: \"C02OLD\", name: \"Mac\", platform: MACOS}) { device { id } userErrors { field message code } } }",
         json!({}),
     )
     .await;
@@ -564,7 +564,7 @@ async fn events_past_the_retention_are_pruned() {
     // Numbers are never reused after a prune.
     fx.ok(
         &admin,
-        "mutation { registerDevice(input: {serialNumber: \"C02NEW\", name: \"Mac\", platform: MACOS}) { id } }",
+        "mutation { registerDevice(input: {serialNumber: \"C02NEW\", name: \"Mac\", platform: MACOS}) { device { id } userErrors { field message code } } }",
         json!({}),
     )
     .await;
@@ -684,21 +684,21 @@ async fn deleting_an_integration_tells_each_user_and_group_that_leaves(fx: Fixtu
     let device = fx
         .ok(
             &admin,
-            "mutation { registerDevice(input: {serialNumber: \"C02DEL\", name: \"Mac\", platform: MACOS}) { id } }",
+            "mutation { registerDevice(input: {serialNumber: \"C02DEL\", name: \"Mac\", platform: MACOS}) { device { id } userErrors { field message code } } }",
             json!({}),
         )
-        .await["registerDevice"]["id"]
+        .await["registerDevice"]["device"]["id"]
         .clone();
     fx.ok(
         &admin,
-        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(input: {deviceId: $d, userId: $u}) { device { id } userErrors { field message code } } }",
         json!({ "d": device, "u": user }),
     )
     .await;
     let (_, cursor) = feed(&fx, &Value::Null, 500, Value::Null).await;
     fx.ok(
         &admin,
-        "mutation($id: ID!) { deleteIntegration(input: {id: $id, confirmName: \"Contoso\"}) { usersRemoved usersRetained } }",
+        "mutation($id: ID!) { deleteIntegration(input: {id: $id, confirmName: \"Contoso\"}) { usersRemoved usersRetained userErrors { field message code } } }",
         json!({ "id": id }),
     )
     .await;

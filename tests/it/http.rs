@@ -93,7 +93,7 @@ async fn http_get_runs_queries_but_not_mutations() {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["devices"]["totalCount"], 0);
-    let mutation = r#"mutation { registerDevice(input: {serialNumber: "C02GET", name: "x", platform: IOS}) { id } }"#;
+    let mutation = r#"mutation { registerDevice(input: {serialNumber: "C02GET", name: "x", platform: IOS}) { device { id } userErrors { field message code } } }"#;
     let res = client
         .get(server.url("/graphql"))
         .query(&[("query", mutation)])

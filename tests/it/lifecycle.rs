@@ -2,14 +2,14 @@
 
 use crate::{
     on_both_databases,
-    support::{Fixture, error_code, no_vars},
+    support::{Fixture, error_code, no_vars, user_error},
 };
 use entity::{audit_event, integration};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
 const DELETE: &str = r#"mutation($id: ID!, $name: String!) {
-  deleteIntegration(input: {id: $id, confirmName: $name}) { deletedIntegrationId usersRemoved usersRetained }
+  deleteIntegration(input: {id: $id, confirmName: $name}) { deletedIntegrationId usersRemoved usersRetained userErrors { field message code } }
 }"#;
 
 fn gid(kind: &str, id: i64) -> String {
@@ -35,7 +35,11 @@ async fn delete_integration_refuses_a_wrong_name_and_changes_nothing(fx: Fixture
                 json!({ "id": gid("Integration", contoso.id), "name": typed }),
             )
             .await;
-        assert_eq!(error_code(&response), "CONFIRMATION_MISMATCH", "{typed:?}");
+        assert_eq!(
+            user_error(&response),
+            ("CONFIRMATION_MISMATCH".into(), "input.confirmName".into()),
+            "{typed:?}"
+        );
     }
     assert_eq!(integration::Entity::find().count(&fx.db).await.unwrap(), 1);
     let users = fx.ok(&admin, "{ users { totalCount } }", no_vars()).await;
@@ -99,8 +103,7 @@ async fn rename_integration_updates_origins_and_refuses_taken_names(fx: Fixture)
     fx.integration("Fabrikam").create().await;
     fx.user(&contoso, "adele@contoso.example").create().await;
     let admin = fx.admin().await;
-    let rename =
-        "mutation($id: ID!, $name: String!) { renameIntegration(id: $id, name: $name) { name } }";
+    let rename = "mutation($id: ID!, $name: String!) { renameIntegration(input: {id: $id, name: $name}) { integration { name } userErrors { field message code } } }";
     let data = fx
         .ok(
             &admin,
@@ -108,7 +111,10 @@ async fn rename_integration_updates_origins_and_refuses_taken_names(fx: Fixture)
             json!({ "id": gid("Integration", contoso.id), "name": " Contoso EMEA " }),
         )
         .await;
-    assert_eq!(data["renameIntegration"]["name"], "Contoso EMEA");
+    assert_eq!(
+        data["renameIntegration"]["integration"]["name"],
+        "Contoso EMEA"
+    );
     let users = fx
         .ok(&admin, "{ users { nodes { origin } } }", no_vars())
         .await;
@@ -120,7 +126,10 @@ async fn rename_integration_updates_origins_and_refuses_taken_names(fx: Fixture)
             json!({ "id": gid("Integration", contoso.id), "name": "FABRIKAM" }),
         )
         .await;
-    assert_eq!(error_code(&taken), "NAME_TAKEN");
+    assert_eq!(
+        user_error(&taken),
+        ("NAME_TAKEN".into(), "input.name".into())
+    );
     let same = fx
         .ok(
             &admin,
@@ -129,7 +138,7 @@ async fn rename_integration_updates_origins_and_refuses_taken_names(fx: Fixture)
         )
         .await;
     assert_eq!(
-        same["renameIntegration"]["name"], "contoso emea",
+        same["renameIntegration"]["integration"]["name"], "contoso emea",
         "its own name in another case is fine"
     );
     let bad = fx
@@ -139,13 +148,16 @@ async fn rename_integration_updates_origins_and_refuses_taken_names(fx: Fixture)
             json!({ "id": gid("Integration", contoso.id), "name": "" }),
         )
         .await;
-    assert_eq!(error_code(&bad), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&bad),
+        ("INVALID_INPUT".into(), "input.name".into())
+    );
 }
 
 async fn update_integration_settings_validates_and_resets(fx: Fixture) {
     let contoso = fx.integration("Contoso").create().await;
     let admin = fx.admin().await;
-    let update = "mutation($input: IntegrationSettingsInput!) { updateIntegrationSettings(input: $input) { autoAssignDevices syncIntervalMinutes } }";
+    let update = "mutation($input: UpdateIntegrationSettingsInput!) { updateIntegrationSettings(input: $input) { integration { autoAssignDevices syncIntervalMinutes } userErrors { field message code } } }";
     let id = gid("Integration", contoso.id);
     let data = fx
         .ok(
@@ -155,14 +167,14 @@ async fn update_integration_settings_validates_and_resets(fx: Fixture) {
         )
         .await;
     assert_eq!(
-        data["updateIntegrationSettings"],
+        data["updateIntegrationSettings"]["integration"],
         json!({ "autoAssignDevices": true, "syncIntervalMinutes": 60 })
     );
     let data = fx
         .ok(&admin, update, json!({ "input": { "id": id } }))
         .await;
     assert_eq!(
-        data["updateIntegrationSettings"],
+        data["updateIntegrationSettings"]["integration"],
         json!({ "autoAssignDevices": true, "syncIntervalMinutes": 60 }),
         "left out: unchanged"
     );
@@ -174,7 +186,7 @@ async fn update_integration_settings_validates_and_resets(fx: Fixture) {
         )
         .await;
     assert!(
-        data["updateIntegrationSettings"]["syncIntervalMinutes"].is_null(),
+        data["updateIntegrationSettings"]["integration"]["syncIntervalMinutes"].is_null(),
         "null: back to the default"
     );
     for minutes in [0, 14, 43_201] {
@@ -185,6 +197,10 @@ async fn update_integration_settings_validates_and_resets(fx: Fixture) {
                 json!({ "input": { "id": id, "syncIntervalMinutes": minutes } }),
             )
             .await;
-        assert_eq!(error_code(&response), "INVALID_INPUT", "{minutes}");
+        assert_eq!(
+            user_error(&response),
+            ("INVALID_INPUT".into(), "input.syncIntervalMinutes".into()),
+            "{minutes}"
+        );
     }
 }

@@ -474,7 +474,7 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        r#"mutation { registerDevice(input: {serialNumber: "A0NOUSER", name: "Spare", platform: MACOS}) { id } }"#,
+        r#"mutation { registerDevice(input: {serialNumber: "A0NOUSER", name: "Spare", platform: MACOS}) { device { id } userErrors { field message code } } }"#,
         json!({}),
     )
     .await;

@@ -78,7 +78,7 @@ impl Serve {
             .post(format!("{}/graphql", self.base))
             .bearer_auth(token)
             .json(&json!({
-                "query": "mutation($id: ID!) { syncIntegration(id: $id) { id status } }",
+                "query": "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id status } userErrors { field message code } } }",
                 "variables": { "id": id },
             }))
             .send()
@@ -87,7 +87,7 @@ impl Serve {
             .json()
             .await
             .unwrap();
-        body["data"]["syncIntegration"].clone()
+        body["data"]["syncIntegration"]["syncRun"].clone()
     }
 }
 
@@ -669,8 +669,7 @@ async fn a_full_disk_is_said_as_such_and_the_next_sync_loses_nothing() {
     // Writes are refused, typed, and said as such. A small write may still fit in the space
     // SQLite's write-ahead log already holds, so renames go on until the storage refuses one;
     // none may fail any other way.
-    let rename =
-        "mutation($id: ID!, $name: String!) { renameIntegration(id: $id, name: $name) { name } }";
+    let rename = "mutation($id: ID!, $name: String!) { renameIntegration(input: {id: $id, name: $name}) { integration { name } userErrors { field message code } } }";
     let mut refused = None;
     for i in 0..500 {
         let name = format!("Contoso {}", i % 2);
@@ -759,7 +758,7 @@ async fn a_full_disk_is_said_as_such_and_the_next_sync_loses_nothing() {
     )
     .await;
     assert_eq!(
-        renamed["data"]["renameIntegration"]["name"], "Contoso EU",
+        renamed["data"]["renameIntegration"]["integration"]["name"], "Contoso EU",
         "{renamed}"
     );
     // The trouble and its end were each said once, however often the workers met it.

@@ -5,7 +5,7 @@
 
 use crate::{
     on_both_databases,
-    support::{Fixture, error_code},
+    support::{Fixture, user_error},
     sync::{connect, last_run, remove_from_directory, started, sync, user_count},
 };
 use fake_directory::{Fault, FaultAction, Kind};
@@ -122,14 +122,17 @@ async fn a_newer_run_supersedes_a_held_one(fx: Fixture) {
     let refused = fx
         .gql(
             &admin,
-            "mutation($id: ID!) { confirmSyncRun(id: $id) { id } }",
+            "mutation($id: ID!) { confirmSyncRun(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": held["id"] }),
         )
         .await;
-    assert_eq!(error_code(&refused), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&refused),
+        ("INVALID_INPUT".into(), "input.id".into())
+    );
     fx.ok(
         &admin,
-        "mutation($id: ID!) { confirmSyncRun(id: $id) { id } }",
+        "mutation($id: ID!) { confirmSyncRun(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
         json!({ "id": newer["id"] }),
     )
     .await;

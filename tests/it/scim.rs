@@ -3,7 +3,7 @@
 
 use crate::{
     on_both_databases,
-    support::{Fixture, error_code},
+    support::{Fixture, error_code, user_error},
 };
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ on_both_databases!(
     rotating_a_scim_token_replaces_it,
 );
 
-const ADD_SCIM: &str = "mutation($name: String!) { addIntegration(input: { kind: SCIM, name: $name }) { authorizationUrl scimBaseUrl scimToken integration { id kind status scimBaseUrl scimTokenHint } } }";
+const ADD_SCIM: &str = "mutation($name: String!) { addIntegration(input: { kind: SCIM, name: $name }) { authorizationUrl scimBaseUrl scimToken integration { id kind status scimBaseUrl scimTokenHint } userErrors { field message code } } }";
 
 /// Adds a SCIM integration; returns its payload.
 pub(crate) async fn add_scim(fx: &Fixture, name: &str) -> Value {
@@ -61,14 +61,17 @@ async fn a_scim_integration_gets_a_base_url_and_a_token_shown_once(fx: Fixture) 
     // Names stay unique across kinds (R3).
     let admin = fx.admin().await;
     let again = fx.gql(&admin, ADD_SCIM, json!({ "name": "okta" })).await;
-    assert_eq!(error_code(&again), "NAME_TAKEN");
+    assert_eq!(
+        user_error(&again),
+        ("NAME_TAKEN".into(), "input.name".into())
+    );
 }
 
 async fn rotating_a_scim_token_replaces_it(fx: Fixture) {
     let added = add_scim(&fx, "Okta").await;
     let id = added["integration"]["id"].clone();
     let admin = fx.admin().await;
-    const ROTATE: &str = "mutation($id: ID!) { rotateScimToken(id: $id) { scimToken integration { scimTokenHint } } }";
+    const ROTATE: &str = "mutation($id: ID!) { rotateScimToken(input: {id: $id}) { scimToken integration { scimTokenHint } userErrors { field message code } } }";
     let rotated = fx.ok(&admin, ROTATE, json!({ "id": id })).await["rotateScimToken"].clone();
     let token = rotated["scimToken"].as_str().unwrap();
     assert_ne!(token, added["scimToken"].as_str().unwrap());
@@ -92,7 +95,10 @@ async fn rotating_a_scim_token_replaces_it(fx: Fixture) {
             json!({ "id": dirgate::graphql::ids::encode("Integration", entra.id).as_str() }),
         )
         .await;
-    assert_eq!(error_code(&refused), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&refused),
+        ("INVALID_INPUT".into(), "input.id".into())
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,7 +510,7 @@ async fn scim_tokens_only_open_their_own_integration(fx: Fixture) {
     let rotated = fx
         .ok(
             &admin,
-            "mutation($id: ID!) { rotateScimToken(id: $id) { scimToken } }",
+            "mutation($id: ID!) { rotateScimToken(input: {id: $id}) { scimToken userErrors { field message code } } }",
             json!({ "id": okta.integration["id"] }),
         )
         .await;
@@ -672,13 +678,13 @@ async fn scim_users_are_auto_assigned_and_deleted_per_r14(fx: Fixture) {
     let scim = ScimClient::start(&fx, "Okta").await;
     fx.ok(
         &admin,
-        "mutation($id: ID!) { updateIntegrationSettings(input: { id: $id, autoAssignDevices: true }) { id } }",
+        "mutation($id: ID!) { updateIntegrationSettings(input: { id: $id, autoAssignDevices: true }) { integration { id } userErrors { field message code } } }",
         json!({ "id": scim.integration["id"] }),
     )
     .await;
     fx.ok(
         &admin,
-        "mutation { registerDevice(input: { serialNumber: \"C02SCIM\", name: \"Mac\", platform: MACOS, enrollmentIdentity: \"kim@okta.example\" }) { id } }",
+        "mutation { registerDevice(input: { serialNumber: \"C02SCIM\", name: \"Mac\", platform: MACOS, enrollmentIdentity: \"kim@okta.example\" }) { device { id } userErrors { field message code } } }",
         json!({}),
     )
     .await;
@@ -820,14 +826,14 @@ async fn deleting_a_scim_integration_closes_its_endpoint(fx: Fixture) {
     let device = fx.device("C02KEEPSCIM", None).await;
     fx.ok(
         &admin,
-        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(input: {deviceId: $d, userId: $u}) { device { id } userErrors { field message code } } }",
         json!({ "d": dirgate::graphql::ids::encode("Device", device.id).as_str(), "u": keep }),
     )
     .await;
     let deleted = fx
         .ok(
             &admin,
-            "mutation($id: ID!) { deleteIntegration(input: { id: $id, confirmName: \"Okta\" }) { usersRemoved usersRetained } }",
+            "mutation($id: ID!) { deleteIntegration(input: { id: $id, confirmName: \"Okta\" }) { usersRemoved usersRetained userErrors { field message code } } }",
             json!({ "id": scim.integration["id"] }),
         )
         .await;

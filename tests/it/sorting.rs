@@ -131,7 +131,7 @@ async fn every_order_pages_through_every_item_once_in_order(fx: Fixture) {
     for (i, name) in NAMES.iter().enumerate() {
         fx.ok(
             &admin,
-            "mutation($input: RegisterDeviceInput!) { registerDevice(input: $input) { id } }",
+            "mutation($input: RegisterDeviceInput!) { registerDevice(input: $input) { device { id } userErrors { field message code } } }",
             json!({ "input": { "serialNumber": format!("SN{:02}", 20 - i), "name": name, "platform": "MACOS" } }),
         )
         .await;
@@ -291,7 +291,7 @@ async fn a_cursor_resumes_only_its_own_order(fx: Fixture) {
     for i in 0..3 {
         fx.ok(
             &admin,
-            "mutation($input: RegisterDeviceInput!) { registerDevice(input: $input) { id } }",
+            "mutation($input: RegisterDeviceInput!) { registerDevice(input: $input) { device { id } userErrors { field message code } } }",
             json!({ "input": { "serialNumber": format!("C{i}"), "name": format!("d{i}"), "platform": "IOS" } }),
         )
         .await;

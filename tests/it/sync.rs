@@ -7,6 +7,7 @@ use crate::{
     support::{
         Fixture, error_code,
         fake::{FakeServer, authorize, param},
+        user_error,
     },
 };
 use entity::enums::{DirectoryKind, UserStatus};
@@ -21,7 +22,7 @@ pub(crate) async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: b
     let data = fx
         .ok(
             &admin,
-            "mutation($input: AddIntegrationInput!) { addIntegration(input: $input) { authorizationUrl integration { id } } }",
+            "mutation($input: AddIntegrationInput!) { addIntegration(input: $input) { authorizationUrl integration { id } userErrors { field message code } } }",
             json!({ "input": { "kind": kind, "name": name, "autoAssignDevices": auto_assign } }),
         )
         .await;
@@ -36,7 +37,7 @@ pub(crate) async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: b
     };
     let back = authorize(&url, account, true).await;
     let input = json!({ "state": param(&back, "state"), "code": param(&back, "code") });
-    fx.ok(&admin, "mutation($input: CompleteAuthorizationInput!) { completeAuthorization(input: $input) { id } }", json!({ "input": input }))
+    fx.ok(&admin, "mutation($input: CompleteAuthorizationInput!) { completeAuthorization(input: $input) { integration { id } userErrors { field message code } } }", json!({ "input": input }))
         .await;
     fx.settle_syncs().await;
     data["addIntegration"]["integration"]["id"].clone()
@@ -59,7 +60,7 @@ pub(crate) async fn request_sync(fx: &Fixture, id: &Value) {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+        "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
         json!({ "id": id }),
     )
     .await;
@@ -217,7 +218,7 @@ async fn gone_users_are_removed_or_archived_and_come_back_restored(fx: Fixture) 
     let mac = fx.device("C02KEEP", None).await;
     fx.ok(
         &admin,
-        "mutation($d: ID!, $u: ID!) { assignDeviceUser(deviceId: $d, userId: $u) { id } }",
+        "mutation($d: ID!, $u: ID!) { assignDeviceUser(input: {deviceId: $d, userId: $u}) { device { id } userErrors { field message code } } }",
         json!({ "d": dirgate::graphql::ids::encode("Device", mac.id), "u": user_id }),
     )
     .await;
@@ -284,11 +285,11 @@ async fn a_sync_past_the_threshold_is_held_until_confirmed(fx: Fixture) {
     let confirmed = fx
         .ok(
             &admin,
-            "mutation($id: ID!) { confirmSyncRun(id: $id) { id status } }",
+            "mutation($id: ID!) { confirmSyncRun(input: {id: $id}) { syncRun { id status } userErrors { field message code } } }",
             json!({ "id": run["id"] }),
         )
         .await;
-    assert_eq!(confirmed["confirmSyncRun"]["id"], run["id"]);
+    assert_eq!(confirmed["confirmSyncRun"]["syncRun"]["id"], run["id"]);
     fx.settle_syncs().await;
     let run = last_run(&fx, &id).await;
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
@@ -298,11 +299,14 @@ async fn a_sync_past_the_threshold_is_held_until_confirmed(fx: Fixture) {
     let again = fx
         .gql(
             &admin,
-            "mutation($id: ID!) { confirmSyncRun(id: $id) { id } }",
+            "mutation($id: ID!) { confirmSyncRun(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": run["id"] }),
         )
         .await;
-    assert_eq!(error_code(&again), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&again),
+        ("INVALID_INPUT".into(), "input.id".into())
+    );
 }
 
 async fn a_failure_part_way_removes_nothing(fx: Fixture) {
@@ -360,11 +364,14 @@ async fn a_revoked_grant_needs_reauth_and_keeps_the_data(fx: Fixture) {
     let refused = fx
         .gql(
             &admin,
-            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(error_code(&refused), "NEEDS_REAUTH");
+    assert_eq!(
+        user_error(&refused),
+        ("NEEDS_REAUTH".into(), "input.id".into())
+    );
 }
 
 async fn sync_requests_are_deduplicated_and_scim_is_push_only(fx: Fixture) {
@@ -379,19 +386,19 @@ async fn sync_requests_are_deduplicated_and_scim_is_push_only(fx: Fixture) {
     let first = fx
         .ok(
             &admin,
-            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": id }),
         )
         .await;
     let second = fx
         .ok(
             &admin,
-            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": id }),
         )
         .await;
     assert_eq!(
-        first["syncIntegration"]["id"], second["syncIntegration"]["id"],
+        first["syncIntegration"]["syncRun"]["id"], second["syncIntegration"]["syncRun"]["id"],
         "one run at a time (R6)"
     );
     fx.settle_syncs().await;
@@ -403,16 +410,19 @@ async fn sync_requests_are_deduplicated_and_scim_is_push_only(fx: Fixture) {
     let refused = fx
         .gql(
             &admin,
-            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": dirgate::graphql::ids::encode("Integration", scim.id) }),
         )
         .await;
-    assert_eq!(error_code(&refused), "PUSH_ONLY_INTEGRATION");
+    assert_eq!(
+        user_error(&refused),
+        ("PUSH_ONLY_INTEGRATION".into(), "input.id".into())
+    );
     let viewer = fx.viewer().await;
     let forbidden = fx
         .gql(
             &viewer,
-            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            "mutation($id: ID!) { syncIntegration(input: {id: $id}) { syncRun { id } userErrors { field message code } } }",
             json!({ "id": id }),
         )
         .await;
@@ -431,7 +441,7 @@ async fn sync_assigns_waiting_devices_automatically(fx: Fixture) {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        "mutation($i: RegisterDeviceInput!) { registerDevice(input: $i) { id } }",
+        "mutation($i: RegisterDeviceInput!) { registerDevice(input: $i) { device { id } userErrors { field message code } } }",
         json!({ "i": { "serialNumber": "C02WAIT", "name": "Waiting", "platform": "MACOS", "enrollmentIdentity": first_user.to_uppercase() } }),
     )
     .await;
@@ -505,7 +515,7 @@ async fn scheduled_syncs_follow_the_interval_and_skip_needs_reauth(mut fx: Fixtu
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        "mutation($input: IntegrationSettingsInput!) { updateIntegrationSettings(input: $input) { id } }",
+        "mutation($input: UpdateIntegrationSettingsInput!) { updateIntegrationSettings(input: $input) { integration { id } userErrors { field message code } } }",
         json!({ "input": { "id": id, "syncIntervalMinutes": 30 } }),
     )
     .await;

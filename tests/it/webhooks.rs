@@ -5,7 +5,7 @@
 
 use crate::{
     on_both_databases,
-    support::{Fixture, ScratchDatabase, error_code},
+    support::{Fixture, ScratchDatabase, error_code, user_error},
 };
 use axum::{Router, extract::State, http::HeaderMap, routing::post};
 use dirgate::{Config, auth::TokenRole};
@@ -128,14 +128,14 @@ fn config(retry_ms: Vec<u64>) -> Config {
     config
 }
 
-const CREATE: &str = "mutation($url: String!, $types: [String!]) { createWebhookEndpoint(input: {url: $url, types: $types}) { secret endpoint { id enabled } } }";
+const CREATE: &str = "mutation($url: String!, $types: [String!]) { createWebhookEndpoint(input: {url: $url, types: $types}) { secret webhookEndpoint { id enabled } userErrors { field message code } } }";
 const STATE: &str = "query { webhookEndpoints { id enabled disabledReason failedAttempts deliveredThrough deliveries(first: 50) { eventSequence attempt statusCode error } } }";
 
 async fn register(fx: &Fixture, serial: &str) {
     let admin = fx.admin().await;
     fx.ok(
         &admin,
-        &format!("mutation {{ registerDevice(input: {{serialNumber: \"{serial}\", name: \"Mac\", platform: MACOS}}) {{ id }} }}"),
+        &format!("mutation {{ registerDevice(input: {{serialNumber: \"{serial}\", name: \"Mac\", platform: MACOS}}) {{ device {{ id }} userErrors {{ field message code }} }} }}"),
         json!({}),
     )
     .await;
@@ -275,7 +275,7 @@ async fn an_endpoint_that_keeps_failing_is_disabled_and_says_why(fx: Fixture) {
     let id = fx.ok(&admin, STATE, json!({})).await["webhookEndpoints"][0]["id"].clone();
     fx.ok(
         &admin,
-        "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, enabled: true}) { enabled } }",
+        "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, enabled: true}) { webhookEndpoint { enabled } userErrors { field message code } } }",
         json!({ "id": id }),
     )
     .await;
@@ -295,7 +295,11 @@ async fn urls_outside_the_policy_are_refused() {
         "javascript:alert(1)",
     ] {
         let res = fx.gql(&admin, CREATE, json!({ "url": url })).await;
-        assert_eq!(error_code(&res), "INVALID_INPUT", "{url}: {res}");
+        assert_eq!(
+            user_error(&res),
+            ("INVALID_INPUT".into(), "input.url".into()),
+            "{url}: {res}"
+        );
     }
     let res = fx
         .gql(
@@ -304,7 +308,10 @@ async fn urls_outside_the_policy_are_refused() {
             json!({ "url": "https://hooks.example.com/x", "types": ["user.exploded"] }),
         )
         .await;
-    assert_eq!(error_code(&res), "INVALID_INPUT");
+    assert_eq!(
+        user_error(&res),
+        ("INVALID_INPUT".into(), "input.types".into())
+    );
     let viewer = fx.viewer().await;
     let res = fx
         .gql(

@@ -13,7 +13,7 @@ pub struct AuditEvent(pub audit_event::Model);
 #[Object]
 impl AuditEvent {
     /// The event's global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("AuditEvent", self.0.id)
     }
 

@@ -30,14 +30,14 @@ impl Device {
 /// How and when a device got its user.
 #[derive(SimpleObject)]
 pub struct DeviceAssignment {
-    /// Assigned by an admin, or automatically by enrollment identity (R12).
+    /// Assigned by an admin, or automatically by enrollment identity.
     pub source: AssignmentSource,
     /// When the current user was assigned.
     pub assigned_at: DateTime<Utc>,
 }
 
 /// An enrolled device: serial number, name, platform, model and OS version, its enrollment
-/// identity, and its assigned user with how and when it was assigned (R11, R12).
+/// identity, and its assigned user with how and when it was assigned.
 #[Object]
 impl Device {
     /// The device's global id.
@@ -55,6 +55,7 @@ impl Device {
         &self.0.name
     }
 
+    /// The operating system family.
     async fn platform(&self) -> DevicePlatform {
         self.0.platform.into()
     }
@@ -64,16 +65,17 @@ impl Device {
         self.0.model.as_deref()
     }
 
+    /// The operating system's version, as registered; null when not given.
     async fn os_version(&self) -> Option<&str> {
         self.0.os_version.as_deref()
     }
 
-    /// The email or UPN the person signed in with at enrollment (R12).
+    /// The email or UPN the person signed in with at enrollment.
     async fn enrollment_identity(&self) -> Option<&str> {
         self.0.enrollment_identity.as_deref()
     }
 
-    /// The assigned user, if any (R11).
+    /// The assigned user, if any.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.user_id else {
             return Ok(None);

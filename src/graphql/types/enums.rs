@@ -24,7 +24,7 @@ macro_rules! mirror_enum {
 }
 
 mirror_enum!(
-    /// The kind of directory an integration connects (R1).
+    /// The kind of directory an integration connects.
     DirectoryKind => DirectoryKind {
         /// Microsoft Entra ID, read through Microsoft Graph.
         EntraId,
@@ -41,11 +41,11 @@ mirror_enum!(
         /// The OAuth sign-in has not completed yet.
         AwaitingConsent,
         /// The signing-in account may not consent, or the sign-in was cancelled (Entra sends the
-        /// same answer for both): once an administrator approves the app, sign in again (R4).
+        /// same answer for both): once an administrator approves the app, sign in again.
         AwaitingAdminApproval,
         /// Connected and syncing.
         Active,
-        /// The provider revoked or expired the grant; re-authenticate (R16).
+        /// The provider revoked or expired the grant; re-authenticate.
         NeedsReauth,
         /// Something else is wrong; see `statusReason`.
         Error,
@@ -73,9 +73,9 @@ mirror_enum!(
         Running,
         /// Finished; every change applied.
         Succeeded,
-        /// Stopped by an error; nothing was removed (R15).
+        /// Stopped by an error; nothing was removed.
         Failed,
-        /// Would remove more users than the safety threshold; waits for confirmation (R15).
+        /// Would remove more users than the safety threshold; waits for confirmation.
         Held,
         /// Cancelled before it finished, or a HELD run superseded by a newer one.
         Cancelled,
@@ -87,9 +87,9 @@ mirror_enum!(
     UserStatus => UserStatus {
         /// Active in the directory.
         Active,
-        /// Disabled or suspended in the directory (R14).
+        /// Disabled or suspended in the directory.
         Suspended,
-        /// Gone from the directory (or its integration deleted) but kept for its devices (R9, R14).
+        /// Gone from the directory (or its integration deleted) but kept for its devices.
         Archived,
     }
 );
@@ -99,7 +99,7 @@ mirror_enum!(
     AssignmentSource => AssignmentSource {
         /// An admin assigned it.
         Manual,
-        /// Matched by enrollment identity (R12).
+        /// Matched by enrollment identity.
         Automatic,
     }
 );
@@ -107,12 +107,29 @@ mirror_enum!(
 mirror_enum!(
     /// A device's operating system family.
     DevicePlatform => DevicePlatform {
+        /// macOS.
         Macos,
+        /// iOS.
         Ios,
+        /// iPadOS.
         Ipados,
+        /// tvOS.
         Tvos,
+        /// visionOS.
         Visionos,
+        /// Windows.
         Windows,
+        /// Android.
         Android,
+    }
+);
+
+mirror_enum!(
+    /// What an API token may do.
+    TokenRole => TokenRole {
+        /// Read and change everything.
+        Admin,
+        /// Read everything; every mutation is FORBIDDEN.
+        Viewer,
     }
 );

@@ -14,7 +14,7 @@ pub struct DirectoryEvent(pub directory_event::Model);
 #[Object]
 impl DirectoryEvent {
     /// The event's global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("DirectoryEvent", self.0.seq)
     }
 

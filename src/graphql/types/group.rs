@@ -37,6 +37,7 @@ impl Group {
         self.0.email.as_deref()
     }
 
+    /// The group's description in its directory; null when it has none.
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
@@ -66,7 +67,9 @@ impl Group {
     async fn members(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
     ) -> Result<Conn<User>> {
         let (parent, count) = (

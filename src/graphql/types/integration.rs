@@ -74,7 +74,7 @@ impl Integration {
         self.0.kind.into()
     }
 
-    /// The name shown as the origin of every user it imports; unique (R3).
+    /// The name shown as the origin of every user it imports; unique.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -94,7 +94,7 @@ impl Integration {
         self.0.tenant.as_deref()
     }
 
-    /// The directory account that authorised the integration (R4).
+    /// The directory account that authorised the integration.
     async fn authorized_by(&self) -> Option<&str> {
         self.0.authorized_by.as_deref()
     }
@@ -108,7 +108,7 @@ impl Integration {
             .unwrap_or_default()
     }
 
-    /// SCIM only: the base URL to give the directory's provisioning app (R7, R13).
+    /// SCIM only: the base URL to give the directory's provisioning app.
     async fn scim_base_url(&self, ctx: &Context<'_>) -> Option<String> {
         (self.0.kind == entity::enums::DirectoryKind::Scim)
             .then(|| crate::directory::scim_tokens::base_url(&ctx.config().public_url(), self.0.id))
@@ -119,12 +119,12 @@ impl Integration {
         self.0.scim_token_hint.as_deref()
     }
 
-    /// Whether devices are assigned automatically to this integration's users (R12).
+    /// Whether devices are assigned automatically to this integration's users.
     async fn auto_assign_devices(&self) -> bool {
         self.0.auto_assign_devices
     }
 
-    /// This integration's own sync interval, if it overrides the deployment's (R5).
+    /// This integration's own sync interval, if it overrides the deployment's.
     async fn sync_interval_minutes(&self) -> Option<i32> {
         self.0.sync_interval_minutes
     }
@@ -173,7 +173,9 @@ impl Integration {
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
     ) -> Result<Conn<User>> {
         let (parent, count) = (
@@ -187,7 +189,9 @@ impl Integration {
     async fn groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
     ) -> Result<Conn<Group>> {
         let after = ids::decode_after(after.as_deref())?;
@@ -205,7 +209,9 @@ impl Integration {
     async fn sync_runs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
     ) -> Result<Conn<SyncRun>> {
         let after = ids::decode_after(after.as_deref())?;

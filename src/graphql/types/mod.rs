@@ -7,7 +7,7 @@ mod enums;
 mod event;
 mod group;
 mod integration;
-mod node;
+pub mod node;
 mod order;
 mod sync_run;
 mod user;

@@ -10,8 +10,10 @@ use async_graphql::{Enum, InputObject};
 /// Ascending (A to Z, oldest first) or descending.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 pub enum OrderDirection {
+    /// Smallest first: A to Z, oldest first.
     #[default]
     Asc,
+    /// Largest first: Z to A, newest first.
     Desc,
 }
 
@@ -36,7 +38,9 @@ macro_rules! order_input {
         $(#[$doc])*
         #[derive(InputObject, Clone, Copy, Debug)]
         pub struct $input {
+            /// What to sort by.
             pub field: $field,
+            /// Which way; ascending by default.
             #[graphql(default)]
             pub direction: OrderDirection,
         }
@@ -61,7 +65,9 @@ order_input!(
     UserOrder, UserOrderField {
         /// When dirgate created the user.
         CreatedAt => Created,
+        /// The display name, letters folded to lower case.
         DisplayName => UserDisplayName,
+        /// The primary email, folded to lower case; users without one at the start.
         Email => UserEmail,
     }
 );
@@ -71,6 +77,7 @@ order_input!(
     GroupOrder, GroupOrderField {
         /// When dirgate created the group.
         CreatedAt => Created,
+        /// The group's name, letters folded to lower case.
         DisplayName => GroupDisplayName,
     }
 );
@@ -80,7 +87,9 @@ order_input!(
     DeviceOrder, DeviceOrderField {
         /// When the device was registered.
         CreatedAt => Created,
+        /// The device's name, letters folded to lower case.
         Name => DeviceName,
+        /// The serial number.
         SerialNumber => DeviceSerialNumber,
     }
 );
@@ -91,6 +100,7 @@ order_input!(
     IntegrationOrder, IntegrationOrderField {
         /// When the integration was added.
         CreatedAt => Created,
+        /// The integration's name, letters folded to lower case.
         Name => IntegrationName,
         /// The end of the last successful sync.
         LastSyncedAt => IntegrationLastSynced,

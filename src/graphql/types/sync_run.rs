@@ -52,10 +52,12 @@ impl SyncRun {
         self.0.queued_at
     }
 
+    /// When the run started reading; null while it is QUEUED.
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.0.started_at
     }
 
+    /// When the run ended; null while it is QUEUED or RUNNING.
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
@@ -72,47 +74,52 @@ impl SyncRun {
 
     /// Seconds every read of the integration was paused because the provider throttled it
     /// (429, Google's quota errors); pauses that overlap count once. The run slows down
-    /// instead of failing (R16).
+    /// instead of failing.
     async fn throttled_for(&self) -> f64 {
         self.0.throttled_ms as f64 / 1000.0
     }
 
+    /// Users new in the directory, created.
     async fn users_created(&self) -> i32 {
         self.0.users_created
     }
 
+    /// Users whose synced fields changed, updated.
     async fn users_updated(&self) -> i32 {
         self.0.users_updated
     }
 
-    /// Users disabled or suspended in the directory (R14).
+    /// Users disabled or suspended in the directory.
     async fn users_suspended(&self) -> i32 {
         self.0.users_suspended
     }
 
-    /// Users gone from the directory and deleted, having no device (R14).
+    /// Users gone from the directory and deleted, having no device.
     async fn users_removed(&self) -> i32 {
         self.0.users_removed
     }
 
-    /// Users gone from the directory and archived, having a device (R14).
+    /// Users gone from the directory and archived, having a device.
     async fn users_archived(&self) -> i32 {
         self.0.users_archived
     }
 
-    /// Users back in the directory and restored (R14).
+    /// Users back in the directory and restored.
     async fn users_restored(&self) -> i32 {
         self.0.users_restored
     }
 
+    /// Groups new in the directory, created.
     async fn groups_created(&self) -> i32 {
         self.0.groups_created
     }
 
+    /// Groups whose name, email, description or members changed.
     async fn groups_updated(&self) -> i32 {
         self.0.groups_updated
     }
 
+    /// Groups gone from the directory, deleted.
     async fn groups_removed(&self) -> i32 {
         self.0.groups_removed
     }
@@ -133,7 +140,9 @@ impl SyncRun {
     async fn warnings(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
         first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
     ) -> Result<Conn<SyncWarning>> {
         let after = ids::decode_after(after.as_deref())?;
@@ -172,14 +181,16 @@ pub enum SyncWarningAction {
 /// The kind of directory object a warning is about.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncWarningObject {
+    /// A user record.
     User,
+    /// A group record (or one of its member lists).
     Group,
 }
 
 /// One warning of a sync run.
 pub struct SyncWarning(pub sync_run_warning::Model);
 
-/// A record a sync run skipped, cleaned, truncated or ignored (R18), and why.
+/// A record a sync run skipped, cleaned, truncated or ignored, and why.
 #[Object]
 impl SyncWarning {
     /// The kind of object.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use entity::directory_user;
 
 /// A person imported from a directory integration. Users are only ever created by an
-/// integration (R10).
+/// integration.
 /// Prefetch the model, what was read with the user (a page of users asked for with their
 /// devices or groups), so those fields need no loader.
 pub struct User(pub directory_user::Model, Prefetched);
@@ -33,7 +33,7 @@ impl From<PrefetchedUser> for User {
 
 /// A person imported from a directory integration: name, email, UPN and aliases, status
 /// (ACTIVE, SUSPENDED in the directory, or ARCHIVED: kept for its devices after leaving it),
-/// origin, groups and devices. Users are only ever created by an integration (R10).
+/// origin, groups and devices. Users are only ever created by an integration.
 #[Object]
 impl User {
     /// The user's global id.
@@ -61,22 +61,27 @@ impl User {
         &self.0.display_name
     }
 
+    /// The first name; null when the directory has none.
     async fn given_name(&self) -> Option<&str> {
         self.0.given_name.as_deref()
     }
 
+    /// The last name; null when the directory has none.
     async fn family_name(&self) -> Option<&str> {
         self.0.family_name.as_deref()
     }
 
+    /// The job title; null when the directory has none.
     async fn job_title(&self) -> Option<&str> {
         self.0.job_title.as_deref()
     }
 
+    /// The department; null when the directory has none.
     async fn department(&self) -> Option<&str> {
         self.0.department.as_deref()
     }
 
+    /// The organisation's employee number; null when the directory has none.
     async fn employee_id(&self) -> Option<&str> {
         self.0.employee_id.as_deref()
     }
@@ -87,7 +92,7 @@ impl User {
         self.0.employee_type.as_deref()
     }
 
-    /// Other addresses of the user, matched by automatic device assignment (R12).
+    /// Other addresses of the user, matched by automatic device assignment.
     async fn aliases(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
         Ok(ctx
             .loaders()
@@ -96,18 +101,18 @@ impl User {
             .unwrap_or_default())
     }
 
-    /// Active, suspended in the directory, or archived (R9, R14).
+    /// Active, suspended in the directory, or archived.
     async fn status(&self) -> UserStatus {
         self.0.status.into()
     }
 
     /// The name of the integration the user came from; kept after that integration is
-    /// deleted (R3, R9).
+    /// deleted.
     async fn origin(&self) -> &str {
         &self.0.origin_name
     }
 
-    /// The integration that keeps this user in sync; null once it was deleted (R9).
+    /// The integration that keeps this user in sync; null once it was deleted.
     async fn integration(&self, ctx: &Context<'_>) -> Result<Option<Integration>> {
         let Some(id) = self.0.integration_id else {
             return Ok(None);
@@ -128,7 +133,7 @@ impl User {
         Ok(groups.unwrap_or_default().into_iter().map(Group).collect())
     }
 
-    /// The devices assigned to the user (R11).
+    /// The devices assigned to the user.
     async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
         if let Some(devices) = &self.1.devices {
             return Ok(devices.iter().cloned().map(Device::new).collect());

@@ -254,6 +254,12 @@ impl Fixture {
                 .is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
             "unexpected errors: {response:#}"
         );
+        let refused = response["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, v)| v["userErrors"].as_array().is_some_and(|e| !e.is_empty()));
+        assert!(!refused, "unexpected userErrors: {response:#}");
         response["data"].clone()
     }
 }
@@ -271,6 +277,43 @@ pub fn error_code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+}
+
+/// The first `userErrors` entry of the one mutation in `response`, as (code, field path
+/// joined with dots): the mutation was refused for its input, answered with a payload whose
+/// other fields are null, and no top-level error.
+pub fn user_error(response: &Value) -> (String, String) {
+    assert!(
+        response["errors"].is_null(),
+        "a refused input is a userErrors entry, not a top-level error: {response:#}"
+    );
+    let data = response["data"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no data: {response:#}"));
+    let (_, payload) = data
+        .iter()
+        .next()
+        .unwrap_or_else(|| panic!("no mutation: {response:#}"));
+    let error = &payload["userErrors"][0];
+    let code = error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a userErrors entry: {response:#}"));
+    for (name, value) in payload.as_object().into_iter().flatten() {
+        assert!(
+            name == "userErrors" || value.is_null(),
+            "a refused mutation returns nothing in `{name}`: {response:#}"
+        );
+    }
+    let field = error["field"]
+        .as_array()
+        .map(|path| {
+            path.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .unwrap_or_default();
+    (code.to_owned(), field)
 }
 
 /// An empty variables object.

@@ -51,12 +51,12 @@ impl<T: DeserializeOwned + Serialize + Send + Sync> InputType for Json<T> {
     fn create_type_info(registry: &mut Registry) -> String {
         registry.create_input_type::<Json<T>, _>(MetaTypeId::Scalar, |_| MetaType::Scalar {
             name: <Self as InputType>::type_name().to_string(),
-            description: Some("A scalar that can represent any JSON value.".to_string()),
+            description: Some("Any JSON value (RFC 8259): an object, a list, a string, a number, a boolean or null.".to_string()),
             is_valid: None,
             visible: None,
             inaccessible: false,
             tags: Default::default(),
-            specified_by_url: None,
+            specified_by_url: Some("https://www.rfc-editor.org/rfc/rfc8259".to_string()),
             directive_invocations: Default::default(),
             requires_scopes: Default::default(),
         })
@@ -84,12 +84,12 @@ impl<T: Serialize + Send + Sync> OutputType for Json<T> {
     fn create_type_info(registry: &mut Registry) -> String {
         registry.create_output_type::<Json<T>, _>(MetaTypeId::Scalar, |_| MetaType::Scalar {
             name: <Self as OutputType>::type_name().to_string(),
-            description: Some("A scalar that can represent any JSON value.".to_string()),
+            description: Some("Any JSON value (RFC 8259): an object, a list, a string, a number, a boolean or null.".to_string()),
             is_valid: None,
             visible: None,
             inaccessible: false,
             tags: Default::default(),
-            specified_by_url: None,
+            specified_by_url: Some("https://www.rfc-editor.org/rfc/rfc8259".to_string()),
             directive_invocations: Default::default(),
             requires_scopes: Default::default(),
         })
@@ -115,12 +115,12 @@ impl InputType for serde_json::Value {
         registry.create_input_type::<serde_json::Value, _>(MetaTypeId::Scalar, |_| {
             MetaType::Scalar {
                 name: <Self as InputType>::type_name().to_string(),
-                description: Some("A scalar that can represent any JSON value.".to_string()),
+                description: Some("Any JSON value (RFC 8259): an object, a list, a string, a number, a boolean or null.".to_string()),
                 is_valid: None,
                 visible: None,
                 inaccessible: false,
                 tags: Default::default(),
-                specified_by_url: None,
+                specified_by_url: Some("https://www.rfc-editor.org/rfc/rfc8259".to_string()),
                 directive_invocations: Default::default(),
                 requires_scopes: Default::default(),
             }
@@ -150,12 +150,12 @@ impl OutputType for serde_json::Value {
         registry.create_output_type::<serde_json::Value, _>(MetaTypeId::Scalar, |_| {
             MetaType::Scalar {
                 name: <Self as OutputType>::type_name().to_string(),
-                description: Some("A scalar that can represent any JSON value.".to_string()),
+                description: Some("Any JSON value (RFC 8259): an object, a list, a string, a number, a boolean or null.".to_string()),
                 is_valid: None,
                 visible: None,
                 inaccessible: false,
                 tags: Default::default(),
-                specified_by_url: None,
+                specified_by_url: Some("https://www.rfc-editor.org/rfc/rfc8259".to_string()),
                 directive_invocations: Default::default(),
                 requires_scopes: Default::default(),
             }

@@ -98,6 +98,8 @@ where
     }
 }
 
+/// A page of a list, in the list's order: `edges` (each item with its cursor), `nodes`
+/// (the items alone) and `pageInfo` (whether more follow, and the cursor to ask after).
 #[Object(internal, name_type, shareable)]
 impl<Cursor, Node, ConnectionFields, EdgeFields, Name, EdgeName>
     Connection<Cursor, Node, ConnectionFields, EdgeFields, Name, EdgeName, DisableNodesField>
@@ -132,6 +134,8 @@ where
     }
 }
 
+/// A page of a list, in the list's order: `edges` (each item with its cursor), `nodes`
+/// (the items alone) and `pageInfo` (whether more follow, and the cursor to ask after).
 #[Object(internal, name_type, shareable)]
 impl<Cursor, Node, ConnectionFields, EdgeFields, Name, EdgeName>
     Connection<Cursor, Node, ConnectionFields, EdgeFields, Name, EdgeName, EnableNodesField>

@@ -44,9 +44,7 @@ impl ScalarType for DateTime<Local> {
     }
 }
 
-/// Implement the DateTime<Utc> scalar
-///
-/// The input/output is a string in RFC3339 format.
+/// A point in time: an RFC 3339 date-time string, in UTC (`2026-12-07T17:30:00Z`).
 #[Scalar(
     internal,
     name = "DateTime",
