@@ -274,6 +274,7 @@ const DEMO_DEVICES: &[(&str, &str, entity::enums::DevicePlatform)] = &[
 /// Starts the demo's simulated directory on `listen` (`users` users, a few messy records) and
 /// points `config`'s providers at it; returns its URL and the sign-in names of two users per
 /// tenant (the demo devices' enrollment identities).
+#[cfg(feature = "demo")]
 async fn start_fake(
     config: &mut Config,
     listen: std::net::SocketAddr,
@@ -311,6 +312,7 @@ async fn start_fake(
 
 /// Registers the demo devices (once: a device already there is kept), the first ones enrolled
 /// by `identities`.
+#[cfg(feature = "demo")]
 async fn register_demo_devices(
     db: &sea_orm::DatabaseConnection,
     admin: &Admin,
