@@ -3,9 +3,11 @@
 
 use super::{
     ids::{self, kinds},
-    types::{DevicePlatform, UserStatus},
+    types::{DevicePlatform, DirectoryKind, IntegrationStatus, UserStatus},
 };
-use crate::directory::{GroupId, IntegrationId, UserId, devices, events, groups, users};
+use crate::directory::{
+    GroupId, IntegrationId, UserId, devices, events, groups, integrations, users,
+};
 use crate::error::{DomainError, DomainResult};
 use async_graphql::{ID, InputObject};
 
@@ -159,5 +161,23 @@ impl EventFilter {
             .map(|id| ids::decode(&id, kinds::INTEGRATION, "filter.integrationId"))
             .transpose()?;
         Ok(events::EventFilter { types, integration })
+    }
+}
+
+/// Which integrations to list. All given conditions must hold.
+#[derive(InputObject, Default, Clone, Copy)]
+pub struct IntegrationFilter {
+    /// Only integrations of this kind.
+    pub kind: Option<DirectoryKind>,
+    /// Only integrations in this status.
+    pub status: Option<IntegrationStatus>,
+}
+
+impl IntegrationFilter {
+    pub(super) fn into_domain(self) -> integrations::IntegrationFilter {
+        integrations::IntegrationFilter {
+            kind: self.kind.map(Into::into),
+            status: self.status.map(Into::into),
+        }
     }
 }

@@ -1,15 +1,17 @@
 //! The `Query` root: every read of the API. Each resolver checks the caller, converts the
 //! input, calls `directory::*`, and wraps the result.
 
-use super::filters::{AuditEventFilter, DeviceFilter, EventFilter, GroupFilter, UserFilter};
+use super::filters::{
+    AuditEventFilter, DeviceFilter, EventFilter, GroupFilter, IntegrationFilter, UserFilter,
+};
 use super::{
     connection::{self, Conn, Totals},
     context::ContextExt,
     ids::{self, kinds},
     loaders::{self, PrefetchedUser},
     types::{
-        AuditEvent, Device, DeviceOrder, DirectoryEvent, DirectoryKind, Group, GroupOrder,
-        Integration, IntegrationOrder, IntegrationStatus, Node, SyncRun, User, UserOrder, node,
+        AuditEvent, Device, DeviceOrder, DirectoryEvent, Group, GroupOrder, Integration,
+        IntegrationOrder, Node, SyncRun, User, UserOrder, node,
     },
 };
 use crate::error::{DomainError, DomainResult};
@@ -124,8 +126,9 @@ impl DirectoryQuery {
         first: Option<i32>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        #[graphql(desc = "Only integrations of this kind.")] kind: Option<DirectoryKind>,
-        #[graphql(desc = "Only integrations in this status.")] status: Option<IntegrationStatus>,
+        #[graphql(desc = "Which integrations; all given conditions hold.")] filter: Option<
+            IntegrationFilter,
+        >,
         #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<
             IntegrationOrder,
         >,
@@ -133,10 +136,7 @@ impl DirectoryQuery {
         ctx.caller()?;
         let order = IntegrationOrder::domain(order_by);
         let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
-        let filter = integrations::IntegrationFilter {
-            kind: kind.map(Into::into),
-            status: status.map(Into::into),
-        };
+        let filter = filter.unwrap_or_default().into_domain();
         let page = {
             let _busy = ctx.loaders().busy();
             integrations::list(ctx.db(), filter, args, order, after_key).await?
@@ -367,7 +367,8 @@ impl DirectoryQuery {
 
     /// Directory change events in order, after `after` (a cursor of this feed; none: from the
     /// oldest kept). The feed is gapless: resume after the last cursor seen, after any outage,
-    /// and no event is missed or repeated. Events are kept `--event-retention-days`.
+    /// and no event is missed or repeated. Events are kept `--event-retention-days`. The
+    /// connection has no `totalCount`: the feed is long, and counting it would read it whole.
     async fn events(
         &self,
         ctx: &Context<'_>,

@@ -52,18 +52,10 @@ impl Subscription {
         ctx: &Context<'_>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        #[graphql(
-            desc = "Only events of these types (`user.created`, ...); left out: every type."
-        )]
-        types: Option<Vec<String>>,
-        #[graphql(desc = "Only those of this integration.")] integration_id: Option<ID>,
+        #[graphql(desc = "Which events; all given conditions hold.")] filter: Option<EventFilter>,
     ) -> Result<impl Stream<Item = DirectoryEvent> + use<>> {
         ctx.caller()?;
-        let filter = EventFilter {
-            types,
-            integration_id,
-        }
-        .into_domain()?;
+        let filter = filter.unwrap_or_default().into_domain()?;
         let db = ctx.db().clone();
         let start = match ids::decode_after(after.as_deref())? {
             Some(seq) => seq,

@@ -108,7 +108,7 @@ fn schema_keeps_the_names_of_the_spec() {
         "enum AssignmentSource",
         "enum DevicePlatform",
         "node(id: ID!): Node",
-        "integrations(first: Int, after: String, kind: DirectoryKind, status: IntegrationStatus): IntegrationConnection!",
+        "integrations(first: Int, after: String, filter: IntegrationFilter, orderBy: IntegrationOrder): IntegrationConnection!",
         "integration(id: ID!): Integration",
         "users(first: Int, after: String, filter: UserFilter): UserConnection!",
         "user(id: ID!): User",

@@ -514,7 +514,7 @@ async fn the_subscription_resumes_from_a_cursor_and_streams_new_events() {
     let subscribe = json!({
         "id": "1", "type": "subscribe",
         "payload": {
-            "query": "subscription($after: String) { directoryEvents(after: $after, types: [\"device.registered\"]) { type data } }",
+            "query": "subscription($after: String) { directoryEvents(after: $after, filter: {types: [\"device.registered\"]}) { type data } }",
             "variables": { "after": cursor }
         }
     });

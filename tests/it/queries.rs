@@ -326,7 +326,7 @@ async fn integrations_filter_by_kind_and_status(fx: Fixture) {
         .create()
         .await;
     let admin = fx.viewer().await;
-    let query = "query($kind: DirectoryKind, $status: IntegrationStatus) { integrations(kind: $kind, status: $status) { totalCount nodes { name } } }";
+    let query = "query($kind: DirectoryKind, $status: IntegrationStatus) { integrations(filter: {kind: $kind, status: $status}) { totalCount nodes { name } } }";
     let names = |data: Value| -> Vec<String> {
         data["integrations"]["nodes"]
             .as_array()
