@@ -2,6 +2,7 @@
 //! search terms and event types checked).
 
 use super::{
+    event_types::{DirectoryEventType, wire_types},
     ids::{self, kinds},
     types::{DevicePlatform, DirectoryKind, IntegrationStatus, UserStatus},
 };
@@ -128,32 +129,20 @@ impl DeviceFilter {
 /// Which events to list. All given conditions must hold.
 #[derive(InputObject, Default)]
 pub struct EventFilter {
-    /// Only events of these types (e.g. `user.suspended`); at most 22.
-    pub types: Option<Vec<String>>,
+    /// Only events of these types; each at most once.
+    pub types: Option<Vec<DirectoryEventType>>,
     /// Only events of this integration.
     pub integration_id: Option<ID>,
 }
 
 impl EventFilter {
-    /// Checks the types against the known ones and decodes the integration id.
+    /// Checks the types (each at most once) and decodes the integration id.
     pub fn into_domain(self) -> DomainResult<events::EventFilter> {
-        let types = self.types.unwrap_or_default();
+        let types = wire_types(self.types).unwrap_or_default();
         if types.len() > events::EVENT_TYPES.len() {
             return Err(DomainError::invalid(
                 "filter.types",
                 "`types` names each event type at most once",
-            ));
-        }
-        if let Some(unknown) = types
-            .iter()
-            .find(|t| !events::EVENT_TYPES.contains(&t.as_str()))
-        {
-            return Err(DomainError::invalid(
-                "filter.types",
-                format!(
-                    "`{}` is not an event type",
-                    unknown.chars().take(40).collect::<String>()
-                ),
             ));
         }
         let integration = self

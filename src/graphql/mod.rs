@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod event_types;
 pub mod filters;
 mod gate;
 pub mod ids;

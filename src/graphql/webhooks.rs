@@ -1,6 +1,7 @@
 //! Webhook endpoints in the API (`crate::webhooks`): listed and managed by ADMIN tokens only,
 //! since an endpoint receives the whole directory's changes.
 
+use super::event_types::{DirectoryEventType, wire_types};
 use super::{
     context::ContextExt,
     ids::{self},
@@ -61,8 +62,11 @@ impl WebhookEndpoint {
     }
 
     /// The event types delivered; empty: every type.
-    async fn types(&self) -> Vec<String> {
+    async fn types(&self) -> Vec<DirectoryEventType> {
         webhooks::types_of(&self.0)
+            .iter()
+            .filter_map(|t| DirectoryEventType::of_wire(t))
+            .collect()
     }
 
     /// False once disabled (by an admin, or after failing the whole retry schedule).
@@ -134,7 +138,7 @@ pub struct CreateWebhookEndpointInput {
     /// `https://` on a public host (`--webhook-allow-private-urls` allows others).
     pub url: String,
     /// The event types to deliver; none or empty: every type.
-    pub types: Option<Vec<String>>,
+    pub types: Option<Vec<DirectoryEventType>>,
 }
 
 /// Changes to an endpoint; a field left out stays as it is.
@@ -145,7 +149,7 @@ pub struct UpdateWebhookEndpointInput {
     /// A new URL: `https://` on a public host (`--webhook-allow-private-urls` allows others).
     pub url: Option<String>,
     /// The event types to deliver from now on; empty: every type.
-    pub types: Option<Vec<String>>,
+    pub types: Option<Vec<DirectoryEventType>>,
     /// `true` re-enables a disabled endpoint (its next event is tried at once).
     pub enabled: Option<bool>,
 }
@@ -221,7 +225,7 @@ impl WebhookMutation {
             &services.secrets,
             ctx.config().webhook_allow_private_urls,
             &input.url,
-            &input.types.unwrap_or_default(),
+            &wire_types(input.types).unwrap_or_default(),
         )
         .await;
         answer(created.map(|(model, secret)| CreateWebhookEndpointPayload {
@@ -244,7 +248,7 @@ impl WebhookMutation {
                 let id = ids::decode(&input.id, KIND, "id")?;
                 let changes = webhooks::Changes {
                     url: input.url,
-                    types: input.types,
+                    types: wire_types(input.types),
                     enabled: input.enabled,
                 };
                 let model = webhooks::update(ctx.db(), &admin, allow_private, id, changes).await?;

@@ -46,7 +46,7 @@ async fn updates_of(fx: &Fixture, external: &str) -> Vec<Value> {
     let data = fx
         .ok(
             &viewer,
-            r#"{ events(first: 100, filter: { types: ["user.updated"] }) {
+            r#"{ events(first: 100, filter: { types: [USER_UPDATED] }) {
                  edges { node { data } } pageInfo { hasNextPage } } }"#,
             json!({}),
         )

@@ -23,15 +23,14 @@ impl DirectoryEvent {
         self.0.seq.to_string()
     }
 
-    /// `user.created`, `user.updated`, `user.suspended`, `user.reactivated`, `user.archived`,
-    /// `user.restored`, `user.removed`, `group.created`, `group.updated`, `group.removed`,
-    /// `group.member_added`, `group.member_removed`, `device.registered`, `device.assigned`,
-    /// `device.unassigned`, `integration.created`, `integration.authorized`,
-    /// `integration.needs_reauth`, `integration.renamed`, `integration.deleted`,
-    /// `sync_run.held` or `sync_run.finished`.
+    /// What happened (in webhook payloads, the same type is named `user.created`, ...).
     #[graphql(name = "type")]
-    async fn event_type(&self) -> &str {
-        &self.0.event_type
+    async fn event_type(
+        &self,
+    ) -> async_graphql::Result<crate::graphql::event_types::DirectoryEventType> {
+        crate::graphql::event_types::DirectoryEventType::of_wire(&self.0.event_type).ok_or_else(
+            || crate::error::DomainError::internal(UnknownType(self.0.event_type.clone())).into(),
+        )
     }
 
     /// When the change was made.
@@ -63,3 +62,8 @@ impl DirectoryEvent {
         Json(serde_json::from_str(&self.0.data).unwrap_or_default())
     }
 }
+
+/// A stored event of a type this version does not know (written by a newer one).
+#[derive(Debug, thiserror::Error)]
+#[error("an event of unknown type `{0}`")]
+struct UnknownType(String);
