@@ -27,18 +27,64 @@ impl Target {
     }
 }
 
+/// What an audit event records: the change's name (a mutation's, or `autoAssignDevice`).
+macro_rules! actions {
+    ($($variant:ident => $wire:literal),* $(,)?) => {
+        /// The changes the audit log records, each stored by its name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action { $($variant),* }
+
+        impl Action {
+            /// Every action.
+            pub const ALL: &[Action] = &[$(Self::$variant),*];
+
+            /// The stored name (`renameIntegration`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),* }
+            }
+
+            /// The action stored as `name`, if it is one.
+            pub fn of(name: &str) -> Option<Self> {
+                match name { $($wire => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+actions!(
+    AddIntegration => "addIntegration",
+    AssignDeviceUser => "assignDeviceUser",
+    AutoAssignDevice => "autoAssignDevice",
+    CompleteAuthorization => "completeAuthorization",
+    ConfirmSyncRun => "confirmSyncRun",
+    CreateToken => "createToken",
+    CreateWebhookEndpoint => "createWebhookEndpoint",
+    DeleteIntegration => "deleteIntegration",
+    DeleteWebhookEndpoint => "deleteWebhookEndpoint",
+    ReauthenticateIntegration => "reauthenticateIntegration",
+    RegisterDevice => "registerDevice",
+    RenameIntegration => "renameIntegration",
+    RevokeToken => "revokeToken",
+    RotateScimToken => "rotateScimToken",
+    RotateWebhookSecret => "rotateWebhookSecret",
+    SyncIntegration => "syncIntegration",
+    UnassignDeviceUser => "unassignDeviceUser",
+    UpdateIntegrationSettings => "updateIntegrationSettings",
+    UpdateWebhookEndpoint => "updateWebhookEndpoint",
+);
+
 /// Writes one audit event.
 pub async fn record(
     db: &impl Db,
     actor: &Actor,
-    action: &str,
+    action: Action,
     target: Option<Target>,
     details: serde_json::Value,
 ) -> DomainResult<()> {
     let event = audit_event::ActiveModel {
         actor: Set(actor.label()),
         actor_token_id: Set(actor.token_id()),
-        action: Set(action.to_owned()),
+        action: Set(action.as_str().to_owned()),
         target_type: Set(target.as_ref().map(|t| t.kind.to_owned())),
         target_id: Set(target.as_ref().map(|t| t.id.to_string())),
         details: Set((!details.is_null()).then(|| details.to_string())),
@@ -75,4 +121,22 @@ pub async fn list(
 pub async fn count(db: &impl Db, filter: &AuditFilter) -> DomainResult<u64> {
     check(filter)?;
     store::audit::count(db, filter).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_stored_and_read_back_by_its_name() {
+        assert_eq!(Action::ALL.len(), 19);
+        for action in Action::ALL {
+            assert_eq!(Action::of(action.as_str()), Some(*action));
+        }
+        assert_eq!(
+            Action::of("renameIntegration"),
+            Some(Action::RenameIntegration)
+        );
+        assert_eq!(Action::of("dropTables"), None);
+    }
 }

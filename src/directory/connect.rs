@@ -164,7 +164,7 @@ pub async fn add<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "addIntegration",
+        crate::directory::audit::Action::AddIntegration,
         Some(audit::Target::new("Integration", model.id)),
         serde_json::json!({ "kind": model.kind, "name": model.name }),
     )
@@ -191,7 +191,7 @@ pub async fn reauthenticate<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "reauthenticateIntegration",
+        crate::directory::audit::Action::ReauthenticateIntegration,
         Some(audit::Target::new("Integration", model.id)),
         serde_json::Value::Null,
     )
@@ -316,7 +316,7 @@ async fn refused<C: TransactionTrait + Db>(
             db,
             actor,
             &integration,
-            "completeAuthorization",
+            crate::directory::audit::Action::CompleteAuthorization,
             serde_json::json!({ "error": error, "reauthentication": true }),
         )
         .await?;
@@ -347,7 +347,7 @@ async fn refused<C: TransactionTrait + Db>(
         &txn,
         actor,
         &model,
-        "completeAuthorization",
+        crate::directory::audit::Action::CompleteAuthorization,
         serde_json::json!({ "error": error }),
     )
     .await?;
@@ -397,7 +397,7 @@ async fn granted<C: TransactionTrait + Db>(
         &txn,
         actor,
         &model,
-        "completeAuthorization",
+        crate::directory::audit::Action::CompleteAuthorization,
         serde_json::json!({ "tenant": model.tenant, "authorizedBy": model.authorized_by, "reauthentication": reauth }),
     )
     .await?;
@@ -417,7 +417,7 @@ async fn record(
     db: &impl Db,
     actor: &Actor,
     model: &integration::Model,
-    action: &str,
+    action: audit::Action,
     details: serde_json::Value,
 ) -> DomainResult<()> {
     audit::record(

@@ -145,7 +145,7 @@ pub async fn register<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "registerDevice",
+        crate::directory::audit::Action::RegisterDevice,
         Some(audit::Target::new("Device", model.id)),
         serde_json::json!({
             "serialNumber": model.serial_number,
@@ -197,7 +197,7 @@ pub async fn assign<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "assignDeviceUser",
+        crate::directory::audit::Action::AssignDeviceUser,
         Some(audit::Target::new("Device", model.id)),
         serde_json::json!({ "userId": user.id, "previousUserId": previous }),
     )
@@ -225,7 +225,7 @@ pub async fn unassign<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "unassignDeviceUser",
+        crate::directory::audit::Action::UnassignDeviceUser,
         Some(audit::Target::new("Device", model.id)),
         serde_json::json!({ "previousUserId": previous }),
     )
@@ -286,7 +286,7 @@ async fn assign_automatically<C: TransactionTrait + Db>(
         audit::record(
             &txn,
             actor,
-            "autoAssignDevice",
+            crate::directory::audit::Action::AutoAssignDevice,
             Some(audit::Target::new("Device", found.id)),
             serde_json::json!({ "userId": user.0, "enrollmentIdentity": found.enrollment_identity }),
         )

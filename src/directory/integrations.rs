@@ -169,7 +169,7 @@ pub async fn rename<C: sea_orm::TransactionTrait>(
     super::audit::record(
         &txn,
         admin.actor(),
-        "renameIntegration",
+        crate::directory::audit::Action::RenameIntegration,
         Some(super::audit::Target::new("Integration", model.id)),
         serde_json::json!({ "from": old, "to": model.name }),
     )
@@ -227,7 +227,7 @@ pub async fn update_settings<C: sea_orm::TransactionTrait>(
     super::audit::record(
         &txn,
         admin.actor(),
-        "updateIntegrationSettings",
+        crate::directory::audit::Action::UpdateIntegrationSettings,
         Some(super::audit::Target::new("Integration", model.id)),
         serde_json::json!({ "autoAssignDevices": model.auto_assign_devices, "syncIntervalMinutes": model.sync_interval_minutes }),
     )
@@ -275,7 +275,7 @@ pub async fn delete<C: sea_orm::TransactionTrait>(
     super::audit::record(
         &txn,
         admin.actor(),
-        "deleteIntegration",
+        crate::directory::audit::Action::DeleteIntegration,
         Some(super::audit::Target::new("Integration", model.id)),
         serde_json::json!({ "name": model.name, "usersRemoved": removed, "usersRetained": retained }),
     )

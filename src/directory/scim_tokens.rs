@@ -79,7 +79,7 @@ pub async fn add<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "addIntegration",
+        crate::directory::audit::Action::AddIntegration,
         Some(audit::Target::new("Integration", model.id)),
         serde_json::json!({ "kind": model.kind, "name": model.name }),
     )
@@ -108,7 +108,7 @@ pub async fn rotate<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "rotateScimToken",
+        crate::directory::audit::Action::RotateScimToken,
         Some(audit::Target::new("Integration", model.id)),
         serde_json::json!({}),
     )

@@ -65,7 +65,7 @@ pub async fn create<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "createToken",
+        crate::directory::audit::Action::CreateToken,
         Some(audit::Target::new("ApiToken", model.id)),
         serde_json::json!({ "name": model.name, "role": model.role }),
     )
@@ -96,7 +96,7 @@ pub async fn revoke<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "revokeToken",
+        crate::directory::audit::Action::RevokeToken,
         Some(audit::Target::new("ApiToken", model.id)),
         serde_json::Value::Null,
     )

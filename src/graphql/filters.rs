@@ -4,7 +4,7 @@
 use super::{
     event_types::{DirectoryEventType, wire_types},
     ids::{self, kinds},
-    types::{DevicePlatform, DirectoryKind, IntegrationStatus, UserStatus},
+    types::{AuditAction, DevicePlatform, DirectoryKind, IntegrationStatus, UserStatus},
 };
 use crate::directory::{
     GroupId, IntegrationId, UserId, devices, events, groups, integrations, users,
@@ -30,8 +30,8 @@ pub struct UserFilter {
 /// Which audit events to list. All given conditions must hold.
 #[derive(InputObject, Default)]
 pub struct AuditEventFilter {
-    /// Only this action (a mutation's name, e.g. `renameIntegration`).
-    pub action: Option<String>,
+    /// Only this action.
+    pub action: Option<AuditAction>,
     /// Only events about this object (its global id).
     pub target_id: Option<ID>,
     /// Only events at or after this time.

@@ -458,7 +458,7 @@ impl DirectoryMutation {
                 crate::directory::audit::record(
                     ctx.db(),
                     admin.actor(),
-                    "syncIntegration",
+                    crate::directory::audit::Action::SyncIntegration,
                     Some(crate::directory::audit::Target::new("SyncRun", run.id)),
                     serde_json::json!({ "integrationId": id.0 }),
                 )
@@ -487,7 +487,7 @@ impl DirectoryMutation {
                 crate::directory::audit::record(
                     ctx.db(),
                     admin.actor(),
-                    "confirmSyncRun",
+                    crate::directory::audit::Action::ConfirmSyncRun,
                     Some(crate::directory::audit::Target::new("SyncRun", run.id)),
                     serde_json::Value::Null,
                 )

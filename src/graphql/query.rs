@@ -410,7 +410,9 @@ impl DirectoryQuery {
         let args = page_args(ctx, first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
         let filter = audit::AuditFilter {
-            action: filter.action,
+            action: filter
+                .action
+                .map(|a| crate::directory::audit::Action::from(a).as_str().to_owned()),
             target: filter
                 .target_id
                 .map(|id| ids::decode_any(&id, "filter.targetId"))

@@ -183,7 +183,7 @@ pub async fn create<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "createWebhookEndpoint",
+        crate::directory::audit::Action::CreateWebhookEndpoint,
         Some(audit::Target::new("WebhookEndpoint", model.id)),
         serde_json::json!({ "url": model.url, "types": types }),
     )
@@ -243,7 +243,7 @@ pub async fn update<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "updateWebhookEndpoint",
+        crate::directory::audit::Action::UpdateWebhookEndpoint,
         Some(audit::Target::new("WebhookEndpoint", model.id)),
         serde_json::json!({ "url": url.map(|u| u.to_string()), "types": types, "enabled": changes.enabled }),
     )
@@ -270,7 +270,7 @@ pub async fn rotate_secret<C: TransactionTrait>(
     audit::record(
         &txn,
         admin.actor(),
-        "rotateWebhookSecret",
+        crate::directory::audit::Action::RotateWebhookSecret,
         Some(audit::Target::new("WebhookEndpoint", id)),
         serde_json::Value::Null,
     )
@@ -287,7 +287,7 @@ pub async fn delete<C: TransactionTrait>(db: &C, admin: &Admin, id: i64) -> Doma
     audit::record(
         &txn,
         admin.actor(),
-        "deleteWebhookEndpoint",
+        crate::directory::audit::Action::DeleteWebhookEndpoint,
         Some(audit::Target::new("WebhookEndpoint", id)),
         serde_json::json!({ "url": model.url }),
     )

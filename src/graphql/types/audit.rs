@@ -1,5 +1,7 @@
 //! `AuditEvent`: one entry of the audit log (who did what to which object, and when).
 
+use crate::directory::audit::Action;
+use crate::error::DomainError;
 use crate::graphql::ids;
 use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
@@ -22,9 +24,11 @@ impl AuditEvent {
         &self.0.actor
     }
 
-    /// What: the mutation's name, e.g. `renameIntegration`.
-    async fn action(&self) -> &str {
-        &self.0.action
+    /// What was done.
+    async fn action(&self) -> async_graphql::Result<AuditAction> {
+        Action::of(&self.0.action)
+            .map(AuditAction::from)
+            .ok_or_else(|| DomainError::internal(UnknownAction(self.0.action.clone())).into())
     }
 
     /// The type of the object acted on (`Integration`, `Device`, ...), if any.
@@ -49,3 +53,103 @@ impl AuditEvent {
         self.0.created_at
     }
 }
+
+/// What an audit event records.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// An integration was added.
+    AddIntegration,
+    /// An admin assigned a user to a device.
+    AssignDeviceUser,
+    /// A device was assigned automatically by its enrollment identity.
+    AutoAssignDevice,
+    /// A sign-in to a directory finished (or was refused).
+    CompleteAuthorization,
+    /// A held sync run was confirmed.
+    ConfirmSyncRun,
+    /// An API token was made.
+    CreateToken,
+    /// A webhook endpoint was added.
+    CreateWebhookEndpoint,
+    /// An integration was deleted.
+    DeleteIntegration,
+    /// A webhook endpoint was deleted.
+    DeleteWebhookEndpoint,
+    /// A new sign-in was started for an integration.
+    ReauthenticateIntegration,
+    /// A device was registered.
+    RegisterDevice,
+    /// An integration was renamed.
+    RenameIntegration,
+    /// An API token was revoked.
+    RevokeToken,
+    /// A SCIM integration's token was replaced.
+    RotateScimToken,
+    /// A webhook endpoint's secret was replaced.
+    RotateWebhookSecret,
+    /// A sync was requested.
+    SyncIntegration,
+    /// A device's user was removed.
+    UnassignDeviceUser,
+    /// An integration's settings changed.
+    UpdateIntegrationSettings,
+    /// A webhook endpoint changed.
+    UpdateWebhookEndpoint,
+}
+
+impl From<Action> for AuditAction {
+    fn from(action: Action) -> Self {
+        match action {
+            Action::AddIntegration => Self::AddIntegration,
+            Action::AssignDeviceUser => Self::AssignDeviceUser,
+            Action::AutoAssignDevice => Self::AutoAssignDevice,
+            Action::CompleteAuthorization => Self::CompleteAuthorization,
+            Action::ConfirmSyncRun => Self::ConfirmSyncRun,
+            Action::CreateToken => Self::CreateToken,
+            Action::CreateWebhookEndpoint => Self::CreateWebhookEndpoint,
+            Action::DeleteIntegration => Self::DeleteIntegration,
+            Action::DeleteWebhookEndpoint => Self::DeleteWebhookEndpoint,
+            Action::ReauthenticateIntegration => Self::ReauthenticateIntegration,
+            Action::RegisterDevice => Self::RegisterDevice,
+            Action::RenameIntegration => Self::RenameIntegration,
+            Action::RevokeToken => Self::RevokeToken,
+            Action::RotateScimToken => Self::RotateScimToken,
+            Action::RotateWebhookSecret => Self::RotateWebhookSecret,
+            Action::SyncIntegration => Self::SyncIntegration,
+            Action::UnassignDeviceUser => Self::UnassignDeviceUser,
+            Action::UpdateIntegrationSettings => Self::UpdateIntegrationSettings,
+            Action::UpdateWebhookEndpoint => Self::UpdateWebhookEndpoint,
+        }
+    }
+}
+
+impl From<AuditAction> for Action {
+    fn from(action: AuditAction) -> Self {
+        match action {
+            AuditAction::AddIntegration => Self::AddIntegration,
+            AuditAction::AssignDeviceUser => Self::AssignDeviceUser,
+            AuditAction::AutoAssignDevice => Self::AutoAssignDevice,
+            AuditAction::CompleteAuthorization => Self::CompleteAuthorization,
+            AuditAction::ConfirmSyncRun => Self::ConfirmSyncRun,
+            AuditAction::CreateToken => Self::CreateToken,
+            AuditAction::CreateWebhookEndpoint => Self::CreateWebhookEndpoint,
+            AuditAction::DeleteIntegration => Self::DeleteIntegration,
+            AuditAction::DeleteWebhookEndpoint => Self::DeleteWebhookEndpoint,
+            AuditAction::ReauthenticateIntegration => Self::ReauthenticateIntegration,
+            AuditAction::RegisterDevice => Self::RegisterDevice,
+            AuditAction::RenameIntegration => Self::RenameIntegration,
+            AuditAction::RevokeToken => Self::RevokeToken,
+            AuditAction::RotateScimToken => Self::RotateScimToken,
+            AuditAction::RotateWebhookSecret => Self::RotateWebhookSecret,
+            AuditAction::SyncIntegration => Self::SyncIntegration,
+            AuditAction::UnassignDeviceUser => Self::UnassignDeviceUser,
+            AuditAction::UpdateIntegrationSettings => Self::UpdateIntegrationSettings,
+            AuditAction::UpdateWebhookEndpoint => Self::UpdateWebhookEndpoint,
+        }
+    }
+}
+
+/// A stored audit event of an action this version does not know (written by a newer one).
+#[derive(Debug, thiserror::Error)]
+#[error("an audit event of unknown action `{0}`")]
+struct UnknownAction(String);

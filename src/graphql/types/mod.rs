@@ -12,7 +12,7 @@ mod order;
 mod sync_run;
 mod user;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditAction, AuditEvent};
 pub use device::{Device, DeviceAssignment};
 pub use enums::*;
 pub use event::DirectoryEvent;
