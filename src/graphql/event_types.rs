@@ -75,3 +75,57 @@ event_types!(
 pub fn wire_types(types: Option<Vec<DirectoryEventType>>) -> Option<Vec<String>> {
     types.map(|t| t.into_iter().map(|t| t.wire().to_owned()).collect())
 }
+
+/// What kind of object an event or an audit entry is about.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A directory user.
+    User,
+    /// A directory group.
+    Group,
+    /// A device.
+    Device,
+    /// An integration.
+    Integration,
+    /// A sync run.
+    SyncRun,
+    /// An API token.
+    ApiToken,
+    /// A webhook endpoint.
+    WebhookEndpoint,
+}
+
+impl ObjectKind {
+    /// The kind stored as `name` (`User`, `SyncRun`, ...), if it is one.
+    pub fn of_wire(name: &str) -> Option<Self> {
+        Some(match name {
+            "User" => Self::User,
+            "Group" => Self::Group,
+            "Device" => Self::Device,
+            "Integration" => Self::Integration,
+            "SyncRun" => Self::SyncRun,
+            "ApiToken" => Self::ApiToken,
+            "WebhookEndpoint" => Self::WebhookEndpoint,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored row naming something this version does not know (written by a newer one).
+#[derive(Debug, thiserror::Error)]
+#[error("a stored {what} `{name}` this version does not know")]
+pub struct Unknown {
+    pub what: &'static str,
+    pub name: String,
+}
+
+/// `name` as an object kind, or INTERNAL.
+pub fn object_kind(name: &str) -> async_graphql::Result<ObjectKind> {
+    ObjectKind::of_wire(name).ok_or_else(|| {
+        crate::error::DomainError::internal(Unknown {
+            what: "object kind",
+            name: name.to_owned(),
+        })
+        .into()
+    })
+}

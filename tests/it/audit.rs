@@ -41,7 +41,7 @@ async fn audit_events_list_every_mutation_newest_first_for_admins(fx: Fixture) {
     let page = &all["auditEvents"];
     let nodes = page["nodes"].as_array().unwrap();
     assert_eq!(nodes[0]["action"], "REGISTER_DEVICE");
-    assert_eq!(nodes[0]["targetType"], "Device");
+    assert_eq!(nodes[0]["targetType"], "DEVICE");
     assert_eq!(nodes[1]["action"], "RENAME_INTEGRATION");
     assert_eq!(nodes[1]["targetId"], id.as_str());
     assert!(nodes[1]["actor"].as_str().unwrap().starts_with("token:"));

@@ -83,7 +83,7 @@ async fn a_pull_sync_tells_every_change_and_an_unchanged_one_nothing(fx: Fixture
         "the run's end is its last event"
     );
     let created = first.iter().find(|e| e["type"] == "USER_CREATED").unwrap();
-    assert_eq!(created["objectType"], "User");
+    assert_eq!(created["objectType"], "USER");
     assert_eq!(created["integrationId"], id);
     assert_eq!(created["data"]["object"]["id"], created["objectId"]);
     assert!(created["data"]["state"]["userName"].is_string());
@@ -197,7 +197,7 @@ async fn holds_restores_and_a_revoked_grant_are_told(fx: Fixture) {
     let run_event = held.last().unwrap();
     assert_eq!(run_event["type"], "SYNC_RUN_HELD");
     assert_eq!(run_event["data"]["state"]["status"], "HELD");
-    assert_eq!(run_event["objectType"], "SyncRun");
+    assert_eq!(run_event["objectType"], "SYNC_RUN");
     // Confirmed, the held run's removals apply and are told.
     let admin = fx.admin().await;
     fx.ok(
@@ -433,7 +433,7 @@ async fn scim_pushes_devices_and_integrations_tell_their_changes(fx: Fixture) {
     assert_eq!(types(&only), ["USER_SUSPENDED", "USER_REACTIVATED"]);
     let (of_it, _) = feed(&fx, &start, 50, json!({ "integrationId": integration })).await;
     assert_eq!(
-        of_it.iter().filter(|e| e["objectType"] == "Device").count(),
+        of_it.iter().filter(|e| e["objectType"] == "DEVICE").count(),
         0,
         "devices belong to no integration"
     );

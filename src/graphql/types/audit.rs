@@ -2,7 +2,10 @@
 
 use crate::directory::audit::Action;
 use crate::error::DomainError;
-use crate::graphql::ids;
+use crate::graphql::{
+    event_types::{ObjectKind, object_kind},
+    ids,
+};
 use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 use entity::audit_event;
@@ -31,9 +34,9 @@ impl AuditEvent {
             .ok_or_else(|| DomainError::internal(UnknownAction(self.0.action.clone())).into())
     }
 
-    /// The type of the object acted on (`Integration`, `Device`, ...), if any.
-    async fn target_type(&self) -> Option<&str> {
-        self.0.target_type.as_deref()
+    /// The kind of object acted on, if any.
+    async fn target_type(&self) -> async_graphql::Result<Option<ObjectKind>> {
+        self.0.target_type.as_deref().map(object_kind).transpose()
     }
 
     /// The global id of the object acted on, if any.

@@ -45,9 +45,9 @@ impl DirectoryEvent {
             .map(|id| ids::encode(ids::kinds::INTEGRATION, id))
     }
 
-    /// The changed object's type: `User`, `Group`, `Device`, `Integration` or `SyncRun`.
-    async fn object_type(&self) -> &str {
-        &self.0.object_type
+    /// The kind of the changed object: USER, GROUP, DEVICE, INTEGRATION or SYNC_RUN.
+    async fn object_type(&self) -> async_graphql::Result<crate::graphql::event_types::ObjectKind> {
+        crate::graphql::event_types::object_kind(&self.0.object_type)
     }
 
     /// The changed object's global id (it may no longer exist).
