@@ -28,15 +28,6 @@ use crate::{
 use async_graphql::{Context, ID, Object, Result};
 use std::{collections::HashMap, sync::Arc};
 
-/// Queries answer null for an id that names nothing.
-fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(DomainError::NotFound { .. }) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
 fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<&str>) -> DomainResult<PageArgs> {
     PageArgs::new(first, ids::decode_after(after)?, ctx.config().max_page_size)
 }
@@ -218,7 +209,7 @@ impl DirectoryQuery {
     ) -> Result<Option<User>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::USER, "id")?;
-        Ok(found(users::get(ctx.db(), UserId(id)).await)?.map(User::new))
+        Ok(node::found(users::get(ctx.db(), UserId(id)).await)?.map(User::new))
     }
 
     /// The directory groups, in `orderBy` order (by default oldest first).
@@ -273,7 +264,7 @@ impl DirectoryQuery {
     ) -> Result<Option<Group>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::GROUP, "id")?;
-        Ok(found(groups::get(ctx.db(), GroupId(id)).await)?.map(Group))
+        Ok(node::found(groups::get(ctx.db(), GroupId(id)).await)?.map(Group))
     }
 
     /// The devices, in `orderBy` order (by default oldest first).
@@ -362,7 +353,7 @@ impl DirectoryQuery {
     ) -> Result<Option<Device>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::DEVICE, "id")?;
-        Ok(found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device::new))
+        Ok(node::found(devices::get(ctx.db(), DeviceId(id)).await)?.map(Device::new))
     }
 
     /// Directory change events in order, after `after` (a cursor of this feed; none: from the
@@ -448,6 +439,6 @@ impl DirectoryQuery {
     ) -> Result<Option<SyncRun>> {
         ctx.caller()?;
         let id = ids::decode(&id, kinds::SYNC_RUN, "id")?;
-        Ok(found(sync_runs::get(ctx.db(), SyncRunId(id)).await)?.map(SyncRun))
+        Ok(node::found(sync_runs::get(ctx.db(), SyncRunId(id)).await)?.map(SyncRun))
     }
 }

@@ -32,8 +32,9 @@ pub enum Node {
 /// Most ids one `nodes` call may name.
 pub const MAX_NODES: usize = 100;
 
-/// `Ok(None)` for an object that does not exist.
-fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
+/// `Ok(None)` for an object that does not exist: a query for an id that names nothing
+/// answers null.
+pub fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(DomainError::NotFound { .. }) => Ok(None),
