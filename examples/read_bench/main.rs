@@ -44,7 +44,7 @@ use std::{
 const SHAPES: [(&str, &str, &str); 3] = [
     (
         "nested devices(50) -> user -> groups",
-        "{ devices(first: 50) { nodes { serialNumber user { email groups { displayName } } } } }",
+        "{ devices(first: 50) { nodes { serialNumber user { email groups { nodes { displayName } } } } } }",
         "{ allDevices(first: 50) { nodes { serialNumber directoryUserByUserId { email groupMembershipsByUserId { nodes { directoryGroupByGroupId { displayName } } } } } } }",
     ),
     (
@@ -54,7 +54,7 @@ const SHAPES: [(&str, &str, &str); 3] = [
     ),
     (
         "deep groups(20) -> members(20) -> devices",
-        "{ groups(first: 20) { nodes { displayName members(first: 20) { nodes { email devices { serialNumber } } } } } }",
+        "{ groups(first: 20) { nodes { displayName members(first: 20) { nodes { email devices { nodes { serialNumber } } } } } } }",
         "{ allDirectoryGroups(first: 20) { nodes { displayName groupMembershipsByGroupId(first: 20) { nodes { directoryUserByUserId { email devicesByUserId { nodes { serialNumber } } } } } } } }",
     ),
 ];

@@ -80,16 +80,3 @@ pub fn nodes_ask(ctx: &async_graphql::Context<'_>, path: &[&str]) -> bool {
     }
     nodes.exists() || edges.exists()
 }
-
-/// What the users at `path` below the nodes of the connection the field at `ctx` returns
-/// (the nodes themselves for `&[]`) are asked for beside them, so a page can read it at once.
-pub fn prefetch_for_users(
-    ctx: &async_graphql::Context<'_>,
-    path: &[&str],
-) -> super::loaders::Prefetch {
-    let asks = |field| nodes_ask(ctx, &[path, &[field]].concat());
-    super::loaders::Prefetch {
-        devices: asks("devices"),
-        groups: asks("groups"),
-    }
-}

@@ -289,7 +289,7 @@ impl DirectoryQuery {
         let page = {
             let _busy = ctx.loaders().busy();
             if connection::nodes_ask(ctx, &["user"]) {
-                let beside = connection::prefetch_for_users(ctx, &["user"]);
+                let beside = super::types::nested::prefetch_for_users(ctx, &["user"]);
                 let (page, users) = devices::list_with_users(
                     ctx.db(),
                     &filter,

@@ -80,7 +80,7 @@ impl<T> Page<T> {
 }
 
 /// Sort direction by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Oldest first.
     Asc,
@@ -205,29 +205,42 @@ where
     }
     // The rows are the entity's columns, then `dg_parent` and `dg_key` (`one_page`).
     let parent_at = super::rows::columns_of::<E>();
-    let mut grouped: HashMap<i64, Vec<(i64, E::Model)>> = HashMap::new();
+    let mut rows = Vec::new();
     let backend = db.get_database_backend();
     let statements = per_parent_statements(backend, parents, &select, page);
     for statement in statements {
         for row in db.query_all_raw(statement).await? {
             let parent: i64 = row.try_get_by_index(parent_at)?;
             let key: i64 = row.try_get_by_index(parent_at + 1)?;
-            let model = E::Model::from_columns(&row, 0)?;
-            grouped.entry(parent).or_default().push((key, model));
+            rows.push((parent, key, E::Model::from_columns(&row, 0)?));
         }
     }
-    Ok(grouped
+    Ok(pages_of_rows(rows, page.args.first, page.dir))
+}
+
+/// Rows of many parents' pages, each `(parent, key, model)` with `first + 1` at most per
+/// parent, as each parent's page in `dir` order of the key.
+pub fn pages_of_rows<M>(
+    rows: Vec<(i64, i64, M)>,
+    first: u64,
+    dir: Direction,
+) -> HashMap<i64, Page<M>> {
+    let mut grouped: HashMap<i64, Vec<(i64, M)>> = HashMap::new();
+    for (parent, key, model) in rows {
+        grouped.entry(parent).or_default().push((key, model));
+    }
+    grouped
         .into_iter()
         .map(|(parent, mut rows)| {
             // Neither a UNION ALL nor a LATERAL join promises the order of the rows it returns.
-            match page.dir {
+            match dir {
                 Direction::Asc => rows.sort_unstable_by_key(|(key, _)| *key),
                 Direction::Desc => rows.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key)),
             }
             let items = rows.into_iter().map(|(_, model)| model).collect();
-            (parent, Page::from_overfetch(items, page.args.first))
+            (parent, Page::from_overfetch(items, first))
         })
-        .collect())
+        .collect()
 }
 
 /// The statements [`fetch_per_parent`] runs on `backend` (none for no parents).

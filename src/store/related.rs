@@ -69,6 +69,8 @@ pub enum Counted {
     GroupsOfIntegration,
     MembersOfGroup,
     RunsOfIntegration,
+    GroupsOfUser,
+    DevicesOfUser,
 }
 
 /// How many children each of `parents` (at most [`MAX_KEYS`]) has, as `(parent, count)`; a
@@ -108,6 +110,12 @@ pub async fn count_by(
         Counted::RunsOfIntegration => {
             count::<sync_run::Entity>(db, sync_run::Column::IntegrationId, parents).await
         }
+        Counted::GroupsOfUser => {
+            count::<group_membership::Entity>(db, group_membership::Column::UserId, parents).await
+        }
+        Counted::DevicesOfUser => {
+            count::<device::Entity>(db, device::Column::UserId, parents).await
+        }
     }
 }
 
@@ -123,88 +131,124 @@ where
     out
 }
 
-/// The groups of each of `users` (an empty list for one in none), in group order, reading
-/// `columns` of them.
-pub async fn groups_of(
+/// A page of the groups of each of `users` (an empty page for one in none), in `dir` order
+/// of the group id, reading `columns` of them.
+pub async fn groups_of_users(
     db: &impl Db,
     users: &[i64],
+    args: PageArgs,
+    dir: Direction,
     columns: Columns,
-) -> Result<HashMap<i64, Vec<directory_group::Model>>, DomainError> {
-    let mut out = HashMap::new();
-    for chunk in users.chunks(MAX_KEYS) {
-        let statement = groups_of_users(db.get_database_backend(), chunk, columns);
-        let mut pairs = Vec::new();
-        for row in db.query_all_raw(statement).await? {
-            // `dg_member`, then the group's columns in the table's order, which is the
-            // entity's (a test holds them equal).
-            let user: i64 = row.try_get_by_index(0)?;
-            pairs.push((user, directory_group::Model::from_columns(&row, 1)?));
+) -> Result<HashMap<i64, Page<directory_group::Model>>, DomainError> {
+    let parent_at = rows::columns_of::<directory_group::Entity>();
+    let mut read = Vec::new();
+    if args.first > 0 {
+        for statement in
+            user_groups_statements(db.get_database_backend(), users, args, dir, columns)
+        {
+            for row in db.query_all_raw(statement).await? {
+                let user: i64 = row.try_get_by_index(parent_at)?;
+                let group: i64 = row.try_get_by_index(parent_at + 1)?;
+                read.push((user, group, directory_group::Model::from_columns(&row, 0)?));
+            }
         }
-        out.extend(group_into(chunk, pairs));
     }
-    Ok(out)
+    let mut found = page::pages_of_rows(read, args.first, dir);
+    Ok(users
+        .iter()
+        .map(|user| (*user, found.remove(user).unwrap_or_else(Page::empty)))
+        .collect())
 }
 
-/// The groups of `users`, with the member as `dg_member`, in group order, reading `columns`
-/// of them: one statement.
+/// The statements of [`groups_of_users`]: rows of the group's columns (reading `columns`),
+/// then the member as `dg_parent` and the group id as `dg_key`.
 ///
-/// On PostgreSQL each membership finds its group by primary key in a `LATERAL` subquery
-/// (`OFFSET 0` keeps the planner from flattening it into a join): its default costs would
-/// otherwise hash the whole groups table for a few dozen memberships. SQLite's planner takes
-/// the index lookups for the plain join.
-pub fn groups_of_users(
+/// Each user's page walks its memberships in the `(user_id, group_id)` index, from the cursor
+/// on, `first + 1` of them, and finds each one's group by primary key. On PostgreSQL the
+/// users are one array parameter and the group a `LATERAL` subquery per membership (`OFFSET
+/// 0` keeps the planner from flattening it into a join: its default costs would otherwise
+/// hash the whole groups table for a few dozen memberships); on SQLite, which has no
+/// `LATERAL`, one `UNION ALL` arm per user, [`page::PARENTS_PER_STATEMENT`] a statement.
+pub fn user_groups_statements(
     backend: sea_orm::DbBackend,
     users: &[i64],
+    args: PageArgs,
+    dir: Direction,
     columns: Columns,
-) -> sea_orm::Statement {
+) -> Vec<sea_orm::Statement> {
     let group = select_list::<directory_group::Entity>("g", columns);
     let select =
-        format!(r#"SELECT "m"."user_id" AS "dg_member", {group} FROM "group_memberships" AS "m""#);
-    const ORDER: &str = r#"ORDER BY "m"."group_id""#;
+        format!(r#"SELECT {group}, "m"."user_id" AS "dg_parent", "m"."group_id" AS "dg_key""#);
+    let (op, order) = match dir {
+        Direction::Asc => (">", "ASC"),
+        Direction::Desc => ("<", "DESC"),
+    };
+    // The page's size is dirgate's own number, in the text (`prepared`); the cursor is bound.
+    let limit = args.first + 1;
+    if users.is_empty() {
+        return Vec::new();
+    }
     if backend == sea_orm::DbBackend::Postgres {
-        return sea_orm::Statement::from_sql_and_values(
+        let seek = if args.after.is_some() {
+            format!(r#" AND "group_id" {op} $2"#)
+        } else {
+            String::new()
+        };
+        let mut values = vec![page::id_array(users)];
+        values.extend(args.after.map(sea_orm::Value::from));
+        return vec![sea_orm::Statement::from_sql_and_values(
             backend,
             format!(
-                r#"{select} CROSS JOIN LATERAL (SELECT * FROM "directory_groups" WHERE "directory_groups"."id" = "m"."group_id" OFFSET 0) AS "g" WHERE "m"."user_id" = ANY(CAST($1 AS bigint[])) {ORDER}"#
+                r#"{select} FROM unnest(CAST($1 AS bigint[])) AS "dg_parents"("parent") CROSS JOIN LATERAL (SELECT "user_id", "group_id" FROM "group_memberships" WHERE "user_id" = "dg_parents"."parent"{seek} ORDER BY "group_id" {order} LIMIT {limit}) AS "m" CROSS JOIN LATERAL (SELECT * FROM "directory_groups" WHERE "directory_groups"."id" = "m"."group_id" OFFSET 0) AS "g""#
             ),
-            [page::id_array(users)],
-        );
+            values,
+        )];
     }
-    let marks = vec!["?"; users.len()].join(",");
-    sea_orm::Statement::from_sql_and_values(
-        backend,
-        format!(
-            r#"{select} JOIN "directory_groups" AS "g" ON "g"."id" = "m"."group_id" WHERE "m"."user_id" IN ({marks}) {ORDER}"#
-        ),
-        users.iter().map(|&id| sea_orm::Value::from(id)),
-    )
+    let seek = if args.after.is_some() {
+        format!(r#" AND "m"."group_id" {op} ?"#)
+    } else {
+        String::new()
+    };
+    let arm = format!(
+        r#"SELECT * FROM ({select} FROM "group_memberships" AS "m" JOIN "directory_groups" AS "g" ON "g"."id" = "m"."group_id" WHERE "m"."user_id" = ?{seek} ORDER BY "m"."group_id" {order} LIMIT {limit})"#
+    );
+    users
+        .chunks(page::PARENTS_PER_STATEMENT)
+        .map(|chunk| {
+            let sql = vec![arm.as_str(); chunk.len()].join(" UNION ALL ");
+            let values = chunk.iter().flat_map(|&user| {
+                std::iter::once(sea_orm::Value::from(user))
+                    .chain(args.after.map(sea_orm::Value::from))
+            });
+            sea_orm::Statement::from_sql_and_values(backend, sql, values.collect::<Vec<_>>())
+        })
+        .collect()
 }
 
-/// The devices of each of `users` (an empty list for one with none), oldest first, reading
-/// `columns` of them.
-pub async fn devices_of(
+/// A page of the devices of each of `users` (an empty page for one with none), in `dir`
+/// order of the device id, reading `columns` of them.
+pub async fn devices_of_users(
     db: &impl Db,
     users: &[i64],
+    args: PageArgs,
+    dir: Direction,
     columns: Columns,
-) -> Result<HashMap<i64, Vec<device::Model>>, DomainError> {
-    let mut out = HashMap::new();
-    for chunk in users.chunks(MAX_KEYS) {
-        let rows = rows::models(
-            db,
+) -> Result<HashMap<i64, Page<device::Model>>, DomainError> {
+    pages_of(
+        db,
+        users,
+        |user| {
             project(
                 device::Entity::find()
-                    .filter(device::Column::UserId.is_in(chunk.iter().copied()))
-                    .order_by_asc(device::Column::Id),
+                    .filter(Expr::col((device::Entity, device::Column::UserId)).eq(user)),
                 columns,
-            ),
-        )
-        .await?;
-        out.extend(group_into(
-            chunk,
-            rows.into_iter().filter_map(|d| d.user_id.map(|u| (u, d))),
-        ));
-    }
-    Ok(out)
+            )
+        },
+        (r#""devices"."user_id""#, r#""devices"."id""#),
+        args,
+        dir,
+    )
+    .await
 }
 
 /// Reads a page of children for each of `parents` (`select(parent)` gives the children of the
@@ -263,6 +307,7 @@ async fn of_integrations<E>(
     columns: Columns,
     parent: E::Column,
     sql: (&'static str, &'static str),
+    dir: Direction,
 ) -> Result<HashMap<i64, Page<E::Model>>, DomainError>
 where
     E: super::columns::Projectable,
@@ -279,7 +324,7 @@ where
         },
         sql,
         args,
-        Direction::Asc,
+        dir,
     )
     .await
 }
@@ -289,6 +334,7 @@ pub async fn users_of_integrations(
     db: &impl Db,
     parents: &[i64],
     args: PageArgs,
+    dir: Direction,
     columns: Columns,
 ) -> Result<HashMap<i64, Page<directory_user::Model>>, DomainError> {
     let parent = directory_user::Column::IntegrationId;
@@ -296,7 +342,7 @@ pub async fn users_of_integrations(
         r#""directory_users"."integration_id""#,
         r#""directory_users"."id""#,
     );
-    of_integrations::<directory_user::Entity>(db, parents, args, columns, parent, sql).await
+    of_integrations::<directory_user::Entity>(db, parents, args, columns, parent, sql, dir).await
 }
 
 /// A page of groups of each of these integrations, reading `columns` of them.
@@ -304,6 +350,7 @@ pub async fn groups_of_integrations(
     db: &impl Db,
     parents: &[i64],
     args: PageArgs,
+    dir: Direction,
     columns: Columns,
 ) -> Result<HashMap<i64, Page<directory_group::Model>>, DomainError> {
     let parent = directory_group::Column::IntegrationId;
@@ -311,7 +358,7 @@ pub async fn groups_of_integrations(
         r#""directory_groups"."integration_id""#,
         r#""directory_groups"."id""#,
     );
-    of_integrations::<directory_group::Entity>(db, parents, args, columns, parent, sql).await
+    of_integrations::<directory_group::Entity>(db, parents, args, columns, parent, sql, dir).await
 }
 
 /// A page of members of each of these groups, reading `columns` of them.
@@ -319,6 +366,7 @@ pub async fn members_of_groups(
     db: &impl Db,
     parents: &[i64],
     args: PageArgs,
+    dir: Direction,
     columns: Columns,
 ) -> Result<HashMap<i64, Page<directory_user::Model>>, DomainError> {
     pages_of(
@@ -327,16 +375,17 @@ pub async fn members_of_groups(
         |group| project(members_of(group), columns),
         MEMBERS_SQL,
         args,
-        Direction::Asc,
+        dir,
     )
     .await
 }
 
-/// A page of sync runs of each of these integrations, newest first.
+/// A page of sync runs of each of these integrations, in `dir` order of the id.
 pub async fn runs_of_integrations(
     db: &impl Db,
     parents: &[i64],
     args: PageArgs,
+    dir: Direction,
 ) -> Result<HashMap<i64, Page<sync_run::Model>>, DomainError> {
     pages_of(
         db,
@@ -348,7 +397,7 @@ pub async fn runs_of_integrations(
         },
         (r#""sync_runs"."integration_id""#, r#""sync_runs"."id""#),
         args,
-        Direction::Desc,
+        dir,
     )
     .await
 }

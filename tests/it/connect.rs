@@ -463,13 +463,13 @@ async fn reauthentication_swaps_the_grant_only_on_success(mut fx: Fixture) {
     let data = fx
         .ok(
             &admin,
-            r#"{ users(filter: {search: "adele@contoso.example"}) { nodes { userName devices { serialNumber } } } }"#,
+            r#"{ users(filter: {search: "adele@contoso.example"}) { nodes { userName devices { nodes { serialNumber } } } } }"#,
             json!({}),
         )
         .await;
     assert_eq!(
         data["users"]["nodes"],
-        json!([{ "userName": "adele@contoso.example", "devices": [{ "serialNumber": "C02REAUTH" }] }]),
+        json!([{ "userName": "adele@contoso.example", "devices": { "nodes": [{ "serialNumber": "C02REAUTH" }] } }]),
         "the user and its device stay"
     );
 }

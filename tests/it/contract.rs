@@ -415,3 +415,84 @@ fn the_rule_id_finder_sees_rule_ids_only() {
     assert!(regex_lite_rule_id("archived (R9, R14)"));
     assert!(!regex_lite_rule_id("a user (Role: admin) (RFC 3339)"));
 }
+
+/// The plain lists the schema may have, each with what bounds it; any other list field is a
+/// list that may grow with the directory and must be a connection (paged, counted).
+const BOUNDED_LISTS: &[(&str, &str)] = &[
+    ("Query.nodes", "at most 100 ids a call"),
+    (
+        "Query.webhookEndpoints",
+        "at most 100 endpoints (webhooks::MAX_ENDPOINTS)",
+    ),
+    ("WebhookEndpoint.deliveries", "`first` is 0 to 100 attempts"),
+    (
+        "WebhookEndpoint.types",
+        "a subset of DirectoryEventType's values",
+    ),
+    (
+        "User.aliases",
+        "at most 100 a user (providers::clean::MAX_ALIASES)",
+    ),
+    ("Integration.grantedScopes", "the scopes dirgate asks for"),
+    ("UserError.field", "a path in the mutation's own input"),
+];
+
+/// The list fields of `types` (as `Type.field`) that are neither a connection's `edges` or
+/// `nodes`, nor a payload's `userErrors`, nor in `bounded`.
+fn unbounded_lists(types: &[serde_json::Value], bounded: &[(&str, &str)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for t in types.iter().filter(|t| t["kind"] == "OBJECT") {
+        let name = t["name"].as_str().unwrap_or_default();
+        if name.starts_with("__") {
+            continue;
+        }
+        for f in t["fields"].as_array().into_iter().flatten() {
+            let mut ty = &f["type"];
+            if ty["kind"] == "NON_NULL" {
+                ty = &ty["ofType"];
+            }
+            if ty["kind"] != "LIST" {
+                continue;
+            }
+            let field = f["name"].as_str().unwrap_or_default();
+            let paged = name.ends_with("Connection") && (field == "edges" || field == "nodes");
+            let errors = name.ends_with("Payload") && field == "userErrors";
+            let path = format!("{name}.{field}");
+            if !paged && !errors && !bounded.iter().any(|(p, _)| *p == path) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// No plain list field may grow with the directory: a user in 3,000 groups is a page of
+/// them, not 3,000 at once. Every list that is not a connection's is named above with its
+/// bound.
+#[tokio::test]
+async fn no_plain_list_grows_with_the_directory() {
+    let schema = dirgate::graphql::introspection().await;
+    let types = schema["__schema"]["types"].as_array().expect("types");
+    assert_eq!(
+        unbounded_lists(types, BOUNDED_LISTS),
+        Vec::<String>::new(),
+        "plain lists that are neither connections nor bounded"
+    );
+    // The walk sees a list field: without the allowances every bounded list is reported.
+    let all = unbounded_lists(types, &[]);
+    for (path, _) in BOUNDED_LISTS {
+        assert!(
+            all.contains(&path.to_string()),
+            "{path} is no longer a list"
+        );
+    }
+    // And the old shape of `User.groups` would be caught.
+    let old = serde_json::json!([{ "kind": "OBJECT", "name": "User", "fields": [
+        { "name": "groups", "type": { "kind": "NON_NULL", "ofType": { "kind": "LIST",
+          "ofType": { "kind": "NON_NULL", "ofType": { "kind": "OBJECT", "name": "Group" } } } } }
+    ] }]);
+    assert_eq!(
+        unbounded_lists(old.as_array().unwrap(), BOUNDED_LISTS),
+        ["User.groups"]
+    );
+}

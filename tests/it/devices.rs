@@ -18,7 +18,7 @@ const REGISTER: &str = r#"mutation($input: RegisterDeviceInput!) {
   } userErrors { field message code } }
 }"#;
 const ASSIGN: &str = r#"mutation($device: ID!, $user: ID!) {
-  assignDeviceUser(input: {deviceId: $device, userId: $user}) { device { id user { userName devices { serialNumber } } assignment { source } } userErrors { field message code } }
+  assignDeviceUser(input: {deviceId: $device, userId: $user}) { device { id user { userName devices { nodes { serialNumber } } } assignment { source } } userErrors { field message code } }
 }"#;
 const UNASSIGN: &str = r#"mutation($device: ID!) {
   unassignDeviceUser(input: {deviceId: $device}) { device { id user { userName } assignment { source } } userErrors { field message code } }
@@ -224,7 +224,7 @@ async fn assign_device_user_sets_and_replaces_the_manual_assignment(fx: Fixture)
     let device = &data["assignDeviceUser"]["device"];
     assert_eq!(device["user"]["userName"], "adele@contoso.example");
     assert_eq!(
-        device["user"]["devices"],
+        device["user"]["devices"]["nodes"],
         json!([{ "serialNumber": "C02MAC" }])
     );
     assert_eq!(device["assignment"]["source"], "MANUAL");
@@ -237,12 +237,12 @@ async fn assign_device_user_sets_and_replaces_the_manual_assignment(fx: Fixture)
     let adele_devices = fx
         .ok(
             &admin,
-            "query($id: ID!) { user(id: $id) { devices { serialNumber } } }",
+            "query($id: ID!) { user(id: $id) { devices { nodes { serialNumber } } } }",
             json!({ "id": gid("User", adele.id) }),
         )
         .await;
     assert_eq!(
-        adele_devices["user"]["devices"],
+        adele_devices["user"]["devices"]["nodes"],
         json!([]),
         "a device has at most one user"
     );
@@ -344,8 +344,11 @@ async fn a_user_may_have_several_devices(fx: Fixture) {
         .await;
     }
     let data = fx
-        .ok(&admin, "query($id: ID!) { user(id: $id) { devices { serialNumber } } devices(filter: {assigned: true}) { totalCount } }", json!({ "id": gid("User", adele.id) }))
+        .ok(&admin, "query($id: ID!) { user(id: $id) { devices { nodes { serialNumber } } } devices(filter: {assigned: true}) { totalCount } }", json!({ "id": gid("User", adele.id) }))
         .await;
-    assert_eq!(data["user"]["devices"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        data["user"]["devices"]["nodes"].as_array().unwrap().len(),
+        3
+    );
     assert_eq!(data["devices"]["totalCount"], 3);
 }

@@ -80,15 +80,15 @@ async fn delete_integration_keeps_users_assigned_to_devices(fx: Fixture) {
     assert_eq!(payload["usersRemoved"], 2);
     assert_eq!(payload["usersRetained"], 1);
     let data = fx
-        .ok(&admin, "{ users { nodes { userName status origin integration { name } devices { serialNumber } groups { id } } } groups { totalCount } integrations { totalCount } }", no_vars())
+        .ok(&admin, "{ users { nodes { userName status origin integration { name } devices { nodes { serialNumber } } groups { nodes { id } } } } groups { totalCount } integrations { totalCount } }", no_vars())
         .await;
     assert_eq!(
         data["users"]["nodes"],
         json!([
             { "userName": "adele@contoso.example", "status": "ARCHIVED", "origin": "Contoso", "integration": null,
-              "devices": [{ "serialNumber": "C02KEPT" }], "groups": [] },
+              "devices": { "nodes": [{ "serialNumber": "C02KEPT" }] }, "groups": { "nodes": [] } },
             { "userName": "liz@other.example", "status": "ACTIVE", "origin": "Other", "integration": { "name": "Other" },
-              "devices": [], "groups": [] }
+              "devices": { "nodes": [] }, "groups": { "nodes": [] } }
         ])
     );
     assert_eq!(data["groups"]["totalCount"], 0, "its groups went");

@@ -11,8 +11,8 @@ const NESTED: &str = r#"query($n: Int!) {
     edges { cursor node {
       id displayName origin status aliases
       integration { id name userCount groupCount }
-      groups { id displayName memberCount }
-      devices { serialNumber user { id } assignment { source } }
+      groups { nodes { id displayName memberCount } }
+      devices { nodes { serialNumber user { id } assignment { source } } }
     } }
   }
   groups(first: $n) {
@@ -20,7 +20,7 @@ const NESTED: &str = r#"query($n: Int!) {
     nodes {
       id
       integration { name }
-      members(first: 5) { totalCount nodes { id groups { id } } }
+      members(first: 5) { totalCount nodes { id groups { nodes { id } } } }
     }
   }
   devices(first: $n) { nodes { serialNumber user { displayName integration { name } } } }
@@ -112,7 +112,7 @@ async fn nested_query_statement_count_does_not_grow_with_page_size(fx: Fixture) 
         assert_eq!(first_group["totalCount"], 3);
         assert_eq!(first_group["nodes"].as_array().unwrap().len(), 3);
         assert!(
-            data["users"]["edges"][0]["node"]["groups"]
+            data["users"]["edges"][0]["node"]["groups"]["nodes"]
                 .as_array()
                 .unwrap()
                 .len()
@@ -280,7 +280,10 @@ fn scans(plan: &Value, relation: &str) -> Vec<(f64, f64)> {
 /// groups. On PostgreSQL the plan is taken with nested loops priced out, as a planner that
 /// prefers hashing would see them.
 async fn the_groups_of_a_few_users_read_only_their_groups(fx: Fixture) {
-    use dirgate::store::related::groups_of_users;
+    use dirgate::store::{
+        page::{Direction, PageArgs},
+        related::user_groups_statements,
+    };
     use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
     let contoso = fx.integration("Contoso").create().await;
     fx.bulk(&contoso, 300, 2_000).await;
@@ -293,7 +296,13 @@ async fn the_groups_of_a_few_users_read_only_their_groups(fx: Fixture) {
         .take(10)
         .map(|u| u.id)
         .collect();
-    let statement = groups_of_users(backend, &users, Columns::ALL);
+    let args = PageArgs {
+        first: 50,
+        after: None,
+    };
+    let statements = user_groups_statements(backend, &users, args, Direction::Asc, Columns::ALL);
+    assert_eq!(statements.len(), 1, "one statement for the ten users");
+    let statement = statements[0].clone();
     let rows = fx.db.query_all_raw(statement.clone()).await.unwrap();
     assert_eq!(rows.len(), 20, "two groups each (`Fixture::bulk`)");
     if backend == DbBackend::Postgres {
@@ -387,7 +396,7 @@ async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx:
     let root = fx
         .ok(
             &auth,
-            "{ users(first: 100) { nodes { id devices { id serialNumber } groups { id } } } }",
+            "{ users(first: 100) { nodes { id devices { nodes { id serialNumber } } groups { nodes { id } } } } }",
             json!({}),
         )
         .await;
@@ -396,8 +405,8 @@ async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx:
     assert_eq!(root.len(), 61, "60 bulk users and the lone one");
     for user in root {
         let id = user["id"].as_str().unwrap();
-        assert_eq!(&user["devices"], devices_of[id], "{id}");
-        assert_eq!(user["groups"], groups_of[id], "{id}");
+        assert_eq!(&user["devices"]["nodes"], devices_of[id], "{id}");
+        assert_eq!(user["groups"]["nodes"], groups_of[id], "{id}");
     }
     // A page of devices asked for its users' devices reads them beside the page: one more
     // statement.
@@ -405,22 +414,22 @@ async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx:
     let by_device = fx
         .ok(
             &auth,
-            "{ devices(first: 100) { nodes { user { id devices { id serialNumber } } } } }",
+            "{ devices(first: 100) { nodes { user { id devices { nodes { id serialNumber } } } } } }",
             json!({}),
         )
         .await;
     assert_eq!(fx.statements(), 2);
     for device in by_device["devices"]["nodes"].as_array().unwrap() {
         let id = device["user"]["id"].as_str().unwrap();
-        assert_eq!(&device["user"]["devices"], devices_of[id], "{id}");
+        assert_eq!(&device["user"]["devices"]["nodes"], devices_of[id], "{id}");
     }
     fx.reset_statements();
     let paged = fx
         .ok(
             &auth,
             r#"{ groups(first: 10) { nodes {
-                 members(first: 50) { nodes { id devices { id serialNumber } } }
-                 integration { users(first: 50) { edges { node { id devices { id } } } } }
+                 members(first: 50) { nodes { id devices { nodes { id serialNumber } } } }
+                 integration { users(first: 50) { edges { node { id devices { nodes { id } } } } } }
                } } }"#,
             json!({}),
         )
@@ -432,9 +441,9 @@ async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx:
     for group in paged["groups"]["nodes"].as_array().unwrap() {
         for member in group["members"]["nodes"].as_array().unwrap() {
             let id = member["id"].as_str().unwrap();
-            assert_eq!(&member["devices"], devices_of[id], "{id}");
+            assert_eq!(&member["devices"]["nodes"], devices_of[id], "{id}");
             members += 1;
-            let n = member["devices"].as_array().unwrap().len();
+            let n = member["devices"]["nodes"].as_array().unwrap().len();
             two += usize::from(n == 2);
             none += usize::from(n == 0);
         }
@@ -447,7 +456,7 @@ async fn members_asked_for_with_their_devices_read_them_in_one_statement(mut fx:
                 .iter()
                 .map(|d| &d["id"])
                 .collect();
-            let paged: Vec<&Value> = node["devices"]
+            let paged: Vec<&Value> = node["devices"]["nodes"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -480,7 +489,7 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
     .await;
     fx.stop_background().await;
     const SHAPE: &str = r#"query($n: Int!) {
-      devices(first: $n) { nodes { serialNumber user { id email groups { displayName } } } }
+      devices(first: $n) { nodes { serialNumber user { id email groups { nodes { displayName } } } } }
     }"#;
     // Each user's groups as the groups' members show them (not read beside a page).
     let listed = fx
@@ -518,11 +527,15 @@ async fn a_page_of_devices_with_their_users_and_groups_takes_two_statements(mut 
             assert_eq!(node["user"]["id"], json!(id.to_string()), "{node}");
             assert!(node["user"]["email"].is_string());
             assert_eq!(
-                node["user"]["groups"].as_array().unwrap().len(),
+                node["user"]["groups"]["nodes"].as_array().unwrap().len(),
                 2,
                 "{node}"
             );
-            assert_eq!(node["user"]["groups"], groups_of[id.as_str()], "{node}");
+            assert_eq!(
+                node["user"]["groups"]["nodes"],
+                groups_of[id.as_str()],
+                "{node}"
+            );
         }
     }
 }
@@ -638,14 +651,18 @@ async fn full_user(
     .unwrap()
 }
 
-/// The groups of users (`groups_of_users`: the member, then the group's columns) and the
+/// The groups of users (`user_groups_statements`: the group's columns, then the member and
+/// the group id) and the
 /// members of groups (`page::fetch_per_parent`: the user's columns, then the parent and the
 /// key) are decoded by position on the hot read path; both must give the models sea-orm's
 /// derived decoding gives by name, with every column set and with every nullable one NULL.
 async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: Fixture) {
     use dirgate::{
-        store::related::groups_of_users,
-        store::{page, rows::FromColumns},
+        store::related::user_groups_statements,
+        store::{
+            page::{self, Direction, PageArgs},
+            rows::FromColumns,
+        },
     };
     use entity::{directory_group, directory_user, group_membership};
     use sea_orm::{
@@ -670,27 +687,36 @@ async fn groups_and_members_decoded_by_position_equal_sea_orms_own_decoding(fx: 
     let backend = fx.db.get_database_backend();
     let rows = fx
         .db
-        .query_all_raw(groups_of_users(
-            backend,
-            &[full.id, sparse.id],
-            Columns::ALL,
-        ))
+        .query_all_raw(
+            user_groups_statements(
+                backend,
+                &[full.id, sparse.id],
+                PageArgs {
+                    first: 10,
+                    after: None,
+                },
+                Direction::Asc,
+                Columns::ALL,
+            )
+            .remove(0),
+        )
         .await
         .unwrap();
+    let member_at = dirgate::store::rows::columns_of::<directory_group::Entity>();
     let by_position: Vec<(i64, directory_group::Model)> = rows
         .iter()
         .map(|row| {
-            let member: i64 = row.try_get_by_index(0).unwrap();
+            let member: i64 = row.try_get_by_index(member_at).unwrap();
             (
                 member,
-                directory_group::Model::from_columns(row, 1).unwrap(),
+                directory_group::Model::from_columns(row, 0).unwrap(),
             )
         })
         .collect();
     let by_name: Vec<(i64, directory_group::Model)> = rows
         .iter()
         .map(|row| {
-            let member: i64 = row.try_get("", "dg_member").unwrap();
+            let member: i64 = row.try_get("", "dg_parent").unwrap();
             (
                 member,
                 directory_group::Model::from_query_result(row, "").unwrap(),

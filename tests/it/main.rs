@@ -22,6 +22,7 @@ mod http;
 mod lifecycle;
 mod loaders;
 mod metrics;
+mod nested_lists;
 mod nodes;
 mod parallel_reads;
 mod processes;

@@ -28,15 +28,15 @@ const DEVICE_PATHS: &[&str] = &[
     "{ devices(first: 10) { nodes { @ user { id } } } }",
     "{ devices(first: 2, orderBy: {field: NAME}) { edges { cursor node { @ } } } }",
     "{ devices(first: 2, orderBy: {field: SERIAL_NUMBER, direction: DESC}) { edges { cursor node { @ } } } }",
-    "{ users(first: 10) { nodes { devices { @ } } } }",
-    "{ devices(first: 10) { nodes { user { devices { @ } } } } }",
-    "{ groups(first: 10) { nodes { members(first: 10) { nodes { devices { @ } } } } } }",
+    "{ users(first: 10) { nodes { devices { nodes { @ } } } } }",
+    "{ devices(first: 10) { nodes { user { devices { nodes { @ } } } } } }",
+    "{ groups(first: 10) { nodes { members(first: 10) { nodes { devices { nodes { @ } } } } } } }",
 ];
 const GROUP_PATHS: &[&str] = &[
     "{ groups(first: 10) { nodes { @ } } }",
     "{ groups(first: 2, orderBy: {field: DISPLAY_NAME}) { edges { cursor node { @ } } } }",
-    "{ users(first: 10) { nodes { groups { @ } } } }",
-    "{ devices(first: 10) { nodes { user { groups { @ } } } } }",
+    "{ users(first: 10) { nodes { groups { nodes { @ } } } } }",
+    "{ devices(first: 10) { nodes { user { groups { nodes { @ } } } } } }",
     "{ integrations(first: 5) { nodes { groups(first: 10) { nodes { @ } } } } }",
 ];
 

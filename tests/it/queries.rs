@@ -385,7 +385,7 @@ async fn relations_link_users_groups_devices_and_integrations(fx: Fixture) {
         .ok(
             &admin,
             r#"{
-              users { nodes { userName origin aliases integration { name } groups { displayName } devices { serialNumber user { userName } } } }
+              users { nodes { userName origin aliases integration { name } groups { nodes { displayName } } devices { nodes { serialNumber user { userName } } } } }
               groups { nodes { displayName memberCount members { totalCount nodes { userName } } integration { name } } }
               devices { nodes { serialNumber user { userName } assignment { source assignedAt } } }
             }"#,
@@ -400,17 +400,17 @@ async fn relations_link_users_groups_devices_and_integrations(fx: Fixture) {
     );
     assert_eq!(adele_json["integration"]["name"], "Contoso");
     assert_eq!(
-        adele_json["groups"],
+        adele_json["groups"]["nodes"],
         json!([{ "displayName": "Sales" }, { "displayName": "Retail" }])
     );
     assert_eq!(
-        adele_json["devices"],
+        adele_json["devices"]["nodes"],
         json!([
             { "serialNumber": "C02A", "user": { "userName": "adele@contoso.example" } },
             { "serialNumber": "C02B", "user": { "userName": "adele@contoso.example" } }
         ])
     );
-    assert_eq!(data["users"]["nodes"][1]["devices"], json!([]));
+    assert_eq!(data["users"]["nodes"][1]["devices"]["nodes"], json!([]));
     let sales = &data["groups"]["nodes"][0];
     assert_eq!(sales["memberCount"], 2);
     assert_eq!(sales["members"]["totalCount"], 2);
@@ -432,14 +432,17 @@ async fn archived_detached_user_keeps_its_origin_name(fx: Fixture) {
     fx.device("C02KEPT", Some(&kept)).await;
     let admin = fx.viewer().await;
     let data = fx
-        .ok(&admin, "{ users(filter: {status: ARCHIVED}) { nodes { origin status integration { name } archivedAt devices { serialNumber } } } }", no_vars())
+        .ok(&admin, "{ users(filter: {status: ARCHIVED}) { nodes { origin status integration { name } archivedAt devices { nodes { serialNumber } } } } }", no_vars())
         .await;
     let user = &data["users"]["nodes"][0];
     assert_eq!(user["origin"], "Old Directory");
     assert_eq!(user["status"], "ARCHIVED");
     assert!(user["integration"].is_null());
     assert!(user["archivedAt"].is_string());
-    assert_eq!(user["devices"], json!([{ "serialNumber": "C02KEPT" }]));
+    assert_eq!(
+        user["devices"]["nodes"],
+        json!([{ "serialNumber": "C02KEPT" }])
+    );
 }
 
 async fn nested_connections_page_per_parent(fx: Fixture) {
@@ -495,7 +498,7 @@ async fn response_fields_keep_the_selection_order(fx: Fixture) {
     fx.bulk(&contoso, 6, 3).await;
     let viewer = fx.viewer().await;
     let query = "{
-      users(first: 2) { totalCount nodes { displayName groups { displayName id } id devices { serialNumber id } origin } pageInfo { hasNextPage endCursor } edges { cursor node { id } } }
+      users(first: 2) { totalCount nodes { displayName groups { nodes { displayName id } } id devices { nodes { serialNumber id } } origin } pageInfo { hasNextPage endCursor } edges { cursor node { id } } }
       groups(first: 2) { pageInfo { endCursor hasNextPage } totalCount nodes { memberCount id members(first: 2) { totalCount nodes { id displayName } pageInfo { hasNextPage } } displayName } }
       devices(first: 2) { nodes { user { id displayName } serialNumber ...D id } totalCount }
       integrations { totalCount nodes { userCount name groupCount syncRuns(first: 1) { totalCount nodes { id } } kind } }
@@ -527,8 +530,8 @@ async fn response_fields_keep_the_selection_order(fx: Fixture) {
         order(".users.nodes"),
         ["displayName", "groups", "id", "devices", "origin"]
     );
-    assert_eq!(order(".users.nodes.groups"), ["displayName", "id"]);
-    assert_eq!(order(".users.nodes.devices"), ["serialNumber", "id"]);
+    assert_eq!(order(".users.nodes.groups.nodes"), ["displayName", "id"]);
+    assert_eq!(order(".users.nodes.devices.nodes"), ["serialNumber", "id"]);
     assert_eq!(order(".users.pageInfo"), ["hasNextPage", "endCursor"]);
     assert_eq!(order(".users.edges"), ["cursor", "node"]);
     assert_eq!(order(".groups"), ["pageInfo", "totalCount", "nodes"]);

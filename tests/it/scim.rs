@@ -205,7 +205,7 @@ async fn graphql_user(fx: &Fixture, external: &str) -> Value {
     let data = fx
         .ok(
             &viewer,
-            "{ users(first: 500) { nodes { externalId userName email displayName givenName familyName department status origin groups { displayName } } } }",
+            "{ users(first: 500) { nodes { externalId userName email displayName givenName familyName department status origin groups { nodes { displayName } } } } }",
             json!({}),
         )
         .await;
@@ -328,7 +328,7 @@ async fn okta_provisioning_replayed(fx: Fixture) {
     assert_eq!(status, 201, "{group}");
     assert_eq!(group["members"][0]["value"], id.as_str());
     assert_eq!(
-        graphql_user(&fx, &id).await["groups"],
+        graphql_user(&fx, &id).await["groups"]["nodes"],
         json!([{ "displayName": "Engineering" }])
     );
     // The user's read-only `groups` says so too.
@@ -485,7 +485,7 @@ async fn entra_provisioning_replayed(fx: Fixture) {
     .await;
     let (_, g) = scim.call("GET", &format!("/Groups/{gid}"), None).await;
     assert_eq!(g["members"], json!([]), "{g}");
-    assert_eq!(graphql_user(&fx, &id).await["groups"], json!([]));
+    assert_eq!(graphql_user(&fx, &id).await["groups"]["nodes"], json!([]));
     // Hard delete: a user without a device is removed (R14).
     let (status, _) = scim.call("DELETE", &format!("/Users/{other}"), None).await;
     assert_eq!(status, 204);
@@ -842,7 +842,7 @@ async fn deleting_a_scim_integration_closes_its_endpoint(fx: Fixture) {
     let kept = graphql_user(&fx, &ids[0]).await;
     assert_eq!(kept["status"], "ARCHIVED");
     assert_eq!(kept["origin"], "Okta");
-    assert_eq!(kept["groups"], json!([]));
+    assert_eq!(kept["groups"]["nodes"], json!([]));
     let (status, _) = scim.call("GET", "/Users", None).await;
     assert_eq!(
         status, 401,

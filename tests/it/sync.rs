@@ -141,7 +141,7 @@ async fn first_sync_imports_users_groups_and_memberships(fx: Fixture) {
     assert_eq!(user_count(&fx, json!({ "status": "SUSPENDED" })).await, 1);
     let viewer = fx.viewer().await;
     let data = fx
-        .ok(&viewer, "{ groups { totalCount nodes { memberCount } } users(first: 1) { nodes { origin groups { displayName } } } }", json!({}))
+        .ok(&viewer, "{ groups { totalCount nodes { memberCount } } users(first: 1) { nodes { origin groups { nodes { displayName } } } } }", json!({}))
         .await;
     let members: i64 = data["groups"]["nodes"]
         .as_array()
@@ -152,7 +152,7 @@ async fn first_sync_imports_users_groups_and_memberships(fx: Fixture) {
     assert_eq!(members, 60, "every user is in one group");
     assert_eq!(data["users"]["nodes"][0]["origin"], "Contoso");
     assert_eq!(
-        data["users"]["nodes"][0]["groups"]
+        data["users"]["nodes"][0]["groups"]["nodes"]
             .as_array()
             .unwrap()
             .len(),
@@ -237,12 +237,12 @@ async fn gone_users_are_removed_or_archived_and_come_back_restored(fx: Fixture) 
     assert_eq!(run["usersSuspended"], 1);
     let viewer = fx.viewer().await;
     let kept = fx
-        .ok(&viewer, "query($id: ID!) { user(id: $id) { status origin archivedAt devices { serialNumber } groups { id } } }", json!({ "id": user_id }))
+        .ok(&viewer, "query($id: ID!) { user(id: $id) { status origin archivedAt devices { nodes { serialNumber } } groups { nodes { id } } } }", json!({ "id": user_id }))
         .await;
     assert_eq!(kept["user"]["status"], "ARCHIVED");
     assert_eq!(kept["user"]["origin"], "Contoso");
     assert_eq!(
-        kept["user"]["devices"],
+        kept["user"]["devices"]["nodes"],
         json!([{ "serialNumber": "C02KEEP" }])
     );
     assert_eq!(user_count(&fx, json!({ "integrationId": id })).await, 59);

@@ -5,15 +5,19 @@
 //! of statements a request runs does not depend on the page size.
 //!
 //! Where a page can carry the answer, no key is asked at all: a page of users asked for with
-//! their devices or groups reads them beside the page ([`Prefetch`], [`Prefetches`]), and a page of devices carries
-//! its users and their groups (`query.rs`'s `devices`, with `store::related::groups_of`); each [`PrefetchedUser`]
-//! then answers its fields itself. Every read takes the request's [`Projection`].
+//! a page of their devices or groups reads those beside the page ([`Prefetch`],
+//! [`Prefetches`]), and a page of devices carries its users and their groups (`query.rs`'s
+//! `devices`); each [`PrefetchedUser`] then answers those fields itself, when they are asked
+//! with the window that was read. Every read takes the request's [`Projection`].
 
 pub use super::gate::Busy;
 use super::{gate::Gate, projection::Projection};
 use crate::{
     error::DomainError,
-    store::{page::PageArgs, related::Counted},
+    store::{
+        page::{Direction, Page, PageArgs},
+        related::Counted,
+    },
 };
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{device, directory_group, directory_user};
@@ -116,12 +120,12 @@ pub struct IntegrationKey(pub i64);
 /// A user by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserKey(pub i64);
-/// The groups a user is a member of.
+/// Which page of a nested list: its slice, and which way it runs by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct GroupsOfUser(pub i64);
-/// The devices assigned to a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DevicesOfUser(pub i64);
+pub struct Window {
+    pub args: PageArgs,
+    pub dir: Direction,
+}
 /// The aliases of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AliasesOfUser(pub i64);
@@ -133,6 +137,8 @@ pub enum CountKey {
     GroupsOfIntegration(i64),
     MembersOfGroup(i64),
     RunsOfIntegration(i64),
+    GroupsOfUser(i64),
+    DevicesOfUser(i64),
 }
 
 impl CountKey {
@@ -143,6 +149,8 @@ impl CountKey {
             Counted::GroupsOfIntegration => Self::GroupsOfIntegration(parent),
             Counted::MembersOfGroup => Self::MembersOfGroup(parent),
             Counted::RunsOfIntegration => Self::RunsOfIntegration(parent),
+            Counted::GroupsOfUser => Self::GroupsOfUser(parent),
+            Counted::DevicesOfUser => Self::DevicesOfUser(parent),
         }
     }
 
@@ -156,7 +164,9 @@ impl CountKey {
             Self::UsersOfIntegration(id)
             | Self::GroupsOfIntegration(id)
             | Self::MembersOfGroup(id)
-            | Self::RunsOfIntegration(id) => id,
+            | Self::RunsOfIntegration(id)
+            | Self::GroupsOfUser(id)
+            | Self::DevicesOfUser(id) => id,
         }
     }
 }
@@ -171,20 +181,22 @@ pub enum UserParent {
 /// A page of users of one parent, with what its users are asked for beside them (read in
 /// the same wave, one statement for all the wave's pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserPageKey(pub UserParent, pub PageArgs, pub Prefetch);
+pub struct UserPageKey(pub UserParent, pub Window, pub Prefetch);
 
-/// What a page of users reads beside its users: each one's devices, each one's groups.
+/// What a page of users reads beside its users: a page of each one's devices, of each one's
+/// groups (`None`: not read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Prefetch {
-    pub devices: bool,
-    pub groups: bool,
+    pub devices: Option<Window>,
+    pub groups: Option<Window>,
 }
 
-/// What was read beside one user (`None`: not read; its fields then ask the loader).
+/// What was read beside one user, with the window read (`None`: not read; its fields then
+/// ask the loader).
 #[derive(Debug, Clone, Default)]
 pub struct Prefetched {
-    pub devices: Option<Arc<[device::Model]>>,
-    pub groups: Option<Arc<[directory_group::Model]>>,
+    pub devices: Option<Arc<(Window, Page<device::Model>)>>,
+    pub groups: Option<Arc<(Window, Page<directory_group::Model>)>>,
 }
 
 /// A user read with what was asked of it beside it, so its fields need no loader key of
@@ -195,12 +207,23 @@ pub struct PrefetchedUser {
     pub related: Prefetched,
 }
 
-/// A page of an integration's groups.
+/// The parent of a page of groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct GroupPageKey(pub i64, pub PageArgs);
-/// A page of an integration's sync runs, newest first.
+pub enum GroupParent {
+    Integration(i64),
+    /// The groups a user is a member of.
+    User(i64),
+}
+
+/// A page of groups of one parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RunPageKey(pub i64, pub PageArgs);
+pub struct GroupPageKey(pub GroupParent, pub Window);
+/// A page of the devices assigned to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DevicePageKey(pub i64, pub Window);
+/// A page of an integration's sync runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunPageKey(pub i64, pub Window);
 
 pub(super) type LoadResult<K, V> = Result<HashMap<K, V>, DomainError>;
 

@@ -1,34 +1,37 @@
 //! The loaders of pages: an integration's or a group's users (with what they are asked for
-//! beside them), an integration's groups, its sync runs; each wave's pages of one kind in
-//! one statement (`store::related`, through `store::page::fetch_per_parent`).
+//! beside them), an integration's or a user's groups, a user's devices, an integration's sync
+//! runs; each wave's pages of one kind in one statement (`store::related`, through
+//! `store::page::fetch_per_parent`).
 
 use super::{
-    BatchLoader, GroupPageKey, LoadResult, Prefetch, PrefetchedUser, Prefetches, RunPageKey,
-    UserPageKey, UserParent,
+    BatchLoader, DevicePageKey, GroupPageKey, GroupParent, LoadResult, Prefetch, PrefetchedUser,
+    Prefetches, RunPageKey, UserPageKey, UserParent, Window,
 };
 use crate::{
     error::DomainError,
-    store::{
-        page::{Page, PageArgs},
-        related,
-    },
+    store::{page::Page, related},
 };
 use async_graphql::dataloader::Loader;
-use entity::{directory_group, directory_user, sync_run};
+use entity::{device, directory_group, directory_user, sync_run};
 use std::collections::HashMap;
 
-/// Splits keys by their page arguments: one statement per distinct arguments (in
-/// practice one, as siblings in a response share their arguments).
-fn by_args<'a, K: Copy + 'a, P: Copy + std::hash::Hash + Eq>(
+/// Splits keys by their window: one statement per distinct window (in practice one, as
+/// siblings in a response share their arguments).
+fn by_window<'a, K: Copy + 'a, P: Copy>(
     keys: impl IntoIterator<Item = &'a K>,
-    split: impl Fn(K) -> (P, PageArgs),
-) -> HashMap<PageArgs, Vec<P>> {
-    let mut out: HashMap<PageArgs, Vec<P>> = HashMap::new();
+    split: impl Fn(K) -> (P, Window),
+) -> HashMap<Window, Vec<P>> {
+    let mut out: HashMap<Window, Vec<P>> = HashMap::new();
     for key in keys {
-        let (parent, args) = split(*key);
-        out.entry(args).or_default().push(parent);
+        let (parent, window) = split(*key);
+        out.entry(window).or_default().push(parent);
     }
     out
+}
+
+/// The ids of the parents `pick` accepts.
+fn ids_of<P: Copy>(parents: &[P], pick: impl Fn(P) -> Option<i64>) -> Vec<i64> {
+    parents.iter().copied().filter_map(pick).collect()
 }
 
 impl Loader<UserPageKey> for BatchLoader {
@@ -41,9 +44,8 @@ impl Loader<UserPageKey> for BatchLoader {
             let asked: std::collections::HashSet<Prefetch> = keys.iter().map(|k| k.2).collect();
             for beside in asked {
                 let keys = keys.iter().filter(|k| k.2 == beside);
-                for (args, parents) in by_args(keys, |UserPageKey(parent, args, _)| (parent, args))
-                {
-                    let pages = self.user_pages(&parents, args).await?;
+                for (window, parents) in by_window(keys, |UserPageKey(parent, w, _)| (parent, w)) {
+                    let pages = self.user_pages(&parents, window).await?;
                     let users: Vec<i64> = pages
                         .values()
                         .flat_map(|p| p.items.iter().map(|u| u.id))
@@ -51,7 +53,7 @@ impl Loader<UserPageKey> for BatchLoader {
                     let read = Prefetches::of(&self.db, self.projection, users, beside).await?;
                     out.extend(pages.into_iter().map(|(parent, page)| {
                         let page = page.map(|user| read.attach(user));
-                        (UserPageKey(parent, args, beside), page)
+                        (UserPageKey(parent, window, beside), page)
                     }));
                 }
             }
@@ -66,26 +68,17 @@ impl BatchLoader {
     async fn user_pages(
         &self,
         parents: &[UserParent],
-        args: PageArgs,
+        Window { args, dir }: Window,
     ) -> LoadResult<UserParent, Page<directory_user::Model>> {
         let mut out = HashMap::new();
-        let of_integration: Vec<i64> = parents
-            .iter()
-            .filter_map(|p| match p {
-                UserParent::Integration(id) => Some(*id),
-                UserParent::Group(_) => None,
-            })
-            .collect();
-        let of_group: Vec<i64> = parents
-            .iter()
-            .filter_map(|p| match p {
-                UserParent::Group(id) => Some(*id),
-                UserParent::Integration(_) => None,
-            })
-            .collect();
         let columns = self.projection.users;
+        let of_integration = ids_of(parents, |p| match p {
+            UserParent::Integration(id) => Some(id),
+            UserParent::Group(_) => None,
+        });
         if !of_integration.is_empty() {
-            let pages = related::users_of_integrations(&self.db, &of_integration, args, columns);
+            let pages =
+                related::users_of_integrations(&self.db, &of_integration, args, dir, columns);
             out.extend(
                 pages
                     .await?
@@ -93,8 +86,12 @@ impl BatchLoader {
                     .map(|(id, page)| (UserParent::Integration(id), page)),
             );
         }
+        let of_group = ids_of(parents, |p| match p {
+            UserParent::Group(id) => Some(id),
+            UserParent::Integration(_) => None,
+        });
         if !of_group.is_empty() {
-            let pages = related::members_of_groups(&self.db, &of_group, args, columns);
+            let pages = related::members_of_groups(&self.db, &of_group, args, dir, columns);
             out.extend(
                 pages
                     .await?
@@ -113,14 +110,61 @@ impl Loader<GroupPageKey> for BatchLoader {
     async fn load(&self, keys: &[GroupPageKey]) -> LoadResult<GroupPageKey, Self::Value> {
         self.batch(async {
             let mut out = HashMap::new();
-            for (args, parents) in by_args(keys, |GroupPageKey(parent, args)| (parent, args)) {
-                let columns = self.projection.groups;
-                let pages = related::groups_of_integrations(&self.db, &parents, args, columns);
+            let columns = self.projection.groups;
+            for (window, parents) in by_window(keys, |GroupPageKey(parent, w)| (parent, w)) {
+                let Window { args, dir } = window;
+                let of_integration = ids_of(&parents, |p| match p {
+                    GroupParent::Integration(id) => Some(id),
+                    GroupParent::User(_) => None,
+                });
+                if !of_integration.is_empty() {
+                    let pages = related::groups_of_integrations(
+                        &self.db,
+                        &of_integration,
+                        args,
+                        dir,
+                        columns,
+                    );
+                    out.extend(pages.await?.into_iter().map(|(id, page)| {
+                        (GroupPageKey(GroupParent::Integration(id), window), page)
+                    }));
+                }
+                let of_user = ids_of(&parents, |p| match p {
+                    GroupParent::User(id) => Some(id),
+                    GroupParent::Integration(_) => None,
+                });
+                if !of_user.is_empty() {
+                    let pages = related::groups_of_users(&self.db, &of_user, args, dir, columns);
+                    out.extend(
+                        pages
+                            .await?
+                            .into_iter()
+                            .map(|(id, page)| (GroupPageKey(GroupParent::User(id), window), page)),
+                    );
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl Loader<DevicePageKey> for BatchLoader {
+    type Value = Page<device::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[DevicePageKey]) -> LoadResult<DevicePageKey, Self::Value> {
+        self.batch(async {
+            let mut out = HashMap::new();
+            for (window, users) in by_window(keys, |DevicePageKey(user, w)| (user, w)) {
+                let columns = self.projection.devices;
+                let pages =
+                    related::devices_of_users(&self.db, &users, window.args, window.dir, columns);
                 out.extend(
                     pages
                         .await?
                         .into_iter()
-                        .map(|(id, page)| (GroupPageKey(id, args), page)),
+                        .map(|(id, page)| (DevicePageKey(id, window), page)),
                 );
             }
             Ok(out)
@@ -136,13 +180,14 @@ impl Loader<RunPageKey> for BatchLoader {
     async fn load(&self, keys: &[RunPageKey]) -> LoadResult<RunPageKey, Self::Value> {
         self.batch(async {
             let mut out = HashMap::new();
-            for (args, parents) in by_args(keys, |RunPageKey(parent, args)| (parent, args)) {
-                let pages = related::runs_of_integrations(&self.db, &parents, args);
+            for (window, parents) in by_window(keys, |RunPageKey(parent, w)| (parent, w)) {
+                let pages =
+                    related::runs_of_integrations(&self.db, &parents, window.args, window.dir);
                 out.extend(
                     pages
                         .await?
                         .into_iter()
-                        .map(|(id, page)| (RunPageKey(id, args), page)),
+                        .map(|(id, page)| (RunPageKey(id, window), page)),
                 );
             }
             Ok(out)

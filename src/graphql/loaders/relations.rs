@@ -1,15 +1,18 @@
-//! The loaders of one relation each: an integration or a user by id, a user's groups,
-//! devices and aliases, and counts of children; and [`Prefetches`], what a page of users reads
+//! The loaders of one relation each: an integration or a user by id, a user's aliases, and
+//! counts of children; and [`Prefetches`], what a page of users reads
 //! beside its users. The statements are `store::related`'s.
 
 use super::{
-    AliasesOfUser, BatchLoader, CountKey, DevicesOfUser, GroupsOfUser, IntegrationKey, LoadResult,
-    Prefetch, Prefetched, PrefetchedUser, UserKey, index_by,
+    AliasesOfUser, BatchLoader, CountKey, IntegrationKey, LoadResult, Prefetch, Prefetched,
+    PrefetchedUser, UserKey, Window, index_by,
 };
 use crate::{
     error::DomainError,
     graphql::projection::Projection,
-    store::related::{self, Counted, MAX_KEYS, devices_of, group_into, groups_of},
+    store::{
+        page::Page,
+        related::{self, Counted, MAX_KEYS, devices_of_users, group_into, groups_of_users},
+    },
 };
 use async_graphql::dataloader::Loader;
 use entity::{device, directory_group, directory_user, integration};
@@ -52,45 +55,14 @@ impl Loader<UserKey> for BatchLoader {
     }
 }
 
-impl Loader<GroupsOfUser> for BatchLoader {
-    type Value = Vec<directory_group::Model>;
-    type Error = DomainError;
-
-    async fn load(&self, keys: &[GroupsOfUser]) -> LoadResult<GroupsOfUser, Self::Value> {
-        self.batch(async {
-            let users: Vec<i64> = keys.iter().map(|k| k.0).collect();
-            let groups = groups_of(&self.db, &users, self.projection.groups).await?;
-            Ok(groups
-                .into_iter()
-                .map(|(user, groups)| (GroupsOfUser(user), groups))
-                .collect())
-        })
-        .await
-    }
-}
-
-impl Loader<DevicesOfUser> for BatchLoader {
-    type Value = Vec<device::Model>;
-    type Error = DomainError;
-
-    async fn load(&self, keys: &[DevicesOfUser]) -> LoadResult<DevicesOfUser, Self::Value> {
-        self.batch(async {
-            let users: Vec<i64> = keys.iter().map(|k| k.0).collect();
-            let devices = devices_of(&self.db, &users, self.projection.devices).await?;
-            Ok(devices
-                .into_iter()
-                .map(|(user, devices)| (DevicesOfUser(user), devices))
-                .collect())
-        })
-        .await
-    }
-}
+/// Each user's page of one relation, read in one window (`None`: not read).
+type Read<T> = Option<(Window, HashMap<i64, Arc<(Window, Page<T>)>>)>;
 
 /// What was read beside some users: one statement per relation for all of them.
 #[derive(Default)]
 pub struct Prefetches {
-    devices: Option<HashMap<i64, Arc<[device::Model]>>>,
-    groups: Option<HashMap<i64, Arc<[directory_group::Model]>>>,
+    devices: Read<device::Model>,
+    groups: Read<directory_group::Model>,
 }
 
 impl Prefetches {
@@ -106,24 +78,29 @@ impl Prefetches {
         }
         let users: std::collections::HashSet<i64> = users.into_iter().collect();
         let users: Vec<i64> = users.into_iter().collect();
-        fn shared<T>(map: HashMap<i64, Vec<T>>) -> HashMap<i64, Arc<[T]>> {
-            map.into_iter().map(|(k, v)| (k, v.into())).collect()
+        fn shared<T>(w: Window, pages: HashMap<i64, Page<T>>) -> Read<T> {
+            let pages = pages.into_iter().map(|(k, v)| (k, Arc::new((w, v))));
+            Some((w, pages.collect()))
         }
         let mut read = Self::default();
-        if beside.devices {
-            read.devices = Some(shared(devices_of(db, &users, projection.devices).await?));
+        if let Some(w) = beside.devices {
+            let pages = devices_of_users(db, &users, w.args, w.dir, projection.devices).await?;
+            read.devices = shared(w, pages);
         }
-        if beside.groups {
-            read.groups = Some(shared(groups_of(db, &users, projection.groups).await?));
+        if let Some(w) = beside.groups {
+            let pages = groups_of_users(db, &users, w.args, w.dir, projection.groups).await?;
+            read.groups = shared(w, pages);
         }
         Ok(read)
     }
 
-    /// `user` with what was read beside it (an empty list where it has none).
+    /// `user` with what was read beside it (an empty page where it has none).
     pub fn attach(&self, user: directory_user::Model) -> PrefetchedUser {
-        fn own<T>(map: &Option<HashMap<i64, Arc<[T]>>>, id: i64) -> Option<Arc<[T]>> {
-            map.as_ref()
-                .map(|m| m.get(&id).cloned().unwrap_or_else(|| Arc::from(Vec::new())))
+        fn own<T>(read: &Read<T>, id: i64) -> Option<Arc<(Window, Page<T>)>> {
+            read.as_ref().map(|(window, pages)| {
+                let page = pages.get(&id).cloned();
+                page.unwrap_or_else(|| Arc::new((*window, Page::empty())))
+            })
         }
         let related = Prefetched {
             devices: own(&self.devices, user.id),
@@ -167,6 +144,8 @@ impl Loader<CountKey> for BatchLoader {
                 Counted::GroupsOfIntegration,
                 Counted::MembersOfGroup,
                 Counted::RunsOfIntegration,
+                Counted::GroupsOfUser,
+                Counted::DevicesOfUser,
             ] {
                 let parents: Vec<i64> = keys.iter().filter_map(|k| k.parent(counted)).collect();
                 for chunk in parents.chunks(MAX_KEYS) {

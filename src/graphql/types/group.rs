@@ -1,6 +1,6 @@
 //! `Group`: a group imported from a directory.
 
-use super::{Integration, User, integration::users_page};
+use super::{CreationOrder, Integration, User, integration::users_page};
 use crate::graphql::{
     connection::Conn,
     context::ContextExt,
@@ -63,7 +63,7 @@ impl Group {
         Ok(n.unwrap_or(0) as i64)
     }
 
-    /// The group's members, oldest first.
+    /// The group's members, in `orderBy` order (oldest first by default).
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -71,12 +71,13 @@ impl Group {
         first: Option<i32>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
     ) -> Result<Conn<User>> {
         let (parent, count) = (
             UserParent::Group(self.0.id),
             CountKey::MembersOfGroup(self.0.id),
         );
-        users_page(ctx, parent, count, first, after).await
+        users_page(ctx, parent, count, (first, after, order_by)).await
     }
 
     /// When the group was imported.

@@ -1,14 +1,14 @@
 //! `Integration`: one connected directory and what it holds (R7).
 
-use super::{DirectoryKind, Group, IntegrationStatus, SyncRun, User};
+use super::{CreationOrder, DirectoryKind, Group, IntegrationStatus, SyncRun, User, nested};
 use crate::{
     graphql::{
         connection::{self, Conn, Totals},
         context::ContextExt,
         ids::{self, kinds},
-        loaders::{CountKey, GroupPageKey, RunPageKey, UserPageKey, UserParent},
+        loaders::{CountKey, GroupPageKey, GroupParent, RunPageKey, UserPageKey, UserParent},
     },
-    store::page::{Page, PageArgs},
+    store::page::{Direction, Page},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -32,18 +32,20 @@ pub(crate) fn count_totals(ctx: &Context<'_>, key: CountKey) -> Totals {
     })
 }
 
-/// A page of the users of `parent` (counted by `count`), each with its devices and groups
-/// when the field at `ctx` asks for them.
+/// A nested list's arguments: `first`, `after`, `orderBy`.
+pub(crate) type NestedArgs = (Option<i32>, Option<String>, Option<CreationOrder>);
+
+/// A page of the users of `parent` (counted by `count`), each with a page of its devices and
+/// groups when the field at `ctx` asks for them.
 pub(crate) async fn users_page(
     ctx: &Context<'_>,
     parent: UserParent,
     count: CountKey,
-    first: Option<i32>,
-    after: Option<String>,
+    (first, after, order): NestedArgs,
 ) -> Result<Conn<User>> {
-    let after = ids::decode_after(after.as_deref())?;
-    let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-    let key = UserPageKey(parent, args, connection::prefetch_for_users(ctx, &[]));
+    let window = nested::window(ctx, first, after.as_deref(), order, Direction::Asc)?;
+    let after = window.args.after;
+    let key = UserPageKey(parent, window, nested::prefetch_for_users(ctx, &[]));
     let page = ctx
         .loaders()
         .load_one(key)
@@ -169,7 +171,7 @@ impl Integration {
         Ok(n.unwrap_or(0) as i64)
     }
 
-    /// The integration's users, oldest first.
+    /// The integration's users, in `orderBy` order (oldest first by default).
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -177,15 +179,16 @@ impl Integration {
         first: Option<i32>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
     ) -> Result<Conn<User>> {
         let (parent, count) = (
             UserParent::Integration(self.0.id),
             CountKey::UsersOfIntegration(self.0.id),
         );
-        users_page(ctx, parent, count, first, after).await
+        users_page(ctx, parent, count, (first, after, order_by)).await
     }
 
-    /// The integration's groups, oldest first.
+    /// The integration's groups, in `orderBy` order (oldest first by default).
     async fn groups(
         &self,
         ctx: &Context<'_>,
@@ -193,19 +196,18 @@ impl Integration {
         first: Option<i32>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
     ) -> Result<Conn<Group>> {
-        let after = ids::decode_after(after.as_deref())?;
-        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-        let page = ctx
-            .loaders()
-            .load_one(GroupPageKey(self.0.id, args))
-            .await?
-            .unwrap_or_else(Page::empty);
+        let window = nested::window(ctx, first, after.as_deref(), order_by, Direction::Asc)?;
+        let key = GroupPageKey(GroupParent::Integration(self.0.id), window);
+        let page = nested::page(ctx, None, window, key).await?;
         let totals = count_totals(ctx, CountKey::GroupsOfIntegration(self.0.id));
+        let after = window.args.after;
         Ok(connection::build(page, after, |m| m.id, Group, totals))
     }
 
-    /// The history of the integration's sync runs, newest first.
+    /// The history of the integration's sync runs, in `orderBy` order (newest first by
+    /// default).
     async fn sync_runs(
         &self,
         ctx: &Context<'_>,
@@ -213,15 +215,13 @@ impl Integration {
         first: Option<i32>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
+        #[graphql(desc = "Newest first when left out.")] order_by: Option<CreationOrder>,
     ) -> Result<Conn<SyncRun>> {
-        let after = ids::decode_after(after.as_deref())?;
-        let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-        let page = ctx
-            .loaders()
-            .load_one(RunPageKey(self.0.id, args))
-            .await?
-            .unwrap_or_else(Page::empty);
+        let window = nested::window(ctx, first, after.as_deref(), order_by, Direction::Desc)?;
+        let key = RunPageKey(self.0.id, window);
+        let page = nested::page(ctx, None, window, key).await?;
         let totals = count_totals(ctx, CountKey::RunsOfIntegration(self.0.id));
+        let after = window.args.after;
         Ok(connection::build(page, after, |m| m.id, SyncRun, totals))
     }
 }

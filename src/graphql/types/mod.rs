@@ -7,6 +7,7 @@ mod enums;
 mod event;
 mod group;
 mod integration;
+pub mod nested;
 pub mod node;
 mod order;
 mod sync_run;

@@ -106,3 +106,14 @@ order_input!(
         LastSyncedAt => IntegrationLastSynced,
     }
 );
+
+/// How a nested list is sorted: by when its items were created, oldest or newest first.
+/// Nested lists (a group's members, a user's groups, ...) sort by creation only, the order
+/// the database reads each parent's page in from an index, so a page costs the same however
+/// many items its parent has. For another order, use the top-level list with a filter:
+/// `users(filter: {groupId: ...}, orderBy: {field: DISPLAY_NAME})`.
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct CreationOrder {
+    /// `ASC`: oldest first; `DESC`: newest first.
+    pub direction: OrderDirection,
+}

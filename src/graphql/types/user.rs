@@ -1,12 +1,19 @@
 //! `User`: a person imported from a directory.
 
-use super::{Device, Group, Integration, UserStatus};
-use crate::graphql::{
-    context::ContextExt,
-    ids::{self, kinds},
-    loaders::{
-        AliasesOfUser, DevicesOfUser, GroupsOfUser, IntegrationKey, Prefetched, PrefetchedUser,
+use super::{
+    CreationOrder, Device, Group, Integration, UserStatus, integration::count_totals, nested,
+};
+use crate::{
+    graphql::{
+        connection::{self, Conn},
+        context::ContextExt,
+        ids::{self, kinds},
+        loaders::{
+            AliasesOfUser, CountKey, DevicePageKey, GroupPageKey, GroupParent, IntegrationKey,
+            Prefetched, PrefetchedUser,
+        },
     },
+    store::page::Direction,
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -124,26 +131,46 @@ impl User {
             .map(Integration))
     }
 
-    /// The groups the user is a member of.
-    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
-        if let Some(groups) = &self.1.groups {
-            return Ok(groups.iter().cloned().map(Group).collect());
-        }
-        let groups = ctx.loaders().load_one(GroupsOfUser(self.0.id)).await?;
-        Ok(groups.unwrap_or_default().into_iter().map(Group).collect())
+    /// The groups the user is a member of, in `orderBy` order (oldest first by default).
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
+        first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
+        after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+    ) -> Result<Conn<Group>> {
+        let window = nested::window(ctx, first, after.as_deref(), order_by, Direction::Asc)?;
+        let key = GroupPageKey(GroupParent::User(self.0.id), window);
+        let page = nested::page(ctx, self.1.groups.as_deref(), window, key).await?;
+        let totals = count_totals(ctx, CountKey::GroupsOfUser(self.0.id));
+        let after = window.args.after;
+        Ok(connection::build(page, after, |m| m.id, Group, totals))
     }
 
-    /// The devices assigned to the user.
-    async fn devices(&self, ctx: &Context<'_>) -> Result<Vec<Device>> {
-        if let Some(devices) = &self.1.devices {
-            return Ok(devices.iter().cloned().map(Device::new).collect());
-        }
-        let devices = ctx.loaders().load_one(DevicesOfUser(self.0.id)).await?;
-        Ok(devices
-            .unwrap_or_default()
-            .into_iter()
-            .map(Device::new)
-            .collect())
+    /// The devices assigned to the user, in `orderBy` order (oldest first by default).
+    async fn devices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
+        first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
+        after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+    ) -> Result<Conn<Device>> {
+        let window = nested::window(ctx, first, after.as_deref(), order_by, Direction::Asc)?;
+        let key = DevicePageKey(self.0.id, window);
+        let page = nested::page(ctx, self.1.devices.as_deref(), window, key).await?;
+        let totals = count_totals(ctx, CountKey::DevicesOfUser(self.0.id));
+        let after = window.args.after;
+        Ok(connection::build(
+            page,
+            after,
+            |m| m.id,
+            Device::new,
+            totals,
+        ))
     }
 
     /// When the user was imported.
