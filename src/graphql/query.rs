@@ -102,11 +102,9 @@ impl DirectoryQuery {
             }
             .into());
         }
-        let mut found = Vec::with_capacity(ids.len());
-        for id in &ids {
-            found.push(node::resolve(ctx, id, "ids").await?);
-        }
-        Ok(found)
+        // Resolved together, so the loader reads them in one statement per kind.
+        let found = ids.iter().map(|id| node::resolve(ctx, id, "ids"));
+        Ok(futures_util::future::try_join_all(found).await?)
     }
 
     /// The integrations, in `orderBy` order (by default oldest first).

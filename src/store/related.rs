@@ -49,6 +49,40 @@ pub async fn users(
     .map_err(Into::into)
 }
 
+/// The rows of `E` whose `column` is one of `ids` (at most [`MAX_KEYS`]): rows by id (or by
+/// sequence, for events), every column.
+pub async fn rows_by<E: EntityTrait>(
+    db: &impl Db,
+    column: E::Column,
+    ids: &[i64],
+) -> Result<Vec<E::Model>, DbErr> {
+    E::find()
+        .filter(column.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// The groups with these ids (at most [`MAX_KEYS`]), reading `columns` of them.
+pub async fn groups(
+    db: &impl Db,
+    ids: &[i64],
+    columns: Columns,
+) -> Result<Vec<directory_group::Model>, DomainError> {
+    let select = directory_group::Entity::find()
+        .filter(directory_group::Column::Id.is_in(ids.iter().copied()));
+    Ok(rows::models(db, project(select, columns)).await?)
+}
+
+/// The devices with these ids (at most [`MAX_KEYS`]), reading `columns` of them.
+pub async fn devices(
+    db: &impl Db,
+    ids: &[i64],
+    columns: Columns,
+) -> Result<Vec<device::Model>, DomainError> {
+    let select = device::Entity::find().filter(device::Column::Id.is_in(ids.iter().copied()));
+    Ok(rows::models(db, project(select, columns)).await?)
+}
+
 /// The aliases of these users (at most [`MAX_KEYS`]) as `(user, alias)`, in the order they
 /// were stored.
 pub async fn aliases_of(db: &impl Db, users: &[i64]) -> Result<Vec<(i64, String)>, DbErr> {

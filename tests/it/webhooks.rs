@@ -129,7 +129,7 @@ fn config(retry_ms: Vec<u64>) -> Config {
 }
 
 const CREATE: &str = "mutation($url: String!, $types: [DirectoryEventType!]) { createWebhookEndpoint(input: {url: $url, types: $types}) { secret webhookEndpoint { id enabled } userErrors { field message code } } }";
-const STATE: &str = "query { webhookEndpoints { id enabled disabledReason failedAttempts deliveredThrough deliveries(first: 50) { eventSequence attempt statusCode error } } }";
+const STATE: &str = "query { webhookEndpoints { id enabled disabledReason failedAttempts deliveredThrough deliveries(first: 50) { eventSequence event { sequence type } attempt statusCode error } } }";
 
 async fn register(fx: &Fixture, serial: &str) {
     let admin = fx.admin().await;
@@ -233,6 +233,37 @@ async fn deliveries_are_signed_retried_with_the_same_id_and_recorded(fx: Fixture
         deliveries[1]["eventSequence"],
         deliveries[2]["eventSequence"]
     );
+    // Each attempt names its event, which is still kept.
+    for delivery in deliveries {
+        assert_eq!(delivery["event"]["sequence"], delivery["eventSequence"]);
+        assert!(delivery["event"]["type"].is_string(), "{delivery}");
+    }
+    // An attempt at an event no longer kept (pruned) answers null for it.
+    {
+        use sea_orm::{ActiveModelTrait, Set};
+        let endpoint_id: i64 = {
+            let id = endpoint["id"].as_str().unwrap();
+            dirgate::graphql::ids::decode(&async_graphql::ID::from(id), "WebhookEndpoint", "id")
+                .unwrap()
+        };
+        entity::webhook_attempt::ActiveModel {
+            endpoint_id: Set(endpoint_id),
+            event_seq: Set(987_654_321),
+            attempt: Set(1),
+            status_code: Set(Some(200)),
+            latency_ms: Set(1),
+            error: Set(None),
+            attempted_at: Set(chrono::Utc::now() + chrono::Duration::hours(1)),
+            ..Default::default()
+        }
+        .insert(&fx.db)
+        .await
+        .unwrap();
+        let state = fx.ok(&admin, STATE, json!({})).await;
+        let newest = &state["webhookEndpoints"][0]["deliveries"][0];
+        assert_eq!(newest["eventSequence"], "987654321");
+        assert!(newest["event"].is_null(), "{newest}");
+    }
     // A viewer sees no endpoint.
     let viewer = fx.viewer().await;
     assert_eq!(

@@ -24,8 +24,10 @@ use entity::{device, directory_group, directory_user};
 use sea_orm::DatabaseConnection;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+mod nodes;
 mod pages;
 mod relations;
+pub use nodes::{NodeKey, NodeRow};
 pub use relations::Prefetches;
 
 /// The request's loader: an async-graphql `DataLoader` whose batches wait at a [`Gate`].

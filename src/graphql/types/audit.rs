@@ -1,12 +1,13 @@
 //! `AuditEvent`: one entry of the audit log (who did what to which object, and when).
 
+use super::{Node, node};
 use crate::directory::audit::Action;
 use crate::error::DomainError;
 use crate::graphql::{
     event_types::{ObjectKind, object_kind},
     ids,
 };
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::audit_event;
 
@@ -44,6 +45,18 @@ impl AuditEvent {
         let kind = self.0.target_type.as_deref()?;
         let id = self.0.target_id.as_deref()?.parse().ok()?;
         Some(ids::encode(kind, id))
+    }
+
+    /// The object acted on, while it exists; null when the action names none, once the
+    /// object is deleted (`targetId` still names it), or for an API token (not an object of
+    /// this API).
+    async fn target(&self, ctx: &Context<'_>) -> Result<Option<Node>> {
+        let kind = self.0.target_type.as_deref();
+        let id = self.0.target_id.as_deref().and_then(|id| id.parse().ok());
+        let Some(key) = kind.zip(id).and_then(|(kind, id)| node::key_of(kind, id)) else {
+            return Ok(None);
+        };
+        Ok(node::load(ctx, key).await?)
     }
 
     /// What changed, as a JSON document (text); null when the action carries no details.

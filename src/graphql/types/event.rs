@@ -1,7 +1,8 @@
 //! `DirectoryEvent`: one change of directory data, from the outbox (`directory::events`).
 
-use crate::graphql::ids;
-use async_graphql::{ID, Json, Object};
+use super::{Integration, Node, node};
+use crate::graphql::{context::ContextExt, ids, loaders::IntegrationKey};
+use async_graphql::{Context, ID, Json, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::directory_event;
 
@@ -45,6 +46,16 @@ impl DirectoryEvent {
             .map(|id| ids::encode(ids::kinds::INTEGRATION, id))
     }
 
+    /// The integration the change belongs to, while it exists; null for a device's change,
+    /// and once the integration is deleted (`integrationId` still names it).
+    async fn integration(&self, ctx: &Context<'_>) -> Result<Option<Integration>> {
+        let Some(id) = self.0.integration_id else {
+            return Ok(None);
+        };
+        let found = ctx.loaders().load_one(IntegrationKey(id)).await?;
+        Ok(found.map(Integration))
+    }
+
     /// The kind of the changed object: USER, GROUP, DEVICE, INTEGRATION or SYNC_RUN.
     async fn object_type(&self) -> async_graphql::Result<crate::graphql::event_types::ObjectKind> {
         crate::graphql::event_types::object_kind(&self.0.object_type)
@@ -53,6 +64,15 @@ impl DirectoryEvent {
     /// The changed object's global id (it may no longer exist).
     async fn object_id(&self) -> ID {
         ids::encode(&self.0.object_type, self.0.object_id)
+    }
+
+    /// The changed object as it is now, while it exists; null once it is removed
+    /// (`objectId` still names it, and `data` holds its last state).
+    async fn object(&self, ctx: &Context<'_>) -> Result<Option<Node>> {
+        let Some(key) = node::key_of(&self.0.object_type, self.0.object_id) else {
+            return Ok(None);
+        };
+        Ok(node::load(ctx, key).await?)
     }
 
     /// `{"object": {"id", "type"}, "state": {...}, "changedFields": [...]}`: the object's

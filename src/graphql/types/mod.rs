@@ -12,6 +12,7 @@ pub mod node;
 mod order;
 mod sync_run;
 mod user;
+pub mod webhook;
 
 pub use audit::{AuditAction, AuditEvent};
 pub use device::{Device, DeviceAssignment};
@@ -23,3 +24,4 @@ pub use node::Node;
 pub use order::*;
 pub use sync_run::SyncRun;
 pub use user::User;
+pub use webhook::{WebhookDelivery, WebhookEndpoint};

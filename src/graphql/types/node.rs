@@ -1,16 +1,15 @@
 //! `Node`: every object with a global id, resolvable by `node(id:)` and `nodes(ids:)`.
 
-use super::{AuditEvent, Device, DirectoryEvent, Group, Integration, SyncRun, User};
+use super::{
+    AuditEvent, Device, DirectoryEvent, Group, Integration, SyncRun, User, WebhookEndpoint,
+};
 use crate::{
-    directory::{DeviceId, GroupId, IntegrationId, SyncRunId, UserId},
-    directory::{devices, groups, integrations, sync_runs, users},
     error::{DomainError, DomainResult},
     graphql::{
         context::ContextExt,
         ids::{self, kinds},
-        webhooks::WebhookEndpoint,
+        loaders::{NodeKey, NodeRow},
     },
-    store,
 };
 use async_graphql::{Context, ID, Interface};
 
@@ -42,46 +41,56 @@ pub fn found<T>(result: DomainResult<T>) -> DomainResult<Option<T>> {
     }
 }
 
-/// The object `id` names, or `None` when it does not exist. The audit log and webhook
-/// endpoints are ADMIN-only here as in their lists; a malformed id is INVALID_INPUT on
-/// `field`.
+/// The key of the object of `kind` (a global id's type name) numbered `raw`, if `kind` is
+/// a `Node` type.
+pub fn key_of(kind: &str, raw: i64) -> Option<NodeKey> {
+    Some(match kind {
+        kinds::INTEGRATION => NodeKey::Integration(raw),
+        kinds::USER => NodeKey::User(raw),
+        kinds::GROUP => NodeKey::Group(raw),
+        kinds::DEVICE => NodeKey::Device(raw),
+        kinds::SYNC_RUN => NodeKey::SyncRun(raw),
+        kinds::DIRECTORY_EVENT => NodeKey::DirectoryEvent(raw),
+        kinds::AUDIT_EVENT => NodeKey::AuditEvent(raw),
+        kinds::WEBHOOK_ENDPOINT => NodeKey::WebhookEndpoint(raw),
+        _ => return None,
+    })
+}
+
+impl From<NodeRow> for Node {
+    fn from(row: NodeRow) -> Self {
+        match row {
+            NodeRow::Integration(m) => Node::Integration(Integration(m)),
+            NodeRow::User(m) => Node::User(User::new(m)),
+            NodeRow::Group(m) => Node::Group(Group(m)),
+            NodeRow::Device(m) => Node::Device(Device::new(m)),
+            NodeRow::SyncRun(m) => Node::SyncRun(SyncRun(m)),
+            NodeRow::AuditEvent(m) => Node::AuditEvent(AuditEvent(m)),
+            NodeRow::DirectoryEvent(m) => Node::DirectoryEvent(DirectoryEvent(m)),
+            NodeRow::WebhookEndpoint(m) => Node::WebhookEndpoint(WebhookEndpoint(m)),
+        }
+    }
+}
+
+/// The object `key` names, or `None` when it does not exist, read through the request's
+/// loader (so the objects of a page of events, or a `nodes` call, are one statement per
+/// kind). The audit log and webhook endpoints are ADMIN-only here as in their lists.
+pub async fn load(ctx: &Context<'_>, key: NodeKey) -> DomainResult<Option<Node>> {
+    if matches!(key, NodeKey::AuditEvent(_) | NodeKey::WebhookEndpoint(_)) {
+        ctx.admin()?;
+    }
+    Ok(ctx.loaders().load_one(key).await?.map(Node::from))
+}
+
+/// The object `id` names, or `None` when it does not exist; a malformed id, or one of a
+/// type that is not a `Node`, is INVALID_INPUT on `field`.
 pub async fn resolve(
     ctx: &Context<'_>,
     id: &ID,
     field: &'static str,
 ) -> DomainResult<Option<Node>> {
     let (kind, raw) = ids::decode_any(id, field)?;
-    let db = ctx.db();
-    Ok(match kind.as_str() {
-        kinds::INTEGRATION => found(integrations::get(db, IntegrationId(raw)).await)?
-            .map(|m| Node::Integration(Integration(m))),
-        kinds::USER => found(users::get(db, UserId(raw)).await)?.map(|m| Node::User(User::new(m))),
-        kinds::GROUP => found(groups::get(db, GroupId(raw)).await)?.map(|m| Node::Group(Group(m))),
-        kinds::DEVICE => {
-            found(devices::get(db, DeviceId(raw)).await)?.map(|m| Node::Device(Device::new(m)))
-        }
-        kinds::SYNC_RUN => {
-            found(sync_runs::get(db, SyncRunId(raw)).await)?.map(|m| Node::SyncRun(SyncRun(m)))
-        }
-        kinds::DIRECTORY_EVENT => store::events::find(db, raw)
-            .await?
-            .map(|m| Node::DirectoryEvent(DirectoryEvent(m))),
-        kinds::AUDIT_EVENT => {
-            ctx.admin()?;
-            store::audit::find(db, raw)
-                .await?
-                .map(|m| Node::AuditEvent(AuditEvent(m)))
-        }
-        kinds::WEBHOOK_ENDPOINT => {
-            ctx.admin()?;
-            found(crate::webhooks::get(db, raw).await)?
-                .map(|m| Node::WebhookEndpoint(WebhookEndpoint(m)))
-        }
-        _ => {
-            return Err(DomainError::invalid(
-                field,
-                format!("`{field}` is not a valid id"),
-            ));
-        }
-    })
+    let key = key_of(&kind, raw)
+        .ok_or_else(|| DomainError::invalid(field, format!("`{field}` is not a valid id")))?;
+    load(ctx, key).await
 }
