@@ -9,6 +9,7 @@ pub mod directory_group;
 pub mod directory_user;
 pub mod enums;
 pub mod group_membership;
+pub mod group_nesting;
 pub mod integration;
 pub mod oauth_authorization;
 pub mod sync_run;

@@ -200,6 +200,10 @@ async fn delete_group(
             return not_found("group");
         }
         t.members.remove(&id);
+        // A deleted group leaves the groups it was nested in, as in Graph and Google.
+        for members in t.members.values_mut() {
+            members.remove(&id);
+        }
         t.record(Change::Group {
             id: id.clone(),
             removed: true,

@@ -218,16 +218,24 @@ async fn members(
         .iter()
         .skip(offset)
         .take(size)
-        .filter_map(|id| match tenant.users.get(*id) {
-            Some(u) => Some((u.id.as_str(), u.user_name.clone())),
-            None => external
+        .filter_map(|id| match (tenant.users.get(*id), tenant.groups.get(*id)) {
+            (Some(u), _) => Some((u.id.as_str(), u.user_name.clone(), "USER")),
+            // A nested group: its own id and address, `type: GROUP`.
+            (None, Some(g)) => {
+                let email = g
+                    .email
+                    .clone()
+                    .unwrap_or_else(|| format!("{id}@groups.example"));
+                Some((g.id.as_str(), email, "GROUP"))
+            }
+            (None, None) => external
                 .is_some_and(|e| e.contains(*id))
-                .then(|| (id.as_str(), format!("{id}@partner.example"))),
+                .then(|| (id.as_str(), format!("{id}@partner.example"), "USER")),
         })
-        .map(|(id, email)| {
+        .map(|(id, email, kind)| {
             json!({
                 "kind": "admin#directory#member", "id": id, "email": email,
-                "role": "MEMBER", "type": "USER", "status": "ACTIVE",
+                "role": "MEMBER", "type": kind, "status": "ACTIVE",
             })
         })
         .collect();

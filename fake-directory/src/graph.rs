@@ -282,7 +282,7 @@ async fn members(
         .iter()
         .skip(offset)
         .take(top)
-        .map(|m| json!({ "@odata.type": "#microsoft.graph.user", "id": m }))
+        .map(|m| json!({ "@odata.type": odata_type(tenant, m), "id": m }))
         .collect();
     page(
         &base_url(&headers),
@@ -477,8 +477,17 @@ async fn users_delta(
     }
 }
 
-fn member_json(id: &str, gone: bool) -> Value {
-    let mut v = json!({ "@odata.type": "#microsoft.graph.user", "id": id });
+/// The `@odata.type` of the member `id`: a group of the tenant, else a user.
+fn odata_type(tenant: &Tenant, id: &str) -> &'static str {
+    if tenant.is_group(id) {
+        "#microsoft.graph.group"
+    } else {
+        "#microsoft.graph.user"
+    }
+}
+
+fn member_json(tenant: &Tenant, id: &str, gone: bool) -> Value {
+    let mut v = json!({ "@odata.type": odata_type(tenant, id), "id": id });
     if gone {
         v["@removed"] = json!({ "reason": "deleted" });
     }
@@ -513,9 +522,9 @@ struct GraphMember<'a> {
 }
 
 impl<'a> GraphMember<'a> {
-    fn of(id: &'a str) -> Self {
+    fn of(tenant: &Tenant, id: &'a str) -> Self {
         Self {
-            kind: "#microsoft.graph.user",
+            kind: odata_type(tenant, id),
             id,
         }
     }
@@ -534,6 +543,7 @@ struct GraphGroupObject<'a> {
 
 impl<'a> GraphGroupObject<'a> {
     fn of(
+        tenant: &Tenant,
         id: &'a str,
         group: Option<&'a crate::model::Group>,
         members: Option<&[&'a String]>,
@@ -544,7 +554,7 @@ impl<'a> GraphGroupObject<'a> {
             members: members
                 .unwrap_or_default()
                 .iter()
-                .map(|m| GraphMember::of(m))
+                .map(|m| GraphMember::of(tenant, m))
                 .collect(),
         }
     }
@@ -579,8 +589,10 @@ async fn groups_delta(
                 let members: Vec<&String> = tenant.members.get(id).into_iter().flatten().collect();
                 let mut chunks = members.chunks(MEMBERS_PER_OBJECT);
                 let group = tenant.groups.get(id);
-                items.push(GraphGroupObject::of(id, group, chunks.next()));
-                items.extend(chunks.map(|chunk| GraphGroupObject::of(id, None, Some(chunk))));
+                items.push(GraphGroupObject::of(tenant, id, group, chunks.next()));
+                items.extend(
+                    chunks.map(|chunk| GraphGroupObject::of(tenant, id, None, Some(chunk))),
+                );
             }
             let next = (offset + size < tenant.groups.len()).then_some((seq, offset + size));
             delta_page(&base, "/v1.0/groups/delta", items, tenant, next)
@@ -601,7 +613,7 @@ async fn groups_delta(
                         touched
                             .entry(group.clone())
                             .or_default()
-                            .push(member_json(user, *removed));
+                            .push(member_json(tenant, user, *removed));
                     }
                     Change::User { .. } => {}
                 }

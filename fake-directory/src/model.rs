@@ -66,7 +66,8 @@ pub struct Tenant {
     pub domain: String,
     pub users: BTreeMap<String, User>,
     pub groups: BTreeMap<String, Group>,
-    /// Group id → member user ids.
+    /// Group id → direct member ids: users of the tenant, or groups of it (nested groups,
+    /// listed as `#microsoft.graph.group` by Graph and `type: GROUP` by Google).
     #[serde(default)]
     pub members: BTreeMap<String, BTreeSet<String>>,
     /// Group id → members that are no user of the tenant (Google: accounts of other
@@ -159,8 +160,10 @@ impl Tenant {
 
     /// Makes a user a member of a group, as delta queries will report it (`false`: no such
     /// group or user).
+    /// Adds a user, or a group (nesting it), to a group, as delta queries will report it.
     pub fn add_member(&mut self, group: &str, user: &str) -> bool {
-        if !self.groups.contains_key(group) || !self.users.contains_key(user) {
+        let member_known = self.users.contains_key(user) || self.groups.contains_key(user);
+        if !self.groups.contains_key(group) || !member_known || group == user {
             return false;
         }
         if self
@@ -178,7 +181,12 @@ impl Tenant {
         true
     }
 
-    /// Takes a user out of a group, as delta queries will report it.
+    /// Whether `id` names one of the tenant's groups (a member that is a nested group).
+    pub fn is_group(&self, id: &str) -> bool {
+        self.groups.contains_key(id)
+    }
+
+    /// Takes a user (or a nested group) out of a group, as delta queries will report it.
     pub fn remove_member(&mut self, group: &str, user: &str) {
         if self
             .members

@@ -14,6 +14,7 @@ mod m20261129_000008_webhooks;
 mod m20261130_000009_run_throttling;
 mod m20261207_000010_run_warnings;
 mod m20261207_000011_employee_type;
+mod m20261207_000012_group_nesting;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_run_throttling::Migration),
             Box::new(m20261207_000010_run_warnings::Migration),
             Box::new(m20261207_000011_employee_type::Migration),
+            Box::new(m20261207_000012_group_nesting::Migration),
         ]
     }
 }

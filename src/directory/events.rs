@@ -166,8 +166,30 @@ impl NewEvent {
         }
     }
 
+    /// `group.child_group_*` (`event_type`) for the group `child` nested in `group`.
+    pub fn nesting(event_type: &'static str, integration_id: i64, group: i64, child: i64) -> Self {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Nesting {
+            group_id: String,
+            child_group_id: String,
+        }
+        let state = Nesting {
+            group_id: global_id("Group", group),
+            child_group_id: global_id("Group", child),
+        };
+        Self {
+            event_type,
+            integration_id: Some(integration_id),
+            object_type: "Group",
+            object_id: group,
+            data: object("Group", group, state, &[]),
+        }
+    }
+
     /// `group.member_removed` for every user who left a group of `diffs`, then
-    /// `group.member_added` for every one who joined.
+    /// `group.member_added` for every one who joined; then `group.child_group_removed` for
+    /// every nested group that left, `group.child_group_added` for every one that joined.
     pub fn memberships(integration_id: i64, diffs: &[MembersDiff]) -> Vec<Self> {
         let left = diffs.iter().flat_map(|d| {
             d.left
@@ -179,7 +201,20 @@ impl NewEvent {
                 .iter()
                 .map(|user| Self::member("group.member_added", integration_id, d.group, *user))
         });
-        left.chain(joined).collect()
+        let groups_left = diffs.iter().flat_map(|d| {
+            d.groups_left.iter().map(|child| {
+                Self::nesting("group.child_group_removed", integration_id, d.group, *child)
+            })
+        });
+        let groups_joined = diffs.iter().flat_map(|d| {
+            d.groups_joined.iter().map(|child| {
+                Self::nesting("group.child_group_added", integration_id, d.group, *child)
+            })
+        });
+        left.chain(joined)
+            .chain(groups_left)
+            .chain(groups_joined)
+            .collect()
     }
 
     /// `device.*` for `m` as it is after the change.

@@ -49,6 +49,10 @@ event_types!(
     GroupMemberAdded => "group.member_added",
     /// A user left a group.
     GroupMemberRemoved => "group.member_removed",
+    /// A group was nested in another (`data.state.childGroupId` names it).
+    GroupChildGroupAdded => "group.child_group_added",
+    /// A group nested in another left it.
+    GroupChildGroupRemoved => "group.child_group_removed",
     /// A device was registered.
     DeviceRegistered => "device.registered",
     /// A device got a user (by an admin, or automatically).

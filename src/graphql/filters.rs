@@ -19,6 +19,9 @@ pub struct UserFilter {
     pub integration_id: Option<ID>,
     /// Only members of this group.
     pub group_id: Option<ID>,
+    /// With `groupId`: also the members of the groups nested in it, at any depth. Default
+    /// false (direct members only). Without `groupId`: INVALID_INPUT.
+    pub transitive: Option<bool>,
     /// Only users with this status.
     pub status: Option<UserStatus>,
     /// `true`: only users with a device; `false`: only users without one.
@@ -94,6 +97,15 @@ impl UserFilter {
             )?
             .map(IntegrationId),
             group: decode_opt(self.group_id.as_ref(), kinds::GROUP, "groupId")?.map(GroupId),
+            transitive: match (self.transitive, &self.group_id) {
+                (Some(true), None) => {
+                    return Err(crate::error::DomainError::invalid(
+                        "transitive",
+                        "`transitive` needs a `groupId`",
+                    ));
+                }
+                (transitive, _) => transitive.unwrap_or(false),
+            },
             status: self.status.map(Into::into),
             assigned: self.assigned,
             search: search_term(self.search)?,

@@ -27,7 +27,7 @@ pub use provider::{CleanChange, Cleaned};
 pub use warnings::{Action, ObjectKind, Warning, Warnings};
 
 use super::{
-    ExternalGroup, ExternalUser,
+    ExternalGroup, ExternalUser, Member,
     fields::{FieldMut, USER_FIELDS},
 };
 use crate::text::{self, Lines};
@@ -284,13 +284,13 @@ fn clean_group_fields(mut group: ExternalGroup, warnings: &Warnings) -> External
 
 /// The member ids of a group's page that the policy allows; each other is ignored with a
 /// warning.
-pub fn clean_members(group: &str, mut members: Vec<String>, warnings: &Warnings) -> Vec<String> {
-    members.retain(|member| match refused_id(member) {
+pub fn clean_members(group: &str, mut members: Vec<Member>, warnings: &Warnings) -> Vec<Member> {
+    members.retain(|member| match refused_id(member.id()) {
         None => true,
         Some(why) => {
             warnings.push(ignored_member(
                 group,
-                member,
+                member.id(),
                 &format!("a member was ignored: {why}"),
             ));
             false
@@ -300,7 +300,7 @@ pub fn clean_members(group: &str, mut members: Vec<String>, warnings: &Warnings)
 }
 
 /// Cuts the members listed for one group to [`MAX_MEMBERS`], with a warning when cut.
-pub fn cap_members(group: &str, members: &mut Vec<String>, warnings: &Warnings) {
+pub fn cap_members<M>(group: &str, members: &mut Vec<M>, warnings: &Warnings) {
     if members.len() > MAX_MEMBERS {
         warnings.push(Warning::new(
             ObjectKind::Group,

@@ -2,7 +2,7 @@
 //! paged by `pageToken`.
 
 use super::{
-    DirectoryProvider, ExternalGroup, ExternalUser, ProviderError, ProviderPage,
+    DirectoryProvider, ExternalGroup, ExternalUser, Member, ProviderError, ProviderPage,
     fields::{GoogleAttr, USER_FIELDS},
     http::Session,
 };
@@ -213,7 +213,7 @@ impl DirectoryProvider for Google {
         &self,
         group_external_id: &str,
         cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
+    ) -> Result<ProviderPage<Member>, ProviderError> {
         let path = format!("groups/{}/members?", encode(group_external_id));
         let url = self.url(&path, GROUP_PAGE, cursor.as_deref());
         let page: MembersPage = self.session.get_json(&url).await?;
@@ -222,8 +222,13 @@ impl DirectoryProvider for Google {
             items: page
                 .members
                 .into_iter()
-                .filter(|m| m.kind.as_deref().is_none_or(|k| k == "USER"))
-                .map(|m| m.id)
+                // A member without a type is a user; `CUSTOMER` (everyone in the account) and
+                // other kinds are left out.
+                .filter_map(|m| match m.kind.as_deref() {
+                    None | Some("USER") => Some(Member::User(m.id)),
+                    Some("GROUP") => Some(Member::Group(m.id)),
+                    Some(_) => None,
+                })
                 .collect(),
             next: page.next_page_token,
         })

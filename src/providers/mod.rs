@@ -42,9 +42,36 @@ pub struct ExternalGroup {
     pub display_name: String,
     pub email: Option<String>,
     pub description: Option<String>,
-    /// The external ids of the group's direct user members when the listing carries them
-    /// (Graph delta's `members@delta`); `None`: read them with `members_page`.
-    pub members: Option<Vec<String>>,
+    /// The group's direct members when the listing carries them (Graph delta's
+    /// `members@delta`); `None`: read them with `members_page`.
+    pub members: Option<Vec<Member>>,
+}
+
+/// A direct member of a group: a user, or a group nested in it. Other kinds of member
+/// (devices, service principals, contacts, customers) are left out by each provider.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Member {
+    /// A user, by its external id.
+    User(String),
+    /// A group of the same directory, by its external id.
+    Group(String),
+}
+
+impl Member {
+    /// The member's external id.
+    pub fn id(&self) -> &str {
+        match self {
+            Member::User(id) | Member::Group(id) => id,
+        }
+    }
+
+    /// The same kind of member with another id.
+    pub fn with_id(&self, id: String) -> Self {
+        match self {
+            Member::User(_) => Member::User(id),
+            Member::Group(_) => Member::Group(id),
+        }
+    }
 }
 
 /// One page of a listing, and where the next one starts.
@@ -140,13 +167,13 @@ pub trait DirectoryProvider: Send + Sync {
         cursor: Option<String>,
     ) -> impl Future<Output = Result<ProviderPage<ExternalGroup>, ProviderError>> + Send;
 
-    /// A page of the user ids that are direct members of a group (nested groups and other
-    /// member types are left out).
+    /// A page of a group's direct members: users, and groups nested in it (other member
+    /// types are left out).
     fn members_page(
         &self,
         group_external_id: &str,
         cursor: Option<String>,
-    ) -> impl Future<Output = Result<ProviderPage<String>, ProviderError>> + Send;
+    ) -> impl Future<Output = Result<ProviderPage<Member>, ProviderError>> + Send;
 }
 
 impl<P: DirectoryProvider> DirectoryProvider for &P {
@@ -168,7 +195,7 @@ impl<P: DirectoryProvider> DirectoryProvider for &P {
         &self,
         group_external_id: &str,
         cursor: Option<String>,
-    ) -> impl Future<Output = Result<ProviderPage<String>, ProviderError>> + Send {
+    ) -> impl Future<Output = Result<ProviderPage<Member>, ProviderError>> + Send {
         (**self).members_page(group_external_id, cursor)
     }
 }
@@ -184,16 +211,17 @@ pub trait ObjectChange<T>: Send {
     fn merged(self, base: Option<&T>) -> T;
 }
 
-/// One change to a group's direct user members.
+/// One change to a group's direct members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberChange {
-    /// The user's external id.
-    pub user: String,
+    /// The user or group that joined or left.
+    pub member: Member,
     /// Left the group (else joined it).
     pub removed: bool,
 }
 
-/// A change to a group, with the changes to its user members (other member types left out).
+/// A change to a group, with the changes to its members (users and nested groups; other
+/// member types left out).
 pub trait GroupChange: ObjectChange<ExternalGroup> {
     fn member_changes(&self) -> Vec<MemberChange>;
 }

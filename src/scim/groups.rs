@@ -29,7 +29,7 @@ use std::collections::HashSet;
 pub(super) fn render_group(
     base: &str,
     row: &directory_group::Model,
-    members: Option<&Vec<(String, String)>>,
+    members: Option<&Vec<read::ResourceMember>>,
 ) -> Value {
     let mut resource = stored_resource(row.scim_resource.as_deref());
     resource.insert("schemas".into(), json!([schema::GROUP]));
@@ -41,11 +41,16 @@ pub(super) fn render_group(
             Value::Array(
                 members
                     .iter()
-                    .map(|(id, _)| {
+                    .map(|m| {
+                        let (kind, path) = if m.group {
+                            ("Group", "Groups")
+                        } else {
+                            ("User", "Users")
+                        };
                         json!({
-                            "value": id,
-                            "type": "User",
-                            "$ref": format!("{base}/Users/{id}"),
+                            "value": m.id,
+                            "type": kind,
+                            "$ref": format!("{base}/{path}/{}", m.id),
                         })
                     })
                     .collect(),
@@ -96,14 +101,13 @@ pub(super) async fn save_group(
 ) -> ScimResult<directory_group::Model> {
     let display_name = text(resource.get("displayName"))
         .ok_or_else(|| ScimError::bad("invalidValue", "`displayName` is required"))?;
-    let members: Option<Vec<String>> = resource.remove("members").map(|m| {
-        m.as_array()
-            .map(|a| a.iter().filter_map(|x| text(x.get("value"))).collect())
-            .unwrap_or_default()
+    let members: Option<Vec<ListedMember>> = resource.remove("members").map(|m| {
+        let listed = m.as_array().map(|a| a.iter().filter_map(ListedMember::of));
+        listed.map(Iterator::collect).unwrap_or_default()
     });
     let txn = crate::db::begin_write(scim.db()).await?;
     let wanted = match &members {
-        Some(ids) => Some(member_ids(&txn, integration.id, ids).await?),
+        Some(listed) => Some(member_ids(&txn, integration.id, existing.as_ref(), listed).await?),
         None => None,
     };
     let at = now();
@@ -123,12 +127,16 @@ pub(super) async fn save_group(
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
     let (row, event) = write_group_row(&txn, existing, active).await?;
     let mut changes: Vec<events::NewEvent> = event.into_iter().collect();
-    if let Some(wanted) = wanted {
+    if let Some((users, groups)) = wanted {
         let have = crate::store::memberships::members_of(&txn, &[row.id])
             .await?
             .remove(&row.id)
             .unwrap_or_default();
-        let diff = [MembersDiff::between(row.id, &have, &wanted)];
+        let nested = crate::store::memberships::children_of(&txn, &[row.id])
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
+        let diff = [MembersDiff::between(row.id, &have, &users).nesting(&nested, &groups)];
         crate::store::memberships::write(&txn, &diff, at).await?;
         changes.extend(events::NewEvent::memberships(integration.id, &diff));
     }
@@ -137,21 +145,65 @@ pub(super) async fn save_group(
     Ok(row)
 }
 
-/// The users of the integration (not archived) that SCIM ids name, or `invalidValue` for the
-/// first that names none.
+/// A member as a request lists it: its SCIM id, and its `type` when given.
+struct ListedMember {
+    value: String,
+    /// `Some(true)`: `"type": "Group"`; `Some(false)`: `"User"`; `None`: not said.
+    group: Option<bool>,
+}
+
+impl ListedMember {
+    fn of(item: &Value) -> Option<Self> {
+        let value = text(item.get("value"))?;
+        let kind = item.get("type").and_then(Value::as_str);
+        let group = kind.map(|k| k.eq_ignore_ascii_case("Group"));
+        Some(Self { value, group })
+    }
+}
+
+/// The users (not archived) and groups of the integration that the listed members name
+/// (a member without a `type` is a user, or else a group), or `invalidValue` for the first that
+/// names neither, or for the group itself (a group is not its own member).
 async fn member_ids(
     txn: &impl store::Db,
     integration_id: i64,
-    ids: &[String],
-) -> ScimResult<HashSet<i64>> {
-    let found = crate::store::users::present_ids_of(txn, integration_id, ids).await?;
-    if let Some(missing) = ids.iter().find(|id| !found.contains_key(id.as_str())) {
-        return Err(ScimError::bad(
-            "invalidValue",
-            format!("member `{missing}` is not a user of this integration"),
-        ));
+    this: Option<&directory_group::Model>,
+    listed: &[ListedMember],
+) -> ScimResult<(HashSet<i64>, HashSet<i64>)> {
+    let ids: Vec<String> = listed.iter().map(|m| m.value.clone()).collect();
+    let users = crate::store::users::present_ids_of(txn, integration_id, &ids).await?;
+    let groups = crate::store::groups::rows_of(txn, integration_id, &ids).await?;
+    let (mut user_ids, mut group_ids) = (HashSet::new(), HashSet::new());
+    for member in listed {
+        let id = member.value.as_str();
+        let user = (member.group != Some(true))
+            .then(|| users.get(id))
+            .flatten();
+        let group = (member.group != Some(false))
+            .then(|| groups.get(id))
+            .flatten();
+        match (user, group) {
+            (Some(user), _) => {
+                user_ids.insert(*user);
+            }
+            (None, Some(group)) if this.is_some_and(|t| t.id == group.id) => {
+                return Err(ScimError::bad(
+                    "invalidValue",
+                    format!("member `{id}` is the group itself"),
+                ));
+            }
+            (None, Some(group)) => {
+                group_ids.insert(group.id);
+            }
+            (None, None) => {
+                return Err(ScimError::bad(
+                    "invalidValue",
+                    format!("member `{id}` is not a user or group of this integration"),
+                ));
+            }
+        }
     }
-    Ok(found.into_values().collect())
+    Ok((user_ids, group_ids))
 }
 
 /// Inserts or updates a group's row; its event when the API sees a change.

@@ -247,12 +247,13 @@ pub fn group_attributes() -> Vec<Attr> {
                 },
                 Attr {
                     mutability: "immutable",
-                    ref_types: &["User"],
+                    ref_types: &["User", "Group"],
                     ..attr("$ref", Kind::Reference)
                 },
+                // A member is a user, or a group nested in this one.
                 Attr {
                     mutability: "immutable",
-                    canonical: &["User"],
+                    canonical: &["User", "Group"],
                     ..s("type")
                 },
             ],

@@ -23,6 +23,7 @@ pub mod events;
 pub mod groups;
 pub mod integrations;
 pub mod memberships;
+pub mod nesting;
 pub mod notices;
 pub mod order;
 pub mod page;

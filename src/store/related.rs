@@ -11,7 +11,8 @@ use super::{
 };
 use crate::error::DomainError;
 use entity::{
-    device, directory_group, directory_user, group_membership, integration, sync_run, user_alias,
+    device, directory_group, directory_user, group_membership, group_nesting, integration,
+    sync_run, user_alias,
 };
 use sea_orm::{
     ColumnTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
@@ -105,6 +106,10 @@ pub enum Counted {
     RunsOfIntegration,
     GroupsOfUser,
     DevicesOfUser,
+    /// The groups nested directly in a group.
+    ChildrenOfGroup,
+    /// The groups a group is nested in directly.
+    ParentsOfGroup,
 }
 
 /// How many children each of `parents` (at most [`MAX_KEYS`]) has, as `(parent, count)`; a
@@ -149,6 +154,12 @@ pub async fn count_by(
         }
         Counted::DevicesOfUser => {
             count::<device::Entity>(db, device::Column::UserId, parents).await
+        }
+        Counted::ChildrenOfGroup => {
+            count::<group_nesting::Entity>(db, group_nesting::Column::ParentId, parents).await
+        }
+        Counted::ParentsOfGroup => {
+            count::<group_nesting::Entity>(db, group_nesting::Column::ChildId, parents).await
         }
     }
 }
@@ -287,7 +298,7 @@ pub async fn devices_of_users(
 
 /// Reads a page of children for each of `parents` (`select(parent)` gives the children of the
 /// parent the expression names); every parent gets a page, empty when it has no children.
-async fn pages_of<E>(
+pub(super) async fn pages_of<E>(
     db: &impl Db,
     parents: &[i64],
     select: impl Fn(Expr) -> Select<E>,

@@ -23,6 +23,7 @@ mod lifecycle;
 mod loaders;
 mod metrics;
 mod nested_lists;
+mod nesting;
 mod nodes;
 mod parallel_reads;
 mod processes;

@@ -105,8 +105,9 @@ async fn every_field_alone_answers_what_it_answers_with_every_column_read(fx: Fi
 }
 
 /// The fields of `type_name` to ask for, each with how to select it: a scalar or an enum (or
-/// a list of them) without arguments as itself, an object without required arguments as
-/// `field { __typename }` (so a relation that a left-out column would hide shows too).
+/// a list of them) without required arguments as itself, an object without required
+/// arguments as `field { __typename }` (so a relation that a left-out column would hide shows
+/// too). An argument is required when it is non-null without a default.
 async fn fields_to_ask(
     fx: &Fixture,
     auth: &Authentication,
@@ -116,7 +117,7 @@ async fn fields_to_ask(
         .ok(
             auth,
             r#"query($t: String!) { __type(name: $t) { fields {
-                name args { name type { kind } }
+                name args { name defaultValue type { kind } }
                 type { kind ofType { kind ofType { kind ofType { kind } } } }
             } } }"#,
             serde_json::json!({ "t": type_name }),
@@ -127,15 +128,16 @@ async fn fields_to_ask(
     for field in fields {
         let name = field["name"].as_str().unwrap().to_owned();
         let args = field["args"].as_array().unwrap();
+        let optional = args
+            .iter()
+            .all(|a| a["type"]["kind"] != "NON_NULL" || !a["defaultValue"].is_null());
         let mut ty = &field["type"];
         while matches!(ty["kind"].as_str(), Some("NON_NULL" | "LIST")) {
             ty = &ty["ofType"];
         }
         match ty["kind"].as_str() {
-            Some("SCALAR" | "ENUM") if args.is_empty() => asked.push((name.clone(), name)),
-            Some("OBJECT" | "INTERFACE")
-                if args.iter().all(|a| a["type"]["kind"] != "NON_NULL") =>
-            {
+            Some("SCALAR" | "ENUM") if optional => asked.push((name.clone(), name)),
+            Some("OBJECT" | "INTERFACE") if optional => {
                 asked.push((format!("{name} {{ __typename }}"), name))
             }
             _ => {}

@@ -141,6 +141,12 @@ pub enum CountKey {
     RunsOfIntegration(i64),
     GroupsOfUser(i64),
     DevicesOfUser(i64),
+    ChildrenOfGroup(i64),
+    ParentsOfGroup(i64),
+    /// The users of a group and of the groups nested in it.
+    MembersOfGroupTransitive(i64),
+    /// The groups a user is in, directly or through nesting.
+    GroupsOfUserTransitive(i64),
 }
 
 impl CountKey {
@@ -153,6 +159,8 @@ impl CountKey {
             Counted::RunsOfIntegration => Self::RunsOfIntegration(parent),
             Counted::GroupsOfUser => Self::GroupsOfUser(parent),
             Counted::DevicesOfUser => Self::DevicesOfUser(parent),
+            Counted::ChildrenOfGroup => Self::ChildrenOfGroup(parent),
+            Counted::ParentsOfGroup => Self::ParentsOfGroup(parent),
         }
     }
 
@@ -161,14 +169,19 @@ impl CountKey {
         (self == Self::of(counted, self.id())).then_some(self.id())
     }
 
-    fn id(self) -> i64 {
+    /// The parent's id.
+    pub fn id(self) -> i64 {
         match self {
             Self::UsersOfIntegration(id)
             | Self::GroupsOfIntegration(id)
             | Self::MembersOfGroup(id)
             | Self::RunsOfIntegration(id)
             | Self::GroupsOfUser(id)
-            | Self::DevicesOfUser(id) => id,
+            | Self::DevicesOfUser(id)
+            | Self::ChildrenOfGroup(id)
+            | Self::ParentsOfGroup(id)
+            | Self::MembersOfGroupTransitive(id)
+            | Self::GroupsOfUserTransitive(id) => id,
         }
     }
 }
@@ -178,6 +191,8 @@ impl CountKey {
 pub enum UserParent {
     Integration(i64),
     Group(i64),
+    /// The users of a group and of every group nested in it.
+    GroupTransitive(i64),
 }
 
 /// A page of users of one parent, with what its users are asked for beside them (read in
@@ -215,6 +230,12 @@ pub enum GroupParent {
     Integration(i64),
     /// The groups a user is a member of.
     User(i64),
+    /// The groups a user is in, directly or through nesting.
+    UserTransitive(i64),
+    /// The groups nested directly in a group.
+    ChildrenOf(i64),
+    /// The groups a group is nested in directly.
+    ParentsOf(i64),
 }
 
 /// A page of groups of one parent.

@@ -1,7 +1,7 @@
-//! The loaders of pages: an integration's or a group's users (with what they are asked for
-//! beside them), an integration's or a user's groups, a user's devices, an integration's sync
-//! runs; each wave's pages of one kind in one statement (`store::related`, through
-//! `store::page::fetch_per_parent`).
+//! The loaders of pages: an integration's or a group's users, direct or transitive (with what
+//! they are asked for beside them), an integration's or a user's groups, a group's child and
+//! parent groups, a user's devices, an integration's sync runs; each wave's pages of one kind
+//! in one statement (`store::related`, `store::nesting`).
 
 use super::{
     BatchLoader, DevicePageKey, GroupPageKey, GroupParent, LoadResult, Prefetch, PrefetchedUser,
@@ -9,7 +9,11 @@ use super::{
 };
 use crate::{
     error::DomainError,
-    store::{page::Page, related},
+    store::{
+        nesting::{self, Edge},
+        page::Page,
+        related,
+    },
 };
 use async_graphql::dataloader::Loader;
 use entity::{device, directory_group, directory_user, sync_run};
@@ -32,6 +36,26 @@ fn by_window<'a, K: Copy + 'a, P: Copy>(
 /// The ids of the parents `pick` accepts.
 fn ids_of<P: Copy>(parents: &[P], pick: impl Fn(P) -> Option<i64>) -> Vec<i64> {
     parents.iter().copied().filter_map(pick).collect()
+}
+
+impl UserParent {
+    fn id(self) -> i64 {
+        match self {
+            Self::Integration(id) | Self::Group(id) | Self::GroupTransitive(id) => id,
+        }
+    }
+}
+
+impl GroupParent {
+    fn id(self) -> i64 {
+        match self {
+            Self::Integration(id)
+            | Self::User(id)
+            | Self::UserTransitive(id)
+            | Self::ChildrenOf(id)
+            | Self::ParentsOf(id) => id,
+        }
+    }
 }
 
 impl Loader<UserPageKey> for BatchLoader {
@@ -71,33 +95,69 @@ impl BatchLoader {
         Window { args, dir }: Window,
     ) -> LoadResult<UserParent, Page<directory_user::Model>> {
         let mut out = HashMap::new();
-        let columns = self.projection.users;
-        let of_integration = ids_of(parents, |p| match p {
-            UserParent::Integration(id) => Some(id),
-            UserParent::Group(_) => None,
-        });
-        if !of_integration.is_empty() {
-            let pages =
-                related::users_of_integrations(&self.db, &of_integration, args, dir, columns);
-            out.extend(
-                pages
-                    .await?
-                    .into_iter()
-                    .map(|(id, page)| (UserParent::Integration(id), page)),
-            );
+        let (db, columns) = (&self.db, self.projection.users);
+        for kind in [
+            UserParent::Integration as fn(i64) -> UserParent,
+            UserParent::Group,
+            UserParent::GroupTransitive,
+        ] {
+            let ids = ids_of(parents, |p| (p == kind(p.id())).then_some(p.id()));
+            if ids.is_empty() {
+                continue;
+            }
+            let pages = match kind(0) {
+                UserParent::Integration(_) => {
+                    related::users_of_integrations(db, &ids, args, dir, columns).await?
+                }
+                UserParent::Group(_) => {
+                    related::members_of_groups(db, &ids, args, dir, columns).await?
+                }
+                UserParent::GroupTransitive(_) => {
+                    nesting::transitive_members(db, &ids, args, dir, columns).await?
+                }
+            };
+            out.extend(pages.into_iter().map(|(id, page)| (kind(id), page)));
         }
-        let of_group = ids_of(parents, |p| match p {
-            UserParent::Group(id) => Some(id),
-            UserParent::Integration(_) => None,
-        });
-        if !of_group.is_empty() {
-            let pages = related::members_of_groups(&self.db, &of_group, args, dir, columns);
-            out.extend(
-                pages
-                    .await?
-                    .into_iter()
-                    .map(|(id, page)| (UserParent::Group(id), page)),
-            );
+        Ok(out)
+    }
+
+    /// A page of groups of each of `parents`.
+    async fn group_pages(
+        &self,
+        parents: &[GroupParent],
+        Window { args, dir }: Window,
+    ) -> LoadResult<GroupParent, Page<directory_group::Model>> {
+        let mut out = HashMap::new();
+        let (db, columns) = (&self.db, self.projection.groups);
+        for kind in [
+            GroupParent::Integration as fn(i64) -> GroupParent,
+            GroupParent::User,
+            GroupParent::UserTransitive,
+            GroupParent::ChildrenOf,
+            GroupParent::ParentsOf,
+        ] {
+            let ids = ids_of(parents, |p| (p == kind(p.id())).then_some(p.id()));
+            if ids.is_empty() {
+                continue;
+            }
+            let pages = match kind(0) {
+                GroupParent::Integration(_) => {
+                    related::groups_of_integrations(db, &ids, args, dir, columns).await?
+                }
+                GroupParent::User(_) => {
+                    related::groups_of_users(db, &ids, args, dir, columns).await?
+                }
+                GroupParent::UserTransitive(_) => {
+                    nesting::transitive_groups(db, &ids, args, dir, columns).await?
+                }
+                GroupParent::ChildrenOf(_) => {
+                    nesting::neighbours(db, &ids, Edge::Children, args, dir, columns).await?
+                }
+                GroupParent::ParentsOf(_) => {
+                    nesting::neighbours(db, &ids, Edge::Parents, args, dir, columns).await?
+                }
+            };
+            out.extend(pages.into_iter().map(|(id, page)| (kind(id), page)));
         }
         Ok(out)
     }
@@ -110,38 +170,13 @@ impl Loader<GroupPageKey> for BatchLoader {
     async fn load(&self, keys: &[GroupPageKey]) -> LoadResult<GroupPageKey, Self::Value> {
         self.batch(async {
             let mut out = HashMap::new();
-            let columns = self.projection.groups;
             for (window, parents) in by_window(keys, |GroupPageKey(parent, w)| (parent, w)) {
-                let Window { args, dir } = window;
-                let of_integration = ids_of(&parents, |p| match p {
-                    GroupParent::Integration(id) => Some(id),
-                    GroupParent::User(_) => None,
-                });
-                if !of_integration.is_empty() {
-                    let pages = related::groups_of_integrations(
-                        &self.db,
-                        &of_integration,
-                        args,
-                        dir,
-                        columns,
-                    );
-                    out.extend(pages.await?.into_iter().map(|(id, page)| {
-                        (GroupPageKey(GroupParent::Integration(id), window), page)
-                    }));
-                }
-                let of_user = ids_of(&parents, |p| match p {
-                    GroupParent::User(id) => Some(id),
-                    GroupParent::Integration(_) => None,
-                });
-                if !of_user.is_empty() {
-                    let pages = related::groups_of_users(&self.db, &of_user, args, dir, columns);
-                    out.extend(
-                        pages
-                            .await?
-                            .into_iter()
-                            .map(|(id, page)| (GroupPageKey(GroupParent::User(id), window), page)),
-                    );
-                }
+                let pages = self.group_pages(&parents, window).await?;
+                out.extend(
+                    pages
+                        .into_iter()
+                        .map(|(parent, page)| (GroupPageKey(parent, window), page)),
+                );
             }
             Ok(out)
         })

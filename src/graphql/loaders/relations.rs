@@ -10,6 +10,7 @@ use crate::{
     error::DomainError,
     graphql::projection::Projection,
     store::{
+        nesting::{self, Transitive},
         page::Page,
         related::{self, Counted, MAX_KEYS, devices_of_users, group_into, groups_of_users},
     },
@@ -146,12 +147,30 @@ impl Loader<CountKey> for BatchLoader {
                 Counted::RunsOfIntegration,
                 Counted::GroupsOfUser,
                 Counted::DevicesOfUser,
+                Counted::ChildrenOfGroup,
+                Counted::ParentsOfGroup,
             ] {
                 let parents: Vec<i64> = keys.iter().filter_map(|k| k.parent(counted)).collect();
                 for chunk in parents.chunks(MAX_KEYS) {
                     for (parent, n) in related::count_by(&self.db, counted, chunk).await? {
                         out.insert(CountKey::of(counted, parent), n as u64);
                     }
+                }
+            }
+            for (counted, key) in [
+                (
+                    Transitive::MembersOfGroup,
+                    CountKey::MembersOfGroupTransitive as fn(i64) -> CountKey,
+                ),
+                (Transitive::GroupsOfUser, CountKey::GroupsOfUserTransitive),
+            ] {
+                let parents: Vec<i64> = keys
+                    .iter()
+                    .filter(|k| **k == key(k.id()))
+                    .map(|k| k.id())
+                    .collect();
+                for (parent, n) in nesting::transitive_counts(&self.db, counted, &parents).await? {
+                    out.insert(key(parent), n as u64);
                 }
             }
             Ok(out)

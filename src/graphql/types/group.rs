@@ -1,11 +1,14 @@
 //! `Group`: a group imported from a directory.
 
-use super::{CreationOrder, Integration, User, integration::users_page};
+use super::{
+    CreationOrder, Integration, User,
+    integration::{groups_page, users_page},
+};
 use crate::graphql::{
     connection::Conn,
     context::ContextExt,
     ids::{self, kinds},
-    loaders::{CountKey, IntegrationKey, UserParent},
+    loaders::{CountKey, GroupParent, IntegrationKey, UserParent},
 };
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -54,16 +57,28 @@ impl Group {
         })?)
     }
 
-    /// How many members the group has.
-    async fn member_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        let n = ctx
-            .loaders()
-            .load_one(CountKey::MembersOfGroup(self.0.id))
-            .await?;
-        Ok(n.unwrap_or(0) as i64)
+    /// How many users the group has: its direct members, or with `transitive` also those
+    /// of the groups nested in it (each user once).
+    async fn member_count(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = false,
+            desc = "Count the members of nested groups too, at any depth."
+        )]
+        transitive: bool,
+    ) -> Result<i64> {
+        let key = if transitive {
+            CountKey::MembersOfGroupTransitive(self.0.id)
+        } else {
+            CountKey::MembersOfGroup(self.0.id)
+        };
+        Ok(ctx.loaders().load_one(key).await?.unwrap_or(0) as i64)
     }
 
-    /// The group's members, in `orderBy` order (oldest first by default).
+    /// The group's users, in `orderBy` order (oldest first by default): its direct members,
+    /// or with `transitive` also those of the groups nested in it, at any depth (each user
+    /// once; a cycle of nested groups ends).
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -72,12 +87,57 @@ impl Group {
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
         #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+        #[graphql(
+            default = false,
+            desc = "Include the members of nested groups, at any depth."
+        )]
+        transitive: bool,
     ) -> Result<Conn<User>> {
-        let (parent, count) = (
-            UserParent::Group(self.0.id),
-            CountKey::MembersOfGroup(self.0.id),
-        );
+        let id = self.0.id;
+        let (parent, count) = if transitive {
+            (
+                UserParent::GroupTransitive(id),
+                CountKey::MembersOfGroupTransitive(id),
+            )
+        } else {
+            (UserParent::Group(id), CountKey::MembersOfGroup(id))
+        };
         users_page(ctx, parent, count, (first, after, order_by)).await
+    }
+
+    /// The groups nested directly in this one, in `orderBy` order (oldest first by default).
+    async fn child_groups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
+        first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
+        after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+    ) -> Result<Conn<Group>> {
+        let (parent, count) = (
+            GroupParent::ChildrenOf(self.0.id),
+            CountKey::ChildrenOfGroup(self.0.id),
+        );
+        groups_page(ctx, parent, count, (first, after, order_by)).await
+    }
+
+    /// The groups this one is nested in directly, in `orderBy` order (oldest first by
+    /// default).
+    async fn parent_groups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
+        first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
+        after: Option<String>,
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+    ) -> Result<Conn<Group>> {
+        let (parent, count) = (
+            GroupParent::ParentsOf(self.0.id),
+            CountKey::ParentsOfGroup(self.0.id),
+        );
+        groups_page(ctx, parent, count, (first, after, order_by)).await
     }
 
     /// When the group was imported.

@@ -35,6 +35,20 @@ pub(crate) fn count_totals(ctx: &Context<'_>, key: CountKey) -> Totals {
 /// A nested list's arguments: `first`, `after`, `orderBy`.
 pub(crate) type NestedArgs = (Option<i32>, Option<String>, Option<CreationOrder>);
 
+/// A page of the groups of `parent` (counted by `count`).
+pub(crate) async fn groups_page(
+    ctx: &Context<'_>,
+    parent: GroupParent,
+    count: CountKey,
+    (first, after, order): NestedArgs,
+) -> Result<Conn<Group>> {
+    let window = nested::window(ctx, first, after.as_deref(), order, Direction::Asc)?;
+    let page = nested::page(ctx, None, window, GroupPageKey(parent, window)).await?;
+    let totals = count_totals(ctx, count);
+    let after = window.args.after;
+    Ok(connection::build(page, after, |m| m.id, Group, totals))
+}
+
 /// A page of the users of `parent` (counted by `count`), each with a page of its devices and
 /// groups when the field at `ctx` asks for them.
 pub(crate) async fn users_page(
@@ -198,12 +212,11 @@ impl Integration {
         after: Option<String>,
         #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
     ) -> Result<Conn<Group>> {
-        let window = nested::window(ctx, first, after.as_deref(), order_by, Direction::Asc)?;
-        let key = GroupPageKey(GroupParent::Integration(self.0.id), window);
-        let page = nested::page(ctx, None, window, key).await?;
-        let totals = count_totals(ctx, CountKey::GroupsOfIntegration(self.0.id));
-        let after = window.args.after;
-        Ok(connection::build(page, after, |m| m.id, Group, totals))
+        let (parent, count) = (
+            GroupParent::Integration(self.0.id),
+            CountKey::GroupsOfIntegration(self.0.id),
+        );
+        groups_page(ctx, parent, count, (first, after, order_by)).await
     }
 
     /// The history of the integration's sync runs, in `orderBy` order (newest first by

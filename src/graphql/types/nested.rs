@@ -101,6 +101,10 @@ fn asked_window(
             .map(|(_, v)| v)
             .filter(|v| **v != Value::Null)
     };
+    // A transitive list is never read ahead (the page ahead reads direct members).
+    if get("transitive") == Some(&Value::Boolean(true)) {
+        return None;
+    }
     let first = match get("first") {
         None => None,
         Some(Value::Number(n)) => Some(i32::try_from(n.as_i64()?).ok()?),

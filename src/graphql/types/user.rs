@@ -131,7 +131,8 @@ impl User {
             .map(Integration))
     }
 
-    /// The groups the user is a member of, in `orderBy` order (oldest first by default).
+    /// The groups the user is a member of, in `orderBy` order (oldest first by default):
+    /// directly, or with `transitive` also the groups those are nested in, at any depth.
     async fn groups(
         &self,
         ctx: &Context<'_>,
@@ -140,11 +141,23 @@ impl User {
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
         #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+        #[graphql(
+            default = false,
+            desc = "Include the groups the user's groups are nested in, at any depth."
+        )]
+        transitive: bool,
     ) -> Result<Conn<Group>> {
         let window = nested::window(ctx, first, after.as_deref(), order_by, Direction::Asc)?;
-        let key = GroupPageKey(GroupParent::User(self.0.id), window);
-        let page = nested::page(ctx, self.1.groups.as_deref(), window, key).await?;
-        let totals = count_totals(ctx, CountKey::GroupsOfUser(self.0.id));
+        let id = self.0.id;
+        let (key, count, read) = if transitive {
+            let key = GroupPageKey(GroupParent::UserTransitive(id), window);
+            (key, CountKey::GroupsOfUserTransitive(id), None)
+        } else {
+            let key = GroupPageKey(GroupParent::User(id), window);
+            (key, CountKey::GroupsOfUser(id), self.1.groups.as_deref())
+        };
+        let page = nested::page(ctx, read, window, key).await?;
+        let totals = count_totals(ctx, count);
         let after = window.args.after;
         Ok(connection::build(page, after, |m| m.id, Group, totals))
     }

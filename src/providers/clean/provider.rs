@@ -5,8 +5,8 @@ use super::{
     Action, Clean, MAX_MEMBERS, Warning, Warnings, clean, clean_members, ignored_member, refused_id,
 };
 use crate::providers::{
-    DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
-    ObjectChange, ProviderError, ProviderPage,
+    DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, Member,
+    MemberChange, ObjectChange, ProviderError, ProviderPage,
 };
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ impl<P: DirectoryProvider> DirectoryProvider for Cleaned<P> {
         &self,
         group_external_id: &str,
         cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
+    ) -> Result<ProviderPage<Member>, ProviderError> {
         let mut page = self.inner.members_page(group_external_id, cursor).await?;
         page.items = clean_members(
             group_external_id,
@@ -93,12 +93,12 @@ impl<C: GroupChange> GroupChange for CleanChange<C> {
     fn member_changes(&self) -> Vec<MemberChange> {
         let group = self.inner.external_id();
         let mut changes = self.inner.member_changes();
-        changes.retain(|change| match refused_id(&change.user) {
+        changes.retain(|change| match refused_id(change.member.id()) {
             None => true,
             Some(why) => {
                 self.warnings.push(ignored_member(
                     group,
-                    &change.user,
+                    change.member.id(),
                     &format!("a member change was ignored: {why}"),
                 ));
                 false

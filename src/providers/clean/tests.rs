@@ -173,10 +173,17 @@ fn clean_members_ignores_refused_ids_and_caps_the_list() {
     let warnings = Warnings::default();
     let members = clean_members(
         "g1",
-        vec!["u1".into(), "u\u{0}2".into(), "u3".into()],
+        vec![
+            Member::User("u1".into()),
+            Member::Group("u\u{0}2".into()),
+            Member::Group("g3".into()),
+        ],
         &warnings,
     );
-    assert_eq!(members, ["u1", "u3"]);
+    assert_eq!(
+        members,
+        [Member::User("u1".into()), Member::Group("g3".into())]
+    );
     assert_eq!(
         actions(&warnings),
         [(Some("members"), Action::IgnoredMember)]

@@ -9,8 +9,8 @@ use super::{
     texts::{Key, user_select},
 };
 use crate::providers::{
-    DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, MemberChange,
-    ObjectChange, ProviderError, ProviderPage,
+    DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, Member,
+    MemberChange, ObjectChange, ProviderError, ProviderPage,
 };
 use serde::Deserialize;
 
@@ -174,9 +174,10 @@ pub struct MemberDelta {
 }
 
 impl MemberDelta {
-    /// Users only: nested groups and devices are left out, as in a full read.
-    pub fn is_user(&self) -> bool {
-        self.odata_type.as_deref() == Some("#microsoft.graph.user")
+    /// The user or nested group that changed; `None` for other kinds (devices, ...), left
+    /// out as in a full read.
+    pub fn member(&self) -> Option<Member> {
+        super::member_of(self.odata_type.as_deref(), &self.id)
     }
 }
 
@@ -276,10 +277,11 @@ impl GroupChange for GroupDelta {
     fn member_changes(&self) -> Vec<MemberChange> {
         self.members
             .iter()
-            .filter(|m| m.is_user())
-            .map(|m| MemberChange {
-                user: m.id.clone(),
-                removed: m.removed.is_some(),
+            .filter_map(|m| {
+                Some(MemberChange {
+                    member: m.member()?,
+                    removed: m.removed.is_some(),
+                })
             })
             .collect()
     }
@@ -360,8 +362,8 @@ impl DirectoryProvider for EntraDelta<'_> {
                     group.members = Some(
                         g.members
                             .iter()
-                            .filter(|m| m.is_user() && m.removed.is_none())
-                            .map(|m| m.id.clone())
+                            .filter(|m| m.removed.is_none())
+                            .filter_map(MemberDelta::member)
                             .collect(),
                     );
                     group
@@ -376,7 +378,7 @@ impl DirectoryProvider for EntraDelta<'_> {
         &self,
         group_external_id: &str,
         cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
+    ) -> Result<ProviderPage<Member>, ProviderError> {
         self.graph.members_page(group_external_id, cursor).await
     }
 }

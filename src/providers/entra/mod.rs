@@ -9,7 +9,8 @@ use texts::Texts;
 pub use texts::user_select;
 
 use super::{
-    DirectoryProvider, ExternalGroup, ExternalUser, ProviderError, ProviderPage, http::Session,
+    DirectoryProvider, ExternalGroup, ExternalUser, Member, ProviderError, ProviderPage,
+    http::Session,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -55,6 +56,16 @@ pub struct GraphMember {
     pub id: String,
     #[serde(rename = "@odata.type")]
     pub odata_type: Option<String>,
+}
+
+/// The member `odata_type` and `id` name: a user or a nested group; `None` for the other
+/// kinds Graph lists (devices, service principals, org contacts).
+pub fn member_of(odata_type: Option<&str>, id: &str) -> Option<Member> {
+    match odata_type {
+        Some("#microsoft.graph.user") => Some(Member::User(id.to_owned())),
+        Some("#microsoft.graph.group") => Some(Member::Group(id.to_owned())),
+        _ => None,
+    }
 }
 
 impl From<GraphUser> for ExternalUser {
@@ -195,7 +206,7 @@ impl DirectoryProvider for Entra {
         &self,
         group_external_id: &str,
         cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
+    ) -> Result<ProviderPage<Member>, ProviderError> {
         let first = format!(
             "{}/v1.0/groups/{}/members?$select=id&$top={}",
             self.base,
@@ -203,7 +214,7 @@ impl DirectoryProvider for Entra {
             self.page_size
         );
         self.page(cursor, first, |m: GraphMember| {
-            (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then_some(m.id)
+            member_of(m.odata_type.as_deref(), &m.id)
         })
         .await
     }

@@ -4,7 +4,7 @@
 
 use super::{MAX_INEXACT_ROWS, Translated};
 use crate::store::Db;
-use entity::{directory_group, directory_user, enums::UserStatus, group_membership};
+use entity::{directory_group, directory_user, enums::UserStatus, group_membership, group_nesting};
 use sea_orm::{
     ColumnTrait, DbErr, EntityTrait, Iterable, ModelTrait, PaginatorTrait, PrimaryKeyToColumn,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
@@ -238,12 +238,22 @@ pub async fn groups_of(
     Ok(out)
 }
 
-/// The members of groups: `group row id → [(user SCIM id, display name)]`, in user id order.
+/// A member a group resource shows: a user or a nested group, by SCIM id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMember {
+    pub id: String,
+    pub display: String,
+    /// A group nested in the group (else a user).
+    pub group: bool,
+}
+
+/// The members of groups: `group row id → members`, the users in user id order, then the
+/// nested groups in group id order.
 pub async fn members_of(
     db: &impl Db,
     groups: &[i64],
-) -> Result<HashMap<i64, Vec<(String, String)>>, DbErr> {
-    let mut out: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+) -> Result<HashMap<i64, Vec<ResourceMember>>, DbErr> {
+    let mut out: HashMap<i64, Vec<ResourceMember>> = HashMap::new();
     for chunk in groups.chunks(1000) {
         let rows: Vec<(i64, String, String)> = group_membership::Entity::find()
             .select_only()
@@ -259,8 +269,33 @@ pub async fn members_of(
             .into_tuple()
             .all(db)
             .await?;
-        for (group, id, name) in rows {
-            out.entry(group).or_default().push((id, name));
+        for (group, id, display) in rows {
+            out.entry(group).or_default().push(ResourceMember {
+                id,
+                display,
+                group: false,
+            });
+        }
+        let children: Vec<(i64, String, String)> = group_nesting::Entity::find()
+            .select_only()
+            .column(group_nesting::Column::ParentId)
+            .column_as(directory_group::Column::ExternalId, "external_id")
+            .column_as(directory_group::Column::DisplayName, "display_name")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                group_nesting::Relation::Child.def(),
+            )
+            .filter(group_nesting::Column::ParentId.is_in(chunk.iter().copied()))
+            .order_by_asc(directory_group::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (group, id, display) in children {
+            out.entry(group).or_default().push(ResourceMember {
+                id,
+                display,
+                group: true,
+            });
         }
     }
     Ok(out)

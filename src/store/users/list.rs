@@ -21,6 +21,8 @@ use sea_orm::{
 pub struct UserFilter {
     pub integration: Option<IntegrationId>,
     pub group: Option<GroupId>,
+    /// With `group`: members of the group or of any group nested in it.
+    pub transitive: bool,
     pub status: Option<UserStatus>,
     /// `true`: only users with at least one device; `false`: only users with none.
     pub assigned: Option<bool>,
@@ -52,7 +54,10 @@ fn select(filter: &UserFilter) -> Select<directory_user::Entity> {
     if let Some(id) = filter.integration {
         select = select.filter(directory_user::Column::IntegrationId.eq(id.0));
     }
-    if let Some(group) = filter.group {
+    if let Some(group) = filter.group.filter(|_| filter.transitive) {
+        let user = r#""directory_users"."id""#;
+        select = select.filter(crate::store::nesting::in_group_transitively(user, group.0));
+    } else if let Some(group) = filter.group {
         select = select.filter(
             directory_user::Column::Id.in_subquery(
                 group_membership::Entity::find()

@@ -191,7 +191,7 @@ mod tests {
         },
         *,
     };
-    use crate::providers::{MemberChange, ProviderError};
+    use crate::providers::{Member, MemberChange, ProviderError};
 
     async fn synced(fx: &Fixture, users: usize) {
         let directory = Directory {
@@ -241,15 +241,15 @@ mod tests {
                     Changed::Now(team(0)),
                     vec![
                         MemberChange {
-                            user: "u0".into(),
+                            member: Member::User("u0".into()),
                             removed: true,
                         },
                         MemberChange {
-                            user: "u2".into(),
+                            member: Member::User("u2".into()),
                             removed: false,
                         },
                         MemberChange {
-                            user: "stranger".into(),
+                            member: Member::User("stranger".into()),
                             removed: false,
                         },
                     ],

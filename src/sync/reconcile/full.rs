@@ -12,13 +12,13 @@
 
 use super::{
     Counts, DeltaLinks, Job, ReconcileError, Report,
-    groups::{MEMBERSHIP_BATCH, apply_groups_page, apply_members},
+    groups::{GroupMembers, MEMBERSHIP_BATCH, apply_groups_page, apply_members},
     read_ahead::{cut_short, overlap, read_ahead},
     removal::{Removals, finish},
     users::{Fingerprints, fingerprints},
 };
 use crate::providers::{
-    DirectoryProvider,
+    DirectoryProvider, Member,
     clean::{self, Cleaned},
 };
 use crate::store::batch::refresh_statistics;
@@ -140,8 +140,8 @@ impl<'a> Tally<'a> {
 /// What phase 2 read.
 struct GroupsRead {
     seen: HashSet<String>,
-    /// Members listed inline with their group (external ids), by group external id.
-    inline: HashMap<String, Vec<String>>,
+    /// Members listed inline with their group, by group external id.
+    inline: HashMap<String, Vec<Member>>,
     link: Option<String>,
 }
 
@@ -193,7 +193,7 @@ async fn phase_2_groups<P: DirectoryProvider>(
 }
 
 /// The members of one group as read, and the room they take in the buffer.
-type MembersRead = (String, Vec<String>, usize);
+type MembersRead = (String, Vec<Member>, usize);
 
 /// The member lists of the groups phase 2 sends, [`MEMBER_READS`] at most at once (the
 /// session's throttle may hold some back), each read to its last page and handed to phase 3.
@@ -232,7 +232,7 @@ async fn read_members<P: DirectoryProvider>(
         let start = listing && room && in_flight.len() < MEMBER_READS;
         tokio::select! {
             Some(done) = in_flight.next() => {
-                let (group, members, pages): (String, Vec<String>, i32) = done?;
+                let (group, members, pages): (String, Vec<Member>, i32) = done?;
                 // Takes what is free of the buffer for these members; phase 3 gives it back.
                 let taken = buffered.forget_permits(members.len());
                 tally.add(&Counts { pages_read: pages, ..Counts::default() });
@@ -262,7 +262,7 @@ async fn read_members<P: DirectoryProvider>(
 async fn phase_3_memberships(
     job: &Job<'_>,
     known: &Fingerprints,
-    inline: HashMap<String, Vec<String>>,
+    inline: HashMap<String, Vec<Member>>,
     mut read: mpsc::UnboundedReceiver<MembersRead>,
     buffered: &Semaphore,
     tally: &Tally<'_>,
@@ -275,7 +275,7 @@ async fn phase_3_memberships(
         DatabaseBackend::Postgres => MEMBERSHIP_WRITERS,
         _ => 1,
     };
-    let write = |batch: Vec<(i64, HashSet<i64>)>| async move {
+    let write = |batch: Vec<GroupMembers>| async move {
         job.check_stop()?;
         apply_members(db, job.integration.id, batch, job.warnings).await?;
         tally.report();
@@ -301,7 +301,7 @@ async fn phase_3_memberships(
             break;
         };
         if let Some(&group_id) = stored.get(&external) {
-            batch.push((group_id, resolve(job, known, &external, members)));
+            batch.push(resolve(job, known, &stored, (group_id, &external), members));
         }
         // Resolved to ids, the members leave the buffer.
         buffered.add_permits(taken);
@@ -323,23 +323,35 @@ async fn phase_3_memberships(
     Ok(stored)
 }
 
-/// The stored ids of a group's members. A member that is no user of this read (an external
-/// account, a user skipped) is left out, with a warning.
-fn resolve(job: &Job<'_>, known: &Fingerprints, group: &str, members: Vec<String>) -> HashSet<i64> {
-    let mut ids = HashSet::with_capacity(members.len());
+/// The stored ids of a group's members: its users (`known`) and the groups nested in it
+/// (`groups`). A member that is no user or group of this read (an external account, a record
+/// skipped) is left out, with a warning.
+fn resolve(
+    job: &Job<'_>,
+    known: &Fingerprints,
+    groups: &HashMap<String, i64>,
+    (id, external): (i64, &str),
+    members: Vec<Member>,
+) -> GroupMembers {
+    let mut read = GroupMembers {
+        group: id,
+        users: HashSet::with_capacity(members.len()),
+        groups: HashSet::new(),
+    };
     for member in &members {
-        match known.get(member) {
-            Some(user) => {
-                ids.insert(user.id);
-            }
-            None => job.warnings.push(clean::ignored_member(
-                group,
-                member,
-                "a member that is not a user of this directory was ignored (an external account, or a user skipped this run)",
-            )),
+        let found = match member {
+            Member::User(user) => known.get(user).map(|u| read.users.insert(u.id)),
+            Member::Group(group) => groups.get(group).map(|g| read.groups.insert(*g)),
+        };
+        if found.is_none() {
+            job.warnings.push(clean::ignored_member(
+                external,
+                member.id(),
+                "a member that is not a user or group of this directory was ignored (an external account, or a record skipped this run)",
+            ));
         }
     }
-    ids
+    read
 }
 
 /// Phase 4: what the complete read no longer lists — users not already archived, and groups.

@@ -10,7 +10,7 @@ use crate::{
     },
     error::DomainResult,
     providers::{
-        ExternalGroup, MemberChange,
+        ExternalGroup, Member, MemberChange,
         clean::{Action, ObjectKind, Warning, Warnings},
         fields::{GROUP_FIELDS, group_changes},
     },
@@ -120,25 +120,38 @@ async fn write_group_batch<'a>(
 /// Groups whose memberships are applied together, in one transaction.
 pub(super) const MEMBERSHIP_BATCH: usize = 200;
 
-/// Makes the memberships of a batch of groups those the directory lists. Reads what is there
-/// in one statement, and writes only the difference, in one transaction (none when nothing
-/// changed). A group whose memberships the database refuses keeps those it had, with a
-/// warning ([`isolating`]).
+/// What a read lists as one stored group's direct members, by stored id.
+#[derive(Debug, Clone, Default)]
+pub(super) struct GroupMembers {
+    pub group: i64,
+    pub users: HashSet<i64>,
+    /// The groups nested in it.
+    pub groups: HashSet<i64>,
+}
+
+/// Makes the memberships (users and nested groups) of a batch of groups those the directory
+/// lists. Reads what is there in one statement per kind, and writes only the difference, in
+/// one transaction (none when nothing changed). A group whose memberships the database
+/// refuses keeps those it had, with a warning ([`isolating`]).
 pub(super) async fn apply_members(
     db: &DatabaseConnection,
     integration_id: i64,
-    batch: Vec<(i64, HashSet<i64>)>,
+    batch: Vec<GroupMembers>,
     warnings: &Warnings,
 ) -> DomainResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = batch.iter().map(|(g, _)| *g).collect();
+    let ids: Vec<i64> = batch.iter().map(|g| g.group).collect();
     let mut have = store::memberships::members_of(db, &ids).await?;
+    let mut nested = store::memberships::children_of(db, &ids).await?;
     let diffs: Vec<MembersDiff> = batch
         .into_iter()
-        .map(|(group, members)| {
-            MembersDiff::between(group, &have.remove(&group).unwrap_or_default(), &members)
+        .map(|wants| {
+            let group = wants.group;
+            let users = have.remove(&group).unwrap_or_default();
+            let groups = nested.remove(&group).unwrap_or_default();
+            MembersDiff::between(group, &users, &wants.users).nesting(&groups, &wants.groups)
         })
         .filter(|d| !d.is_empty())
         .collect();
@@ -202,8 +215,8 @@ pub(super) async fn remove_groups(
 const REMOVAL_CHUNK: usize = 1_000;
 
 /// Applies an incremental read's membership changes (group external id → changes): added
-/// users join, removed ones leave; users dirgate does not hold are left out, and so is a join
-/// of a member or a leave of a non-member.
+/// users and groups join, removed ones leave; members dirgate does not hold are left out, and
+/// so is a join of a member or a leave of a non-member.
 pub(super) async fn apply_member_changes(
     db: &DatabaseConnection,
     integration_id: i64,
@@ -214,18 +227,25 @@ pub(super) async fn apply_member_changes(
     if changed.is_empty() {
         return Ok(());
     }
-    let group_ids: Vec<String> = changed.iter().map(|(g, _)| g.clone()).collect();
+    let mut group_ids: HashSet<String> = changed.iter().map(|(g, _)| g.clone()).collect();
+    let mut user_ids: HashSet<String> = HashSet::new();
+    for change in changed.iter().flat_map(|(_, members)| members) {
+        match &change.member {
+            Member::User(id) => user_ids.insert(id.clone()),
+            Member::Group(id) => group_ids.insert(id.clone()),
+        };
+    }
+    let group_ids: Vec<String> = group_ids.into_iter().collect();
     let group_rows = store::groups::rows_of(db, integration_id, &group_ids).await?;
-    let user_ids: Vec<String> = changed
-        .iter()
-        .flat_map(|(_, members)| members.iter().map(|m| m.user.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let user_ids: Vec<String> = user_ids.into_iter().collect();
     let (user_rows, _) = store::users::rows_of(db, integration_id, &user_ids).await?;
-    let touched: Vec<i64> = group_rows.values().map(|g| g.id).collect();
+    let touched: Vec<i64> = changed
+        .iter()
+        .filter_map(|(g, _)| group_rows.get(g).map(|g| g.id))
+        .collect();
     let users: Vec<i64> = user_rows.values().map(|u| u.id).collect();
     let present = store::memberships::present(db, &touched, &users).await?;
+    let nested = store::memberships::children_of(db, &touched).await?;
     let mut diffs = Vec::new();
     for (group, members) in changed {
         let Some(group) = group_rows.get(group) else {
@@ -235,14 +255,32 @@ pub(super) async fn apply_member_changes(
             group: group.id,
             ..MembersDiff::default()
         };
-        for member in members {
-            let Some(user) = user_rows.get(&member.user) else {
-                continue;
+        let children = nested.get(&group.id);
+        for change in members {
+            let (id, member_now, left, joined) = match &change.member {
+                Member::User(external) => {
+                    let Some(user) = user_rows.get(external) else {
+                        continue;
+                    };
+                    let now = present.contains(&(group.id, user.id));
+                    (user.id, now, &mut diff.left, &mut diff.joined)
+                }
+                Member::Group(external) => {
+                    let Some(child) = group_rows.get(external).filter(|c| c.id != group.id) else {
+                        continue;
+                    };
+                    let now = children.is_some_and(|c| c.contains(&child.id));
+                    (
+                        child.id,
+                        now,
+                        &mut diff.groups_left,
+                        &mut diff.groups_joined,
+                    )
+                }
             };
-            let member_now = present.contains(&(group.id, user.id));
-            match (member.removed, member_now) {
-                (true, true) if !diff.left.contains(&user.id) => diff.left.push(user.id),
-                (false, false) if !diff.joined.contains(&user.id) => diff.joined.push(user.id),
+            match (change.removed, member_now) {
+                (true, true) if !left.contains(&id) => left.push(id),
+                (false, false) if !joined.contains(&id) => joined.push(id),
                 _ => {}
             }
         }
@@ -285,7 +323,11 @@ mod tests {
         apply_members(
             &fx.db,
             fx.integration.id,
-            vec![(group, HashSet::from([users[1]]))],
+            vec![GroupMembers {
+                group,
+                users: HashSet::from([users[1]]),
+                ..GroupMembers::default()
+            }],
             &fx.warnings,
         )
         .await
@@ -316,7 +358,11 @@ mod tests {
         apply_members(
             &fx.db,
             fx.integration.id,
-            vec![(group, HashSet::from([users[0], users[1]]))],
+            vec![GroupMembers {
+                group,
+                users: HashSet::from([users[0], users[1]]),
+                ..GroupMembers::default()
+            }],
             &fx.warnings,
         )
         .await
@@ -330,7 +376,11 @@ mod tests {
         apply_members(
             &fx.db,
             fx.integration.id,
-            vec![(group, HashSet::from([users[0], users[2]]))],
+            vec![GroupMembers {
+                group,
+                users: HashSet::from([users[0], users[2]]),
+                ..GroupMembers::default()
+            }],
             &fx.warnings,
         )
         .await

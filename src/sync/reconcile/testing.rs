@@ -7,7 +7,7 @@ use super::{Counts, DeltaLinks, Job, Threshold, users::apply_users_page};
 use crate::{
     directory::now,
     providers::{
-        DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider,
+        DirectoryProvider, ExternalGroup, ExternalUser, GroupChange, IncrementalProvider, Member,
         MemberChange, ObjectChange, ProviderError, ProviderPage,
     },
 };
@@ -301,7 +301,7 @@ impl DirectoryProvider for Directory {
         &self,
         group: &str,
         cursor: Option<String>,
-    ) -> Result<ProviderPage<String>, ProviderError> {
+    ) -> Result<ProviderPage<Member>, ProviderError> {
         if self.fail_members {
             return Err(ProviderError::Http {
                 provider: "test",
@@ -317,7 +317,13 @@ impl DirectoryProvider for Directory {
             tokio::time::sleep(self.member_delay).await;
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let members = self.members.get(group).cloned().unwrap_or_default();
+        let members: Vec<Member> = self
+            .members
+            .get(group)
+            .into_iter()
+            .flatten()
+            .map(|m| Member::User(m.clone()))
+            .collect();
         Ok(page_of(&members, cursor, self.per_page))
     }
 }

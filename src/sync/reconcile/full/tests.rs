@@ -102,9 +102,12 @@ async fn phase_1_writers_at_once_store_a_user_listed_again_as_last_listed() {
 async fn phase_2_merges_a_group_listed_twice_and_sends_the_others_to_be_read() {
     let fx = Fixture::new().await;
     let mut first = team(0);
-    first.members = Some(vec!["u0".into(), "unknown".into()]);
+    first.members = Some(vec![
+        Member::User("u0".into()),
+        Member::User("unknown".into()),
+    ]);
     let mut again = team(0);
-    again.members = Some(vec!["u1".into()]);
+    again.members = Some(vec![Member::User("u1".into())]);
     let provider = Directory {
         groups: vec![first, team(1), again, team(1)],
         per_page: 1,
@@ -117,7 +120,9 @@ async fn phase_2_merges_a_group_listed_twice_and_sends_the_others_to_be_read() {
         .await
         .unwrap();
     assert_eq!(read.seen.len(), 2);
-    assert_eq!(read.inline["g0"], ["u0", "unknown", "u1"]);
+    let users =
+        |ids: &[&str]| -> Vec<Member> { ids.iter().map(|u| Member::User((*u).into())).collect() };
+    assert_eq!(read.inline["g0"], users(&["u0", "unknown", "u1"]));
     assert!(!read.inline.contains_key("g1"));
     assert_eq!(listed.recv().await.as_deref(), Some("g1"));
     assert_eq!(
@@ -144,16 +149,32 @@ async fn phase_3_makes_memberships_what_the_directory_lists() {
     let tally = Tally::new(&job);
     let buffered = Semaphore::new(MEMBERS_BUFFERED);
     let (tx, read) = mpsc::unbounded_channel();
-    tx.send(("g0".to_owned(), vec!["u3".to_owned()], 1))
-        .unwrap();
+    // g0 also lists g1 as a nested group, and itself (never kept).
+    let g0 = vec![
+        Member::User("u3".into()),
+        Member::Group("g1".into()),
+        Member::Group("g0".into()),
+    ];
+    tx.send(("g0".to_owned(), g0, 1)).unwrap();
     drop(tx);
-    let inline = HashMap::from([("g1".to_owned(), vec!["u0".to_owned(), "u2".to_owned()])]);
+    let inline = HashMap::from([(
+        "g1".to_owned(),
+        vec![Member::User("u0".into()), Member::User("u2".into())],
+    )]);
     let stored = phase_3_memberships(&job, &known, inline, read, &buffered, &tally)
         .await
         .unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(fx.members("g0").await, ["u3"]);
     assert_eq!(fx.members("g1").await, ["u0", "u2"]);
+    let nested = crate::store::memberships::children_of(&fx.db, &[stored["g0"]])
+        .await
+        .unwrap();
+    assert_eq!(
+        nested[&stored["g0"]],
+        HashSet::from([stored["g1"]]),
+        "g1 nested in g0, g0 not in itself"
+    );
     assert_eq!(
         buffered.available_permits(),
         MEMBERS_BUFFERED + 1,
