@@ -29,6 +29,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub last_synced_at: Option<DateTimeUtc>,
     pub next_sync_at: Option<DateTimeUtc>,
+    /// What the integration imports (R19), as JSON; NULL: everything.
+    pub scope: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,7 +22,16 @@ pub(crate) fn routes() -> Router<Fake> {
     Router::new()
         .route("/v1.0/users", get(users))
         .route("/v1.0/groups", get(groups))
+        .route("/v1.0/groups/{id}", get(one_group))
         .route("/v1.0/groups/{id}/members", get(members))
+        .route(
+            "/v1.0/groups/{id}/transitiveMembers/microsoft.graph.user",
+            get(transitive_users),
+        )
+        .route(
+            "/v1.0/groups/{id}/transitiveMembers/microsoft.graph.group",
+            get(transitive_groups),
+        )
         .route("/v1.0/users/delta", get(users_delta))
         .route("/v1.0/groups/delta", get(groups_delta))
 }
@@ -227,28 +236,149 @@ async fn groups(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let items = tenant
+    // `$filter=startswith(displayName,'term')`, the one filter the fake knows (case-insensitive,
+    // as Graph's is; `''` is a quote).
+    let prefix = match params.get("$filter") {
+        None => None,
+        Some(f) => match f
+            .strip_prefix("startswith(displayName,'")
+            .and_then(|r| r.strip_suffix("')"))
+        {
+            Some(term) => Some(term.replace("''", "'").to_lowercase()),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    "Unsupported Query.",
+                );
+            }
+        },
+    };
+    let matching: Vec<&crate::model::Group> = tenant
         .groups
         .values()
+        .filter(|g| {
+            prefix
+                .as_deref()
+                .is_none_or(|p| g.display_name.to_lowercase().starts_with(p))
+        })
+        .collect();
+    let items = matching
+        .iter()
         .skip(offset)
         .take(top)
-        .map(|g| {
-            select(
-                json!({
-                    "id": g.id, "displayName": g.display_name, "mail": g.email,
-                    "description": g.description, "securityEnabled": true,
-                    "mailEnabled": g.email.is_some(), "groupTypes": [],
-                }),
-                &params,
-            )
-        })
+        .map(|g| select(group_full_json(g), &params))
         .collect();
     page(
         &base_url(&headers),
         "/v1.0/groups",
         &params,
         items,
-        tenant.groups.len(),
+        matching.len(),
+        top,
+        offset,
+    )
+}
+
+/// A group with every property the fake serves.
+fn group_full_json(g: &crate::model::Group) -> Value {
+    json!({
+        "id": g.id, "displayName": g.display_name, "mail": g.email,
+        "description": g.description, "securityEnabled": true,
+        "mailEnabled": g.email.is_some(), "groupTypes": [],
+    })
+}
+
+fn no_group(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
+    )
+}
+
+async fn one_group(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    match guard.dir.tenants[&key].groups.get(&id) {
+        Some(g) => Json(select(group_full_json(g), &params)).into_response(),
+        None => no_group(&id),
+    }
+}
+
+/// `transitiveMembers/microsoft.graph.user`: the users of a group and of every group nested in
+/// it, each once, in id order (a cycle ends).
+async fn transitive_users(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
+    transitive(fake, headers, id, params, true)
+}
+
+/// `transitiveMembers/microsoft.graph.group`: the groups nested in a group, at any depth.
+async fn transitive_groups(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
+    transitive(fake, headers, id, params, false)
+}
+
+fn transitive(fake: Fake, headers: HeaderMap, id: String, params: Params, users: bool) -> Response {
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let tenant = &guard.dir.tenants[&key];
+    if !tenant.groups.contains_key(&id) {
+        return no_group(&id);
+    }
+    let (top, offset) = match paging(&params) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (found_users, found_groups) = tenant.transitive_members(&id);
+    let items: Vec<Value> = if users {
+        found_users
+            .iter()
+            .skip(offset)
+            .take(top)
+            .filter_map(|u| tenant.users.get(*u))
+            .map(|u| select(user_json(u), &params))
+            .collect()
+    } else {
+        found_groups
+            .iter()
+            .skip(offset)
+            .take(top)
+            .filter_map(|g| tenant.groups.get(*g))
+            .map(|g| select(group_full_json(g), &params))
+            .collect()
+    };
+    let total = if users {
+        found_users.len()
+    } else {
+        found_groups.len()
+    };
+    let kind = if users { "user" } else { "group" };
+    page(
+        &base_url(&headers),
+        &format!("/v1.0/groups/{id}/transitiveMembers/microsoft.graph.{kind}"),
+        &params,
+        items,
+        total,
         top,
         offset,
     )

@@ -181,6 +181,25 @@ impl Tenant {
         true
     }
 
+    /// The users and the groups reachable from `group` through its members, each once, in id
+    /// order (the group itself left out; a cycle ends).
+    pub fn transitive_members(&self, group: &str) -> (BTreeSet<&String>, BTreeSet<&String>) {
+        let (mut users, mut groups) = (BTreeSet::new(), BTreeSet::new());
+        let mut todo = vec![group];
+        while let Some(at) = todo.pop() {
+            for member in self.members.get(at).into_iter().flatten() {
+                if self.groups.contains_key(member) {
+                    if member != group && groups.insert(member) {
+                        todo.push(member);
+                    }
+                } else if self.users.contains_key(member) {
+                    users.insert(member);
+                }
+            }
+        }
+        (users, groups)
+    }
+
     /// Whether `id` names one of the tenant's groups (a member that is a nested group).
     pub fn is_group(&self, id: &str) -> bool {
         self.groups.contains_key(id)

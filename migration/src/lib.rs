@@ -15,6 +15,7 @@ mod m20261130_000009_run_throttling;
 mod m20261207_000010_run_warnings;
 mod m20261207_000011_employee_type;
 mod m20261207_000012_group_nesting;
+mod m20261207_000013_integration_scope;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_run_warnings::Migration),
             Box::new(m20261207_000011_employee_type::Migration),
             Box::new(m20261207_000012_group_nesting::Migration),
+            Box::new(m20261207_000013_integration_scope::Migration),
         ]
     }
 }

@@ -69,6 +69,7 @@ actions!(
     RotateWebhookSecret => "rotateWebhookSecret",
     SyncIntegration => "syncIntegration",
     UnassignDeviceUser => "unassignDeviceUser",
+    UpdateIntegrationScope => "updateIntegrationScope",
     UpdateIntegrationSettings => "updateIntegrationSettings",
     UpdateWebhookEndpoint => "updateWebhookEndpoint",
 );
@@ -129,7 +130,7 @@ mod tests {
 
     #[test]
     fn every_action_is_stored_and_read_back_by_its_name() {
-        assert_eq!(Action::ALL.len(), 19);
+        assert_eq!(Action::ALL.len(), 20);
         for action in Action::ALL {
             assert_eq!(Action::of(action.as_str()), Some(*action));
         }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod groups;
 pub mod integrations;
 pub mod scim_tokens;
+pub mod scope;
 pub mod sync_runs;
 pub mod tokens;
 pub mod users;

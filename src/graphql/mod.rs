@@ -14,6 +14,7 @@ pub mod mutation;
 pub mod payload;
 pub mod projection;
 pub mod query;
+pub mod scope;
 pub mod subscription;
 pub mod types;
 pub mod webhooks;
@@ -46,7 +47,11 @@ pub struct Query(query::DirectoryQuery, webhooks::WebhookQuery);
 /// (UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, LIMIT_EXCEEDED, TIMEOUT, UNAVAILABLE, INTERNAL,
 /// or a value refused before the mutation runs) is a top-level error with a null payload.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::DirectoryMutation, webhooks::WebhookMutation);
+pub struct Mutation(
+    mutation::DirectoryMutation,
+    webhooks::WebhookMutation,
+    scope::ScopeMutation,
+);
 
 /// The schema type.
 pub type DirgateSchema = Schema<Query, Mutation, subscription::Subscription>;

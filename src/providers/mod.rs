@@ -9,6 +9,7 @@ pub mod google;
 pub mod http;
 pub mod oauth;
 mod retry;
+pub mod scope;
 pub mod throttle;
 
 use std::{sync::Arc, time::Duration};

@@ -16,8 +16,12 @@ use crate::{
     directory::{IntegrationId, connect, devices, events::NewEvent, integrations, now},
     error::{DomainError, DomainResult},
     providers::{
-        IncrementalProvider, ProviderError, clean::Warnings, entra::Entra, google::Google,
+        IncrementalProvider, ProviderError,
+        clean::Warnings,
+        entra::Entra,
+        google::Google,
         http::Session,
+        scope::{Scope, Scoped},
     },
     services::Services,
 };
@@ -329,14 +333,34 @@ async fn read_and_apply(
         stop,
         warnings,
     };
-    let (mut report, state) = match integration.kind {
+    let (mut report, state) = read(deps, &job, &session).await?;
+    match &mut report.outcome {
+        Outcome::Applied(counts) | Outcome::Held { counts, .. } => {
+            *counts = with_waits(std::mem::take(counts));
+        }
+    }
+    Ok((report, state))
+}
+
+/// Reads the integration's directory through its provider and scope, and applies it.
+async fn read(
+    deps: &SyncDeps,
+    job: &Job<'_>,
+    session: &Arc<Session>,
+) -> Result<(Report, Option<DeltaState>), ReconcileError> {
+    let integration = job.integration;
+    let settings = &deps.services.providers;
+    Ok(match integration.kind {
         DirectoryKind::GoogleWorkspace => {
             let google = Google::new(
                 session.clone(),
                 &settings.google.api,
                 settings.google_page_size,
             );
-            (reconcile::full_sync(&job, &google).await?, None)
+            match scope_of(integration)? {
+                Scope::All => (reconcile::full_sync(job, &google).await?, None),
+                _ => return Err(unsupported_scope(integration).into()),
+            }
         }
         DirectoryKind::EntraId => {
             let graph = Entra::new(
@@ -344,16 +368,37 @@ async fn read_and_apply(
                 &settings.entra.api,
                 settings.entra_page_size,
             );
-            incremental_or_full(deps, &job, &graph).await?
+            match scope_of(integration)? {
+                Scope::All => incremental_or_full(deps, job, &graph).await?,
+                // A group scope reads the chosen groups' transitive members, in full each
+                // run (no delta links kept).
+                Scope::Groups { groups } => {
+                    let scoped = Scoped::new(&graph, &groups);
+                    (reconcile::full_sync(job, &scoped).await?, None)
+                }
+                Scope::OrgUnits { .. } => return Err(unsupported_scope(integration).into()),
+            }
         }
         DirectoryKind::Scim => return Err(DomainError::PushOnlyIntegration.into()),
-    };
-    match &mut report.outcome {
-        Outcome::Applied(counts) | Outcome::Held { counts, .. } => {
-            *counts = with_waits(std::mem::take(counts));
-        }
-    }
-    Ok((report, state))
+    })
+}
+
+/// The integration's scope (R19); a stored scope this version cannot read fails the run
+/// rather than read more than was chosen.
+fn scope_of(integration: &integration::Model) -> DomainResult<Scope> {
+    Scope::of_stored(integration.scope.as_deref()).map_err(DomainError::internal)
+}
+
+/// A scope the integration's provider cannot read (refused when it is set; a stored one
+/// fails the run).
+fn unsupported_scope(integration: &integration::Model) -> DomainError {
+    DomainError::invalid(
+        "scope",
+        format!(
+            "this scope is not supported for {:?} integrations",
+            integration.kind
+        ),
+    )
 }
 
 /// For a provider that can read changes only: reads changes when the integration holds delta

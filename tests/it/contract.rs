@@ -434,6 +434,14 @@ const BOUNDED_LISTS: &[(&str, &str)] = &[
         "at most 100 a user (providers::clean::MAX_ALIASES)",
     ),
     ("Integration.grantedScopes", "the scopes dirgate asks for"),
+    (
+        "IntegrationScope.groupIds",
+        "at most 50 (providers::scope::MAX_SCOPE_ITEMS)",
+    ),
+    (
+        "IntegrationScope.orgUnitPaths",
+        "at most 50 (providers::scope::MAX_SCOPE_ITEMS)",
+    ),
     ("UserError.field", "a path in the mutation's own input"),
 ];
 

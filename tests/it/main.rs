@@ -34,6 +34,7 @@ mod queries;
 mod run_state;
 mod scim;
 mod scim_lists;
+mod scope;
 mod sorting;
 mod sync;
 mod webhooks;

@@ -24,7 +24,7 @@ on_both_databases!(
 /// Shapes `kind`'s tenant: Top ⊃ {Left, Right} ⊃ Bottom (a diamond), Cyc1 ⇄ Cyc2 (a cycle);
 /// users u0 in Top, u1 in Left, u2 in Right, u3 in Bottom, u4 in Cyc1, u5 in Cyc2. Returns the
 /// external ids: groups by name, then users.
-fn shape(
+pub(crate) fn shape(
     server: &FakeServer,
     kind: Kind,
 ) -> (std::collections::HashMap<&'static str, String>, Vec<String>) {
@@ -102,7 +102,7 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 }
 
 /// A fake directory of 12 users and 6 groups per tenant, in use by `fx`.
-async fn started(mut fx: Fixture) -> (Fixture, FakeServer) {
+pub(crate) async fn started(mut fx: Fixture) -> (Fixture, FakeServer) {
     let server = FakeServer::start(12, 6).await;
     fx.use_providers(server.settings());
     (fx, server)

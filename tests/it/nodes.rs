@@ -5,7 +5,7 @@ use crate::{
     on_both_databases,
     support::{Fixture, error_code, no_vars},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 const NODE: &str = "query($id: ID!) { node(id: $id) { __typename id } }";
 const NODES: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }";
@@ -222,9 +222,16 @@ async fn a_page_of_references_reads_one_statement_per_kind(fx: Fixture) {
             fx.ok(&admin, &register(made), no_vars()).await;
             made += 1;
         }
-        fx.reset_statements();
-        let data = fx.ok(&admin, EVENTS, no_vars()).await;
-        counts.push(fx.statements());
+        // The fewest of three runs: a statement of the request's own bookkeeping (the
+        // token's `last_used_at`) may land in any of them.
+        let mut fewest = usize::MAX;
+        let mut data = Value::Null;
+        for _ in 0..3 {
+            fx.reset_statements();
+            data = fx.ok(&admin, EVENTS, no_vars()).await;
+            fewest = fewest.min(fx.statements());
+        }
+        counts.push(fewest);
         let objects = data["events"]["nodes"].as_array().unwrap();
         assert_eq!(objects.len(), total);
         assert!(

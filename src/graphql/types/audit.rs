@@ -107,6 +107,8 @@ pub enum AuditAction {
     SyncIntegration,
     /// A device's user was removed.
     UnassignDeviceUser,
+    /// What an integration imports (its scope) changed.
+    UpdateIntegrationScope,
     /// An integration's settings changed.
     UpdateIntegrationSettings,
     /// A webhook endpoint changed.
@@ -133,6 +135,7 @@ impl From<Action> for AuditAction {
             Action::RotateWebhookSecret => Self::RotateWebhookSecret,
             Action::SyncIntegration => Self::SyncIntegration,
             Action::UnassignDeviceUser => Self::UnassignDeviceUser,
+            Action::UpdateIntegrationScope => Self::UpdateIntegrationScope,
             Action::UpdateIntegrationSettings => Self::UpdateIntegrationSettings,
             Action::UpdateWebhookEndpoint => Self::UpdateWebhookEndpoint,
         }
@@ -159,6 +162,7 @@ impl From<AuditAction> for Action {
             AuditAction::RotateWebhookSecret => Self::RotateWebhookSecret,
             AuditAction::SyncIntegration => Self::SyncIntegration,
             AuditAction::UnassignDeviceUser => Self::UnassignDeviceUser,
+            AuditAction::UpdateIntegrationScope => Self::UpdateIntegrationScope,
             AuditAction::UpdateIntegrationSettings => Self::UpdateIntegrationSettings,
             AuditAction::UpdateWebhookEndpoint => Self::UpdateWebhookEndpoint,
         }

@@ -1,6 +1,8 @@
 //! `Integration`: one connected directory and what it holds (R7).
 
-use super::{CreationOrder, DirectoryKind, Group, IntegrationStatus, SyncRun, User, nested};
+use super::{
+    CreationOrder, DirectoryKind, Group, IntegrationScope, IntegrationStatus, SyncRun, User, nested,
+};
 use crate::{
     graphql::{
         connection::{self, Conn, Totals},
@@ -133,6 +135,13 @@ impl Integration {
     /// SCIM only: the end of the current SCIM token, to tell tokens apart; never the token.
     async fn scim_token_hint(&self) -> Option<&str> {
         self.0.scim_token_hint.as_deref()
+    }
+
+    /// What the integration imports: its whole directory, or chosen groups.
+    async fn scope(&self) -> Result<IntegrationScope> {
+        let scope = crate::providers::scope::Scope::of_stored(self.0.scope.as_deref())
+            .map_err(crate::error::DomainError::internal)?;
+        Ok(scope.into())
     }
 
     /// Whether devices are assigned automatically to this integration's users.

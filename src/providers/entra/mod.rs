@@ -219,3 +219,54 @@ impl DirectoryProvider for Entra {
         .await
     }
 }
+
+/// `id` as one path segment of a Graph URL.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+impl super::scope::ScopeReads for Entra {
+    async fn group(&self, id: &str) -> Result<Option<ExternalGroup>, ProviderError> {
+        let url = format!(
+            "{}/v1.0/groups/{}?$select={GROUP_SELECT}",
+            self.base,
+            segment(id)
+        );
+        match self.session.get_json::<GraphGroup>(&url).await {
+            Ok(group) => Ok(Some(group.into())),
+            Err(ProviderError::Http { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn group_users_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
+        let first = format!(
+            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select={}&$top={}",
+            self.base,
+            segment(group),
+            user_select(),
+            self.page_size
+        );
+        self.page(cursor, first, |u: delta::UserDelta| Some(u.merge(None)))
+            .await
+    }
+
+    async fn nested_groups_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        let first = format!(
+            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.group?$select={GROUP_SELECT}&$top={}",
+            self.base,
+            segment(group),
+            self.page_size
+        );
+        self.page(cursor, first, |g: GraphGroup| Some(g.into()))
+            .await
+    }
+}

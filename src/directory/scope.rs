@@ -1,0 +1,138 @@
+//! What an integration imports (R19): the admin's choice, checked and stored with its audit
+//! entry. The next run reads the scope (`sync::run`), and users outside it leave as if they
+//! left the directory (R14, under R15's hold).
+
+use super::{IntegrationId, audit, integrations::get, now};
+use crate::{
+    error::{DomainError, DomainResult},
+    providers::{
+        clean::MAX_ID_CHARS,
+        scope::{MAX_SCOPE_ITEMS, Scope},
+    },
+    store,
+    text::{self, Lines},
+};
+use entity::{enums::DirectoryKind, integration};
+use sea_orm::TransactionSession;
+
+/// The scope checked for an integration of `kind`: a SCIM integration's scope is what its
+/// provider pushes; group scopes are Entra ID's (Google's, and org units, are not built yet);
+/// 1 to [`MAX_SCOPE_ITEMS`] ids, each a directory id the text policy allows; duplicates
+/// removed, order kept.
+pub fn check(kind: DirectoryKind, scope: Scope) -> DomainResult<Scope> {
+    match (kind, scope) {
+        (DirectoryKind::Scim, _) => Err(DomainError::invalid(
+            "scope",
+            "a SCIM integration imports what its provider pushes (assign users and groups there)",
+        )),
+        (_, Scope::All) => Ok(Scope::All),
+        (DirectoryKind::EntraId, Scope::Groups { groups }) => Ok(Scope::Groups {
+            groups: ids("scope.groupIds", groups)?,
+        }),
+        (DirectoryKind::EntraId, Scope::OrgUnits { .. }) => Err(DomainError::invalid(
+            "scope.kind",
+            "org units are Google Workspace's; an Entra ID scope is ALL or GROUPS",
+        )),
+        (_, _) => Err(DomainError::invalid(
+            "scope.kind",
+            "a Google Workspace integration imports its whole directory for now (ALL)",
+        )),
+    }
+}
+
+fn ids(field: &'static str, given: Vec<String>) -> DomainResult<Vec<String>> {
+    let mut kept: Vec<String> = Vec::with_capacity(given.len());
+    for id in given {
+        let id = id.trim().to_owned();
+        text::require(field, &id, Lines::Single, MAX_ID_CHARS)?;
+        if id.is_empty() {
+            return Err(DomainError::invalid(
+                field,
+                format!("`{field}` holds an empty id"),
+            ));
+        }
+        if !kept.contains(&id) {
+            kept.push(id);
+        }
+    }
+    if kept.is_empty() || kept.len() > MAX_SCOPE_ITEMS {
+        return Err(DomainError::invalid(
+            field,
+            format!("a scope names 1 to {MAX_SCOPE_ITEMS} groups"),
+        ));
+    }
+    Ok(kept)
+}
+
+/// Sets what integration `id` imports, with its audit entry; the caller asks for a run.
+pub async fn set<C: sea_orm::TransactionTrait>(
+    db: &C,
+    admin: &crate::auth::Admin,
+    id: IntegrationId,
+    scope: Scope,
+) -> DomainResult<integration::Model> {
+    use sea_orm::{IntoActiveModel, Set};
+    let txn = crate::db::begin_write(db).await?;
+    let model = get(&txn, id).await?;
+    let scope = check(model.kind, scope)?;
+    let before = Scope::of_stored(model.scope.as_deref()).unwrap_or_default();
+    let mut active = model.into_active_model();
+    active.scope = Set(scope.to_stored());
+    // Delta links follow what was read: the next run reads the new scope in full.
+    active.delta_state = Set(None);
+    active.updated_at = Set(now());
+    let model = store::integrations::update(&txn, active).await?;
+    audit::record(
+        &txn,
+        admin.actor(),
+        audit::Action::UpdateIntegrationScope,
+        Some(audit::Target::new("Integration", model.id)),
+        serde_json::json!({ "from": before, "to": scope }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_is_checked_for_its_kind_and_its_ids() {
+        let groups = |ids: &[&str]| Scope::Groups {
+            groups: ids.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            check(DirectoryKind::EntraId, groups(&[" a ", "b", "a"])).unwrap(),
+            groups(&["a", "b"])
+        );
+        let refused = |kind, scope| match check(kind, scope) {
+            Err(DomainError::InvalidInput { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(DirectoryKind::EntraId, groups(&[])),
+            "scope.groupIds"
+        );
+        assert_eq!(
+            refused(DirectoryKind::EntraId, groups(&["a\u{202E}"])),
+            "scope.groupIds"
+        );
+        let many: Vec<String> = (0..=MAX_SCOPE_ITEMS).map(|i| i.to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            refused(DirectoryKind::EntraId, groups(&many)),
+            "scope.groupIds"
+        );
+        assert_eq!(refused(DirectoryKind::Scim, Scope::All), "scope");
+        assert_eq!(
+            refused(DirectoryKind::GoogleWorkspace, groups(&["g"])),
+            "scope.kind"
+        );
+        assert_eq!(
+            check(DirectoryKind::GoogleWorkspace, Scope::All).unwrap(),
+            Scope::All
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! What an integration imports (R19): an Entra integration scoped to chosen groups imports
+//! their users (directly or through nesting), those groups and the groups nested in them;
+//! narrowing the scope removes or archives the users left outside (held past the threshold,
+//! applied on confirm), widening imports the newcomers; a bad scope is a user error that
+//! changes nothing. On SQLite and PostgreSQL, through the real Graph client against the fake.
+
+use crate::{
+    nesting::{shape, started},
+    on_both_databases,
+    support::{Fixture, user_error},
+    sync::{connect, last_run},
+};
+use fake_directory::Kind;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    a_group_scope_imports_its_groups_users_and_narrowing_removes_the_rest,
+    narrowing_past_the_threshold_is_held_until_confirmed,
+    a_bad_scope_is_a_user_error_and_changes_nothing,
+);
+
+const SET: &str = r#"mutation($id: ID!, $scope: ScopeInput!) {
+  updateIntegrationScope(input: {id: $id, scope: $scope}) {
+    integration { scope { kind groupIds } } syncRun { id } userErrors { field message code } } }"#;
+
+async fn set_scope(fx: &Fixture, id: &Value, scope: Value) -> Value {
+    let admin = fx.admin().await;
+    let data = fx
+        .ok(&admin, SET, json!({ "id": id, "scope": scope }))
+        .await;
+    fx.settle_syncs().await;
+    data["updateIntegrationScope"].clone()
+}
+
+/// The external ids of the integration's users and the names of its groups, sorted.
+async fn imported(fx: &Fixture) -> (Vec<String>, Vec<String>) {
+    let viewer = fx.viewer().await;
+    let data = fx
+        .ok(
+            &viewer,
+            "{ users(first: 500) { nodes { externalId status } } groups(first: 500) { nodes { displayName } } }",
+            json!({}),
+        )
+        .await;
+    let pick = |list: &Value, field: &str| {
+        let mut out: Vec<String> = list["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["status"] != "ARCHIVED")
+            .map(|n| n[field].as_str().unwrap().to_owned())
+            .collect();
+        out.sort();
+        out
+    };
+    (
+        pick(&data["users"], "externalId"),
+        pick(&data["groups"], "displayName"),
+    )
+}
+
+fn sorted(ids: &[String]) -> Vec<String> {
+    let mut out = ids.to_vec();
+    out.sort();
+    out
+}
+
+async fn a_group_scope_imports_its_groups_users_and_narrowing_removes_the_rest(fx: Fixture) {
+    let (fx, server) = started(fx).await;
+    let (groups, users) = shape(&server, Kind::Entra);
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let (all_users, _) = imported(&fx).await;
+    assert_eq!(all_users.len(), 12, "the whole tenant first");
+    // One user outside the coming scope has a device: it is archived, not removed.
+    let keeper = users[4].clone();
+    let keeper_row = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::directory_user::Entity::find()
+            .filter(entity::directory_user::Column::ExternalId.eq(keeper.as_str()))
+            .one(&fx.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    fx.device("C02SCOPE", Some(&keeper_row)).await;
+
+    let tenant_reads = |server: &crate::support::fake::FakeServer| {
+        server.fake.requests("/v1.0/users") + server.fake.requests("/v1.0/users/delta")
+    };
+    let before = tenant_reads(&server);
+    let set = set_scope(
+        &fx,
+        &id,
+        json!({ "kind": "GROUPS", "groupIds": [groups["Top"]] }),
+    )
+    .await;
+    assert_eq!(set["userErrors"], json!([]));
+    assert_eq!(set["integration"]["scope"]["kind"], "GROUPS");
+    assert_eq!(
+        set["integration"]["scope"]["groupIds"],
+        json!([groups["Top"]])
+    );
+    assert!(set["syncRun"]["id"].is_string(), "{set}");
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let (in_scope, scoped_groups) = imported(&fx).await;
+    assert_eq!(
+        in_scope,
+        sorted(&users[..4]),
+        "Top's users, through nesting"
+    );
+    assert_eq!(scoped_groups, ["Bottom", "Left", "Right", "Top"]);
+    assert_eq!(run["usersRemoved"], 7, "{run}");
+    assert_eq!(run["usersArchived"], 1, "{run}");
+    assert_eq!(run["groupsRemoved"], 2);
+    // The scoped read went through the chosen group's transitive members, not the tenant.
+    let top_users = format!(
+        "/v1.0/groups/{}/transitiveMembers/microsoft.graph.user",
+        groups["Top"]
+    );
+    assert_eq!(server.fake.requests(&top_users), 1);
+    assert_eq!(
+        tenant_reads(&server),
+        before,
+        "no read of the tenant's users"
+    );
+
+    // Groups chosen twice over (Left is in Top) list each user and group once.
+    set_scope(
+        &fx,
+        &id,
+        json!({ "kind": "GROUPS", "groupIds": [groups["Top"], groups["Left"]] }),
+    )
+    .await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(
+        (run["usersCreated"].as_i64(), run["usersRemoved"].as_i64()),
+        (Some(0), Some(0)),
+        "{run}"
+    );
+    assert_eq!(
+        imported(&fx).await,
+        (in_scope.clone(), scoped_groups.clone())
+    );
+
+    // Widening imports the newcomers, and the archived user comes back.
+    set_scope(
+        &fx,
+        &id,
+        json!({ "kind": "GROUPS", "groupIds": [groups["Top"], groups["Cyc1"]] }),
+    )
+    .await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["usersRestored"], 1, "{run}");
+    let (widened, groups_now) = imported(&fx).await;
+    assert_eq!(widened, sorted(&users[..6]));
+    assert_eq!(groups_now.len(), 6);
+
+    // Back to the whole directory.
+    let set = set_scope(&fx, &id, json!({ "kind": "ALL" })).await;
+    assert_eq!(
+        set["integration"]["scope"],
+        json!({ "kind": "ALL", "groupIds": [] })
+    );
+    assert_eq!(imported(&fx).await.0.len(), 12);
+    // Each change is audited.
+    let admin = fx.admin().await;
+    let audit = fx
+        .ok(
+            &admin,
+            "{ auditEvents(filter: {action: UPDATE_INTEGRATION_SCOPE}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(audit["auditEvents"]["totalCount"], 4);
+}
+
+async fn narrowing_past_the_threshold_is_held_until_confirmed(fx: Fixture) {
+    let server = crate::support::fake::FakeServer::start(40, 3).await;
+    let mut fx = fx;
+    fx.use_providers(server.settings());
+    let key = server.tenant(Kind::Entra);
+    let (group, members) = {
+        let d = server.fake.directory();
+        let t = &d.tenants[&key];
+        let (group, members) = t.members.iter().next().unwrap();
+        (group.clone(), members.len())
+    };
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    set_scope(&fx, &id, json!({ "kind": "GROUPS", "groupIds": [group] })).await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "HELD", "{} of 40 leave: {run}", 40 - members);
+    assert_eq!(
+        imported(&fx).await.0.len(),
+        40,
+        "nothing removed while held"
+    );
+    let admin = fx.admin().await;
+    fx.ok(
+        &admin,
+        "mutation($id: ID!) { confirmSyncRun(input: {id: $id}) { syncRun { id } userErrors { code } } }",
+        json!({ "id": run["id"] }),
+    )
+    .await;
+    fx.settle_syncs().await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(imported(&fx).await.0.len(), members);
+}
+
+async fn a_bad_scope_is_a_user_error_and_changes_nothing(fx: Fixture) {
+    let (fx, _server) = started(fx).await;
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let google = connect(&fx, "GOOGLE_WORKSPACE", "Fabrikam", false).await;
+    let scim = crate::scim::add_scim(&fx, "Okta").await["integration"]["id"].clone();
+    let admin = fx.admin().await;
+    let many: Vec<String> = (0..51).map(|i| format!("g{i}")).collect();
+    for (target, scope, field) in [
+        (&id, json!({ "kind": "GROUPS" }), "input.scope.groupIds"),
+        (
+            &id,
+            json!({ "kind": "GROUPS", "groupIds": [" "] }),
+            "input.scope.groupIds",
+        ),
+        (
+            &id,
+            json!({ "kind": "GROUPS", "groupIds": many }),
+            "input.scope.groupIds",
+        ),
+        (
+            &id,
+            json!({ "kind": "ORG_UNITS", "orgUnitPaths": ["/Sales"] }),
+            "input.scope.kind",
+        ),
+        (
+            &google,
+            json!({ "kind": "GROUPS", "groupIds": ["g"] }),
+            "input.scope.kind",
+        ),
+        (&scim, json!({ "kind": "ALL" }), "input.scope"),
+    ] {
+        let response = fx
+            .gql(&admin, SET, json!({ "id": target, "scope": scope }))
+            .await;
+        assert_eq!(
+            user_error(&response),
+            ("INVALID_INPUT".to_owned(), field.to_owned()),
+            "{scope}: {response}"
+        );
+        assert!(response["data"]["updateIntegrationScope"]["integration"].is_null());
+    }
+    // A value the edge's text policy refuses never reaches the mutation: a top-level error.
+    let bidi = json!({ "kind": "GROUPS", "groupIds": ["a\u{202E}b"] });
+    let response = fx
+        .gql(&admin, SET, json!({ "id": id, "scope": bidi }))
+        .await;
+    assert_eq!(crate::support::error_code(&response), "INVALID_INPUT");
+    let viewer = fx.viewer().await;
+    let data = fx
+        .ok(
+            &viewer,
+            "{ integrations { nodes { scope { kind } } } }",
+            json!({}),
+        )
+        .await;
+    for node in data["integrations"]["nodes"].as_array().unwrap() {
+        assert_eq!(node["scope"]["kind"], "ALL", "nothing changed: {data}");
+    }
+    // A viewer may not set a scope.
+    let refused = fx
+        .gql(
+            &viewer,
+            SET,
+            json!({ "id": id, "scope": { "kind": "ALL" } }),
+        )
+        .await;
+    assert_eq!(crate::support::error_code(&refused), "FORBIDDEN");
+}
