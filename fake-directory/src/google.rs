@@ -159,9 +159,30 @@ async fn groups(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let groups: Vec<Value> = tenant
+    // `query=name:'term'*` (or `name:term*`), the one search the fake knows: a name prefix,
+    // case-insensitive.
+    let prefix = match params.get("query") {
+        None => None,
+        Some(q) => match q
+            .strip_prefix("name:")
+            .and_then(|r| r.strip_suffix('*'))
+            .map(|r| r.trim_matches('\''))
+        {
+            Some(term) => Some(term.to_lowercase()),
+            None => return error(StatusCode::BAD_REQUEST, "invalid", "Invalid Input: query"),
+        },
+    };
+    let matching: Vec<&crate::model::Group> = tenant
         .groups
         .values()
+        .filter(|g| {
+            prefix
+                .as_deref()
+                .is_none_or(|p| g.display_name.to_lowercase().starts_with(p))
+        })
+        .collect();
+    let groups: Vec<Value> = matching
+        .iter()
         .skip(offset)
         .take(size)
         .map(|g| {
@@ -173,7 +194,7 @@ async fn groups(
         })
         .collect();
     let mut body = json!({ "kind": "admin#directory#groups", "groups": groups });
-    if let Some(token) = next_token(offset, size, tenant.groups.len()) {
+    if let Some(token) = next_token(offset, size, matching.len()) {
         body["nextPageToken"] = json!(token);
     }
     Json(body).into_response()

@@ -36,7 +36,11 @@ use std::sync::Arc;
 /// writes: a full disk, a read-only database; nothing changed; Retry-After),
 /// GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_REQUEST (HTTP 400) or INTERNAL.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::DirectoryQuery, webhooks::WebhookQuery);
+pub struct Query(
+    query::DirectoryQuery,
+    webhooks::WebhookQuery,
+    scope::ScopeQuery,
+);
 
 /// Every change made through the API. Needs an ADMIN token.
 ///

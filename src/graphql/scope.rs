@@ -1,4 +1,5 @@
-//! Choosing what an integration imports (R19): `updateIntegrationScope`.
+//! Choosing what an integration imports (R19): `updateIntegrationScope`, and the live read
+//! of the directory's groups an admin chooses among (`directoryGroups`).
 
 use super::{
     context::ContextExt,
@@ -11,8 +12,20 @@ use crate::{
     providers::scope::Scope,
     sync::SyncHandle,
 };
-use async_graphql::{Context, ID, InputObject, Object, Result};
-use entity::enums::{IntegrationStatus, SyncTrigger};
+use crate::{
+    error::{DomainError, DomainResult},
+    providers::{
+        ExternalGroup, ProviderError, ProviderPage, entra::Entra, google::Google,
+        scope::GroupSearch,
+    },
+    text::{self, Lines},
+};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use entity::{
+    enums::{DirectoryKind, IntegrationStatus, SyncTrigger},
+    integration,
+};
 
 /// A scope to set.
 #[derive(InputObject)]
@@ -101,4 +114,145 @@ impl ScopeMutation {
             .await,
         )
     }
+}
+
+/// A group of the directory as the provider lists it now (read live, imported or not).
+#[derive(SimpleObject)]
+pub struct DirectoryGroupChoice {
+    /// The group's id in its directory: what `ScopeInput.groupIds` takes.
+    pub external_id: String,
+    /// The group's name.
+    pub display_name: String,
+    /// The group's email address, if it has one.
+    pub email: Option<String>,
+    /// The group's description, if it has one.
+    pub description: Option<String>,
+}
+
+impl From<ExternalGroup> for DirectoryGroupChoice {
+    fn from(g: ExternalGroup) -> Self {
+        Self {
+            external_id: g.external_id,
+            display_name: g.display_name,
+            email: g.email,
+            description: g.description,
+        }
+    }
+}
+
+/// A page of the directory's groups, read live from the provider.
+#[derive(SimpleObject)]
+pub struct DirectoryGroupPage {
+    /// The groups, in the provider's order (at most `first`).
+    pub nodes: Vec<DirectoryGroupChoice>,
+    /// Give it as `after` (with the same `search`) for the next page; null on the last.
+    pub end_cursor: Option<String>,
+}
+
+/// Most groups one `directoryGroups` page reads.
+const MAX_GROUP_PAGE: i32 = 100;
+/// The longest `search` text.
+const MAX_SEARCH_CHARS: usize = 256;
+
+/// Scope reads.
+#[derive(Default)]
+pub struct ScopeQuery;
+
+#[Object]
+impl ScopeQuery {
+    /// The groups of an Entra ID or Google Workspace integration's directory whose name starts
+    /// with `search` (case-insensitive), read live from the provider with the integration's
+    /// grant, so an admin can choose a scope before anything is imported. Needs an ADMIN
+    /// token.
+    async fn directory_groups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The integration's id.")] integration_id: ID,
+        #[graphql(desc = "The start of the group's name; every group when left out.")]
+        search: Option<String>,
+        #[graphql(desc = "Page size: 50 when left out, 1 to 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before (with the same `search`).")]
+        after: Option<String>,
+    ) -> Result<DirectoryGroupPage> {
+        ctx.admin()?;
+        let id = ids::decode(&integration_id, kinds::INTEGRATION, "integrationId")?;
+        let model = crate::directory::integrations::get(ctx.db(), IntegrationId(id)).await?;
+        let prefix = search.unwrap_or_default().trim().to_owned();
+        text::require("search", &prefix, Lines::Single, MAX_SEARCH_CHARS)?;
+        let size = match first.unwrap_or(50) {
+            n if (1..=MAX_GROUP_PAGE).contains(&n) => n as u32,
+            _ => {
+                return Err(DomainError::invalid("first", "`first` must be 1 to 100").into());
+            }
+        };
+        let context = cursor_context(&model, &prefix);
+        let cursor = after.map(|a| open_cursor(ctx, &context, &a)).transpose()?;
+        let page = search_groups(ctx, &model, &prefix, size, cursor).await?;
+        let secrets = &ctx.services().secrets;
+        Ok(DirectoryGroupPage {
+            nodes: page.items.into_iter().map(Into::into).collect(),
+            end_cursor: page
+                .next
+                .map(|next| URL_SAFE_NO_PAD.encode(secrets.seal(&context, next.as_bytes()))),
+        })
+    }
+}
+
+/// What a cursor of `directoryGroups` is sealed to: the integration and the search, so a
+/// cursor works only for the listing that issued it.
+fn cursor_context(model: &integration::Model, prefix: &str) -> String {
+    format!("directory-groups:{}:{prefix}", model.id)
+}
+
+/// The provider's page token a cursor holds. A cursor dirgate did not issue (for this
+/// integration and search) is INVALID_INPUT: a client never names a provider URL.
+fn open_cursor(ctx: &Context<'_>, context: &str, after: &str) -> DomainResult<String> {
+    let refused = || DomainError::invalid("after", "`after` is not a cursor of this listing");
+    let sealed = URL_SAFE_NO_PAD.decode(after).map_err(|_| refused())?;
+    let raw = ctx
+        .services()
+        .secrets
+        .open(context, &sealed)
+        .map_err(|_| refused())?;
+    String::from_utf8(raw).map_err(|_| refused())
+}
+
+/// A page of the integration's groups from its provider.
+async fn search_groups(
+    ctx: &Context<'_>,
+    model: &integration::Model,
+    prefix: &str,
+    size: u32,
+    cursor: Option<String>,
+) -> DomainResult<ProviderPage<ExternalGroup>> {
+    let services = ctx.services();
+    let settings = &services.providers;
+    let read = match model.kind {
+        DirectoryKind::Scim => {
+            return Err(DomainError::invalid(
+                "integrationId",
+                "a SCIM integration's groups are what its provider pushes",
+            ));
+        }
+        _ if model.refresh_token_enc.is_none() => {
+            return Err(DomainError::invalid(
+                "integrationId",
+                "the integration is not signed in yet",
+            ));
+        }
+        DirectoryKind::EntraId => {
+            let session = crate::sync::session::open(ctx.db(), services, model)?;
+            let entra = Entra::new(session, &settings.entra.api, settings.entra_page_size);
+            entra.search_groups(prefix, size, cursor).await
+        }
+        DirectoryKind::GoogleWorkspace => {
+            let session = crate::sync::session::open(ctx.db(), services, model)?;
+            let google = Google::new(session, &settings.google.api, settings.google_page_size);
+            google.search_groups(prefix, size, cursor).await
+        }
+    };
+    read.map_err(|err| match err {
+        ProviderError::NeedsReauth { .. } => DomainError::NeedsReauth,
+        other => DomainError::internal(other),
+    })
 }

@@ -234,3 +234,31 @@ impl DirectoryProvider for Google {
         })
     }
 }
+
+impl super::scope::GroupSearch for Google {
+    async fn search_groups(
+        &self,
+        prefix: &str,
+        size: u32,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        // Google's group search: `name:'Sales EMEA'*` is a name prefix (a `'` inside is
+        // escaped with `\`).
+        let path = if prefix.is_empty() {
+            "groups?customer=my_customer&".to_owned()
+        } else {
+            let term = prefix.replace('\\', "\\\\").replace('\'', "\\'");
+            format!(
+                "groups?customer=my_customer&query={}&",
+                encode(&format!("name:'{term}'*"))
+            )
+        };
+        let url = self.url(&path, size, cursor.as_deref());
+        let page: GroupsPage = self.session.get_json(&url).await?;
+        Ok(ProviderPage {
+            delta_link: None,
+            items: page.groups.into_iter().map(Into::into).collect(),
+            next: page.next_page_token,
+        })
+    }
+}

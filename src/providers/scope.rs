@@ -67,6 +67,19 @@ pub trait ScopeReads: DirectoryProvider {
     ) -> impl Future<Output = Result<ProviderPage<ExternalGroup>, ProviderError>> + Send;
 }
 
+/// The directory's groups whose name starts with a text, read live for an admin choosing a
+/// scope (before anything is imported).
+pub trait GroupSearch: Send + Sync {
+    /// A page of the groups whose name starts with `prefix` (case-insensitive; every group
+    /// for an empty one), at most `size`; `cursor` is the previous page's `next`.
+    fn search_groups(
+        &self,
+        prefix: &str,
+        size: u32,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalGroup>, ProviderError>> + Send;
+}
+
 /// Where a scoped listing stands: the chosen group it reads, and the page within it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Cursor {

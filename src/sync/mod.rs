@@ -8,6 +8,7 @@ pub mod reconcile;
 mod run;
 mod run_bus;
 pub mod schedule;
+pub mod session;
 
 pub use engine::SyncHandle;
 pub use run_bus::SyncEvents;

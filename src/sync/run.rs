@@ -13,7 +13,7 @@ use super::{
 use crate::store;
 use crate::{
     auth::Actor,
-    directory::{IntegrationId, connect, devices, events::NewEvent, integrations, now},
+    directory::{IntegrationId, devices, events::NewEvent, integrations, now},
     error::{DomainError, DomainResult},
     providers::{
         IncrementalProvider, ProviderError,
@@ -23,13 +23,12 @@ use crate::{
         http::Session,
         scope::{Scope, Scoped},
     },
-    services::Services,
 };
 use entity::{
     enums::{DirectoryKind, IntegrationStatus, SyncRunStatus},
     integration, sync_run,
 };
-use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
+use sea_orm::{IntoActiveModel, Set};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -290,29 +289,7 @@ async fn read_and_apply(
     stop: &CancellationToken,
     warnings: &Arc<Warnings>,
 ) -> Result<(Report, Option<DeltaState>), ReconcileError> {
-    let refresh_token = connect::open_refresh_token(&deps.services.secrets, integration)?;
-    let settings = deps.services.providers.clone();
-    let store = {
-        let (db, services, id) = (deps.db.clone(), deps.services.clone(), integration.id);
-        Arc::new(move |token: String| {
-            let (db, services) = (db.clone(), services.clone());
-            Box::pin(async move {
-                if let Err(err) = store_refresh_token(&db, &services, id, &token).await {
-                    tracing::error!(error = %err, integration = id, "cannot store a rotated refresh token");
-                }
-            }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-        })
-    };
-    let session = Arc::new(
-        Session::new(
-            deps.services.http.clone(),
-            settings.clone(),
-            integration.kind,
-            integration.tenant.clone(),
-            refresh_token,
-        )
-        .on_rotate(store),
-    );
+    let session = super::session::open(&deps.db, &deps.services, integration)?;
     // The phases count what they wrote; the session, what the provider made it wait.
     let with_waits = |mut c: Counts| {
         let stats = session.throttle_stats();
@@ -437,14 +414,4 @@ async fn incremental_or_full<P: IncrementalProvider>(
     }
     let report = reconcile::full_sync(job, &provider.full_read()).await?;
     Ok(keep(report, started))
-}
-
-async fn store_refresh_token(
-    db: &DatabaseConnection,
-    services: &Services,
-    id: i64,
-    token: &str,
-) -> DomainResult<()> {
-    let sealed = connect::seal_refresh_token(&services.secrets, id, token);
-    Ok(store::integrations::set_refresh_token(db, id, sealed).await?)
 }

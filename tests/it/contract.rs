@@ -443,6 +443,7 @@ const BOUNDED_LISTS: &[(&str, &str)] = &[
         "at most 50 (providers::scope::MAX_SCOPE_ITEMS)",
     ),
     ("UserError.field", "a path in the mutation's own input"),
+    ("DirectoryGroupPage.nodes", "`first` is 1 to 100"),
 ];
 
 /// The list fields of `types` (as `Type.field`) that are neither a connection's `edges` or

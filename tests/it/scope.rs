@@ -17,7 +17,101 @@ on_both_databases!(
     a_group_scope_imports_its_groups_users_and_narrowing_removes_the_rest,
     narrowing_past_the_threshold_is_held_until_confirmed,
     a_bad_scope_is_a_user_error_and_changes_nothing,
+    an_admin_picks_groups_from_the_directory_live,
 );
+
+const PICK: &str = r#"query($id: ID!, $search: String, $first: Int, $after: String) {
+  directoryGroups(integrationId: $id, search: $search, first: $first, after: $after) {
+    nodes { externalId displayName } endCursor } }"#;
+
+/// `directoryGroups` reads the directory's groups live (Entra `$filter=startswith`, Google
+/// `query=name:'..'*`), a page at a time with a cursor sealed to its listing.
+async fn an_admin_picks_groups_from_the_directory_live(fx: Fixture) {
+    let (fx, server) = started(fx).await;
+    let (groups, _) = shape(&server, Kind::Entra);
+    shape(&server, Kind::Google);
+    let entra = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let google = connect(&fx, "GOOGLE_WORKSPACE", "Fabrikam", false).await;
+    let admin = fx.admin().await;
+    for id in [&entra, &google] {
+        let names = |data: &Value| -> Vec<String> {
+            data["directoryGroups"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["displayName"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let all = fx.ok(&admin, PICK, json!({ "id": id })).await;
+        assert_eq!(names(&all).len(), 6, "{all}");
+        assert!(all["directoryGroups"]["endCursor"].is_null());
+        let first = fx
+            .ok(
+                &admin,
+                PICK,
+                json!({ "id": id, "search": "cyc", "first": 1 }),
+            )
+            .await;
+        assert_eq!(names(&first), ["Cyc1"]);
+        let after = first["directoryGroups"]["endCursor"].clone();
+        assert!(after.is_string(), "{first}");
+        let next = fx
+            .ok(
+                &admin,
+                PICK,
+                json!({ "id": id, "search": "cyc", "first": 1, "after": after }),
+            )
+            .await;
+        assert_eq!(names(&next), ["Cyc2"]);
+        assert!(next["directoryGroups"]["endCursor"].is_null(), "{next}");
+        // A cursor works only for the listing that issued it; a made-up one is refused.
+        for (search, cursor) in [
+            ("to", after.clone()),
+            ("cyc", json!("AAAA")),
+            ("cyc", json!("http://evil.example/")),
+        ] {
+            let refused = fx
+                .gql(
+                    &admin,
+                    PICK,
+                    json!({ "id": id, "search": search, "first": 1, "after": cursor }),
+                )
+                .await;
+            assert_eq!(
+                crate::support::error_code(&refused),
+                "INVALID_INPUT",
+                "{refused}"
+            );
+            assert_eq!(refused["errors"][0]["extensions"]["field"], "after");
+        }
+    }
+    let top = fx
+        .ok(&admin, PICK, json!({ "id": entra, "search": "TO" }))
+        .await;
+    assert_eq!(
+        top["directoryGroups"]["nodes"][0]["externalId"],
+        groups["Top"].as_str()
+    );
+    for (vars, field) in [
+        (json!({ "id": entra, "first": 0 }), "first"),
+        (json!({ "id": entra, "first": 101 }), "first"),
+        (json!({ "id": entra, "search": "x".repeat(257) }), "search"),
+    ] {
+        let refused = fx.gql(&admin, PICK, vars).await;
+        assert_eq!(
+            crate::support::error_code(&refused),
+            "INVALID_INPUT",
+            "{refused}"
+        );
+        assert_eq!(refused["errors"][0]["extensions"]["field"], field);
+    }
+    let scim = crate::scim::add_scim(&fx, "Okta").await["integration"]["id"].clone();
+    let refused = fx.gql(&admin, PICK, json!({ "id": scim })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "integrationId");
+    let viewer = fx.viewer().await;
+    let refused = fx.gql(&viewer, PICK, json!({ "id": entra })).await;
+    assert_eq!(crate::support::error_code(&refused), "FORBIDDEN");
+}
 
 const SET: &str = r#"mutation($id: ID!, $scope: ScopeInput!) {
   updateIntegrationScope(input: {id: $id, scope: $scope}) {

@@ -270,3 +270,29 @@ impl super::scope::ScopeReads for Entra {
             .await
     }
 }
+
+impl super::scope::GroupSearch for Entra {
+    async fn search_groups(
+        &self,
+        prefix: &str,
+        size: u32,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        // OData quotes a `'` by doubling it; the whole filter is one encoded query value.
+        let filter = format!("startswith(displayName,'{}')", prefix.replace('\'', "''"));
+        let filter: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        let first = if prefix.is_empty() {
+            format!(
+                "{}/v1.0/groups?$select={GROUP_SELECT}&$top={size}",
+                self.base
+            )
+        } else {
+            format!(
+                "{}/v1.0/groups?$filter={filter}&$select={GROUP_SELECT}&$top={size}",
+                self.base
+            )
+        };
+        self.page(cursor, first, |g: GraphGroup| Some(g.into()))
+            .await
+    }
+}
