@@ -94,6 +94,118 @@ pub async fn set<C: sea_orm::TransactionTrait>(
     Ok(model)
 }
 
+/// Users or groups a preview reads from the provider, at most: past it the counts are an
+/// estimate (what was read).
+pub const MAX_PREVIEW_IDS: usize = 200_000;
+
+/// What applying a scope would do, counted without writing anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preview {
+    /// Users the scope holds (as read).
+    pub users_in_scope: u64,
+    /// Users new to dirgate, or archived and back.
+    pub users_to_import: u64,
+    /// Users dirgate holds that stay.
+    pub users_to_keep: u64,
+    /// Users outside the scope without a device: removed.
+    pub users_to_remove: u64,
+    /// Users outside the scope with a device: archived.
+    pub users_to_archive: u64,
+    pub groups_in_scope: u64,
+    pub groups_to_import: u64,
+    pub groups_to_keep: u64,
+    pub groups_to_remove: u64,
+    /// Every user and group of the scope was read (else the counts cover what was).
+    pub exact: bool,
+}
+
+/// Counts what reading `provider` (the integration's provider, restricted to the scope)
+/// would import, keep and take out, reading ids only and writing nothing. Each listing stops
+/// at [`MAX_PREVIEW_IDS`] (then `exact` is false).
+pub async fn preview<P: crate::providers::DirectoryProvider>(
+    db: &impl store::Db,
+    integration: &integration::Model,
+    provider: &P,
+) -> DomainResult<Preview> {
+    use std::collections::HashSet;
+    let mut exact = true;
+    let mut users = HashSet::new();
+    let mut cursor = None;
+    loop {
+        let page = provider
+            .users_page(cursor.take())
+            .await
+            .map_err(provider_failure)?;
+        users.extend(page.items.into_iter().map(|u| u.external_id));
+        match page.next {
+            Some(_) if users.len() >= MAX_PREVIEW_IDS => {
+                exact = false;
+                break;
+            }
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut groups = HashSet::new();
+    loop {
+        let page = provider
+            .groups_page(cursor.take())
+            .await
+            .map_err(provider_failure)?;
+        groups.extend(page.items.into_iter().map(|g| g.external_id));
+        match page.next {
+            Some(_) if groups.len() >= MAX_PREVIEW_IDS => {
+                exact = false;
+                break;
+            }
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let stored = store::users::standing_of(db, integration.id).await?;
+    let stored_groups = store::groups::ids_of_integration(db, integration.id).await?;
+    let mut counts = Preview {
+        users_in_scope: users.len() as u64,
+        groups_in_scope: groups.len() as u64,
+        exact,
+        ..Preview::default()
+    };
+    for id in &users {
+        match stored.get(id) {
+            Some((false, _)) => counts.users_to_keep += 1,
+            _ => counts.users_to_import += 1,
+        }
+    }
+    for (id, (archived, device)) in &stored {
+        if !archived && !users.contains(id) {
+            if *device {
+                counts.users_to_archive += 1;
+            } else {
+                counts.users_to_remove += 1;
+            }
+        }
+    }
+    counts.groups_to_keep = groups
+        .iter()
+        .filter(|g| stored_groups.contains_key(*g))
+        .count() as u64;
+    counts.groups_to_import = counts.groups_in_scope - counts.groups_to_keep;
+    counts.groups_to_remove = stored_groups
+        .keys()
+        .filter(|g| !groups.contains(*g))
+        .count() as u64;
+    Ok(counts)
+}
+
+/// A provider's failure during a live read for the API: a revoked grant is NEEDS_REAUTH;
+/// anything else INTERNAL, its cause logged.
+pub fn provider_failure(err: crate::providers::ProviderError) -> DomainError {
+    match err {
+        crate::providers::ProviderError::NeedsReauth { .. } => DomainError::NeedsReauth,
+        other => DomainError::internal(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

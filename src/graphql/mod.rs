@@ -40,6 +40,7 @@ pub struct Query(
     query::DirectoryQuery,
     webhooks::WebhookQuery,
     scope::ScopeQuery,
+    scope::ScopePreviewQuery,
 );
 
 /// Every change made through the API. Needs an ADMIN token.

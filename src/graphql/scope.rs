@@ -15,8 +15,11 @@ use crate::{
 use crate::{
     error::{DomainError, DomainResult},
     providers::{
-        ExternalGroup, ProviderError, ProviderPage, entra::Entra, google::Google,
-        scope::GroupSearch,
+        ExternalGroup, ProviderPage,
+        clean::{Cleaned, Warnings},
+        entra::Entra,
+        google::Google,
+        scope::{GroupSearch, Scoped},
     },
     text::{self, Lines},
 };
@@ -149,6 +152,33 @@ pub struct DirectoryGroupPage {
     pub end_cursor: Option<String>,
 }
 
+/// What applying a scope would do, counted from a live read of the directory without
+/// writing anything.
+#[derive(SimpleObject)]
+pub struct ScopePreview {
+    /// Users the scope holds.
+    pub users_in_scope: u64,
+    /// Users the run would import: new to dirgate, or archived and back.
+    pub users_to_import: u64,
+    /// Users dirgate holds that would stay.
+    pub users_to_keep: u64,
+    /// Users outside the scope without a device: the run would remove them.
+    pub users_to_remove: u64,
+    /// Users outside the scope with a device: the run would archive them.
+    pub users_to_archive: u64,
+    /// Groups the scope holds.
+    pub groups_in_scope: u64,
+    /// Groups the run would import.
+    pub groups_to_import: u64,
+    /// Groups dirgate holds that would stay.
+    pub groups_to_keep: u64,
+    /// Groups the run would remove.
+    pub groups_to_remove: u64,
+    /// True when every user and group of the scope was read; false when a listing stopped
+    /// at 200,000 and the counts cover what was read (an estimate).
+    pub exact: bool,
+}
+
 /// Most groups one `directoryGroups` page reads.
 const MAX_GROUP_PAGE: i32 = 100;
 /// The longest `search` text.
@@ -196,6 +226,70 @@ impl ScopeQuery {
                 .map(|next| URL_SAFE_NO_PAD.encode(secrets.seal(&context, next.as_bytes()))),
         })
     }
+}
+
+#[Object]
+impl ScopePreviewQuery {
+    /// What setting `scope` on an Entra ID or Google Workspace integration would import,
+    /// keep and take out, counted from a live read of the directory (ids only) without
+    /// writing anything; the same reads, bounds and policy as the run. Needs an ADMIN token.
+    async fn scope_preview(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The integration's id.")] integration_id: ID,
+        #[graphql(desc = "The scope to preview.")] scope: ScopeInput,
+    ) -> Result<ScopePreview> {
+        ctx.admin()?;
+        let id = ids::decode(&integration_id, kinds::INTEGRATION, "integrationId")?;
+        let model = crate::directory::integrations::get(ctx.db(), IntegrationId(id)).await?;
+        let scope = scope::check(model.kind, scope.domain())?;
+        signed_in(&model)?;
+        let (services, warnings) = (ctx.services(), std::sync::Arc::new(Warnings::default()));
+        let settings = &services.providers;
+        let session = crate::sync::session::open(ctx.db(), services, &model)?;
+        let counts = match (model.kind, &scope) {
+            (DirectoryKind::EntraId, Scope::Groups { groups }) => {
+                let entra = Entra::new(session, &settings.entra.api, settings.entra_page_size);
+                let scoped = Cleaned::new(Scoped::new(&entra, groups), warnings);
+                scope::preview(ctx.db(), &model, &scoped).await?
+            }
+            (DirectoryKind::EntraId, _) => {
+                let entra = Entra::new(session, &settings.entra.api, settings.entra_page_size);
+                scope::preview(ctx.db(), &model, &Cleaned::new(&entra, warnings)).await?
+            }
+            _ => {
+                let google = Google::new(session, &settings.google.api, settings.google_page_size);
+                scope::preview(ctx.db(), &model, &Cleaned::new(&google, warnings)).await?
+            }
+        };
+        Ok(ScopePreview {
+            users_in_scope: counts.users_in_scope,
+            users_to_import: counts.users_to_import,
+            users_to_keep: counts.users_to_keep,
+            users_to_remove: counts.users_to_remove,
+            users_to_archive: counts.users_to_archive,
+            groups_in_scope: counts.groups_in_scope,
+            groups_to_import: counts.groups_to_import,
+            groups_to_keep: counts.groups_to_keep,
+            groups_to_remove: counts.groups_to_remove,
+            exact: counts.exact,
+        })
+    }
+}
+
+/// Scope previews.
+#[derive(Default)]
+pub struct ScopePreviewQuery;
+
+/// INVALID_INPUT on `integrationId` for an integration without a grant (not signed in yet).
+fn signed_in(model: &integration::Model) -> DomainResult<()> {
+    if model.refresh_token_enc.is_none() {
+        return Err(DomainError::invalid(
+            "integrationId",
+            "the integration is not signed in yet",
+        ));
+    }
+    Ok(())
 }
 
 /// What a cursor of `directoryGroups` is sealed to: the integration and the search, so a
@@ -251,8 +345,5 @@ async fn search_groups(
             google.search_groups(prefix, size, cursor).await
         }
     };
-    read.map_err(|err| match err {
-        ProviderError::NeedsReauth { .. } => DomainError::NeedsReauth,
-        other => DomainError::internal(other),
-    })
+    read.map_err(scope::provider_failure)
 }

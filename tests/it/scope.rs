@@ -18,7 +18,100 @@ on_both_databases!(
     narrowing_past_the_threshold_is_held_until_confirmed,
     a_bad_scope_is_a_user_error_and_changes_nothing,
     an_admin_picks_groups_from_the_directory_live,
+    a_preview_counts_what_the_run_then_does,
 );
+
+const PREVIEW: &str = r#"query($id: ID!, $scope: ScopeInput!) { scopePreview(integrationId: $id, scope: $scope) {
+  usersInScope usersToImport usersToKeep usersToRemove usersToArchive
+  groupsInScope groupsToImport groupsToKeep groupsToRemove exact } }"#;
+
+/// `scopePreview` counts, without writing, what the run that applies the scope then does.
+async fn a_preview_counts_what_the_run_then_does(fx: Fixture) {
+    let (fx, server) = started(fx).await;
+    let (groups, users) = shape(&server, Kind::Entra);
+    let id = connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let keeper = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::directory_user::Entity::find()
+            .filter(entity::directory_user::Column::ExternalId.eq(users[4].as_str()))
+            .one(&fx.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    fx.device("C02PREVIEW", Some(&keeper)).await;
+    let admin = fx.admin().await;
+    let top = json!({ "kind": "GROUPS", "groupIds": [groups["Top"]] });
+    let preview = fx
+        .ok(&admin, PREVIEW, json!({ "id": id, "scope": top }))
+        .await["scopePreview"]
+        .clone();
+    assert_eq!(
+        preview,
+        json!({ "usersInScope": 4, "usersToImport": 0, "usersToKeep": 4, "usersToRemove": 7,
+                "usersToArchive": 1, "groupsInScope": 4, "groupsToImport": 0, "groupsToKeep": 4,
+                "groupsToRemove": 2, "exact": true })
+    );
+    assert_eq!(imported(&fx).await.0.len(), 12, "a preview writes nothing");
+    set_scope(&fx, &id, top).await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["usersRemoved"], preview["usersToRemove"], "{run}");
+    assert_eq!(run["usersArchived"], preview["usersToArchive"]);
+    assert_eq!(run["groupsRemoved"], preview["groupsToRemove"]);
+    // Back to everything: the removed and the archived come in, the rest stay.
+    let all = fx
+        .ok(
+            &admin,
+            PREVIEW,
+            json!({ "id": id, "scope": { "kind": "ALL" } }),
+        )
+        .await["scopePreview"]
+        .clone();
+    assert_eq!(
+        (
+            &all["usersToImport"],
+            &all["usersToKeep"],
+            &all["usersToRemove"],
+            &all["groupsToImport"]
+        ),
+        (&json!(8), &json!(4), &json!(0), &json!(2)),
+        "{all}"
+    );
+    set_scope(&fx, &id, json!({ "kind": "ALL" })).await;
+    let run = last_run(&fx, &id).await;
+    let brought = run["usersCreated"].as_i64().unwrap() + run["usersRestored"].as_i64().unwrap();
+    assert_eq!(json!(brought), all["usersToImport"], "{run}");
+    // Refused like the mutation, as top-level errors (a query has no payload).
+    let scim = crate::scim::add_scim(&fx, "Okta").await["integration"]["id"].clone();
+    let refused = fx
+        .gql(
+            &admin,
+            PREVIEW,
+            json!({ "id": scim, "scope": { "kind": "ALL" } }),
+        )
+        .await;
+    assert_eq!(crate::support::error_code(&refused), "INVALID_INPUT");
+    let refused = fx
+        .gql(
+            &admin,
+            PREVIEW,
+            json!({ "id": id, "scope": { "kind": "GROUPS" } }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["field"],
+        "scope.groupIds"
+    );
+    let viewer = fx.viewer().await;
+    let refused = fx
+        .gql(
+            &viewer,
+            PREVIEW,
+            json!({ "id": id, "scope": { "kind": "ALL" } }),
+        )
+        .await;
+    assert_eq!(crate::support::error_code(&refused), "FORBIDDEN");
+}
 
 const PICK: &str = r#"query($id: ID!, $search: String, $first: Int, $after: String) {
   directoryGroups(integrationId: $id, search: $search, first: $first, after: $after) {

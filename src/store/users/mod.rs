@@ -518,3 +518,35 @@ pub async fn save(
         row.update(txn).await
     }
 }
+
+/// Each user of an integration as a scope preview weighs it: external id → (archived, has a
+/// device).
+pub async fn standing_of(
+    db: &impl super::Db,
+    integration_id: i64,
+) -> DomainResult<HashMap<String, (bool, bool)>> {
+    let with_devices = entity::device::Entity::find()
+        .select_only()
+        .column(entity::device::Column::UserId)
+        .filter(entity::device::Column::UserId.is_not_null())
+        .into_query();
+    let rows: Vec<(String, UserStatus, bool)> = directory_user::Entity::find()
+        .select_only()
+        .column(directory_user::Column::ExternalId)
+        .column(directory_user::Column::Status)
+        .expr_as(
+            sea_orm::sea_query::ExprTrait::in_subquery(
+                sea_orm::sea_query::Expr::col((directory_user::Entity, directory_user::Column::Id)),
+                with_devices,
+            ),
+            "has_device",
+        )
+        .filter(directory_user::Column::IntegrationId.eq(integration_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, status, device)| (id, (status == UserStatus::Archived, device)))
+        .collect())
+}
