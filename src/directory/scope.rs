@@ -127,41 +127,9 @@ pub async fn preview<P: crate::providers::DirectoryProvider>(
     integration: &integration::Model,
     provider: &P,
 ) -> DomainResult<Preview> {
-    use std::collections::HashSet;
-    let mut exact = true;
-    let mut users = HashSet::new();
-    let mut cursor = None;
-    loop {
-        let page = provider
-            .users_page(cursor.take())
-            .await
-            .map_err(provider_failure)?;
-        users.extend(page.items.into_iter().map(|u| u.external_id));
-        match page.next {
-            Some(_) if users.len() >= MAX_PREVIEW_IDS => {
-                exact = false;
-                break;
-            }
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let mut groups = HashSet::new();
-    loop {
-        let page = provider
-            .groups_page(cursor.take())
-            .await
-            .map_err(provider_failure)?;
-        groups.extend(page.items.into_iter().map(|g| g.external_id));
-        match page.next {
-            Some(_) if groups.len() >= MAX_PREVIEW_IDS => {
-                exact = false;
-                break;
-            }
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let (users, all_users) = listed(|c| provider.users_page(c), |u| u.external_id).await?;
+    let (groups, all_groups) = listed(|c| provider.groups_page(c), |g| g.external_id).await?;
+    let exact = all_users && all_groups;
     let stored = store::users::standing_of(db, integration.id).await?;
     let stored_groups = store::groups::ids_of_integration(db, integration.id).await?;
     let mut counts = Preview {
@@ -195,6 +163,29 @@ pub async fn preview<P: crate::providers::DirectoryProvider>(
         .filter(|g| !groups.contains(*g))
         .count() as u64;
     Ok(counts)
+}
+
+/// The ids a listing holds, read page by page (`page(cursor)`), up to [`MAX_PREVIEW_IDS`];
+/// false when it stopped there with more to read.
+async fn listed<T, F, Fut>(
+    mut page: F,
+    id: impl Fn(T) -> String,
+) -> DomainResult<(std::collections::HashSet<String>, bool)>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut:
+        Future<Output = Result<crate::providers::ProviderPage<T>, crate::providers::ProviderError>>,
+{
+    let (mut ids, mut cursor) = (std::collections::HashSet::new(), None);
+    loop {
+        let read = page(cursor.take()).await.map_err(provider_failure)?;
+        ids.extend(read.items.into_iter().map(&id));
+        match read.next {
+            Some(_) if ids.len() >= MAX_PREVIEW_IDS => return Ok((ids, false)),
+            Some(next) => cursor = Some(next),
+            None => return Ok((ids, true)),
+        }
+    }
 }
 
 /// A provider's failure during a live read for the API: a revoked grant is NEEDS_REAUTH;
