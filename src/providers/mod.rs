@@ -65,14 +65,6 @@ impl Member {
             Member::User(id) | Member::Group(id) => id,
         }
     }
-
-    /// The same kind of member with another id.
-    pub fn with_id(&self, id: String) -> Self {
-        match self {
-            Member::User(_) => Member::User(id),
-            Member::Group(_) => Member::Group(id),
-        }
-    }
 }
 
 /// One page of a listing, and where the next one starts.

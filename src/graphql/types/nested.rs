@@ -11,7 +11,7 @@ use crate::{
 };
 use async_graphql::{Context, InputType, SelectionField, Value, dataloader::Loader};
 
-pub use loaders::Window;
+use loaders::Window;
 
 /// The window of a nested list's arguments; `default` is its direction when no `orderBy` is
 /// given. A bad `first` or cursor is `INVALID_INPUT`.
