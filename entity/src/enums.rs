@@ -29,6 +29,8 @@ pub enum IntegrationStatus {
     AwaitingAdminApproval,
     #[sea_orm(string_value = "ACTIVE")]
     Active,
+    #[sea_orm(string_value = "AWAITING_SCOPE")]
+    AwaitingScope,
     #[sea_orm(string_value = "NEEDS_REAUTH")]
     NeedsReauth,
     #[sea_orm(string_value = "ERROR")]

@@ -31,6 +31,9 @@ pub struct Model {
     pub next_sync_at: Option<DateTimeUtc>,
     /// What the integration imports (R19), as JSON; NULL: everything.
     pub scope: Option<String>,
+    /// The admin asked to choose the scope before the first import: the sign-in leaves the
+    /// integration AWAITING_SCOPE until one is set.
+    pub awaiting_scope: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -97,6 +97,8 @@ pub async fn connect_as(
         name: "Bench".into(),
         auto_assign_devices: false,
         sync_interval_minutes: None,
+        scope: Default::default(),
+        choose_scope: false,
     };
     let (integration, auth_url) =
         connect::add(db, &Admin::cli(), &app.services.oauth(), new).await?;

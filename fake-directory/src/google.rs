@@ -1,5 +1,7 @@
-//! Google Admin SDK Directory API: `/admin/directory/v1/users`, `/groups`,
-//! `/groups/{key}/members`, with `maxResults` and `pageToken`; Google's error body.
+//! Google Admin SDK Directory API: `/admin/directory/v1/users` (with the `orgUnitPath` query),
+//! `/users/{key}`, `/groups`, `/groups/{key}`, `/groups/{key}/members` (with
+//! `includeDerivedMembership`), `/customer/my_customer/orgunits`, with `maxResults` and
+//! `pageToken`; Google's error body.
 
 use crate::{Fake, Kind, State_, bearer, page_token, read_page_token};
 use axum::{
@@ -18,7 +20,13 @@ type Params = HashMap<String, String>;
 pub(crate) fn routes() -> Router<Fake> {
     Router::new()
         .route("/admin/directory/v1/users", get(users))
+        .route("/admin/directory/v1/users/{key}", get(user))
         .route("/admin/directory/v1/groups", get(groups))
+        .route("/admin/directory/v1/groups/{key}", get(group))
+        .route(
+            "/admin/directory/v1/customer/{customer}/orgunits",
+            get(org_units),
+        )
         .route("/admin/directory/v1/groups/{key}/members", get(members))
 }
 
@@ -104,6 +112,38 @@ fn next_token(offset: usize, size: usize, total: usize) -> Option<String> {
     (offset + size < total).then(|| page_token(offset + size))
 }
 
+fn user_json(u: &crate::model::User) -> Value {
+    json!({
+        "kind": "admin#directory#user", "id": u.id, "primaryEmail": u.user_name,
+        "name": { "givenName": u.given_name, "familyName": u.surname, "fullName": u.display_name },
+        "isAdmin": false, "suspended": u.suspended, "archived": false,
+        "orgUnitPath": u.org_unit_path, "aliases": u.aliases,
+        "organizations": [{ "title": u.job_title, "department": u.department, "description": u.employee_type, "primary": true }],
+        "externalIds": u.employee_id.as_ref().map(|e| vec![json!({ "value": e, "type": "organization" })]).unwrap_or_default(),
+        "creationTime": "2024-02-01T10:00:00.000Z",
+    })
+}
+
+/// `query=orgUnitPath='/Sales'` (quoted or not), the one user search the fake knows: the users
+/// of that unit and the units below. `Ok(None)` without a query.
+fn org_unit_query(params: &Params) -> Result<Option<String>, Response> {
+    let Some(q) = params.get("query") else {
+        return Ok(None);
+    };
+    match q.strip_prefix("orgUnitPath=") {
+        Some(path) => {
+            let path = path.trim_matches('\'');
+            let path = path.replace("\\'", "'");
+            Ok(Some(path))
+        }
+        None => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "Invalid Input: query",
+        )),
+    }
+}
+
 async fn users(
     State(fake): State<Fake>,
     headers: HeaderMap,
@@ -121,28 +161,124 @@ async fn users(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let users: Vec<Value> = tenant
+    let unit = match org_unit_query(&params) {
+        Ok(unit) => unit,
+        Err(r) => return r,
+    };
+    let matching: Vec<&crate::model::User> = tenant
         .users
         .values()
-        .skip(offset)
-        .take(size)
-        .map(|u| {
-            json!({
-                "kind": "admin#directory#user", "id": u.id, "primaryEmail": u.user_name,
-                "name": { "givenName": u.given_name, "familyName": u.surname, "fullName": u.display_name },
-                "isAdmin": false, "suspended": u.suspended, "archived": false,
-                "orgUnitPath": "/", "aliases": u.aliases,
-                "organizations": [{ "title": u.job_title, "department": u.department, "description": u.employee_type, "primary": true }],
-                "externalIds": u.employee_id.as_ref().map(|e| vec![json!({ "value": e, "type": "organization" })]).unwrap_or_default(),
-                "creationTime": "2024-02-01T10:00:00.000Z",
-            })
+        .filter(|u| {
+            unit.as_deref()
+                .is_none_or(|unit| crate::model::in_unit(&u.org_unit_path, unit))
         })
         .collect();
+    let users: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|u| user_json(u))
+        .collect();
     let mut body = json!({ "kind": "admin#directory#users", "etag": "\"fake\"", "users": users });
-    if let Some(token) = next_token(offset, size, tenant.users.len()) {
+    if let Some(token) = next_token(offset, size, matching.len()) {
         body["nextPageToken"] = json!(token);
     }
     Json(body).into_response()
+}
+
+/// `users.get`: one user by id or primary email.
+async fn user(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(user_key): Path<String>,
+) -> Response {
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let tenant = &guard.dir.tenants[&key];
+    let found = tenant
+        .users
+        .get(&user_key)
+        .or_else(|| tenant.users.values().find(|u| u.user_name == user_key));
+    match found {
+        Some(u) => Json(user_json(u)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "Resource Not Found: userKey",
+        ),
+    }
+}
+
+fn group_json(tenant: &crate::model::Tenant, g: &crate::model::Group) -> Value {
+    json!({
+        "kind": "admin#directory#group", "id": g.id, "email": g.email, "name": g.display_name,
+        "description": g.description,
+        "directMembersCount": tenant.members.get(&g.id).map(|m| m.len()).unwrap_or(0).to_string(),
+    })
+}
+
+/// `groups.get`: one group by id or email.
+async fn group(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(group_key): Path<String>,
+) -> Response {
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let tenant = &guard.dir.tenants[&key];
+    match find_group(tenant, &group_key) {
+        Some(g) => Json(group_json(tenant, g)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            "Resource Not Found: groupKey",
+        ),
+    }
+}
+
+fn find_group<'a>(
+    tenant: &'a crate::model::Tenant,
+    group_key: &str,
+) -> Option<&'a crate::model::Group> {
+    tenant
+        .groups
+        .values()
+        .find(|g| g.id == group_key || g.email.as_deref() == Some(group_key))
+}
+
+/// `orgunits.list` with `type=all`: every org unit below the root, in one response (Google
+/// does not page it).
+async fn org_units(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(customer): Path<String>,
+) -> Response {
+    let (guard, key) = match tenant(&fake, &headers) {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    if customer != "my_customer" {
+        return error(StatusCode::BAD_REQUEST, "badRequest", "Bad Request");
+    }
+    let tenant = &guard.dir.tenants[&key];
+    let units: Vec<Value> = tenant
+        .org_units()
+        .iter()
+        .map(|path| {
+            let at = path.rfind('/').unwrap_or(0);
+            let parent = if at == 0 { "/" } else { &path[..at] };
+            json!({
+                "kind": "admin#directory#orgUnit", "name": &path[at + 1..],
+                "orgUnitPath": path, "orgUnitId": format!("id:{}", path.len()),
+                "parentOrgUnitPath": parent, "description": "",
+            })
+        })
+        .collect();
+    Json(json!({ "kind": "admin#directory#org_units", "organizationUnits": units })).into_response()
 }
 
 async fn groups(
@@ -185,13 +321,7 @@ async fn groups(
         .iter()
         .skip(offset)
         .take(size)
-        .map(|g| {
-            json!({
-                "kind": "admin#directory#group", "id": g.id, "email": g.email, "name": g.display_name,
-                "description": g.description,
-                "directMembersCount": tenant.members.get(&g.id).map(|m| m.len()).unwrap_or(0).to_string(),
-            })
-        })
+        .map(|g| group_json(tenant, g))
         .collect();
     let mut body = json!({ "kind": "admin#directory#groups", "groups": groups });
     if let Some(token) = next_token(offset, size, matching.len()) {
@@ -215,24 +345,31 @@ async fn members(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let group = tenant
-        .groups
-        .values()
-        .find(|g| g.id == group_key || g.email.as_deref() == Some(group_key.as_str()));
-    let Some(group) = group else {
+    let Some(group) = find_group(tenant, &group_key) else {
         return error(
             StatusCode::NOT_FOUND,
             "notFound",
             "Resource Not Found: groupKey",
         );
     };
-    // The tenant's users, then the accounts of other domains (also `type: USER`).
+    // The tenant's users, then the accounts of other domains (also `type: USER`); with
+    // `includeDerivedMembership=true`, every user and group reachable through nested groups,
+    // each once.
     let external = tenant.external_members.get(&group.id);
-    let ids: Vec<&String> = tenant
-        .members
-        .get(&group.id)
+    let derived = params.get("includeDerivedMembership").map(String::as_str) == Some("true");
+    let ids: Vec<&String> = if derived {
+        let (users, groups) = tenant.transitive_members(&group.id);
+        users.into_iter().chain(groups).collect()
+    } else {
+        tenant
+            .members
+            .get(&group.id)
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    let ids: Vec<&String> = ids
         .into_iter()
-        .flatten()
         .chain(external.into_iter().flatten())
         .collect();
     let members: Vec<Value> = ids

@@ -41,6 +41,22 @@ pub struct User {
     pub suspended: bool,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Google: the org unit the user is in (`/` the root, `/Sales/EMEA` a unit below).
+    #[serde(default = "root_unit")]
+    pub org_unit_path: String,
+}
+
+fn root_unit() -> String {
+    "/".to_owned()
+}
+
+/// Whether an org unit `path` is `unit` or below it (Google's `orgUnitPath` query).
+pub fn in_unit(path: &str, unit: &str) -> bool {
+    unit == "/"
+        || path == unit
+        || path
+            .strip_prefix(unit)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A directory group.
@@ -200,6 +216,22 @@ impl Tenant {
         (users, groups)
     }
 
+    /// The org units the tenant's users are in, with every unit above them, root left out.
+    pub fn org_units(&self) -> BTreeSet<String> {
+        let mut units = BTreeSet::new();
+        for user in self.users.values() {
+            let mut path = user.org_unit_path.as_str();
+            while path.len() > 1 {
+                units.insert(path.to_owned());
+                path = match path.rfind('/') {
+                    Some(0) | None => "/",
+                    Some(at) => &path[..at],
+                };
+            }
+        }
+        units
+    }
+
     /// Whether `id` names one of the tenant's groups (a member that is a nested group).
     pub fn is_group(&self, id: &str) -> bool {
         self.groups.contains_key(id)
@@ -263,6 +295,7 @@ impl Tenant {
             employee_type: None,
             suspended: false,
             aliases: Vec::new(),
+            org_unit_path: root_unit(),
         };
         let mut users = vec![
             user("nul", "Null\u{0}Byte"),
@@ -449,6 +482,12 @@ impl Directory {
                         ),
                         suspended: i % 50 == 49,
                         aliases,
+                        // Org units by department; one user in four a level below.
+                        org_unit_path: if i % 4 == 0 {
+                            format!("/{}/EMEA", DEPARTMENTS[i % DEPARTMENTS.len()])
+                        } else {
+                            format!("/{}", DEPARTMENTS[i % DEPARTMENTS.len()])
+                        },
                     },
                 );
             }

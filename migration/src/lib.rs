@@ -16,6 +16,7 @@ mod m20261207_000010_run_warnings;
 mod m20261207_000011_employee_type;
 mod m20261207_000012_group_nesting;
 mod m20261207_000013_integration_scope;
+mod m20261207_000014_awaiting_scope;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_employee_type::Migration),
             Box::new(m20261207_000012_group_nesting::Migration),
             Box::new(m20261207_000013_integration_scope::Migration),
+            Box::new(m20261207_000014_awaiting_scope::Migration),
         ]
     }
 }

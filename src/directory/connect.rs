@@ -29,6 +29,10 @@ pub struct NewIntegration {
     pub name: String,
     pub auto_assign_devices: bool,
     pub sync_interval_minutes: Option<i32>,
+    /// What it imports (R19); checked for its kind.
+    pub scope: crate::providers::scope::Scope,
+    /// Wait, after the sign-in, for an admin to choose the scope (AWAITING_SCOPE).
+    pub choose_scope: bool,
 }
 
 /// What the OAuth parts of the flow need.
@@ -144,6 +148,13 @@ pub async fn add<C: TransactionTrait>(
     if let Some(minutes) = new.sync_interval_minutes {
         integrations::check_sync_interval(minutes)?;
     }
+    let scope = super::scope::check(new.kind, new.scope)?;
+    if new.choose_scope && scope != crate::providers::scope::Scope::All {
+        return Err(DomainError::invalid(
+            "chooseScope",
+            "give a scope, or ask to choose it after the sign-in, not both",
+        ));
+    }
     let txn = crate::db::begin_write(db).await?;
     let at = now();
     let model = integrations::insert_new(
@@ -154,6 +165,8 @@ pub async fn add<C: TransactionTrait>(
             status: Set(IntegrationStatus::AwaitingConsent),
             auto_assign_devices: Set(new.auto_assign_devices),
             sync_interval_minutes: Set(new.sync_interval_minutes),
+            scope: Set(scope.to_stored()),
+            awaiting_scope: Set(new.choose_scope),
             created_at: Set(at),
             updated_at: Set(at),
             ..Default::default()
@@ -166,7 +179,10 @@ pub async fn add<C: TransactionTrait>(
         admin.actor(),
         crate::directory::audit::Action::AddIntegration,
         Some(audit::Target::new("Integration", model.id)),
-        serde_json::json!({ "kind": model.kind, "name": model.name }),
+        serde_json::json!({
+            "kind": model.kind, "name": model.name, "scope": scope,
+            "chooseScope": new.choose_scope,
+        }),
     )
     .await?;
     txn.commit().await?;
@@ -384,8 +400,14 @@ async fn granted<C: TransactionTrait + Db>(
     }
     let txn = crate::db::begin_write(db).await?;
     let id = integration.id;
+    // An admin who asked to choose the scope first chooses it now (R19).
+    let status = if integration.awaiting_scope {
+        IntegrationStatus::AwaitingScope
+    } else {
+        IntegrationStatus::Active
+    };
     let mut active = integration.into_active_model();
-    active.status = Set(IntegrationStatus::Active);
+    active.status = Set(status);
     active.status_reason = Set(None);
     active.tenant = Set(grant.tenant.clone());
     active.authorized_by = Set(grant.account.clone());

@@ -65,6 +65,7 @@ pub async fn add<C: TransactionTrait>(
         &txn,
         name,
         integration::ActiveModel {
+            awaiting_scope: sea_orm::Set(false),
             kind: Set(DirectoryKind::Scim),
             status: Set(IntegrationStatus::Active),
             auto_assign_devices: Set(auto_assign_devices),

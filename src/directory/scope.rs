@@ -16,9 +16,9 @@ use entity::{enums::DirectoryKind, integration};
 use sea_orm::TransactionSession;
 
 /// The scope checked for an integration of `kind`: a SCIM integration's scope is what its
-/// provider pushes; group scopes are Entra ID's (Google's, and org units, are not built yet);
-/// 1 to [`MAX_SCOPE_ITEMS`] ids, each a directory id the text policy allows; duplicates
-/// removed, order kept.
+/// provider pushes; group scopes are Entra ID's and Google's, org unit scopes Google's; 1 to
+/// [`MAX_SCOPE_ITEMS`] ids or paths, each one the text policy allows (a path starts with `/`);
+/// duplicates removed, order kept.
 pub fn check(kind: DirectoryKind, scope: Scope) -> DomainResult<Scope> {
     match (kind, scope) {
         (DirectoryKind::Scim, _) => Err(DomainError::invalid(
@@ -26,16 +26,22 @@ pub fn check(kind: DirectoryKind, scope: Scope) -> DomainResult<Scope> {
             "a SCIM integration imports what its provider pushes (assign users and groups there)",
         )),
         (_, Scope::All) => Ok(Scope::All),
-        (DirectoryKind::EntraId, Scope::Groups { groups }) => Ok(Scope::Groups {
+        (_, Scope::Groups { groups }) => Ok(Scope::Groups {
             groups: ids("scope.groupIds", groups)?,
         }),
-        (DirectoryKind::EntraId, Scope::OrgUnits { .. }) => Err(DomainError::invalid(
+        (DirectoryKind::GoogleWorkspace, Scope::OrgUnits { paths }) => {
+            let paths = ids("scope.orgUnitPaths", paths)?;
+            if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+                return Err(DomainError::invalid(
+                    "scope.orgUnitPaths",
+                    format!("`{bad}` is not an org unit path (they start with `/`)"),
+                ));
+            }
+            Ok(Scope::OrgUnits { paths })
+        }
+        (_, Scope::OrgUnits { .. }) => Err(DomainError::invalid(
             "scope.kind",
             "org units are Google Workspace's; an Entra ID scope is ALL or GROUPS",
-        )),
-        (_, _) => Err(DomainError::invalid(
-            "scope.kind",
-            "a Google Workspace integration imports its whole directory for now (ALL)",
         )),
     }
 }
@@ -58,13 +64,15 @@ fn ids(field: &'static str, given: Vec<String>) -> DomainResult<Vec<String>> {
     if kept.is_empty() || kept.len() > MAX_SCOPE_ITEMS {
         return Err(DomainError::invalid(
             field,
-            format!("a scope names 1 to {MAX_SCOPE_ITEMS} groups"),
+            format!("`{field}` names 1 to {MAX_SCOPE_ITEMS} items"),
         ));
     }
     Ok(kept)
 }
 
-/// Sets what integration `id` imports, with its audit entry; the caller asks for a run.
+/// Sets what integration `id` imports, with its audit entry; the caller asks for a run. An
+/// integration AWAITING_SCOPE becomes ACTIVE (its first import is the caller's to ask for);
+/// one not signed in yet no longer waits for a scope after its sign-in.
 pub async fn set<C: sea_orm::TransactionTrait>(
     db: &C,
     admin: &crate::auth::Admin,
@@ -76,8 +84,13 @@ pub async fn set<C: sea_orm::TransactionTrait>(
     let model = get(&txn, id).await?;
     let scope = check(model.kind, scope)?;
     let before = Scope::of_stored(model.scope.as_deref()).unwrap_or_default();
+    let model_status = model.status;
     let mut active = model.into_active_model();
     active.scope = Set(scope.to_stored());
+    active.awaiting_scope = Set(false);
+    if model_status == entity::enums::IntegrationStatus::AwaitingScope {
+        active.status = Set(entity::enums::IntegrationStatus::Active);
+    }
     // Delta links follow what was read: the next run reads the new scope in full.
     active.delta_state = Set(None);
     active.updated_at = Set(now());
@@ -230,8 +243,27 @@ mod tests {
         );
         assert_eq!(refused(DirectoryKind::Scim, Scope::All), "scope");
         assert_eq!(
-            refused(DirectoryKind::GoogleWorkspace, groups(&["g"])),
+            check(DirectoryKind::GoogleWorkspace, groups(&["g"])).unwrap(),
+            groups(&["g"])
+        );
+        let units = |paths: &[&str]| Scope::OrgUnits {
+            paths: paths.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            refused(DirectoryKind::EntraId, units(&["/Sales"])),
             "scope.kind"
+        );
+        assert_eq!(
+            refused(DirectoryKind::GoogleWorkspace, units(&["Sales"])),
+            "scope.orgUnitPaths"
+        );
+        assert_eq!(
+            check(
+                DirectoryKind::GoogleWorkspace,
+                units(&["/Sales", "/Sales "])
+            )
+            .unwrap(),
+            units(&["/Sales"])
         );
         assert_eq!(
             check(DirectoryKind::GoogleWorkspace, Scope::All).unwrap(),

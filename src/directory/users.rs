@@ -117,6 +117,7 @@ mod tests {
         crate::db::migrate(&db).await.unwrap();
         let now = super::super::now();
         let it = integration::ActiveModel {
+            awaiting_scope: sea_orm::Set(false),
             name: Set("Okta".into()),
             name_key: Set("okta".into()),
             kind: Set(entity::enums::DirectoryKind::Scim),

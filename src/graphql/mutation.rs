@@ -30,6 +30,13 @@ pub struct AddIntegrationInput {
     pub auto_assign_devices: Option<bool>,
     /// This integration's own sync interval, 15–43200 minutes. Default: the deployment's.
     pub sync_interval_minutes: Option<i32>,
+    /// Entra ID and Google Workspace: what it imports. Default: its whole directory (ALL).
+    pub scope: Option<super::scope::ScopeInput>,
+    /// Entra ID and Google Workspace: after the sign-in, wait (AWAITING_SCOPE) for an admin
+    /// to choose what it imports, reading the directory's groups (`directoryGroups`) and org
+    /// units (`directoryOrgUnits`) to choose among; nothing is imported until then. Not with
+    /// `scope`. Default false.
+    pub choose_scope: Option<bool>,
 }
 
 payload!(
@@ -335,15 +342,24 @@ impl DirectoryMutation {
         #[graphql(desc = "What to change; see the input type.")] input: AddIntegrationInput,
     ) -> Result<Option<AddIntegrationPayload>> {
         let admin = ctx.admin()?;
+        let scim_scope = input.scope.is_some() || input.choose_scope == Some(true);
         let new = connect::NewIntegration {
             kind: input.kind.into(),
             name: input.name,
             auto_assign_devices: input.auto_assign_devices.unwrap_or(false),
             sync_interval_minutes: input.sync_interval_minutes,
+            scope: input.scope.map(|s| s.domain()).unwrap_or_default(),
+            choose_scope: input.choose_scope.unwrap_or(false),
         };
         answer(
             async {
                 if new.kind == entity::enums::DirectoryKind::Scim {
+                    if scim_scope {
+                        return Err(crate::error::DomainError::invalid(
+                            "scope",
+                            "a SCIM integration imports what its provider pushes (assign users and groups there)",
+                        ));
+                    }
                     let (model, token) =
                         scim_tokens::add(ctx.db(), &admin, &new.name, new.auto_assign_devices)
                             .await?;

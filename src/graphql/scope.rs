@@ -19,7 +19,7 @@ use crate::{
         clean::{Cleaned, Warnings},
         entra::Entra,
         google::Google,
-        scope::{GroupSearch, Scoped},
+        scope::{GroupSearch, InOrgUnits, Scoped},
     },
     text::{self, Lines},
 };
@@ -42,7 +42,7 @@ pub struct ScopeInput {
 }
 
 impl ScopeInput {
-    fn domain(self) -> Scope {
+    pub(super) fn domain(self) -> Scope {
         match self.kind {
             ScopeKind::All => Scope::All,
             ScopeKind::Groups => Scope::Groups {
@@ -58,7 +58,7 @@ impl ScopeInput {
 /// The integration and the scope it is to import.
 #[derive(InputObject)]
 pub struct UpdateIntegrationScopeInput {
-    /// The integration's id (Entra ID; Google Workspace takes ALL only, for now).
+    /// The integration's id (Entra ID or Google Workspace).
     pub id: ID,
     /// What it is to import.
     pub scope: ScopeInput,
@@ -92,10 +92,16 @@ impl ScopeMutation {
         answer(
             async {
                 let id = IntegrationId(ids::decode(&input.id, kinds::INTEGRATION, "id")?);
+                let before = crate::directory::integrations::get(ctx.db(), id).await?;
                 let model = scope::set(ctx.db(), &admin, id, input.scope.domain()).await?;
                 let run = if model.status == IntegrationStatus::Active {
+                    // The first import of an integration that waited for its scope.
+                    let trigger = match before.status {
+                        IntegrationStatus::AwaitingScope => SyncTrigger::Initial,
+                        _ => SyncTrigger::Manual,
+                    };
                     let sync = ctx.data_unchecked::<SyncHandle>();
-                    let run = sync.request(id, SyncTrigger::Manual).await?;
+                    let run = sync.request(id, trigger).await?;
                     audit::record(
                         ctx.db(),
                         admin.actor(),
@@ -209,12 +215,7 @@ impl ScopeQuery {
         let model = crate::directory::integrations::get(ctx.db(), IntegrationId(id)).await?;
         let prefix = search.unwrap_or_default().trim().to_owned();
         text::require("search", &prefix, Lines::Single, MAX_SEARCH_CHARS)?;
-        let size = match first.unwrap_or(50) {
-            n if (1..=MAX_GROUP_PAGE).contains(&n) => n as u32,
-            _ => {
-                return Err(DomainError::invalid("first", "`first` must be 1 to 100").into());
-            }
-        };
+        let size = page_size(first)?;
         let context = cursor_context(&model, &prefix);
         let cursor = after.map(|a| open_cursor(ctx, &context, &a)).transpose()?;
         let page = search_groups(ctx, &model, &prefix, size, cursor).await?;
@@ -226,7 +227,115 @@ impl ScopeQuery {
                 .map(|next| URL_SAFE_NO_PAD.encode(secrets.seal(&context, next.as_bytes()))),
         })
     }
+
+    /// The org units of a Google Workspace integration's account whose name or path (with or
+    /// without its leading `/`) starts with `search` (case-insensitive), read live from the provider with the integration's
+    /// grant, so an admin can choose an ORG_UNITS scope before anything is imported. Needs an
+    /// ADMIN token.
+    async fn directory_org_units(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The integration's id (Google Workspace).")] integration_id: ID,
+        #[graphql(desc = "The start of the unit's name or path; every unit when left out.")]
+        search: Option<String>,
+        #[graphql(desc = "Page size: 50 when left out, 1 to 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before (with the same `search`).")]
+        after: Option<String>,
+    ) -> Result<DirectoryOrgUnitPage> {
+        ctx.admin()?;
+        let id = ids::decode(&integration_id, kinds::INTEGRATION, "integrationId")?;
+        let model = crate::directory::integrations::get(ctx.db(), IntegrationId(id)).await?;
+        let search = search.unwrap_or_default().trim().to_lowercase();
+        text::require("search", &search, Lines::Single, MAX_SEARCH_CHARS)?;
+        let size = page_size(first)?;
+        let context = format!("directory-org-units:{}:{search}", model.id);
+        let skip = match after {
+            None => 0,
+            Some(a) => open_cursor(ctx, &context, &a)?
+                .parse::<usize>()
+                .map_err(|_| {
+                    DomainError::invalid("after", "`after` is not a cursor of this listing")
+                })?,
+        };
+        if model.kind != DirectoryKind::GoogleWorkspace {
+            return Err(
+                DomainError::invalid("integrationId", "org units are Google Workspace's").into(),
+            );
+        }
+        signed_in(&model)?;
+        let services = ctx.services();
+        let session = crate::sync::session::open(ctx.db(), services, &model)?;
+        let settings = &services.providers;
+        let google = Google::new(session, &settings.google.api, settings.google_page_size);
+        let mut units = google.org_units().await.map_err(scope::provider_failure)?;
+        units.truncate(MAX_ORG_UNITS);
+        units.sort_by(|a, b| a.org_unit_path.cmp(&b.org_unit_path));
+        let matching: Vec<_> = units
+            .into_iter()
+            .filter(|u| {
+                // A path the text policy refuses (controls, bidi overrides) is not offered.
+                text::require("path", &u.org_unit_path, Lines::Single, 1024).is_ok()
+                    && u.org_unit_path.starts_with('/')
+            })
+            .filter(|u| {
+                let path = u.org_unit_path.to_lowercase();
+                u.name.to_lowercase().starts_with(&search)
+                    || path.starts_with(&search)
+                    || path[1..].starts_with(&search)
+            })
+            .collect();
+        let end = skip.saturating_add(size as usize);
+        let end_cursor = (end < matching.len()).then(|| {
+            let sealed = services.secrets.seal(&context, end.to_string().as_bytes());
+            URL_SAFE_NO_PAD.encode(sealed)
+        });
+        Ok(DirectoryOrgUnitPage {
+            nodes: matching
+                .into_iter()
+                .skip(skip)
+                .take(size as usize)
+                .map(|u| DirectoryOrgUnitChoice {
+                    path: u.org_unit_path,
+                    name: u.name,
+                    description: u.description.filter(|d| !d.is_empty()),
+                })
+                .collect(),
+            end_cursor,
+        })
+    }
 }
+
+/// A page size given as `first`: 50 when left out, 1 to [`MAX_GROUP_PAGE`].
+fn page_size(first: Option<i32>) -> DomainResult<u32> {
+    match first.unwrap_or(50) {
+        n if (1..=MAX_GROUP_PAGE).contains(&n) => Ok(n as u32),
+        _ => Err(DomainError::invalid("first", "`first` must be 1 to 100")),
+    }
+}
+
+/// An org unit of a Google Workspace account as the provider lists it now.
+#[derive(SimpleObject)]
+pub struct DirectoryOrgUnitChoice {
+    /// The unit's full path, `/Sales/EMEA`: what `ScopeInput.orgUnitPaths` takes.
+    pub path: String,
+    /// The unit's name (the path's last segment).
+    pub name: String,
+    /// The unit's description, if it has one.
+    pub description: Option<String>,
+}
+
+/// A page of a Google Workspace account's org units, read live from the provider.
+#[derive(SimpleObject)]
+pub struct DirectoryOrgUnitPage {
+    /// The units, in path order (at most `first`).
+    pub nodes: Vec<DirectoryOrgUnitChoice>,
+    /// Give it as `after` (with the same `search`) for the next page; null on the last.
+    pub end_cursor: Option<String>,
+}
+
+/// Org units one `directoryOrgUnits` read takes from the provider, at most (Google lists an
+/// account's units whole, unpaged).
+const MAX_ORG_UNITS: usize = 20_000;
 
 #[Object]
 impl ScopePreviewQuery {
@@ -247,18 +356,42 @@ impl ScopePreviewQuery {
         let (services, warnings) = (ctx.services(), std::sync::Arc::new(Warnings::default()));
         let settings = &services.providers;
         let session = crate::sync::session::open(ctx.db(), services, &model)?;
+        let entra = || {
+            Entra::new(
+                session.clone(),
+                &settings.entra.api,
+                settings.entra_page_size,
+            )
+        };
+        let google = || {
+            Google::new(
+                session.clone(),
+                &settings.google.api,
+                settings.google_page_size,
+            )
+        };
         let counts = match (model.kind, &scope) {
             (DirectoryKind::EntraId, Scope::Groups { groups }) => {
-                let entra = Entra::new(session, &settings.entra.api, settings.entra_page_size);
-                let scoped = Cleaned::new(Scoped::new(&entra, groups), warnings);
+                let entra = entra();
+                let scoped = Cleaned::new(Scoped::new(&entra, groups), warnings.clone());
                 scope::preview(ctx.db(), &model, &scoped).await?
             }
             (DirectoryKind::EntraId, _) => {
-                let entra = Entra::new(session, &settings.entra.api, settings.entra_page_size);
+                let entra = entra();
                 scope::preview(ctx.db(), &model, &Cleaned::new(&entra, warnings)).await?
             }
-            _ => {
-                let google = Google::new(session, &settings.google.api, settings.google_page_size);
+            (_, Scope::Groups { groups }) => {
+                let google = google();
+                let scoped = Cleaned::new(Scoped::new(&google, groups), warnings.clone());
+                scope::preview(ctx.db(), &model, &scoped).await?
+            }
+            (_, Scope::OrgUnits { paths }) => {
+                let google = google();
+                let scoped = Cleaned::new(InOrgUnits::new(&google, paths), warnings.clone());
+                scope::preview(ctx.db(), &model, &scoped).await?
+            }
+            (_, Scope::All) => {
+                let google = google();
                 scope::preview(ctx.db(), &model, &Cleaned::new(&google, warnings)).await?
             }
         };

@@ -262,3 +262,177 @@ impl super::scope::GroupSearch for Google {
         })
     }
 }
+
+/// Users (or groups) `members.list` names at once are read by id this many at a time.
+const BY_ID_AT_ONCE: usize = 8;
+
+/// `orgunits.list`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgUnitsPage {
+    #[serde(default)]
+    organization_units: Vec<OrgUnit>,
+}
+
+/// An org unit of a Google Workspace account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgUnit {
+    /// Its last path segment.
+    #[serde(default)]
+    pub name: String,
+    /// Its full path, `/Sales/EMEA`: what an `ORG_UNITS` scope names.
+    pub org_unit_path: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Google {
+    /// A page of `members.list` of `group` with every member reached through nested groups
+    /// (`includeDerivedMembership`), the ids of those of kind `kind` (`USER` or `GROUP`).
+    async fn derived_members(
+        &self,
+        group: &str,
+        kind: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), ProviderError> {
+        let path = format!(
+            "groups/{}/members?includeDerivedMembership=true&",
+            encode(group)
+        );
+        let page: MembersPage = self
+            .session
+            .get_json(&self.url(&path, GROUP_PAGE, cursor))
+            .await?;
+        let ids = page
+            .members
+            .into_iter()
+            .filter(|m| m.kind.as_deref().unwrap_or("USER") == kind)
+            .map(|m| m.id)
+            .collect();
+        Ok((ids, page.next_page_token))
+    }
+
+    /// The records at `paths` (relative to the API's root), read [`BY_ID_AT_ONCE`] at a time;
+    /// one the directory no longer holds (404: gone, or an account of another domain) is left
+    /// out.
+    async fn by_id<T: serde::de::DeserializeOwned>(
+        &self,
+        paths: Vec<String>,
+    ) -> Result<Vec<T>, ProviderError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let base = format!("{}/admin/directory/v1/", self.base);
+        let found: Vec<Option<T>> = futures_util::stream::iter(paths)
+            .map(|path| {
+                let url = format!("{base}{path}");
+                async move {
+                    match self.session.get_json::<T>(&url).await {
+                        Ok(record) => Ok(Some(record)),
+                        Err(ProviderError::Http { status: 404, .. }) => Ok(None),
+                        Err(other) => Err(other),
+                    }
+                }
+            })
+            .buffered(BY_ID_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// A page of the users of org unit `path` and the units below it (`users.list` with
+    /// `query=orgUnitPath='…'`).
+    async fn users_in_unit(
+        &self,
+        path: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
+        let quoted = format!("orgUnitPath='{}'", path.replace('\'', "\\'"));
+        let url = self.url(
+            &format!(
+                "users?customer=my_customer&projection=full&query={}&",
+                encode(&quoted)
+            ),
+            self.page_size,
+            cursor.as_deref(),
+        );
+        let page: UsersPage = self.session.get_json(&url).await?;
+        Ok(ProviderPage {
+            delta_link: None,
+            items: page.users.into_iter().map(Into::into).collect(),
+            next: page.next_page_token,
+        })
+    }
+
+    /// Every org unit of the account (`orgunits.list`, `type=all`; Google answers it whole).
+    pub async fn org_units(&self) -> Result<Vec<OrgUnit>, ProviderError> {
+        let url = format!(
+            "{}/admin/directory/v1/customer/my_customer/orgunits?type=all",
+            self.base
+        );
+        let page: OrgUnitsPage = self.session.get_json(&url).await?;
+        Ok(page.organization_units)
+    }
+}
+
+impl super::scope::ScopeReads for Google {
+    async fn group(&self, id: &str) -> Result<Option<ExternalGroup>, ProviderError> {
+        let found: Vec<GoogleGroup> = self.by_id(vec![format!("groups/{}", encode(id))]).await?;
+        Ok(found.into_iter().next().map(Into::into))
+    }
+
+    /// The group's derived members of type `USER`, each then read by id (`members.list` names
+    /// members by id and address only).
+    async fn group_users_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
+        self.derived_page::<GoogleUser, _>(group, "USER", cursor, |id| {
+            format!("users/{}?projection=full", encode(id))
+        })
+        .await
+    }
+
+    async fn nested_groups_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        self.derived_page::<GoogleGroup, _>(group, "GROUP", cursor, |id| {
+            format!("groups/{}", encode(id))
+        })
+        .await
+    }
+}
+
+impl Google {
+    /// A page of `group`'s derived members of type `kind`, each read by id at `path(id)`.
+    async fn derived_page<T, O>(
+        &self,
+        group: &str,
+        kind: &str,
+        cursor: Option<String>,
+        path: impl Fn(&str) -> String,
+    ) -> Result<ProviderPage<O>, ProviderError>
+    where
+        T: serde::de::DeserializeOwned + Into<O>,
+    {
+        let (ids, next) = self.derived_members(group, kind, cursor.as_deref()).await?;
+        let found: Vec<T> = self.by_id(ids.iter().map(|id| path(id)).collect()).await?;
+        Ok(ProviderPage {
+            delta_link: None,
+            items: found.into_iter().map(Into::into).collect(),
+            next,
+        })
+    }
+}
+
+impl super::scope::OrgUnitReads for Google {
+    async fn org_unit_users_page(
+        &self,
+        path: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
+        self.users_in_unit(path, cursor).await
+    }
+}

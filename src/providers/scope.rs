@@ -113,11 +113,12 @@ impl<'a, P: ScopeReads> Scoped<'a, P> {
             seen_groups: Mutex::new(HashSet::new()),
         }
     }
+}
 
-    fn first_time<T>(seen: &Mutex<HashSet<String>>, id: &str, item: T) -> Option<T> {
-        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.insert(id.to_owned()).then_some(item)
-    }
+/// `item`, the first time `id` is seen.
+fn first_time<T>(seen: &Mutex<HashSet<String>>, id: &str, item: T) -> Option<T> {
+    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    seen.insert(id.to_owned()).then_some(item)
 }
 
 fn parse(cursor: Option<String>) -> Cursor {
@@ -147,46 +148,44 @@ impl Listed for ExternalGroup {
     }
 }
 
-impl<P: ScopeReads> Scoped<'_, P> {
-    /// The scoped page that `page` (the provider's page of chosen group `at.at`, `Err` 404
-    /// when the group is gone: nothing) makes: its items not listed before, and the cursor of
-    /// what follows, the provider's next page or the next chosen group's first.
-    fn step<T: Listed>(
-        &self,
-        at: Cursor,
-        page: Result<ProviderPage<T>, ProviderError>,
-        seen: &Mutex<HashSet<String>>,
-    ) -> Result<ProviderPage<T>, ProviderError> {
-        let page = match page {
-            Err(ProviderError::Http { status: 404, .. }) => empty_last(),
-            other => other?,
-        };
-        let items = page
-            .items
-            .into_iter()
-            .filter_map(|item| {
-                let id = item.id().to_owned();
-                Self::first_time(seen, &id, item)
-            })
-            .collect();
-        let next = match page.next {
-            Some(inner) => encode(&Cursor {
-                inner: Some(inner),
-                ..at
-            }),
-            None if at.at + 1 < self.groups.len() => encode(&Cursor {
-                at: at.at + 1,
-                nested: at.nested,
-                inner: None,
-            }),
-            None => None,
-        };
-        Ok(ProviderPage {
-            items,
-            next,
-            delta_link: None,
+/// The scoped page that `page` (the provider's page of chosen item `at.at` of `chosen`, `Err`
+/// 404 when the item is gone: nothing) makes: its items not listed before, and the cursor of
+/// what follows, the provider's next page or the next chosen item's first.
+fn step<T: Listed>(
+    chosen: usize,
+    at: Cursor,
+    page: Result<ProviderPage<T>, ProviderError>,
+    seen: &Mutex<HashSet<String>>,
+) -> Result<ProviderPage<T>, ProviderError> {
+    let page = match page {
+        Err(ProviderError::Http { status: 404, .. }) => empty_last(),
+        other => other?,
+    };
+    let items = page
+        .items
+        .into_iter()
+        .filter_map(|item| {
+            let id = item.id().to_owned();
+            first_time(seen, &id, item)
         })
-    }
+        .collect();
+    let next = match page.next {
+        Some(inner) => encode(&Cursor {
+            inner: Some(inner),
+            ..at
+        }),
+        None if at.at + 1 < chosen => encode(&Cursor {
+            at: at.at + 1,
+            nested: at.nested,
+            inner: None,
+        }),
+        None => None,
+    };
+    Ok(ProviderPage {
+        items,
+        next,
+        delta_link: None,
+    })
 }
 
 impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
@@ -199,7 +198,7 @@ impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
             return Ok(empty_last());
         };
         let page = self.inner.group_users_page(group, at.inner.take()).await;
-        self.step(at, page, &self.seen_users)
+        step(self.groups.len(), at, page, &self.seen_users)
     }
 
     async fn groups_page(
@@ -212,7 +211,7 @@ impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
             let mut items = Vec::new();
             for id in self.groups {
                 if let Some(group) = self.inner.group(id).await? {
-                    let group = Self::first_time(&self.seen_groups, id, group);
+                    let group = first_time(&self.seen_groups, id, group);
                     items.extend(group);
                 }
             }
@@ -230,7 +229,7 @@ impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
             return Ok(empty_last());
         };
         let page = self.inner.nested_groups_page(group, at.inner.take()).await;
-        self.step(at, page, &self.seen_groups)
+        step(self.groups.len(), at, page, &self.seen_groups)
     }
 
     async fn members_page(
@@ -247,5 +246,65 @@ fn empty_last<T>() -> ProviderPage<T> {
         items: Vec::new(),
         next: None,
         delta_link: None,
+    }
+}
+
+/// The read an org unit scope needs: the users of a unit and the units below it.
+pub trait OrgUnitReads: DirectoryProvider {
+    /// A page of the users of org unit `path` (`/Sales`) and of the units below it.
+    fn org_unit_users_page(
+        &self,
+        path: &str,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalUser>, ProviderError>> + Send;
+}
+
+/// A provider restricted to the users of chosen org units and the units below them
+/// (`Scope::OrgUnits`), each user once. Groups are every group of the directory (they hold
+/// no org unit), their members those the scope holds: a member outside it references no
+/// imported user and is passed over like any such member.
+pub struct InOrgUnits<'a, P> {
+    inner: &'a P,
+    paths: &'a [String],
+    seen_users: Mutex<HashSet<String>>,
+}
+
+impl<'a, P: OrgUnitReads> InOrgUnits<'a, P> {
+    /// `inner` restricted to the users of `paths`.
+    pub fn new(inner: &'a P, paths: &'a [String]) -> Self {
+        Self {
+            inner,
+            paths,
+            seen_users: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl<P: OrgUnitReads> DirectoryProvider for InOrgUnits<'_, P> {
+    async fn users_page(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
+        let mut at = parse(cursor);
+        let Some(path) = self.paths.get(at.at) else {
+            return Ok(empty_last());
+        };
+        let page = self.inner.org_unit_users_page(path, at.inner.take()).await;
+        step(self.paths.len(), at, page, &self.seen_users)
+    }
+
+    async fn groups_page(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        self.inner.groups_page(cursor).await
+    }
+
+    async fn members_page(
+        &self,
+        group_external_id: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<Member>, ProviderError> {
+        self.inner.members_page(group_external_id, cursor).await
     }
 }

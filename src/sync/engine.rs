@@ -271,6 +271,10 @@ fn check_syncable(integration: &integration::Model) -> DomainResult<()> {
     match integration.status {
         IntegrationStatus::Active => Ok(()),
         IntegrationStatus::NeedsReauth => Err(DomainError::NeedsReauth),
+        IntegrationStatus::AwaitingScope => Err(DomainError::invalid(
+            "id",
+            "the integration waits for its scope: choose what it imports (updateIntegrationScope) first",
+        )),
         _ => Err(DomainError::invalid(
             "id",
             "the integration is not authorised yet: complete its sign-in first",

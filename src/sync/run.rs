@@ -21,7 +21,7 @@ use crate::{
         entra::Entra,
         google::Google,
         http::Session,
-        scope::{Scope, Scoped},
+        scope::{InOrgUnits, Scope, Scoped},
     },
 };
 use entity::{
@@ -334,10 +334,17 @@ async fn read(
                 &settings.google.api,
                 settings.google_page_size,
             );
-            match scope_of(integration)? {
-                Scope::All => (reconcile::full_sync(job, &google).await?, None),
-                _ => return Err(unsupported_scope(integration).into()),
-            }
+            // Google keeps no change feed: every run reads the scope in full.
+            let report = match scope_of(integration)? {
+                Scope::All => reconcile::full_sync(job, &google).await?,
+                Scope::Groups { groups } => {
+                    reconcile::full_sync(job, &Scoped::new(&google, &groups)).await?
+                }
+                Scope::OrgUnits { paths } => {
+                    reconcile::full_sync(job, &InOrgUnits::new(&google, &paths)).await?
+                }
+            };
+            (report, None)
         }
         DirectoryKind::EntraId => {
             let graph = Entra::new(

@@ -444,6 +444,7 @@ const BOUNDED_LISTS: &[(&str, &str)] = &[
     ),
     ("UserError.field", "a path in the mutation's own input"),
     ("DirectoryGroupPage.nodes", "`first` is 1 to 100"),
+    ("DirectoryOrgUnitPage.nodes", "`first` is 1 to 100"),
 ];
 
 /// The list fields of `types` (as `Type.field`) that are neither a connection's `edges` or

@@ -199,6 +199,8 @@ async fn integrated(url: &str, dir: &std::path::Path, users: usize) -> Integrate
         name: "Contoso".into(),
         auto_assign_devices: false,
         sync_interval_minutes: None,
+        scope: Default::default(),
+        choose_scope: false,
     };
     let (_, auth_url) = connect::add(&db, &Admin::cli(), &app.services.oauth(), new)
         .await

@@ -21,7 +21,7 @@ on_both_databases!(
     a_preview_counts_what_the_run_then_does,
 );
 
-const PREVIEW: &str = r#"query($id: ID!, $scope: ScopeInput!) { scopePreview(integrationId: $id, scope: $scope) {
+pub(crate) const PREVIEW: &str = r#"query($id: ID!, $scope: ScopeInput!) { scopePreview(integrationId: $id, scope: $scope) {
   usersInScope usersToImport usersToKeep usersToRemove usersToArchive
   groupsInScope groupsToImport groupsToKeep groupsToRemove exact } }"#;
 
@@ -206,11 +206,12 @@ async fn an_admin_picks_groups_from_the_directory_live(fx: Fixture) {
     assert_eq!(crate::support::error_code(&refused), "FORBIDDEN");
 }
 
-const SET: &str = r#"mutation($id: ID!, $scope: ScopeInput!) {
+pub(crate) const SET: &str = r#"mutation($id: ID!, $scope: ScopeInput!) {
   updateIntegrationScope(input: {id: $id, scope: $scope}) {
-    integration { scope { kind groupIds } } syncRun { id } userErrors { field message code } } }"#;
+    integration { status scope { kind groupIds orgUnitPaths } } syncRun { id trigger }
+    userErrors { field message code } } }"#;
 
-async fn set_scope(fx: &Fixture, id: &Value, scope: Value) -> Value {
+pub(crate) async fn set_scope(fx: &Fixture, id: &Value, scope: Value) -> Value {
     let admin = fx.admin().await;
     let data = fx
         .ok(&admin, SET, json!({ "id": id, "scope": scope }))
@@ -220,7 +221,7 @@ async fn set_scope(fx: &Fixture, id: &Value, scope: Value) -> Value {
 }
 
 /// The external ids of the integration's users and the names of its groups, sorted.
-async fn imported(fx: &Fixture) -> (Vec<String>, Vec<String>) {
+pub(crate) async fn imported(fx: &Fixture) -> (Vec<String>, Vec<String>) {
     let viewer = fx.viewer().await;
     let data = fx
         .ok(
@@ -246,7 +247,7 @@ async fn imported(fx: &Fixture) -> (Vec<String>, Vec<String>) {
     )
 }
 
-fn sorted(ids: &[String]) -> Vec<String> {
+pub(crate) fn sorted(ids: &[String]) -> Vec<String> {
     let mut out = ids.to_vec();
     out.sort();
     out
@@ -349,7 +350,7 @@ async fn a_group_scope_imports_its_groups_users_and_narrowing_removes_the_rest(f
     let set = set_scope(&fx, &id, json!({ "kind": "ALL" })).await;
     assert_eq!(
         set["integration"]["scope"],
-        json!({ "kind": "ALL", "groupIds": [] })
+        json!({ "kind": "ALL", "groupIds": [], "orgUnitPaths": [] })
     );
     assert_eq!(imported(&fx).await.0.len(), 12);
     // Each change is audited.
@@ -423,8 +424,13 @@ async fn a_bad_scope_is_a_user_error_and_changes_nothing(fx: Fixture) {
         ),
         (
             &google,
-            json!({ "kind": "GROUPS", "groupIds": ["g"] }),
-            "input.scope.kind",
+            json!({ "kind": "ORG_UNITS", "orgUnitPaths": ["Sales"] }),
+            "input.scope.orgUnitPaths",
+        ),
+        (
+            &google,
+            json!({ "kind": "ORG_UNITS", "orgUnitPaths": [] }),
+            "input.scope.orgUnitPaths",
         ),
         (&scim, json!({ "kind": "ALL" }), "input.scope"),
     ] {

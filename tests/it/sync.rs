@@ -18,19 +18,29 @@ pub(crate) const RUN_FIELDS: &str = "id status trigger error pagesRead usersCrea
 
 /// Connects an integration of `kind` (signing in as its admin) and waits for its first sync.
 pub(crate) async fn connect(fx: &Fixture, kind: &str, name: &str, auto_assign: bool) -> Value {
+    connect_with(
+        fx,
+        json!({ "kind": kind, "name": name, "autoAssignDevices": auto_assign }),
+    )
+    .await
+}
+
+/// Adds the integration `input` describes (an `AddIntegrationInput`), signs in as its
+/// directory's admin, and waits for what follows.
+pub(crate) async fn connect_with(fx: &Fixture, input: Value) -> Value {
     let admin = fx.admin().await;
     let data = fx
         .ok(
             &admin,
             "mutation($input: AddIntegrationInput!) { addIntegration(input: $input) { authorizationUrl integration { id } userErrors { field message code } } }",
-            json!({ "input": { "kind": kind, "name": name, "autoAssignDevices": auto_assign } }),
+            json!({ "input": input }),
         )
         .await;
     let url = data["addIntegration"]["authorizationUrl"]
         .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("not added: {data}"))
         .to_owned();
-    let account = if kind == "GOOGLE_WORKSPACE" {
+    let account = if input["kind"] == "GOOGLE_WORKSPACE" {
         "admin@fabrikam.example"
     } else {
         "admin@contoso.example"

@@ -45,6 +45,10 @@ mirror_enum!(
         AwaitingAdminApproval,
         /// Connected and syncing.
         Active,
+        /// Signed in, and waiting for an admin to choose what it imports
+        /// (`updateIntegrationScope`), as asked when it was added; nothing is imported until
+        /// then. The directory's groups and org units can be read to choose among.
+        AwaitingScope,
         /// The provider revoked or expired the grant; re-authenticate.
         NeedsReauth,
         /// Something else is wrong; see `statusReason`.

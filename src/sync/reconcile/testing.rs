@@ -115,6 +115,7 @@ impl Fixture {
         crate::db::migrate(&db).await.unwrap();
         let at = now();
         let integration = integration::ActiveModel {
+            awaiting_scope: sea_orm::Set(false),
             name: Set("Contoso".into()),
             name_key: Set("contoso".into()),
             kind: Set(DirectoryKind::EntraId),

@@ -238,6 +238,7 @@ impl IntegrationBuilder<'_> {
     pub async fn create(self) -> integration::Model {
         let now = Utc::now();
         integration::ActiveModel {
+            awaiting_scope: sea_orm::Set(false),
             name: Set(self.name.clone()),
             name_key: Set(self.name.trim().to_lowercase()),
             kind: Set(self.kind),
