@@ -486,6 +486,12 @@ fn delta_step(tenant: &Tenant, params: &Params) -> Result<DeltaStep, Response> {
             offset: 0,
         });
     };
+    // `$deltatoken=latest`: no enumeration, just a link from now on.
+    if token == "latest" && params.contains_key("$deltatoken") {
+        return Ok(DeltaStep::Changes {
+            seq: tenant.changes.len(),
+        });
+    }
     let Some((epoch, seq, offset)) = read_delta_token(token) else {
         return Err(sync_state_not_found());
     };

@@ -168,7 +168,8 @@ impl Fake {
         (state.calls, state.in_flight)
     }
 
-    /// How many requests were served on `path`.
+    /// How many requests were served on `path` (`PATH?latest`: those asking Graph's
+    /// `$deltatoken=latest`).
     pub fn requests(&self, path: &str) -> u64 {
         self.lock().requests.get(path).copied().unwrap_or(0)
     }
@@ -241,6 +242,15 @@ async fn faults(State(fake): State<Fake>, request: Request, next: Next) -> Respo
     let action = {
         let mut state = fake.lock();
         *state.requests.entry(path.clone()).or_default() += 1;
+        // Graph's `$deltatoken=latest` (a link from now on, no enumeration) counts apart too,
+        // as `PATH?latest`.
+        if request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("deltatoken=latest"))
+        {
+            *state.requests.entry(format!("{path}?latest")).or_default() += 1;
+        }
         let found = state
             .faults
             .iter_mut()

@@ -354,11 +354,8 @@ async fn read(
             );
             match scope_of(integration)? {
                 Scope::All => incremental_or_full(deps, job, &graph).await?,
-                // A group scope reads the chosen groups' transitive members, in full each
-                // run (no delta links kept).
                 Scope::Groups { groups } => {
-                    let scoped = Scoped::new(&graph, &groups);
-                    (reconcile::full_sync(job, &scoped).await?, None)
+                    scoped_incremental_or_full(deps, job, &graph, &groups).await?
                 }
                 Scope::OrgUnits { .. } => return Err(unsupported_scope(integration).into()),
             }
@@ -394,12 +391,7 @@ async fn incremental_or_full<P: IncrementalProvider>(
     provider: &P,
 ) -> Result<(Report, Option<DeltaState>), ReconcileError> {
     let started = deps.schedule.clock.now();
-    let stored = job
-        .integration
-        .delta_state
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<DeltaState>(s).ok())
-        .filter(|state| started - state.full_at < deps.schedule.full_every);
+    let stored = stored_state(deps, job.integration, started);
     let keep = |report: Report, full_at| {
         let state = report
             .delta
@@ -421,4 +413,67 @@ async fn incremental_or_full<P: IncrementalProvider>(
     }
     let report = reconcile::full_sync(job, &provider.full_read()).await?;
     Ok(keep(report, started))
+}
+
+/// An Entra integration scoped to chosen groups (R19): re-syncs read the tenant's change feed
+/// kept to the scope (`reconcile::scoped_delta_sync`); the first run, one after `full_every`,
+/// an expired link, or a change to the scope's membership reads the scope itself (the chosen
+/// groups' transitive members), keeping links taken just before (`$deltatoken=latest`), so a
+/// change made during the read is read again by the next run.
+async fn scoped_incremental_or_full(
+    deps: &SyncDeps,
+    job: &Job<'_>,
+    graph: &Entra,
+    groups: &[String],
+) -> Result<(Report, Option<DeltaState>), ReconcileError> {
+    let started = deps.schedule.clock.now();
+    if let Some(state) = stored_state(deps, job.integration, started) {
+        match reconcile::scoped_delta_sync(job, graph, &state.links).await {
+            Ok(Some(report)) => {
+                let state = report.delta.clone().map(|links| DeltaState {
+                    links,
+                    full_at: state.full_at,
+                });
+                return Ok((report, state));
+            }
+            Ok(None) => tracing::info!(
+                integration = job.integration.id,
+                "the scope's membership changed; reading the scope again"
+            ),
+            Err(ReconcileError::Provider(ProviderError::DeltaExpired { detail, .. })) => {
+                tracing::info!(
+                    integration = job.integration.id,
+                    detail,
+                    "the delta token expired; reading the scope again"
+                );
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let (users, groups_link) = graph.latest_links().await?;
+    let report = reconcile::full_sync(job, &Scoped::new(graph, groups)).await?;
+    // A held run keeps no links: the next run reads the scope again, and so finds the
+    // removals it held.
+    let state = matches!(report.outcome, Outcome::Applied(_)).then(|| DeltaState {
+        links: DeltaLinks {
+            users,
+            groups: groups_link,
+        },
+        full_at: started,
+    });
+    Ok((report, state))
+}
+
+/// The integration's stored delta state, when it is from a full read less than `full_every`
+/// before `now`.
+fn stored_state(
+    deps: &SyncDeps,
+    integration: &integration::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<DeltaState> {
+    integration
+        .delta_state
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<DeltaState>(s).ok())
+        .filter(|state| now - state.full_at < deps.schedule.full_every)
 }

@@ -35,6 +35,7 @@ mod run_state;
 mod scim;
 mod scim_lists;
 mod scope;
+mod scope_delta;
 mod scope_google;
 mod sorting;
 mod sync;

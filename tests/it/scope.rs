@@ -272,8 +272,11 @@ async fn a_group_scope_imports_its_groups_users_and_narrowing_removes_the_rest(f
     };
     fx.device("C02SCOPE", Some(&keeper_row)).await;
 
+    // Reads of the tenant's users: a listing, or an enumeration of the delta feed (asking
+    // the feed's `$deltatoken=latest`, a link from now on, lists nobody).
     let tenant_reads = |server: &crate::support::fake::FakeServer| {
         server.fake.requests("/v1.0/users") + server.fake.requests("/v1.0/users/delta")
+            - server.fake.requests("/v1.0/users/delta?latest")
     };
     let before = tenant_reads(&server);
     let set = set_scope(

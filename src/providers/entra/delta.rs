@@ -233,6 +233,25 @@ impl Entra {
         Ok((page.value, next, delta))
     }
 
+    /// Delta links that read the changes from now on, without enumerating the directory
+    /// (`$deltatoken=latest`): what a scoped read keeps, taken before it reads its scope, so
+    /// a change made during the read is read again, never lost. `(users, groups)`.
+    pub async fn latest_links(&self) -> Result<(String, String), ProviderError> {
+        let users = self.latest(&self.users_delta_url()).await?;
+        let groups = self.latest(&self.groups_delta_url()).await?;
+        Ok((users, groups))
+    }
+
+    async fn latest(&self, url: &str) -> Result<String, ProviderError> {
+        let url = format!("{url}&$deltatoken=latest");
+        let (_, _, delta) = self.delta_page::<serde::de::IgnoredAny>(&url).await?;
+        delta.ok_or_else(|| ProviderError::Malformed {
+            provider: "Microsoft",
+            url,
+            detail: "`$deltatoken=latest` answered without an @odata.deltaLink".into(),
+        })
+    }
+
     fn users_delta_url(&self) -> String {
         format!("{}/v1.0/users/delta?$select={}", self.base, user_select())
     }

@@ -26,7 +26,7 @@ pub async fn delta_sync<P: IncrementalProvider>(
     // Every record passes the input policy before a phase sees it (R18).
     let provider = &Cleaned::new(provider, job.warnings.clone());
     let mut counts = Counts::default();
-    let users = phase_1_user_changes(job, provider, &links.users, &mut counts).await?;
+    let users = phase_1_user_changes(job, provider, &links.users, &mut counts, Only::Any).await?;
     let groups = phase_2_group_changes(job, provider, &links.groups, &mut counts).await?;
     job.check_stop()?;
     let removals = phase_3_removals(job, users.removed, groups.removed).await?;
@@ -35,6 +35,92 @@ pub async fn delta_sync<P: IncrementalProvider>(
         groups: groups.link,
     };
     finish(job, counts, users.touched, removals, Some(delta)).await
+}
+
+/// Which changed users phase 1 applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    /// Every one: the whole directory is read.
+    Any,
+    /// Those stored: a scope is read.
+    Stored,
+}
+
+/// Reads the changes since `links` for an integration that imports a group scope (R19): the
+/// tenant's change feed, kept to what the scope holds. When a group the scope holds changed
+/// its members or went away, the scope itself changed: `None`, and the caller reads the scope
+/// again (its transitive members). Otherwise the changes of the users it holds (attributes,
+/// suspensions, deletions from the directory) and the renames of its groups are applied, and
+/// the rest of the feed passed over.
+pub async fn scoped_delta_sync<P: IncrementalProvider>(
+    job: &Job<'_>,
+    provider: &P,
+    links: &DeltaLinks,
+) -> Result<Option<Report>, ReconcileError> {
+    let provider = &Cleaned::new(provider, job.warnings.clone());
+    let mut counts = Counts::default();
+    let Some((renamed, groups_link)) =
+        scope_group_changes(job, provider, &links.groups, &mut counts).await?
+    else {
+        return Ok(None);
+    };
+    let users =
+        phase_1_user_changes(job, provider, &links.users, &mut counts, Only::Stored).await?;
+    apply_groups_page(job.db, job.integration, renamed, &mut counts, job.warnings).await?;
+    job.check_stop()?;
+    let removals = phase_3_removals(job, users.removed, HashSet::new()).await?;
+    let delta = DeltaLinks {
+        users: users.link,
+        groups: groups_link,
+    };
+    finish(job, counts, users.touched, removals, Some(delta))
+        .await
+        .map(Some)
+}
+
+/// The group changes since `link`, kept to the groups the integration holds: their new
+/// properties, and the link to go on from; `None` when one of them changed its members or
+/// was deleted. Nothing is written.
+async fn scope_group_changes<P: IncrementalProvider>(
+    job: &Job<'_>,
+    provider: &P,
+    link: &str,
+    counts: &mut Counts,
+) -> Result<Option<(Vec<ExternalGroup>, String)>, ReconcileError> {
+    let (db, integration) = (job.db, job.integration);
+    let mut renamed = Vec::new();
+    let mut url = link.to_owned();
+    loop {
+        job.check_stop()?;
+        let page = provider.group_changes(&url).await?;
+        counts.pages_read += 1;
+        let ids: Vec<String> = page
+            .items
+            .iter()
+            .map(|g| g.external_id().to_owned())
+            .collect();
+        let stored = crate::store::groups::rows_of(db, integration.id, &ids).await?;
+        for change in page.items {
+            let Some(row) = stored.get(change.external_id()) else {
+                continue;
+            };
+            if change.is_removal() || !change.member_changes().is_empty() {
+                return Ok(None);
+            }
+            let base = ExternalGroup {
+                external_id: row.external_id.clone(),
+                display_name: row.display_name.clone(),
+                email: row.email.clone(),
+                description: row.description.clone(),
+                members: None,
+            };
+            renamed.push(change.merged(Some(&base)));
+        }
+        match page.next {
+            Some(next) => url = next,
+            None => return Ok(Some((renamed, page.delta_link.unwrap_or(url)))),
+        }
+    }
 }
 
 /// What a phase of changes read.
@@ -63,6 +149,7 @@ async fn phase_1_user_changes<P: IncrementalProvider>(
     provider: &P,
     link: &str,
     counts: &mut Counts,
+    only: Only,
 ) -> Result<ChangesRead, ReconcileError> {
     let (db, integration) = (job.db, job.integration);
     let mut read = ChangesRead {
@@ -81,6 +168,10 @@ async fn phase_1_user_changes<P: IncrementalProvider>(
             let (rows, aliases) = crate::store::users::rows_of(db, integration.id, &ids).await?;
             let merged: Vec<ExternalUser> = changed
                 .into_iter()
+                // A scoped read keeps to the users it holds: the scope's membership is
+                // unchanged (else it read the scope again), so a user it does not hold is
+                // outside it.
+                .filter(|u| only == Only::Any || rows.contains_key(u.external_id()))
                 .map(|u| {
                     let base = rows.get(u.external_id()).map(|row| {
                         ExternalUser::of_row(row, aliases.get(&row.id).cloned().unwrap_or_default())
@@ -221,7 +312,7 @@ mod tests {
             ..Default::default()
         };
         let mut counts = Counts::default();
-        let read = phase_1_user_changes(&fx.job(false), &changes, "from", &mut counts)
+        let read = phase_1_user_changes(&fx.job(false), &changes, "from", &mut counts, Only::Any)
             .await
             .unwrap();
         assert_eq!(read.removed, HashSet::from(["u2".to_owned()]));

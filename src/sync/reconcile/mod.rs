@@ -22,7 +22,7 @@ mod removal;
 mod testing;
 mod users;
 
-pub use delta::delta_sync;
+pub use delta::{delta_sync, scoped_delta_sync};
 pub use full::full_sync;
 
 use crate::{
