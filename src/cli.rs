@@ -285,9 +285,11 @@ async fn start_fake(
     let mut directory = Directory::generate(7, fake_users, (fake_users / 25).max(3));
     // A few records of the kinds real directories hold (control and bidi characters, an
     // over-long field, 150 aliases, an external member): the first sync's run shows how
-    // each was cleaned (`SyncRun.warnings`).
+    // each was cleaned (`SyncRun.warnings`). A few groups nest (`Group.childGroups`), and
+    // Google's users sit in org units by department (`directoryOrgUnits`).
     for tenant in directory.tenants.values_mut() {
         tenant.add_messy_records();
+        tenant.nest_some_groups();
     }
     let identities: Vec<String> = directory
         .tenants

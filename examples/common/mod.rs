@@ -39,8 +39,20 @@ pub struct FakeArgs {
 /// When this process was started as the fake directory (`--serve-fake`), serves a directory
 /// of `users` and `groups` and never returns.
 pub async fn serve_fake_if_asked(fake: &FakeArgs, users: usize, groups: usize) -> BenchResult<()> {
+    serve_shaped_fake_if_asked(fake, users, groups, |_| {}).await
+}
+
+/// [`serve_fake_if_asked`], the generated directory changed by `shape` first.
+pub async fn serve_shaped_fake_if_asked(
+    fake: &FakeArgs,
+    users: usize,
+    groups: usize,
+    shape: impl FnOnce(&mut Directory),
+) -> BenchResult<()> {
     if fake.serve_fake {
-        let served = Fake::new(Directory::generate(7, users, groups));
+        let mut directory = Directory::generate(7, users, groups);
+        shape(&mut directory);
+        let served = Fake::new(directory);
         served.set_latency(Duration::from_millis(fake.latency_ms));
         served.set_quota(Some(fake.quota).filter(|n| *n > 0));
         let addr = served.spawn("127.0.0.1:0".parse()?).await?;
@@ -88,6 +100,16 @@ pub async fn connect_as(
     app: &App,
     kind: DirectoryKind,
 ) -> BenchResult<entity::integration::Model> {
+    connect_scoped(db, app, kind, Default::default()).await
+}
+
+/// [`connect_as`], the integration importing `scope`.
+pub async fn connect_scoped(
+    db: &DatabaseConnection,
+    app: &App,
+    kind: DirectoryKind,
+    scope: dirgate::providers::scope::Scope,
+) -> BenchResult<entity::integration::Model> {
     let account = match kind {
         DirectoryKind::GoogleWorkspace => "admin@fabrikam.example",
         _ => "admin@contoso.example",
@@ -97,7 +119,7 @@ pub async fn connect_as(
         name: "Bench".into(),
         auto_assign_devices: false,
         sync_interval_minutes: None,
-        scope: Default::default(),
+        scope,
         choose_scope: false,
     };
     let (integration, auth_url) =

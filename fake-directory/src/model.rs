@@ -232,6 +232,17 @@ impl Tenant {
         units
     }
 
+    /// Nests a few groups, as real directories do: the first (by id) holds the second and the
+    /// third, the second holds the fourth.
+    pub fn nest_some_groups(&mut self) {
+        let ids: Vec<String> = self.groups.keys().take(4).cloned().collect();
+        for (child, parent) in [(1, 0), (2, 0), (3, 1)] {
+            if let (Some(parent), Some(child)) = (ids.get(parent), ids.get(child)) {
+                self.add_member(parent, child);
+            }
+        }
+    }
+
     /// Whether `id` names one of the tenant's groups (a member that is a nested group).
     pub fn is_group(&self, id: &str) -> bool {
         self.groups.contains_key(id)

@@ -20,6 +20,7 @@ use crate::{
         entra::Entra,
         google::Google,
         scope::{GroupSearch, InOrgUnits, Scoped},
+        scope_by_ids::ListedScope,
     },
     text::{self, Lines},
 };
@@ -382,7 +383,7 @@ impl ScopePreviewQuery {
             }
             (_, Scope::Groups { groups }) => {
                 let google = google();
-                let scoped = Cleaned::new(Scoped::new(&google, groups), warnings.clone());
+                let scoped = Cleaned::new(ListedScope::new(&google, groups), warnings.clone());
                 scope::preview(ctx.db(), &model, &scoped).await?
             }
             (_, Scope::OrgUnits { paths }) => {

@@ -436,3 +436,29 @@ impl super::scope::OrgUnitReads for Google {
         self.users_in_unit(path, cursor).await
     }
 }
+
+impl super::scope_by_ids::MemberIdReads for Google {
+    async fn group_user_ids_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<String>, ProviderError> {
+        let (items, next) = self
+            .derived_members(group, "USER", cursor.as_deref())
+            .await?;
+        Ok(ProviderPage {
+            items,
+            next,
+            delta_link: None,
+        })
+    }
+
+    async fn users_by_id(&self, ids: Vec<String>) -> Result<Vec<ExternalUser>, ProviderError> {
+        let paths = ids
+            .iter()
+            .map(|id| format!("users/{}?projection=full", encode(id)))
+            .collect();
+        let users: Vec<GoogleUser> = self.by_id(paths).await?;
+        Ok(users.into_iter().map(Into::into).collect())
+    }
+}

@@ -10,6 +10,7 @@ pub mod http;
 pub mod oauth;
 mod retry;
 pub mod scope;
+pub mod scope_by_ids;
 pub mod throttle;
 
 use std::{sync::Arc, time::Duration};

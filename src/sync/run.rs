@@ -22,6 +22,7 @@ use crate::{
         google::Google,
         http::Session,
         scope::{InOrgUnits, Scope, Scoped},
+        scope_by_ids::ListedScope,
     },
 };
 use entity::{
@@ -338,7 +339,7 @@ async fn read(
             let report = match scope_of(integration)? {
                 Scope::All => reconcile::full_sync(job, &google).await?,
                 Scope::Groups { groups } => {
-                    reconcile::full_sync(job, &Scoped::new(&google, &groups)).await?
+                    reconcile::full_sync(job, &ListedScope::new(&google, &groups)).await?
                 }
                 Scope::OrgUnits { paths } => {
                     reconcile::full_sync(job, &InOrgUnits::new(&google, &paths)).await?

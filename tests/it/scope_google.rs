@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 on_both_databases!(
     a_google_group_scope_reads_derived_members_not_the_tenant,
+    a_big_google_group_scope_reads_the_user_list_kept_to_its_members,
     a_google_org_unit_scope_imports_the_units_and_those_below,
     an_admin_picks_org_units_from_the_directory_live,
     an_integration_added_to_choose_its_scope_waits_for_it,
@@ -89,6 +90,59 @@ async fn a_google_group_scope_reads_derived_members_not_the_tenant(fx: Fixture) 
     assert_eq!(
         data["groups"]["nodes"][0],
         json!({ "displayName": "Top", "memberCount": 4, "childGroups": { "totalCount": 2 } })
+    );
+}
+
+/// Past 100 users a scope's users are found in the domain's user list (500 a call) rather
+/// than read one by one (a call each).
+async fn a_big_google_group_scope_reads_the_user_list_kept_to_its_members(mut fx: Fixture) {
+    let server = crate::support::fake::FakeServer::start(300, 3).await;
+    fx.use_providers(server.settings());
+    let key = server.tenant(Kind::Google);
+    let (group, members) = {
+        let mut chosen = (String::new(), Vec::new());
+        server.fake.edit(|d| {
+            let t = d.tenants.get_mut(&key).unwrap();
+            let users: Vec<String> = t.users.keys().take(150).cloned().collect();
+            let group = t.groups.keys().next().unwrap().clone();
+            t.members.get_mut(&group).unwrap().clear();
+            for user in &users {
+                assert!(t.add_member(&group, user));
+            }
+            chosen = (group, users);
+        });
+        chosen
+    };
+    let scope = json!({ "kind": "GROUPS", "groupIds": [group] });
+    let id = connect_with(
+        &fx,
+        json!({ "kind": "GOOGLE_WORKSPACE", "name": "Fabrikam", "scope": scope }),
+    )
+    .await;
+    let run = last_run(&fx, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["usersCreated"], 150, "{run}");
+    assert_eq!(imported(&fx).await.0, sorted(&members));
+    assert_eq!(
+        server.fake.requests("/admin/directory/v1/users"),
+        1,
+        "the domain's 300 users in one listing page"
+    );
+    let by_id = format!("/admin/directory/v1/users/{}", members[0]);
+    assert_eq!(server.fake.requests(&by_id), 0, "no user read by id");
+    let admin = fx.admin().await;
+    let preview = fx
+        .ok(&admin, PREVIEW, json!({ "id": id, "scope": scope }))
+        .await["scopePreview"]
+        .clone();
+    assert_eq!(
+        (
+            &preview["usersInScope"],
+            &preview["usersToKeep"],
+            &preview["usersToRemove"]
+        ),
+        (&json!(150), &json!(150), &json!(0)),
+        "{preview}"
     );
 }
 
