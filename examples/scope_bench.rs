@@ -120,28 +120,8 @@ async fn run(base: &str, args: &Args) -> BenchResult<()> {
     std::fs::create_dir_all(&dir)?;
     let mut config = Config::defaults();
     config.data_dir = dir.clone();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
-    let schema = format!("scope_bench_{}", std::process::id());
-    let db = if url.starts_with("postgres") {
-        let admin = dirgate::db::connect(&url).await?;
-        admin
-            .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-            .await?;
-        dirgate::db::connect_with(&url, Some(&schema)).await?
-    } else {
-        dirgate::db::connect(&url).await?
-    };
-    dirgate::db::migrate(&db).await?;
-    config.entra_client_id = "bench".into();
-    config.entra_client_secret = "bench".into();
-    config.entra_login_url = base.to_owned();
-    config.graph_url = base.to_owned();
-    config.google_client_id = "bench".into();
-    config.google_client_secret = "bench".into();
-    config.google_auth_url = format!("{base}/o/oauth2/v2/auth");
-    config.google_token_url = format!("{base}/token");
-    config.google_directory_url = base.to_owned();
+    let (db, url, schema) = common::bench_database("scope_bench", &dir).await?;
+    common::use_fake(&mut config, base);
     let providers = config.provider_settings();
     let mut schedule = Schedule::system(240);
     schedule.tick = Duration::from_secs(24 * 3600);
@@ -189,7 +169,7 @@ async fn run(base: &str, args: &Args) -> BenchResult<()> {
     if args.unscoped {
         transitive_query(&app, args.queries).await?;
     }
-    if let Some(schema) = url.starts_with("postgres").then_some(schema) {
+    if let Some(schema) = schema {
         dirgate::db::connect(&url)
             .await?
             .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))

@@ -136,28 +136,8 @@ async fn run(base: &str, args: &Args) -> BenchResult<()> {
     std::fs::create_dir_all(&dir)?;
     let mut config = Config::defaults();
     config.data_dir = dir.clone();
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
-    let schema = format!("bench_{}", std::process::id());
-    let db = if url.starts_with("postgres") {
-        let admin = dirgate::db::connect(&url).await?;
-        admin
-            .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-            .await?;
-        dirgate::db::connect_with(&url, Some(&schema)).await?
-    } else {
-        dirgate::db::connect(&url).await?
-    };
-    dirgate::db::migrate(&db).await?;
-    config.entra_client_id = "bench".into();
-    config.entra_client_secret = "bench".into();
-    config.entra_login_url = base.to_owned();
-    config.graph_url = base.to_owned();
-    config.google_client_id = "bench".into();
-    config.google_client_secret = "bench".into();
-    config.google_auth_url = format!("{base}/o/oauth2/v2/auth");
-    config.google_token_url = format!("{base}/token");
-    config.google_directory_url = base.to_owned();
+    let (db, url, _schema) = common::bench_database("bench", &dir).await?;
+    common::use_fake(&mut config, base);
     let concurrency = args.concurrency;
     if concurrency > 0 {
         config.google_concurrency = concurrency;

@@ -193,3 +193,42 @@ pub async fn timed_sync(
         }
     }
 }
+
+/// A migrated database for the benchmark `name`: `DATABASE_URL` (PostgreSQL: in a schema of
+/// its own, returned to drop after) or SQLite in `dir`; with its URL.
+pub async fn bench_database(
+    name: &str,
+    dir: &std::path::Path,
+) -> BenchResult<(DatabaseConnection, String, Option<String>)> {
+    use sea_orm::ConnectionTrait;
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
+    let (db, schema) = if url.starts_with("postgres") {
+        let schema = format!("{name}_{}", std::process::id());
+        let admin = dirgate::db::connect(&url).await?;
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+            .await?;
+        (
+            dirgate::db::connect_with(&url, Some(&schema)).await?,
+            Some(schema),
+        )
+    } else {
+        (dirgate::db::connect(&url).await?, None)
+    };
+    dirgate::db::migrate(&db).await?;
+    Ok((db, url, schema))
+}
+
+/// Points `config`'s Entra ID and Google Workspace providers at the fake at `base`.
+pub fn use_fake(config: &mut dirgate::Config, base: &str) {
+    config.entra_client_id = "bench".into();
+    config.entra_client_secret = "bench".into();
+    config.entra_login_url = base.to_owned();
+    config.graph_url = base.to_owned();
+    config.google_client_id = "bench".into();
+    config.google_client_secret = "bench".into();
+    config.google_auth_url = format!("{base}/o/oauth2/v2/auth");
+    config.google_token_url = format!("{base}/token");
+    config.google_directory_url = base.to_owned();
+}
