@@ -36,6 +36,15 @@ pub struct Model {
     pub scim_external_id: Option<String>,
     /// How the organisation employs the user (`Employee`, `Contractor`, ...).
     pub employee_type: Option<String>,
+    /// The standard HR attributes (`providers::fields` says which source field feeds each).
+    pub office_location: Option<String>,
+    pub company_name: Option<String>,
+    pub division: Option<String>,
+    pub cost_center: Option<String>,
+    pub hire_date: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub country: Option<String>,
+    pub preferred_language: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

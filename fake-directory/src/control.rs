@@ -119,6 +119,8 @@ struct UserPatch {
     employee_type: Option<Option<String>>,
     suspended: Option<bool>,
     aliases: Option<Vec<String>>,
+    /// The HR attributes, replaced whole.
+    hr: Option<crate::model::Hr>,
 }
 
 /// A field that may be `null`: `Some(None)` when it is, `None` when it is absent.
@@ -156,6 +158,9 @@ async fn patch_user(
             }
             if let Some(v) = patch.aliases {
                 user.aliases = v
+            }
+            if let Some(v) = patch.hr {
+                user.hr = v
             }
         });
         match changed {

@@ -112,14 +112,26 @@ fn next_token(offset: usize, size: usize, total: usize) -> Option<String> {
     (offset + size < total).then(|| page_token(offset + size))
 }
 
-fn user_json(u: &crate::model::User) -> Value {
+fn user_json(tenant: &crate::model::Tenant, u: &crate::model::User) -> Value {
+    let hr = &u.hr;
+    let manager = hr
+        .manager
+        .as_ref()
+        .and_then(|id| tenant.users.get(id))
+        .map(|m| vec![json!({ "value": m.user_name, "type": "manager" })])
+        .unwrap_or_default();
     json!({
         "kind": "admin#directory#user", "id": u.id, "primaryEmail": u.user_name,
         "name": { "givenName": u.given_name, "familyName": u.surname, "fullName": u.display_name },
         "isAdmin": false, "suspended": u.suspended, "archived": false,
         "orgUnitPath": u.org_unit_path, "aliases": u.aliases,
-        "organizations": [{ "title": u.job_title, "department": u.department, "description": u.employee_type, "primary": true }],
+        "organizations": [{ "title": u.job_title, "department": u.department, "description": u.employee_type,
+            "name": hr.company_name, "costCenter": hr.cost_center, "location": hr.office_location, "primary": true }],
         "externalIds": u.employee_id.as_ref().map(|e| vec![json!({ "value": e, "type": "organization" })]).unwrap_or_default(),
+        "phones": hr.mobile_phone.as_ref().map(|p| vec![json!({ "value": p, "type": "mobile" })]).unwrap_or_default(),
+        "addresses": hr.country.as_ref().map(|c| vec![json!({ "type": "work", "country": c, "primary": true })]).unwrap_or_default(),
+        "languages": hr.preferred_language.as_ref().map(|l| vec![json!({ "languageCode": l, "preference": "preferred" })]).unwrap_or_default(),
+        "relations": manager,
         "creationTime": "2024-02-01T10:00:00.000Z",
     })
 }
@@ -177,7 +189,7 @@ async fn users(
         .iter()
         .skip(offset)
         .take(size)
-        .map(|u| user_json(u))
+        .map(|u| user_json(tenant, u))
         .collect();
     let mut body = json!({ "kind": "admin#directory#users", "etag": "\"fake\"", "users": users });
     if let Some(token) = next_token(offset, size, matching.len()) {
@@ -202,7 +214,7 @@ async fn user(
         .get(&user_key)
         .or_else(|| tenant.users.values().find(|u| u.user_name == user_key));
     match found {
-        Some(u) => Json(user_json(u)).into_response(),
+        Some(u) => Json(user_json(tenant, u)).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
             "notFound",

@@ -114,6 +114,22 @@ fn select(value: Value, params: &Params) -> Value {
     Value::Object(picked)
 }
 
+/// A user of a listing (`/users`, a group's members): its `$select`ed properties, and with
+/// `$expand=manager(...)` its manager's id.
+fn listed_user(user: &User, params: &Params) -> Value {
+    let mut value = select(user_json(user), params);
+    let expand = params
+        .get("$expand")
+        .is_some_and(|e| e.starts_with("manager"));
+    if let (true, Some(manager), Value::Object(map)) = (expand, &user.hr.manager, &mut value) {
+        map.insert(
+            "manager".into(),
+            json!({ "@odata.type": "#microsoft.graph.user", "id": manager }),
+        );
+    }
+    value
+}
+
 /// A user as Graph shows it, serialised straight from the stored user (a delta page of 999
 /// users is written without building a `Value` tree; the fake shares the benchmarks' cores).
 #[derive(serde::Serialize)]
@@ -129,6 +145,17 @@ struct GraphUser<'a> {
     department: Option<&'a str>,
     employee_id: Option<&'a str>,
     employee_type: Option<&'a str>,
+    office_location: Option<&'a str>,
+    company_name: Option<&'a str>,
+    /// `null` when the user has neither a division nor a cost center.
+    employee_org_data: Option<serde_json::Value>,
+    employee_hire_date: Option<&'a str>,
+    mobile_phone: Option<&'a str>,
+    country: Option<&'a str>,
+    preferred_language: Option<&'a str>,
+    /// The manager, as `/users/delta` carries it (`$select=manager`); empty without one.
+    #[serde(rename = "manager@delta")]
+    manager_delta: Vec<serde_json::Value>,
     account_enabled: bool,
     other_mails: &'a [String],
     proxy_addresses: Vec<String>,
@@ -152,6 +179,20 @@ impl<'a> GraphUser<'a> {
             department: user.department.as_deref(),
             employee_id: user.employee_id.as_deref(),
             employee_type: user.employee_type.as_deref(),
+            office_location: user.hr.office_location.as_deref(),
+            company_name: user.hr.company_name.as_deref(),
+            employee_org_data: (user.hr.division.is_some() || user.hr.cost_center.is_some())
+                .then(|| serde_json::json!({ "division": user.hr.division, "costCenter": user.hr.cost_center })),
+            employee_hire_date: user.hr.hire_date.as_deref(),
+            mobile_phone: user.hr.mobile_phone.as_deref(),
+            country: user.hr.country.as_deref(),
+            preferred_language: user.hr.preferred_language.as_deref(),
+            manager_delta: user
+                .hr
+                .manager
+                .iter()
+                .map(|id| serde_json::json!({ "@odata.type": "#microsoft.graph.user", "id": id }))
+                .collect(),
             account_enabled: !user.suspended,
             other_mails: &user.aliases,
             proxy_addresses,
@@ -209,7 +250,7 @@ async fn users(
         .values()
         .skip(offset)
         .take(top)
-        .map(|u| select(user_json(u), &params))
+        .map(|u| listed_user(u, &params))
         .collect();
     page(
         &base_url(&headers),
@@ -356,7 +397,7 @@ fn transitive(fake: Fake, headers: HeaderMap, id: String, params: Params, users:
             .skip(offset)
             .take(top)
             .filter_map(|u| tenant.users.get(*u))
-            .map(|u| select(user_json(u), &params))
+            .map(|u| listed_user(u, &params))
             .collect()
     } else {
         found_groups

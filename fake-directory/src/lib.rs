@@ -20,7 +20,7 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-pub use model::{Directory, Group, Kind, Tenant, User};
+pub use model::{Directory, Group, Hr, Kind, Tenant, User};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,

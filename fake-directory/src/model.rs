@@ -44,6 +44,34 @@ pub struct User {
     /// Google: the org unit the user is in (`/` the root, `/Sales/EMEA` a unit below).
     #[serde(default = "root_unit")]
     pub org_unit_path: String,
+    /// The HR attributes, each served where its provider carries it.
+    #[serde(default)]
+    pub hr: Hr,
+}
+
+/// A user's HR attributes as a directory holds them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hr {
+    /// Entra `officeLocation`; Google's primary organization's `location`.
+    pub office_location: Option<String>,
+    /// Entra `companyName`; Google's primary organization's `name`.
+    pub company_name: Option<String>,
+    /// Entra `employeeOrgData.division` (Google has none).
+    pub division: Option<String>,
+    /// Entra `employeeOrgData.costCenter`; Google's primary organization's `costCenter`.
+    pub cost_center: Option<String>,
+    /// Entra `employeeHireDate` (Google has none).
+    pub hire_date: Option<String>,
+    /// Entra `mobilePhone`; Google's `phones` entry of type `mobile`.
+    pub mobile_phone: Option<String>,
+    /// Entra `country`; Google's primary `addresses` entry's `country`.
+    pub country: Option<String>,
+    /// Entra `preferredLanguage`; Google's first `languages` entry's `languageCode`.
+    pub preferred_language: Option<String>,
+    /// The manager's id (Entra `manager`); Google's `relations` entry of type `manager`
+    /// names the manager's primary email.
+    pub manager: Option<String>,
 }
 
 fn root_unit() -> String {
@@ -307,6 +335,7 @@ impl Tenant {
             suspended: false,
             aliases: Vec::new(),
             org_unit_path: root_unit(),
+            hr: Hr::default(),
         };
         let mut users = vec![
             user("nul", "Null\u{0}Byte"),
@@ -493,6 +522,24 @@ impl Directory {
                         ),
                         suspended: i % 50 == 49,
                         aliases,
+                        hr: Hr {
+                            office_location: Some(format!("Building {}", i % 7 + 1)),
+                            company_name: Some("Contoso Ltd".into()),
+                            division: Some(if i % 3 == 0 { "Field" } else { "Core" }.into()),
+                            cost_center: Some(format!("CC-{:03}", i % 40)),
+                            hire_date: Some(format!(
+                                "20{:02}-0{}-1{}T00:00:00Z",
+                                15 + i % 10,
+                                1 + i % 9,
+                                i % 10
+                            )),
+                            mobile_phone: Some(format!("+1 555 01{:02}", i % 100)),
+                            country: Some(["US", "GB", "DE", "FR"][i % 4].into()),
+                            preferred_language: Some(
+                                ["en-US", "en-GB", "de-DE", "fr-FR"][i % 4].into(),
+                            ),
+                            manager: None,
+                        },
                         // Org units by department; one user in four a level below.
                         org_unit_path: if i % 4 == 0 {
                             format!("/{}/EMEA", DEPARTMENTS[i % DEPARTMENTS.len()])
@@ -503,6 +550,13 @@ impl Directory {
                 );
             }
             let user_ids: Vec<String> = tenant.users.keys().cloned().collect();
+            // A management tree: each user's manager is one of the first tenth.
+            for (i, id) in user_ids.iter().enumerate().skip(1) {
+                let manager = user_ids[(i - 1) / 10].clone();
+                if let Some(user) = tenant.users.get_mut(id) {
+                    user.hr.manager = Some(manager);
+                }
+            }
             for g in 0..groups {
                 let group_id = match kind {
                     Kind::Entra => uuid_like(&mut rng),

@@ -17,6 +17,7 @@ mod m20261207_000011_employee_type;
 mod m20261207_000012_group_nesting;
 mod m20261207_000013_integration_scope;
 mod m20261207_000014_awaiting_scope;
+mod m20261208_000015_hr_attributes;
 
 /// The ordered list of dirgate's migrations.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_group_nesting::Migration),
             Box::new(m20261207_000013_integration_scope::Migration),
             Box::new(m20261207_000014_awaiting_scope::Migration),
+            Box::new(m20261208_000015_hr_attributes::Migration),
         ]
     }
 }

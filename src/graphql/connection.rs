@@ -80,3 +80,22 @@ pub fn nodes_ask(ctx: &async_graphql::Context<'_>, path: &[&str]) -> bool {
     }
     nodes.exists() || edges.exists()
 }
+
+/// The page arguments of a list in `order`, and the sort key of the item `after` names.
+pub fn sorted_args(
+    ctx: &async_graphql::Context<'_>,
+    first: Option<i32>,
+    after: Option<&str>,
+    order: crate::store::order::Order,
+) -> DomainResult<(
+    crate::store::page::PageArgs,
+    Option<crate::store::order::KeyValue>,
+)> {
+    let (after, key) = super::ids::decode_sorted_after(after, order)?.unzip();
+    let args = crate::store::page::PageArgs::new(
+        first,
+        after,
+        super::context::ContextExt::config(ctx).max_page_size,
+    )?;
+    Ok((args, key.flatten()))
+}

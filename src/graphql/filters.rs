@@ -28,6 +28,9 @@ pub struct UserFilter {
     pub assigned: Option<bool>,
     /// Case-insensitive text in the display name, user name or email.
     pub search: Option<String>,
+    /// Only the direct reports of this user: the users of its integration whose directory
+    /// names it as their manager.
+    pub manager_id: Option<ID>,
 }
 
 /// Which audit events to list. All given conditions must hold.
@@ -109,6 +112,7 @@ impl UserFilter {
             status: self.status.map(Into::into),
             assigned: self.assigned,
             search: search_term(self.search)?,
+            reports_to: decode_opt(self.manager_id.as_ref(), kinds::USER, "managerId")?.map(UserId),
         })
     }
 }

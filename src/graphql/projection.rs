@@ -29,6 +29,8 @@ pub struct Projection {
 const USER_OWN_FIELDS: &[(&str, directory_user::Column)] = &[
     ("externalId", directory_user::Column::ExternalId),
     ("origin", directory_user::Column::OriginName),
+    // `manager` reads the user's reference to its manager.
+    ("manager", directory_user::Column::ManagerExternalId),
 ];
 
 /// `Device`'s fields that show a text column, and the column.

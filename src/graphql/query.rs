@@ -5,7 +5,7 @@ use super::filters::{
     AuditEventFilter, DeviceFilter, EventFilter, GroupFilter, IntegrationFilter, UserFilter,
 };
 use super::{
-    connection::{self, Conn, Totals},
+    connection::{self, Conn, Totals, sorted_args},
     context::ContextExt,
     ids::{self, kinds},
     loaders::{self, PrefetchedUser},
@@ -20,28 +20,13 @@ use crate::{
         DeviceId, GroupId, IntegrationId, SyncRunId, UserId, audit, devices, events, groups,
         integrations, sync_runs, users,
     },
-    store::{
-        order::{self, KeyValue, Order},
-        page::PageArgs,
-    },
+    store::{order, page::PageArgs},
 };
 use async_graphql::{Context, ID, Object, Result};
 use std::{collections::HashMap, sync::Arc};
 
 fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<&str>) -> DomainResult<PageArgs> {
     PageArgs::new(first, ids::decode_after(after)?, ctx.config().max_page_size)
-}
-
-/// The page arguments of a list in `order`, and the sort key of the item `after` names.
-fn sorted_args(
-    ctx: &Context<'_>,
-    first: Option<i32>,
-    after: Option<&str>,
-    order: Order,
-) -> DomainResult<(PageArgs, Option<KeyValue>)> {
-    let (after, key) = ids::decode_sorted_after(after, order)?.unzip();
-    let args = PageArgs::new(first, after, ctx.config().max_page_size)?;
-    Ok((args, key.flatten()))
 }
 
 /// The reads of the directory (the `Query` root merges them with the webhooks').
@@ -172,31 +157,8 @@ impl DirectoryQuery {
         #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<UserOrder>,
     ) -> Result<Conn<User>> {
         ctx.caller()?;
-        let order = UserOrder::domain(order_by);
-        let (args, after_key) = sorted_args(ctx, first, after.as_deref(), order)?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let projection = ctx.loaders().projection();
-        let page = {
-            let _busy = ctx.loaders().busy();
-            let page =
-                users::list(ctx.db(), &filter, args, order, after_key, projection.users).await?;
-            page.map(User::new)
-        };
-        let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
-        let totals = Totals::lazy(move || {
-            let (db, filter, busy) = (db.clone(), filter.clone(), loaders.busy());
-            async move {
-                let _busy = busy;
-                users::count(&db, &filter).await
-            }
-        });
-        Ok(connection::build_with(
-            page,
-            args.after.is_some(),
-            |u| ids::Cursor::of(order, order::user_key(order.key, &u.0), u.0.id),
-            |u| u,
-            totals,
-        ))
+        super::types::users_page(ctx, first, after, filter, order_by).await
     }
 
     /// One user; null when it does not exist.

@@ -50,6 +50,9 @@ pub struct ScimAttr {
     pub attr: &'static str,
     /// The sub-attribute (`name.givenName`).
     pub sub: Option<&'static str>,
+    /// A multi-valued attribute's entry of this `type` (`phoneNumbers[type eq "mobile"]`);
+    /// such a field is read and written, not filtered on.
+    pub of_type: Option<&'static str>,
 }
 
 /// Where a user field sits in a Google Directory API `user`.
@@ -61,6 +64,14 @@ pub enum GoogleAttr {
     Organization(&'static str),
     /// The `value` of the first of `externalIds` of this `type` (`organization`).
     ExternalId(&'static str),
+    /// The `value` of the first of `phones` of this `type` (`mobile`).
+    Phone(&'static str),
+    /// A property of the primary (else the first) of `addresses` (`country`).
+    Address(&'static str),
+    /// A property of the first of `languages` (`languageCode`).
+    Language(&'static str),
+    /// The `value` of the first of `relations` of this `type` (`manager`: an email).
+    Relation(&'static str),
 }
 
 /// One synced text field of a user.
@@ -140,11 +151,14 @@ macro_rules! scim {
     () => {
         None
     };
+    (core $attr:literal [$of_type:literal] . $sub:literal) => {
+        Some(ScimAttr { enterprise: false, attr: $attr, sub: Some($sub), of_type: Some($of_type) })
+    };
     (core $attr:literal $(. $sub:literal)?) => {
-        Some(ScimAttr { enterprise: false, attr: $attr, sub: scim!(@sub $($sub)?) })
+        Some(ScimAttr { enterprise: false, attr: $attr, sub: scim!(@sub $($sub)?), of_type: None })
     };
     (enterprise $attr:literal) => {
-        Some(ScimAttr { enterprise: true, attr: $attr, sub: None })
+        Some(ScimAttr { enterprise: true, attr: $attr, sub: None, of_type: None })
     };
     (@sub) => { None };
     (@sub $sub:literal) => { Some($sub) };
@@ -202,6 +216,25 @@ pub static USER_FIELDS: &[UserField] = &[
         google ExternalId "organization", scim enterprise "employeeNumber"),
     user_field!(employee_type: optional "employeeType", EmployeeType, entra "employeeType",
         google Organization "description", scim core "userType"),
+    user_field!(office_location: optional "officeLocation", OfficeLocation, entra "officeLocation",
+        google Organization "location"),
+    user_field!(company_name: optional "companyName", CompanyName, entra "companyName",
+        google Organization "name", scim enterprise "organization"),
+    user_field!(division: optional "division", Division, entra "employeeOrgData/division",
+        scim enterprise "division"),
+    user_field!(cost_center: optional "costCenter", CostCenter, entra "employeeOrgData/costCenter",
+        google Organization "costCenter", scim enterprise "costCenter"),
+    user_field!(hire_date: optional "hireDate", HireDate, entra "employeeHireDate"),
+    user_field!(mobile_phone: optional "mobilePhone", MobilePhone, entra "mobilePhone",
+        google Phone "mobile", scim core "phoneNumbers"["mobile"]."value"),
+    user_field!(country: optional "country", Country, entra "country",
+        google Address "country", scim core "addresses"["work"]."country"),
+    user_field!(preferred_language: optional "preferredLanguage", PreferredLanguage,
+        entra "preferredLanguage", google Language "languageCode", scim core "preferredLanguage"),
+    // Entra carries the manager as a relationship (`manager@delta`), read by its client;
+    // SCIM's `manager.value` is read by the SCIM write itself (`scim::users`).
+    user_field!(manager_external_id: optional "managerId", ManagerExternalId,
+        google Relation "manager"),
 ];
 
 macro_rules! group_field {
@@ -357,6 +390,7 @@ mod tests {
             employee_type: Some("Contractor".into()),
             suspended: true,
             aliases: vec!["a@example.com".into()],
+            ..ExternalUser::default()
         }
     }
 
@@ -378,7 +412,7 @@ mod tests {
             job_title: active.job_title.unwrap(),
             department: active.department.unwrap(),
             employee_id: active.employee_id.unwrap(),
-            manager_external_id: None,
+            manager_external_id: active.manager_external_id.unwrap(),
             status: active.status.unwrap(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
@@ -387,6 +421,14 @@ mod tests {
             scim_resource: None,
             scim_external_id: None,
             employee_type: active.employee_type.unwrap(),
+            office_location: active.office_location.unwrap(),
+            company_name: active.company_name.unwrap(),
+            division: active.division.unwrap(),
+            cost_center: active.cost_center.unwrap(),
+            hire_date: active.hire_date.unwrap(),
+            mobile_phone: active.mobile_phone.unwrap(),
+            country: active.country.unwrap(),
+            preferred_language: active.preferred_language.unwrap(),
         }
     }
 

@@ -41,6 +41,21 @@ pub struct GoogleUser {
     pub organizations: Vec<Value>,
     #[serde(default)]
     pub external_ids: Vec<Value>,
+    #[serde(default)]
+    pub phones: Vec<Value>,
+    #[serde(default)]
+    pub addresses: Vec<Value>,
+    #[serde(default)]
+    pub languages: Vec<Value>,
+    #[serde(default)]
+    pub relations: Vec<Value>,
+}
+
+/// The `key` of the first entry of `list` whose `type` is `kind`.
+fn of_type<'a>(list: &'a [Value], kind: &str, key: &str) -> Option<&'a Value> {
+    list.iter()
+        .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))
+        .and_then(|e| e.get(key))
 }
 
 impl GoogleUser {
@@ -57,12 +72,18 @@ impl GoogleUser {
                     .or_else(|| self.organizations.first());
                 text(primary.and_then(|o| o.get(key)))
             }
-            GoogleAttr::ExternalId(kind) => text(
-                self.external_ids
+            GoogleAttr::ExternalId(kind) => text(of_type(&self.external_ids, kind, "value")),
+            GoogleAttr::Phone(kind) => text(of_type(&self.phones, kind, "value")),
+            GoogleAttr::Relation(kind) => text(of_type(&self.relations, kind, "value")),
+            GoogleAttr::Address(key) => {
+                let primary = self
+                    .addresses
                     .iter()
-                    .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))
-                    .and_then(|e| e.get("value")),
-            ),
+                    .find(|a| a.get("primary") == Some(&Value::Bool(true)))
+                    .or_else(|| self.addresses.first());
+                text(primary.and_then(|a| a.get(key)))
+            }
+            GoogleAttr::Language(key) => text(self.languages.first().and_then(|l| l.get(key))),
         }
     }
 }

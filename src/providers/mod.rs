@@ -31,6 +31,17 @@ pub struct ExternalUser {
     pub department: Option<String>,
     pub employee_id: Option<String>,
     pub employee_type: Option<String>,
+    pub office_location: Option<String>,
+    pub company_name: Option<String>,
+    pub division: Option<String>,
+    pub cost_center: Option<String>,
+    pub hire_date: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub country: Option<String>,
+    pub preferred_language: Option<String>,
+    /// The directory's reference to the user's manager: its id (Entra, SCIM) or primary
+    /// email (Google).
+    pub manager_external_id: Option<String>,
     /// Disabled (Entra `accountEnabled: false`) or suspended (Google).
     pub suspended: bool,
     /// Other addresses of the user.

@@ -34,7 +34,6 @@ use serde_json::{Map, Value, json};
 /// directory's record, `providers::fields`), aliases and status, and its manager.
 pub(super) struct UserColumns {
     user: ExternalUser,
-    manager: Option<String>,
 }
 
 /// A synced field's value in a SCIM user resource (where `providers::fields` says it sits).
@@ -43,6 +42,13 @@ fn scim_value<'a>(resource: &'a Map<String, Value>, at: &ScimAttr) -> Option<&'a
         resource.get(schema::ENTERPRISE)?.get(at.attr)?
     } else {
         resource.get(at.attr)?
+    };
+    let parent = match at.of_type {
+        Some(kind) => parent
+            .as_array()?
+            .iter()
+            .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))?,
+        None => parent,
     };
     match at.sub {
         Some(sub) => parent.get(sub),
@@ -101,13 +107,13 @@ pub(super) fn user_columns(resource: &Map<String, Value>) -> ScimResult<UserColu
             })
             .unwrap_or_else(|| user.user_name.clone());
     }
-    let manager = text(
+    user.manager_external_id = text(
         resource
             .get(schema::ENTERPRISE)
             .and_then(|e| e.get("manager"))
             .and_then(|m| m.get("value")),
     );
-    Ok(UserColumns { user, manager })
+    Ok(UserColumns { user })
 }
 
 pub(super) fn stored_resource(raw: Option<&str>) -> Map<String, Value> {
@@ -307,7 +313,6 @@ pub(super) async fn save_user(
     };
     active.origin_name = Set(integration.name.clone());
     set_user(&mut active, &columns.user, at);
-    active.manager_external_id = Set(columns.manager.clone());
     active.scim_external_id = Set(text(resource.get("externalId")));
     active.scim_resource = Set(Some(Value::Object(resource).to_string()));
     let (row, event) = write_user_row(&txn, existing, active).await?;

@@ -108,6 +108,14 @@ pub fn user_at(row: &QueryResult, start: usize) -> Result<Option<directory_user:
         scim_resource: c.next()?,
         scim_external_id: c.next()?,
         employee_type: c.next()?,
+        office_location: c.next()?,
+        company_name: c.next()?,
+        division: c.next()?,
+        cost_center: c.next()?,
+        hire_date: c.next()?,
+        mobile_phone: c.next()?,
+        country: c.next()?,
+        preferred_language: c.next()?,
     }))
 }
 

@@ -41,7 +41,7 @@ async fn employee_types(fx: &Fixture) -> Vec<(String, Value)> {
 }
 
 /// The `user.updated` events about `external` since the start, newest last.
-async fn updates_of(fx: &Fixture, external: &str) -> Vec<Value> {
+pub(crate) async fn updates_of(fx: &Fixture, external: &str) -> Vec<Value> {
     let viewer = fx.viewer().await;
     let data = fx
         .ok(

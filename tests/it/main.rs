@@ -18,6 +18,7 @@ mod devices;
 mod edge;
 mod events;
 mod graphql_http;
+mod hr_attributes;
 mod http;
 mod lifecycle;
 mod loaders;

@@ -63,6 +63,19 @@ async fn every_field_alone_answers_what_it_answers_with_every_column_read(fx: Fi
         .col_expr(directory_user::Column::Department, text("dept"))
         .col_expr(directory_user::Column::EmployeeId, text("emp"))
         .col_expr(directory_user::Column::EmployeeType, text("type"))
+        .col_expr(directory_user::Column::OfficeLocation, text("office"))
+        .col_expr(directory_user::Column::CompanyName, text("company"))
+        .col_expr(directory_user::Column::Division, text("division"))
+        .col_expr(directory_user::Column::CostCenter, text("cc"))
+        .col_expr(directory_user::Column::HireDate, Expr::cust("'2020-01-02'"))
+        .col_expr(directory_user::Column::MobilePhone, text("mobile"))
+        .col_expr(directory_user::Column::Country, text("country"))
+        .col_expr(directory_user::Column::PreferredLanguage, text("lang"))
+        // Each user its own manager, so `manager` shows a user.
+        .col_expr(
+            directory_user::Column::ManagerExternalId,
+            Expr::col(directory_user::Column::ExternalId),
+        )
         .exec(&fx.db)
         .await
         .unwrap();

@@ -122,6 +122,13 @@ pub struct IntegrationKey(pub i64);
 /// A user by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserKey(pub i64);
+/// A user of an integration by the directory's reference to it (a manager): its id, or its
+/// user name (Google names a manager by primary email).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserReference {
+    pub integration: i64,
+    pub reference: String,
+}
 /// Which page of a nested list: its slice, and which way it runs by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {

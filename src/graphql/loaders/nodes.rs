@@ -31,7 +31,8 @@ pub enum NodeKey {
 #[derive(Debug, Clone)]
 pub enum NodeRow {
     Integration(integration::Model),
-    User(directory_user::Model),
+    /// Boxed: a user row is twice the size of the next largest.
+    User(Box<directory_user::Model>),
     Group(directory_group::Model),
     Device(device::Model),
     SyncRun(sync_run::Model),
@@ -111,7 +112,7 @@ impl BatchLoader {
             NodeKey::User(_) => keyed(
                 related::users(db, ids, p.users).await?,
                 |m| NodeKey::User(m.id),
-                NodeRow::User,
+                |m| NodeRow::User(Box::new(m)),
             ),
             NodeKey::Group(_) => keyed(
                 related::groups(db, ids, p.groups).await?,

@@ -4,7 +4,7 @@
 
 use super::{
     AliasesOfUser, BatchLoader, CountKey, IntegrationKey, LoadResult, Prefetch, Prefetched,
-    PrefetchedUser, UserKey, Window, index_by,
+    PrefetchedUser, UserKey, UserReference, Window, index_by,
 };
 use crate::{
     error::DomainError,
@@ -49,6 +49,50 @@ impl Loader<UserKey> for BatchLoader {
                 let ids: Vec<i64> = chunk.iter().map(|k| k.0).collect();
                 let rows = related::users(&self.db, &ids, self.projection.users).await?;
                 out.extend(index_by(rows, |m| UserKey(m.id)));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl Loader<UserReference> for BatchLoader {
+    type Value = directory_user::Model;
+    type Error = DomainError;
+
+    /// One statement for every reference of the wave: a reference names the user of its
+    /// integration with that id, else the one with that user name.
+    async fn load(&self, keys: &[UserReference]) -> LoadResult<UserReference, Self::Value> {
+        self.batch(async {
+            let mut out = HashMap::new();
+            for chunk in keys.chunks(MAX_KEYS) {
+                let mut integrations: Vec<i64> = chunk.iter().map(|k| k.integration).collect();
+                integrations.sort_unstable();
+                integrations.dedup();
+                let references: Vec<String> = chunk.iter().map(|k| k.reference.clone()).collect();
+                // The columns matched on are read whatever the document shows.
+                let columns = self
+                    .projection
+                    .users
+                    .with::<directory_user::Entity>(directory_user::Column::ExternalId)
+                    .with::<directory_user::Entity>(directory_user::Column::UserNameKey);
+                let rows =
+                    related::users_by_reference(&self.db, &integrations, &references, columns)
+                        .await?;
+                for key in chunk {
+                    let of_integration = || {
+                        rows.iter()
+                            .filter(|r| r.integration_id == Some(key.integration))
+                    };
+                    let by_id = of_integration().find(|r| r.external_id == key.reference);
+                    let by_name = || {
+                        let name = key.reference.to_lowercase();
+                        of_integration().find(|r| r.user_name_key == name)
+                    };
+                    if let Some(row) = by_id.or_else(by_name) {
+                        out.insert(key.clone(), row.clone());
+                    }
+                }
             }
             Ok(out)
         })

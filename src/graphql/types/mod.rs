@@ -25,5 +25,5 @@ pub use node::Node;
 pub use order::*;
 pub use scope::{IntegrationScope, ScopeKind};
 pub use sync_run::SyncRun;
-pub use user::User;
+pub use user::{User, users_page};
 pub use webhook::{WebhookDelivery, WebhookEndpoint};

@@ -17,6 +17,9 @@ use async_graphql::{Context, ID, Interface};
 /// `nodes(ids:)`.
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID", desc = "The object's global id."))]
+// A value of a response, resolved and dropped: boxing `User` would only add an allocation
+// (async-graphql's interface variants are the object types themselves).
+#[allow(clippy::large_enum_variant)]
 pub enum Node {
     Integration(Integration),
     User(User),
@@ -61,7 +64,7 @@ impl From<NodeRow> for Node {
     fn from(row: NodeRow) -> Self {
         match row {
             NodeRow::Integration(m) => Node::Integration(Integration(m)),
-            NodeRow::User(m) => Node::User(User::new(m)),
+            NodeRow::User(m) => Node::User(User::new(*m)),
             NodeRow::Group(m) => Node::Group(Group(m)),
             NodeRow::Device(m) => Node::Device(Device::new(m)),
             NodeRow::SyncRun(m) => Node::SyncRun(SyncRun(m)),

@@ -99,6 +99,106 @@ impl User {
         self.0.employee_type.as_deref()
     }
 
+    /// Where the user works (Entra `officeLocation`, Google's primary organization's
+    /// `location`); null when the directory has none.
+    async fn office_location(&self) -> Option<&str> {
+        self.0.office_location.as_deref()
+    }
+
+    /// The company the user works for (Entra `companyName`, Google's primary organization's
+    /// `name`, SCIM enterprise `organization`); null when the directory has none.
+    async fn company_name(&self) -> Option<&str> {
+        self.0.company_name.as_deref()
+    }
+
+    /// The division (Entra `employeeOrgData.division`, SCIM enterprise `division`); null
+    /// when the directory has none.
+    async fn division(&self) -> Option<&str> {
+        self.0.division.as_deref()
+    }
+
+    /// The cost center (Entra `employeeOrgData.costCenter`, Google's primary organization's
+    /// `costCenter`, SCIM enterprise `costCenter`); null when the directory has none.
+    async fn cost_center(&self) -> Option<&str> {
+        self.0.cost_center.as_deref()
+    }
+
+    /// When the user was hired (Entra `employeeHireDate`); null when the directory has none
+    /// or its value is not a date.
+    async fn hire_date(&self) -> Option<DateTime<Utc>> {
+        let text = self.0.hire_date.as_deref()?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|d| d.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+                Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+            })
+    }
+
+    /// The mobile phone number (Entra `mobilePhone`, Google's `phones` entry of type
+    /// `mobile`, SCIM `phoneNumbers` of type `mobile`); null when the directory has none.
+    async fn mobile_phone(&self) -> Option<&str> {
+        self.0.mobile_phone.as_deref()
+    }
+
+    /// The country (Entra `country`, Google's primary address's `country`, SCIM's work
+    /// address's `country`), as the directory writes it; null when it has none.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+
+    /// The preferred language (`en-US`: Entra `preferredLanguage`, Google's first
+    /// `languages` entry, SCIM `preferredLanguage`); null when the directory has none.
+    async fn preferred_language(&self) -> Option<&str> {
+        self.0.preferred_language.as_deref()
+    }
+
+    /// The directory's reference to the user's manager: its id (Entra, SCIM enterprise
+    /// `manager.value`) or primary email (Google's `relations` of type `manager`); null
+    /// when the user has none.
+    async fn manager_id(&self) -> Option<&str> {
+        self.0.manager_external_id.as_deref()
+    }
+
+    /// The user's manager, when the directory names one and it is a user of the same
+    /// integration (null for a manager outside it or outside its scope; `managerId` still
+    /// names it). One hop: a chain is read a level per field, so a cycle in the directory's
+    /// data ends where the query does.
+    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let (Some(integration), Some(reference)) =
+            (self.0.integration_id, self.0.manager_external_id.clone())
+        else {
+            return Ok(None);
+        };
+        let key = crate::graphql::loaders::UserReference {
+            integration,
+            reference,
+        };
+        Ok(ctx.loaders().load_one(key).await?.map(User::new))
+    }
+
+    /// The users of the same integration whose directory names this user as their
+    /// manager, in `orderBy` order (oldest first by default). The same list as
+    /// `users(filter: {managerId})`.
+    async fn direct_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 50 when left out, at most `--max-page-size` (500).")]
+        first: Option<i32>,
+        #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
+        after: Option<String>,
+        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<
+            super::UserOrder,
+        >,
+    ) -> Result<crate::graphql::connection::Conn<User>> {
+        let filter = crate::directory::users::UserFilter {
+            reports_to: Some(crate::directory::UserId(self.0.id)),
+            ..Default::default()
+        };
+        users_page(ctx, first, after, filter, order_by).await
+    }
+
     /// Other addresses of the user, matched by automatic device assignment.
     async fn aliases(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
         Ok(ctx
@@ -200,4 +300,48 @@ impl User {
     async fn archived_at(&self) -> Option<DateTime<Utc>> {
         self.0.archived_at
     }
+}
+
+/// A page of the users `filter` selects, in `order_by` order, with its lazy total: the
+/// top-level `users`, and a user's `directReports`.
+pub async fn users_page(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: crate::directory::users::UserFilter,
+    order_by: Option<super::UserOrder>,
+) -> Result<crate::graphql::connection::Conn<User>> {
+    use crate::graphql::{connection, ids};
+    use crate::store::order;
+    let order = super::UserOrder::domain(order_by);
+    let (args, after_key) = connection::sorted_args(ctx, first, after.as_deref(), order)?;
+    let projection = ctx.loaders().projection();
+    let page = {
+        let _busy = ctx.loaders().busy();
+        let page = crate::directory::users::list(
+            ctx.db(),
+            &filter,
+            args,
+            order,
+            after_key,
+            projection.users,
+        )
+        .await?;
+        page.map(User::new)
+    };
+    let (db, loaders) = (ctx.db().clone(), ctx.loaders().clone());
+    let totals = connection::Totals::lazy(move || {
+        let (db, filter, busy) = (db.clone(), filter.clone(), loaders.busy());
+        async move {
+            let _busy = busy;
+            crate::directory::users::count(&db, &filter).await
+        }
+    });
+    Ok(connection::build_with(
+        page,
+        args.after.is_some(),
+        |u| ids::Cursor::of(order, order::user_key(order.key, &u.0), u.0.id),
+        |u| u,
+        totals,
+    ))
 }

@@ -14,6 +14,7 @@ fn user(id: &str) -> ExternalUser {
         employee_type: None,
         suspended: false,
         aliases: Vec::new(),
+        ..ExternalUser::default()
     }
 }
 

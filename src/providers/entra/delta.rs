@@ -50,6 +50,9 @@ pub struct UserDelta {
     pub proxy_addresses: Option<Option<Vec<String>>>,
     /// The synced fields Graph carries as plain text that the change carries.
     pub texts: Texts,
+    /// The manager, when the change carries it (`manager@delta`, or a listing's expanded
+    /// `manager`): `Some(None)` when it has none.
+    pub manager: Option<Option<String>>,
 }
 
 impl<'de> Deserialize<'de> for UserDelta {
@@ -78,6 +81,24 @@ impl<'de> Deserialize<'de> for UserDelta {
                         "accountEnabled" => user.account_enabled = Some(map.next_value()?),
                         "otherMails" => user.other_mails = Some(map.next_value()?),
                         "proxyAddresses" => user.proxy_addresses = Some(map.next_value()?),
+                        "manager@delta" => {
+                            // An odd value costs the manager, never the page.
+                            let value: serde_json::Value = map.next_value()?;
+                            let links: Vec<ManagerLink> =
+                                serde_json::from_value(value).unwrap_or_default();
+                            user.manager = Some(
+                                links
+                                    .into_iter()
+                                    .rfind(|l| l.removed.is_none())
+                                    .map(|l| l.id),
+                            );
+                        }
+                        "manager" => {
+                            let value: serde_json::Value = map.next_value()?;
+                            let link: Option<ManagerLink> =
+                                serde_json::from_value(value).unwrap_or_default();
+                            user.manager = Some(link.map(|l| l.id));
+                        }
                         other => {
                             if !user.texts.read(other, &mut map)? {
                                 map.next_value::<serde::de::IgnoredAny>()?;
@@ -91,6 +112,14 @@ impl<'de> Deserialize<'de> for UserDelta {
         }
         deserializer.deserialize_map(Properties)
     }
+}
+
+/// A user's manager as Graph names it: its id (`@removed` when it no longer is).
+#[derive(Debug, Deserialize)]
+struct ManagerLink {
+    id: String,
+    #[serde(rename = "@removed")]
+    removed: Option<serde_json::Value>,
 }
 
 impl UserDelta {
@@ -111,6 +140,7 @@ impl UserDelta {
             other_mails: b.aliases.clone(),
             proxy_addresses: Vec::new(),
             texts: Texts::of(b),
+            manager: b.manager_external_id.clone(),
         });
         let b = base_user.unwrap_or(GraphUser {
             id: self.id.clone(),
@@ -121,6 +151,7 @@ impl UserDelta {
             other_mails: Vec::new(),
             proxy_addresses: Vec::new(),
             texts: Texts::default(),
+            manager: None,
         });
         // The aliases come from both lists: a change to either recomputes them.
         let (other_mails, proxy_addresses) =
@@ -141,6 +172,7 @@ impl UserDelta {
             other_mails,
             proxy_addresses,
             texts: self.texts.over(b.texts),
+            manager: over(self.manager, b.manager),
         }
         .into()
     }
@@ -420,6 +452,7 @@ mod tests {
             employee_type: Some("Employee".into()),
             suspended: false,
             aliases: vec!["av@contoso.example".into()],
+            ..ExternalUser::default()
         }
     }
 

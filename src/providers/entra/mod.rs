@@ -38,7 +38,12 @@ pub struct GraphUser {
     pub proxy_addresses: Vec<String>,
     /// The synced fields Graph carries as plain text (`jobTitle`, `department`, ...).
     pub texts: Texts,
+    /// The manager's id.
+    pub manager: Option<String>,
 }
+
+/// A user listing's manager, its id only (delta reads carry it as `manager@delta`).
+const MANAGER_EXPAND: &str = "manager($select=id)";
 
 /// A Graph `group`.
 #[derive(Debug, Deserialize)]
@@ -104,6 +109,7 @@ impl From<GraphUser> for ExternalUser {
             email: u.mail,
             suspended: u.account_enabled == Some(false),
             aliases,
+            manager_external_id: u.manager,
             ..ExternalUser::default()
         };
         u.texts.apply(&mut user);
@@ -181,7 +187,7 @@ impl DirectoryProvider for Entra {
         cursor: Option<String>,
     ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
         let first = format!(
-            "{}/v1.0/users?$select={}&$top={}",
+            "{}/v1.0/users?$select={}&$expand={MANAGER_EXPAND}&$top={}",
             self.base,
             user_select(),
             self.page_size
@@ -245,7 +251,7 @@ impl super::scope::ScopeReads for Entra {
         cursor: Option<String>,
     ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
         let first = format!(
-            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select={}&$top={}",
+            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select={}&$expand={MANAGER_EXPAND}&$top={}",
             self.base,
             segment(group),
             user_select(),

@@ -13,10 +13,19 @@ pub fn user_select() -> &'static str {
         let mut select = String::from(
             "id,userPrincipalName,mail,displayName,accountEnabled,otherMails,proxyAddresses",
         );
+        let mut properties: Vec<&str> = Vec::new();
         for property in USER_FIELDS.iter().filter_map(|f| f.entra) {
+            let top = property.split('/').next().unwrap_or(property);
+            if !properties.contains(&top) {
+                properties.push(top);
+            }
+        }
+        for property in properties {
             select.push(',');
             select.push_str(property);
         }
+        // The manager relationship: `manager@delta` in delta pages.
+        select.push_str(",manager");
         select
     });
     &SELECT
@@ -68,12 +77,34 @@ impl Texts {
         key: &str,
         map: &mut A,
     ) -> Result<bool, A::Error> {
-        let Some(at) = USER_FIELDS.iter().position(|f| f.entra == Some(key)) else {
+        if let Some(at) = USER_FIELDS.iter().position(|f| f.entra == Some(key)) {
+            match map.next_value::<serde_json::Value>()? {
+                serde_json::Value::String(text) => self.0.push((at, Some(text))),
+                serde_json::Value::Null => self.0.push((at, None)),
+                _ => {}
+            }
+            return Ok(true);
+        }
+        // A complex property (`employeeOrgData`) whose properties feed fields
+        // (`employeeOrgData/costCenter`): Graph sends it whole, so a property it lacks (or a
+        // `null` object) clears its field.
+        let prefix = format!("{key}/");
+        let nested: Vec<(usize, &str)> = USER_FIELDS
+            .iter()
+            .enumerate()
+            .filter_map(|(at, f)| Some((at, f.entra?.strip_prefix(prefix.as_str())?)))
+            .collect();
+        if nested.is_empty() {
             return Ok(false);
-        };
+        }
         match map.next_value::<serde_json::Value>()? {
-            serde_json::Value::String(text) => self.0.push((at, Some(text))),
-            serde_json::Value::Null => self.0.push((at, None)),
+            serde_json::Value::Object(object) => {
+                for (at, property) in nested {
+                    let text = object.get(property).and_then(|v| v.as_str());
+                    self.0.push((at, text.map(str::to_owned)));
+                }
+            }
+            serde_json::Value::Null => self.0.extend(nested.iter().map(|(at, _)| (*at, None))),
             _ => {}
         }
         Ok(true)

@@ -142,7 +142,8 @@ fn synced(
 ) -> Option<&'static UserField> {
     USER_FIELDS.iter().find(|f| {
         f.scim.is_some_and(|at| {
-            (if at.enterprise { enterprise } else { core })
+            at.of_type.is_none()
+                && (if at.enterprise { enterprise } else { core })
                 && at.attr.eq_ignore_ascii_case(attr)
                 && match (at.sub, sub) {
                     (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),

@@ -28,6 +28,9 @@ pub struct UserFilter {
     pub assigned: Option<bool>,
     /// Case-insensitive substring of the display name, user name or email.
     pub search: Option<String>,
+    /// The direct reports of this user: the users of its integration whose manager
+    /// reference names it (by id, user name or email).
+    pub reports_to: Option<crate::ids::UserId>,
 }
 
 /// `LOWER(col) LIKE '%term%'` on any of `cols`, with `%`, `_` and `\` in the term escaped.
@@ -82,6 +85,25 @@ fn select(filter: &UserFilter) -> Select<directory_user::Entity> {
         } else {
             directory_user::Column::Id.not_in_subquery(with_devices)
         });
+    }
+    if let Some(manager) = filter.reports_to {
+        let of_manager = |column: directory_user::Column| {
+            directory_user::Entity::find()
+                .select_only()
+                .column(column)
+                .filter(directory_user::Column::Id.eq(manager.0))
+                .into_query()
+        };
+        use directory_user::Column as U;
+        select = select
+            .filter(U::IntegrationId.in_subquery(of_manager(U::IntegrationId)))
+            .filter(
+                [U::ExternalId, U::UserName, U::UserNameKey, U::Email]
+                    .into_iter()
+                    .fold(Condition::any(), |any, column| {
+                        any.add(U::ManagerExternalId.in_subquery(of_manager(column)))
+                    }),
+            );
     }
     if let Some(search) = &filter.search {
         select = select.filter(search_condition(

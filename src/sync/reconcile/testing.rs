@@ -50,6 +50,7 @@ pub(super) fn person(n: usize) -> ExternalUser {
         employee_type: None,
         suspended: false,
         aliases: vec![],
+        ..ExternalUser::default()
     }
 }
 
