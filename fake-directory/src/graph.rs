@@ -148,17 +148,33 @@ struct GraphUser<'a> {
     office_location: Option<&'a str>,
     company_name: Option<&'a str>,
     /// `null` when the user has neither a division nor a cost center.
-    employee_org_data: Option<serde_json::Value>,
+    employee_org_data: Option<OrgData<'a>>,
     employee_hire_date: Option<&'a str>,
     mobile_phone: Option<&'a str>,
     country: Option<&'a str>,
     preferred_language: Option<&'a str>,
     /// The manager, as `/users/delta` carries it (`$select=manager`); empty without one.
     #[serde(rename = "manager@delta")]
-    manager_delta: Vec<serde_json::Value>,
+    manager_delta: Vec<ManagerLink<'a>>,
     account_enabled: bool,
     other_mails: &'a [String],
     proxy_addresses: Vec<String>,
+}
+
+/// `employeeOrgData`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgData<'a> {
+    division: Option<&'a str>,
+    cost_center: Option<&'a str>,
+}
+
+/// A user's manager in `manager@delta`.
+#[derive(serde::Serialize)]
+struct ManagerLink<'a> {
+    #[serde(rename = "@odata.type")]
+    odata_type: &'static str,
+    id: &'a str,
 }
 
 impl<'a> GraphUser<'a> {
@@ -182,7 +198,10 @@ impl<'a> GraphUser<'a> {
             office_location: user.hr.office_location.as_deref(),
             company_name: user.hr.company_name.as_deref(),
             employee_org_data: (user.hr.division.is_some() || user.hr.cost_center.is_some())
-                .then(|| serde_json::json!({ "division": user.hr.division, "costCenter": user.hr.cost_center })),
+                .then_some(OrgData {
+                    division: user.hr.division.as_deref(),
+                    cost_center: user.hr.cost_center.as_deref(),
+                }),
             employee_hire_date: user.hr.hire_date.as_deref(),
             mobile_phone: user.hr.mobile_phone.as_deref(),
             country: user.hr.country.as_deref(),
@@ -191,7 +210,10 @@ impl<'a> GraphUser<'a> {
                 .hr
                 .manager
                 .iter()
-                .map(|id| serde_json::json!({ "@odata.type": "#microsoft.graph.user", "id": id }))
+                .map(|id| ManagerLink {
+                    odata_type: "#microsoft.graph.user",
+                    id,
+                })
                 .collect(),
             account_enabled: !user.suspended,
             other_mails: &user.aliases,

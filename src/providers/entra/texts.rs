@@ -88,15 +88,22 @@ impl Texts {
         // A complex property (`employeeOrgData`) whose properties feed fields
         // (`employeeOrgData/costCenter`): Graph sends it whole, so a property it lacks (or a
         // `null` object) clears its field.
-        let prefix = format!("{key}/");
+        let nested_in = |entra: &'static str| {
+            entra
+                .strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix('/'))
+        };
+        if !USER_FIELDS
+            .iter()
+            .any(|f| f.entra.and_then(nested_in).is_some())
+        {
+            return Ok(false);
+        }
         let nested: Vec<(usize, &str)> = USER_FIELDS
             .iter()
             .enumerate()
-            .filter_map(|(at, f)| Some((at, f.entra?.strip_prefix(prefix.as_str())?)))
+            .filter_map(|(at, f)| Some((at, f.entra.and_then(nested_in)?)))
             .collect();
-        if nested.is_empty() {
-            return Ok(false);
-        }
         match map.next_value::<serde_json::Value>()? {
             serde_json::Value::Object(object) => {
                 for (at, property) in nested {
