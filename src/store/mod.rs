@@ -29,6 +29,7 @@ pub mod order;
 pub mod page;
 pub mod prepared;
 pub mod related;
+pub mod reports;
 pub mod rows;
 pub mod runs;
 pub mod scim;

@@ -50,35 +50,6 @@ pub async fn users(
     .map_err(Into::into)
 }
 
-/// The users of these integrations that these references name (at most [`MAX_KEYS`] each):
-/// by the directory's id, or (Google names a manager by primary email) by user name,
-/// case-insensitively; reading `columns` of them. The caller pairs each row with its
-/// reference.
-pub async fn users_by_reference(
-    db: &impl Db,
-    integrations: &[i64],
-    references: &[String],
-    columns: Columns,
-) -> Result<Vec<directory_user::Model>, DomainError> {
-    use sea_orm::Condition;
-    let keys: Vec<String> = references.iter().map(|r| r.to_lowercase()).collect();
-    rows::models(
-        db,
-        project(
-            directory_user::Entity::find()
-                .filter(directory_user::Column::IntegrationId.is_in(integrations.iter().copied()))
-                .filter(
-                    Condition::any()
-                        .add(directory_user::Column::ExternalId.is_in(references.iter().cloned()))
-                        .add(directory_user::Column::UserNameKey.is_in(keys)),
-                ),
-            columns,
-        ),
-    )
-    .await
-    .map_err(Into::into)
-}
-
 /// The rows of `E` whose `column` is one of `ids` (at most [`MAX_KEYS`]): rows by id (or by
 /// sequence, for events), every column.
 pub async fn rows_by<E: EntityTrait>(

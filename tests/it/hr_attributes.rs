@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     entra_and_google_import_change_and_clear_the_hr_attributes,
     a_missing_manager_and_a_cycle,
+    direct_reports_of_a_page_take_the_same_statements_for_5_and_50_users,
     a_scim_client_sends_the_enterprise_attributes,
 );
 
@@ -296,4 +297,40 @@ async fn a_missing_manager_and_a_cycle(fx: Fixture) {
     let orphan = of(&users[2]);
     assert_eq!(orphan["managerId"], "not-in-the-tenant");
     assert_eq!(orphan["manager"], Value::Null);
+}
+
+/// A page of users with their managers and a page of direct reports each: the statements do
+/// not grow with the page (one wave per relation, a page per manager in one statement).
+async fn direct_reports_of_a_page_take_the_same_statements_for_5_and_50_users(fx: Fixture) {
+    let (fx, _server) = started(fx, 120).await;
+    connect(&fx, "ENTRA_ID", "Contoso", false).await;
+    let viewer = fx.viewer().await;
+    let query = "query($n: Int!) { users(first: $n) { nodes { externalId manager { externalId } directReports(first: 3) { totalCount nodes { externalId } } } } }";
+    fx.ok(&viewer, query, json!({ "n": 1 })).await;
+    let mut counts = Vec::new();
+    for n in [5, 50] {
+        let mut fewest = usize::MAX;
+        for _ in 0..3 {
+            fx.reset_statements();
+            let data = fx.ok(&viewer, query, json!({ "n": n })).await;
+            fewest = fewest.min(fx.statements());
+            let nodes = data["users"]["nodes"].as_array().unwrap();
+            assert_eq!(nodes.len(), n);
+            let with_reports = nodes
+                .iter()
+                .filter(|u| u["directReports"]["totalCount"].as_u64().unwrap() > 0)
+                .count();
+            assert!(with_reports > 0, "some of the first users manage others");
+            for user in nodes {
+                let shown = user["directReports"]["nodes"].as_array().unwrap().len() as u64;
+                let total = user["directReports"]["totalCount"].as_u64().unwrap();
+                assert_eq!(shown, total.min(3), "{user}");
+            }
+        }
+        counts.push(fewest);
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "statements for 5 and 50 users: {counts:?}"
+    );
 }

@@ -154,6 +154,8 @@ pub enum CountKey {
     MembersOfGroupTransitive(i64),
     /// The groups a user is in, directly or through nesting.
     GroupsOfUserTransitive(i64),
+    /// The direct reports of a user.
+    ReportsOfUser(i64),
 }
 
 impl CountKey {
@@ -188,7 +190,8 @@ impl CountKey {
             | Self::ChildrenOfGroup(id)
             | Self::ParentsOfGroup(id)
             | Self::MembersOfGroupTransitive(id)
-            | Self::GroupsOfUserTransitive(id) => id,
+            | Self::GroupsOfUserTransitive(id)
+            | Self::ReportsOfUser(id) => id,
         }
     }
 }
@@ -200,6 +203,8 @@ pub enum UserParent {
     Group(i64),
     /// The users of a group and of every group nested in it.
     GroupTransitive(i64),
+    /// The direct reports of a user.
+    ReportsOf(i64),
 }
 
 /// A page of users of one parent, with what its users are asked for beside them (read in

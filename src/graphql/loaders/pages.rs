@@ -41,7 +41,10 @@ fn ids_of<P: Copy>(parents: &[P], pick: impl Fn(P) -> Option<i64>) -> Vec<i64> {
 impl UserParent {
     fn id(self) -> i64 {
         match self {
-            Self::Integration(id) | Self::Group(id) | Self::GroupTransitive(id) => id,
+            Self::Integration(id)
+            | Self::Group(id)
+            | Self::GroupTransitive(id)
+            | Self::ReportsOf(id) => id,
         }
     }
 }
@@ -100,6 +103,7 @@ impl BatchLoader {
             UserParent::Integration as fn(i64) -> UserParent,
             UserParent::Group,
             UserParent::GroupTransitive,
+            UserParent::ReportsOf,
         ] {
             let ids = ids_of(parents, |p| (p == kind(p.id())).then_some(p.id()));
             if ids.is_empty() {
@@ -114,6 +118,9 @@ impl BatchLoader {
                 }
                 UserParent::GroupTransitive(_) => {
                     nesting::transitive_members(db, &ids, args, dir, columns).await?
+                }
+                UserParent::ReportsOf(_) => {
+                    crate::store::reports::reports_of_users(db, &ids, args, dir, columns).await?
                 }
             };
             out.extend(pages.into_iter().map(|(id, page)| (kind(id), page)));

@@ -76,9 +76,13 @@ impl Loader<UserReference> for BatchLoader {
                     .users
                     .with::<directory_user::Entity>(directory_user::Column::ExternalId)
                     .with::<directory_user::Entity>(directory_user::Column::UserNameKey);
-                let rows =
-                    related::users_by_reference(&self.db, &integrations, &references, columns)
-                        .await?;
+                let rows = crate::store::reports::users_by_reference(
+                    &self.db,
+                    &integrations,
+                    &references,
+                    columns,
+                )
+                .await?;
                 for key in chunk {
                     let of_integration = || {
                         rows.iter()
@@ -215,6 +219,16 @@ impl Loader<CountKey> for BatchLoader {
                     .collect();
                 for (parent, n) in nesting::transitive_counts(&self.db, counted, &parents).await? {
                     out.insert(key(parent), n as u64);
+                }
+            }
+            let managers: Vec<i64> = keys
+                .iter()
+                .filter(|k| matches!(k, CountKey::ReportsOfUser(_)))
+                .map(|k| k.id())
+                .collect();
+            for chunk in managers.chunks(MAX_KEYS) {
+                for (manager, n) in crate::store::reports::count_reports(&self.db, chunk).await? {
+                    out.insert(CountKey::ReportsOfUser(manager), n as u64);
                 }
             }
             Ok(out)

@@ -179,8 +179,8 @@ impl User {
     }
 
     /// The users of the same integration whose directory names this user as their
-    /// manager, in `orderBy` order (oldest first by default). The same list as
-    /// `users(filter: {managerId})`.
+    /// manager, in `orderBy` order (oldest first by default). The same users as
+    /// `users(filter: {managerId})`, which sorts them otherwise.
     async fn direct_reports(
         &self,
         ctx: &Context<'_>,
@@ -188,15 +188,13 @@ impl User {
         first: Option<i32>,
         #[graphql(desc = "A cursor of this list and order: the page starts after it.")]
         after: Option<String>,
-        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<
-            super::UserOrder,
-        >,
-    ) -> Result<crate::graphql::connection::Conn<User>> {
-        let filter = crate::directory::users::UserFilter {
-            reports_to: Some(crate::directory::UserId(self.0.id)),
-            ..Default::default()
-        };
-        users_page(ctx, first, after, filter, order_by).await
+        #[graphql(desc = "Oldest first when left out.")] order_by: Option<CreationOrder>,
+    ) -> Result<Conn<User>> {
+        let (parent, count) = (
+            crate::graphql::loaders::UserParent::ReportsOf(self.0.id),
+            crate::graphql::loaders::CountKey::ReportsOfUser(self.0.id),
+        );
+        super::integration::users_page(ctx, parent, count, (first, after, order_by)).await
     }
 
     /// Other addresses of the user, matched by automatic device assignment.

@@ -87,23 +87,7 @@ fn select(filter: &UserFilter) -> Select<directory_user::Entity> {
         });
     }
     if let Some(manager) = filter.reports_to {
-        let of_manager = |column: directory_user::Column| {
-            directory_user::Entity::find()
-                .select_only()
-                .column(column)
-                .filter(directory_user::Column::Id.eq(manager.0))
-                .into_query()
-        };
-        use directory_user::Column as U;
-        select = select
-            .filter(U::IntegrationId.in_subquery(of_manager(U::IntegrationId)))
-            .filter(
-                [U::ExternalId, U::UserName, U::UserNameKey, U::Email]
-                    .into_iter()
-                    .fold(Condition::any(), |any, column| {
-                        any.add(U::ManagerExternalId.in_subquery(of_manager(column)))
-                    }),
-            );
+        select = select.filter(crate::store::reports::reporting_to(Expr::val(manager.0)));
     }
     if let Some(search) = &filter.search {
         select = select.filter(search_condition(
