@@ -401,45 +401,21 @@ impl super::scope::ScopeReads for Google {
         Ok(found.into_iter().next().map(Into::into))
     }
 
-    /// The group's derived members of type `USER`, each then read by id (`members.list` names
-    /// members by id and address only).
-    async fn group_users_page(
-        &self,
-        group: &str,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<ExternalUser>, ProviderError> {
-        self.derived_page::<GoogleUser, _>(group, "USER", cursor, |id| {
-            format!("users/{}?projection=full", encode(id))
-        })
-        .await
-    }
-
     async fn nested_groups_page(
         &self,
         group: &str,
         cursor: Option<String>,
     ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
-        self.derived_page::<GoogleGroup, _>(group, "GROUP", cursor, |id| {
-            format!("groups/{}", encode(id))
-        })
-        .await
-    }
-}
-
-impl Google {
-    /// A page of `group`'s derived members of type `kind`, each read by id at `path(id)`.
-    async fn derived_page<T, O>(
-        &self,
-        group: &str,
-        kind: &str,
-        cursor: Option<String>,
-        path: impl Fn(&str) -> String,
-    ) -> Result<ProviderPage<O>, ProviderError>
-    where
-        T: serde::de::DeserializeOwned + Into<O>,
-    {
-        let (ids, next) = self.derived_members(group, kind, cursor.as_deref()).await?;
-        let found: Vec<T> = self.by_id(ids.iter().map(|id| path(id)).collect()).await?;
+        // The group's derived members of type `GROUP`, each read by id (`members.list`
+        // names members by id and address only).
+        let (ids, next) = self
+            .derived_members(group, "GROUP", cursor.as_deref())
+            .await?;
+        let paths = ids
+            .iter()
+            .map(|id| format!("groups/{}", encode(id)))
+            .collect();
+        let found: Vec<GoogleGroup> = self.by_id(paths).await?;
         Ok(ProviderPage {
             delta_link: None,
             items: found.into_iter().map(Into::into).collect(),

@@ -52,19 +52,24 @@ pub trait ScopeReads: DirectoryProvider {
         id: &str,
     ) -> impl Future<Output = Result<Option<ExternalGroup>, ProviderError>> + Send;
 
-    /// A page of the users that are members of `group`, directly or through nested groups.
-    fn group_users_page(
-        &self,
-        group: &str,
-        cursor: Option<String>,
-    ) -> impl Future<Output = Result<ProviderPage<ExternalUser>, ProviderError>> + Send;
-
     /// A page of the groups nested in `group`, at any depth.
     fn nested_groups_page(
         &self,
         group: &str,
         cursor: Option<String>,
     ) -> impl Future<Output = Result<ProviderPage<ExternalGroup>, ProviderError>> + Send;
+}
+
+/// The read of a provider whose group listings carry whole users (Graph's
+/// `transitiveMembers`): [`Scoped`] reads a group scope's users through it. (Google's name
+/// members by id only: `scope_by_ids::ListedScope`.)
+pub trait GroupUserReads: ScopeReads {
+    /// A page of the users that are members of `group`, directly or through nested groups.
+    fn group_users_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<ProviderPage<ExternalUser>, ProviderError>> + Send;
 }
 
 /// The directory's groups whose name starts with a text, read live for an admin choosing a
@@ -188,7 +193,7 @@ fn step<T: Listed>(
     })
 }
 
-impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
+impl<P: GroupUserReads> DirectoryProvider for Scoped<'_, P> {
     async fn users_page(
         &self,
         cursor: Option<String>,
@@ -202,6 +207,25 @@ impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
     }
 
     async fn groups_page(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        self.chosen_groups_page(cursor).await
+    }
+
+    async fn members_page(
+        &self,
+        group_external_id: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<Member>, ProviderError> {
+        self.inner.members_page(group_external_id, cursor).await
+    }
+}
+
+impl<P: ScopeReads> Scoped<'_, P> {
+    /// A page of the scope's groups: the chosen groups, then the groups nested in them, each
+    /// once.
+    pub async fn chosen_groups_page(
         &self,
         cursor: Option<String>,
     ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
@@ -230,14 +254,6 @@ impl<P: ScopeReads> DirectoryProvider for Scoped<'_, P> {
         };
         let page = self.inner.nested_groups_page(group, at.inner.take()).await;
         step(self.groups.len(), at, page, &self.seen_groups)
-    }
-
-    async fn members_page(
-        &self,
-        group_external_id: &str,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<Member>, ProviderError> {
-        self.inner.members_page(group_external_id, cursor).await
     }
 }
 

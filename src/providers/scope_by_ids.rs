@@ -111,7 +111,7 @@ impl<P: MemberIdReads> DirectoryProvider for ListedScope<'_, P> {
         &self,
         cursor: Option<String>,
     ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
-        self.groups.groups_page(cursor).await
+        self.groups.chosen_groups_page(cursor).await
     }
 
     async fn members_page(
@@ -119,6 +119,6 @@ impl<P: MemberIdReads> DirectoryProvider for ListedScope<'_, P> {
         group_external_id: &str,
         cursor: Option<String>,
     ) -> Result<ProviderPage<Member>, ProviderError> {
-        self.groups.members_page(group_external_id, cursor).await
+        self.inner.members_page(group_external_id, cursor).await
     }
 }

@@ -245,6 +245,23 @@ impl super::scope::ScopeReads for Entra {
         }
     }
 
+    async fn nested_groups_page(
+        &self,
+        group: &str,
+        cursor: Option<String>,
+    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
+        let first = format!(
+            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.group?$select={GROUP_SELECT}&$top={}",
+            self.base,
+            segment(group),
+            self.page_size
+        );
+        self.page(cursor, first, |g: GraphGroup| Some(g.into()))
+            .await
+    }
+}
+
+impl super::scope::GroupUserReads for Entra {
     async fn group_users_page(
         &self,
         group: &str,
@@ -258,21 +275,6 @@ impl super::scope::ScopeReads for Entra {
             self.page_size
         );
         self.page(cursor, first, |u: delta::UserDelta| Some(u.merge(None)))
-            .await
-    }
-
-    async fn nested_groups_page(
-        &self,
-        group: &str,
-        cursor: Option<String>,
-    ) -> Result<ProviderPage<ExternalGroup>, ProviderError> {
-        let first = format!(
-            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.group?$select={GROUP_SELECT}&$top={}",
-            self.base,
-            segment(group),
-            self.page_size
-        );
-        self.page(cursor, first, |g: GraphGroup| Some(g.into()))
             .await
     }
 }
