@@ -83,18 +83,26 @@ impl Loader<UserReference> for BatchLoader {
                     columns,
                 )
                 .await?;
+                // The rows by (integration, id) and by (integration, user-name key): each key
+                // is then two lookups, not a scan of the wave's rows.
+                let mut by_id = HashMap::new();
+                let mut by_name = HashMap::new();
+                for row in &rows {
+                    let Some(integration) = row.integration_id else {
+                        continue;
+                    };
+                    by_id
+                        .entry((integration, row.external_id.as_str()))
+                        .or_insert(row);
+                    by_name
+                        .entry((integration, row.user_name_key.clone()))
+                        .or_insert(row);
+                }
                 for key in chunk {
-                    let of_integration = || {
-                        rows.iter()
-                            .filter(|r| r.integration_id == Some(key.integration))
-                    };
-                    let by_id = of_integration().find(|r| r.external_id == key.reference);
-                    let by_name = || {
-                        let name = key.reference.to_lowercase();
-                        of_integration().find(|r| r.user_name_key == name)
-                    };
+                    let by_id = by_id.get(&(key.integration, key.reference.as_str()));
+                    let by_name = || by_name.get(&(key.integration, key.reference.to_lowercase()));
                     if let Some(row) = by_id.or_else(by_name) {
-                        out.insert(key.clone(), row.clone());
+                        out.insert(key.clone(), (*row).clone());
                     }
                 }
             }
